@@ -1,0 +1,1 @@
+"""Jinja2 blueprints per target, installed as `multicloud.blueprints`."""

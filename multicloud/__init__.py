@@ -1,0 +1,1 @@
+"""multicloud: one stateless function, described once, deployed to any cloud."""

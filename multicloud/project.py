@@ -1,0 +1,92 @@
+"""A validated spec plus its folder, resolved per target.
+
+`Project.functions_for(target)` applies each function's per-target override (memory, timeout, env,
+secrets, enabled) so providers see one flat `ResolvedFunction` and never merge settings themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from multicloud.spec.loader import load_spec
+from multicloud.spec.models import Spec, Trigger
+from multicloud.spec.secrets import ref_for
+
+
+@dataclass(frozen=True)
+class ResolvedFunction:
+    name: str
+    handler: str
+    memory: int
+    timeout: int
+    env: dict[str, str]
+    secrets: dict[str, str]  # env name -> reference for this target (never a value)
+    triggers: tuple[Trigger, ...]
+    description: str = ""
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+    def triggers_of(self, kind: str) -> list[Trigger]:
+        return [t for t in self.triggers if t.kind == kind]
+
+
+@dataclass(frozen=True)
+class Project:
+    spec: Spec
+    spec_path: Path
+    root: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", self.spec_path.resolve().parent)
+
+    @classmethod
+    def load(cls, path: Path | str) -> Project:
+        spec, spec_path = load_spec(path)
+        return cls(spec, spec_path)
+
+    @property
+    def name(self) -> str:
+        return self.spec.service
+
+    def settings(self, target: str) -> BaseModel:
+        return self.spec.targets.for_target(target)
+
+    def functions_for(self, target: str) -> list[ResolvedFunction]:
+        out = []
+        for name, fn in self.spec.functions.items():
+            over = fn.targets.get(target)  # type: ignore[call-overload]
+            if over is not None and not over.enabled:
+                continue
+            secrets_src = {**fn.secrets, **(over.secrets if over else {})}
+            secrets = {k: r for k, v in secrets_src.items() if (r := ref_for(v, target)) is not None}
+            out.append(
+                ResolvedFunction(
+                    name=name,
+                    handler=fn.handler,
+                    memory=over.memory if over and over.memory else fn.memory,
+                    timeout=over.timeout if over and over.timeout else fn.timeout,
+                    env={**fn.env, **(over.env if over else {})},
+                    secrets=secrets,
+                    triggers=fn.triggers,
+                    description=fn.description,
+                )
+            )
+        return out
+
+    def function(self, target: str, name: str) -> ResolvedFunction:
+        for fn in self.functions_for(target):
+            if fn.name == name:
+                return fn
+        from multicloud.errors import UsageError
+
+        names = ", ".join(f.name for f in self.functions_for(target)) or "none"
+        raise UsageError(f"no function {name!r} on target {target}", fix=f"use one of: {names}")

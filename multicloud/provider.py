@@ -1,0 +1,275 @@
+"""The contract every target implements, and the shared flow around it.
+
+A provider is a class registered under the `multicloud.providers` entry-point group. The base class owns
+the flow that is the same everywhere (capability checks, error translation, the build manifest); a
+provider fills in small typed hooks (`_build`, `_deploy`, ...). A hook a provider does not implement
+raises `UnsupportedError` (exit 3): a command never pretends.
+
+Providers import their cloud SDK lazily, inside hooks, so `multicloud --help` and `validate` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from multicloud.errors import MulticloudError, UnsupportedError
+from multicloud.project import Project
+
+Progress = Callable[[str], None]
+TriggerKindOrDirect = Literal["http", "schedule", "queue", "stream", "storage", "direct"]
+
+
+def no_progress(_message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    function: str
+    path: Path  # the file (zip) or folder the platform receives
+    entry_point: str  # what the platform calls, e.g. "_multicloud_entry.hello" on Lambda
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    target: str
+    out_dir: Path
+    artifacts: tuple[Artifact, ...]
+    digest: str  # hash over every artifact: unchanged digest means nothing to upload
+
+    def manifest(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "digest": self.digest,
+            "functions": {
+                a.function: {
+                    "artifact": str(a.path.relative_to(self.out_dir)) if a.path.is_relative_to(self.out_dir)
+                    else str(a.path),
+                    "entry_point": a.entry_point,
+                    "size": a.size,
+                    "sha256": a.sha256,
+                }
+                for a in self.artifacts
+            },
+        }
+
+    def write_manifest(self) -> Path:
+        path = self.out_dir / "build.json"
+        path.write_text(json.dumps(self.manifest(), indent=2, sort_keys=True) + "\n")
+        return path
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Literal["create", "update", "delete", "noop"]
+    resource: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    target: str
+    changes: tuple[Change, ...]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action != "noop" for c in self.changes)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    function: str
+    url: str
+    auth: Literal["none", "key", "iam"] = "none"
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    target: str
+    version: str
+    changed: bool
+    endpoints: tuple[Endpoint, ...] = ()
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    function: str
+    trigger: TriggerKindOrDirect = "http"
+    method: str = "GET"
+    path: str | None = None  # default: the function's first http route
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, list[str]] = field(default_factory=dict)
+    body: bytes = b""
+    event: dict[str, object] | None = None  # raw payload for non-HTTP triggers, else a generated sample
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    function: str
+    ok: bool
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    time: datetime
+    function: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FunctionStatus:
+    function: str
+    state: str  # e.g. running, active, stopped, missing, failed, restarting, oom-killed
+    version: str | None = None
+    endpoint: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    target: str
+    deployed: bool
+    functions: tuple[FunctionStatus, ...] = ()
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    target: str
+    removed: tuple[str, ...]
+
+
+def to_jsonable(obj: object) -> object:
+    """Results as plain JSON data for `--output json`."""
+    if hasattr(obj, "__dataclass_fields__"):
+        return to_jsonable(asdict(obj))  # type: ignore[call-overload]
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, bytes):
+        try:
+            return obj.decode("utf-8")
+        except UnicodeDecodeError:
+            import base64
+
+            return {"base64": base64.b64encode(obj).decode()}
+    return obj
+
+
+class Provider:
+    """Base class of every target. Public methods are the flow; `_hooks` are the provider's part."""
+
+    name: ClassVar[str]
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    # ---- flow (template methods) -------------------------------------------------------------------
+    def build(self, out_dir: Path, progress: Progress = no_progress) -> BuildResult:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with self._translated():
+            result = self._build(out_dir, progress)
+        result.write_manifest()
+        return result
+
+    def plan(self, build: BuildResult | None, progress: Progress = no_progress) -> Plan:
+        with self._translated():
+            return self._plan(build, progress)
+
+    def deploy(self, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
+        with self._translated():
+            return self._deploy(build, progress)
+
+    def invoke(self, request: InvokeRequest) -> InvokeResult:
+        with self._translated():
+            return self._invoke(request)
+
+    def logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+        with self._translated():
+            yield from self._logs(function, since, follow)
+
+    def status(self) -> StatusReport:
+        with self._translated():
+            return self._status()
+
+    def remove(self, progress: Progress = no_progress) -> RemoveResult:
+        with self._translated():
+            return self._remove(progress)
+
+    def rollback(self, progress: Progress = no_progress) -> DeployResult:
+        with self._translated():
+            return self._rollback(progress)
+
+    def export(self, fmt: str, out_dir: Path) -> list[Path]:
+        with self._translated():
+            return self._export(fmt, out_dir)
+
+    # ---- hooks -------------------------------------------------------------------------------------
+    def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
+        raise self._unsupported("build")
+
+    def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
+        raise self._unsupported("plan")
+
+    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
+        raise self._unsupported("deploy")
+
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        raise self._unsupported("invoke")
+
+    def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+        raise self._unsupported("logs")
+
+    def _status(self) -> StatusReport:
+        raise self._unsupported("status")
+
+    def _remove(self, progress: Progress) -> RemoveResult:
+        raise self._unsupported("remove")
+
+    def _rollback(self, progress: Progress) -> DeployResult:
+        raise self._unsupported("rollback")
+
+    def _export(self, fmt: str, out_dir: Path) -> list[Path]:
+        raise self._unsupported("export")
+
+    def translate_error(self, exc: Exception) -> MulticloudError | None:
+        """Map an SDK exception to a clear error with a fix; None leaves it alone (a bug: traceback)."""
+        return None
+
+    # ---- helpers -----------------------------------------------------------------------------------
+    def _unsupported(self, what: str) -> UnsupportedError:
+        return UnsupportedError(
+            f"`{what}` is not implemented for the {self.name} target yet",
+            fix="see the README's capability table for what each target supports",
+        )
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except MulticloudError:
+            raise
+        except Exception as exc:
+            mapped = self.translate_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc

@@ -1,0 +1,33 @@
+"""Providers are found through the `multicloud.providers` entry-point group; no module-level registry.
+
+The built-in targets are declared in our own pyproject, so a third party adds a target the same way.
+Loading a provider imports only its light `__init__`; SDKs load inside its hooks.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from multicloud.errors import UsageError
+from multicloud.provider import Provider
+
+GROUP = "multicloud.providers"
+
+
+def available() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=GROUP))
+
+
+def provider_class(name: str) -> type[Provider]:
+    matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    if not matches:
+        import difflib
+
+        names = available()
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UsageError(f"unknown target {name!r}", fix=f"{hint}targets: {', '.join(names)}")
+    cls = matches[0].load()
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise UsageError(f"entry point {name!r} in {GROUP} is not a multicloud Provider")
+    return cls

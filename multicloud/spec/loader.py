@@ -1,0 +1,270 @@
+"""YAML -> `Spec`, with every error located at its YAML node.
+
+PyYAML composes a node tree first so each key and value keeps its line and column; pydantic then
+validates the plain data and its error locations are mapped back onto the nodes. The loader never lets
+another exception escape: any input gives a `Spec` or a `SpecErrors`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from multicloud.errors import Location, SpecError, SpecErrors
+from multicloud.spec.models import Spec
+
+Path_ = tuple[str | int, ...]
+SPEC_FILENAMES = ("multicloud.yaml", "multicloud.yml")
+MAX_SPEC_BYTES = 1_000_000
+
+
+class _Marks:
+    """Line/column of every key and value, by field path."""
+
+    def __init__(self) -> None:
+        self.keys: dict[Path_, tuple[int, int]] = {}
+        self.values: dict[Path_, tuple[int, int]] = {}
+
+    def find(self, path: Path_, *, key: bool = False) -> tuple[int, int] | None:
+        table = self.keys if key else self.values
+        for end in range(len(path), -1, -1):
+            mark = table.get(path[:end]) or self.values.get(path[:end])
+            if mark:
+                return mark
+        return None
+
+
+def resolve_spec_path(path: Path | str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        for name in SPEC_FILENAMES:
+            if (p / name).is_file():
+                return p / name
+        raise SpecError(
+            f"no multicloud.yaml in {p}", fix="run `multicloud init NAME` or pass the spec file's path", where=str(p)
+        )
+    return p
+
+
+def load_spec(path: Path | str) -> tuple[Spec, Path]:
+    """Load and validate a spec file (or a folder holding `multicloud.yaml`)."""
+    spec_path = resolve_spec_path(path)
+    try:
+        raw = spec_path.read_bytes()
+    except FileNotFoundError as exc:
+        raise SpecError(
+            "spec file not found", fix="check the path, or run `multicloud init NAME`", where=str(spec_path)
+        ) from exc
+    except OSError as exc:
+        raise SpecError(f"cannot read the spec: {exc.strerror}", where=str(spec_path)) from exc
+    return parse_spec(raw, str(spec_path)), spec_path
+
+
+def parse_spec(raw: bytes | str, filename: str = "multicloud.yaml") -> Spec:
+    if isinstance(raw, bytes):
+        if len(raw) > MAX_SPEC_BYTES:
+            raise SpecError("spec file is over 1 MB", fix="keep the spec small; ship data as files", where=filename)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(
+                f"not UTF-8 text (byte {exc.start})", fix="save the file as UTF-8", where=filename
+            ) from exc
+    else:
+        text = raw
+    data, marks = _compose(text, filename)
+    if not isinstance(data, dict):
+        line, col = marks.values.get((), (1, 1))
+        raise SpecError(
+            "the spec must be a mapping with at least `service:` and `functions:`",
+            fix="start from `multicloud init NAME` or the README's spec reference",
+            where=Location(filename, line, col),
+        )
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecErrors([_to_spec_error(err, marks, filename) for err in exc.errors()]) from None
+
+
+def _compose(text: str, filename: str) -> tuple[Any, _Marks]:
+    marks = _Marks()
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None, marks
+            _walk(node, (), marks, filename)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise SpecError(
+            f"invalid YAML: {what}",
+            fix="check indentation, colons and quotes near this position",
+            where=Location(filename, line, col),
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", fix="check the file's syntax", where=filename) from None
+    except RecursionError:
+        raise SpecError("YAML nests too deeply", fix="flatten the document", where=filename) from None
+    return data, marks
+
+
+def _walk(node: yaml.Node, path: Path_, marks: _Marks, filename: str) -> None:
+    marks.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if key == "<<":
+                continue
+            if key in seen:
+                raise SpecError(
+                    f"duplicate key {key!r}",
+                    fix="keep one of them; YAML would silently use the last",
+                    where=Location(filename, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                   _dotted(path + (key,))),
+                )
+            seen.add(key)
+            marks.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _walk(value_node, path + (key,), marks, filename)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, path + (index,), marks, filename)
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# pydantic error type -> how to fix it
+_FIXES: dict[str, str] = {
+    "missing": "add this field",
+    "int_type": "use a whole number",
+    "int_parsing": "use a whole number",
+    "int_from_float": "use a whole number",
+    "float_type": "use a number",
+    "float_parsing": "use a number",
+    "bool_type": "use true or false",
+    "bool_parsing": "use true or false",
+    "string_type": "use a string (quote it if YAML reads it as another type)",
+    "dict_type": "use a mapping (key: value lines)",
+    "tuple_type": "use a list (- item lines or [a, b])",
+    "list_type": "use a list (- item lines or [a, b])",
+    "string_pattern_mismatch": "match the pattern shown",
+    "too_short": "add at least one entry",
+    "greater_than_equal": "raise the value",
+    "less_than_equal": "lower the value",
+    "greater_than": "raise the value",
+    "string_too_short": "make it longer",
+    "string_too_long": "shorten it",
+}
+
+
+def _to_spec_error(err: Any, marks: _Marks, filename: str) -> SpecError:
+    loc: Path_ = tuple(p for p in err["loc"] if p != "[key]")
+    is_key = "[key]" in err["loc"]
+    kind: str = err["type"]
+    field = _dotted(loc) or "(top level)"
+    secret = "secrets" in loc
+    msg: str = err["msg"].removeprefix("Value error, ")
+    fix = _FIXES.get(kind)
+    if kind == "extra_forbidden" or is_key:
+        name = str(loc[-1]) if loc else "?"
+        allowed = _allowed_keys(loc[:-1]) if kind == "extra_forbidden" else _literal_choices(err)
+        msg = f"unknown key {name!r}"
+        close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+        if close:
+            fix = f"did you mean {close[0]!r}? Allowed here: {', '.join(allowed)}"
+        elif allowed:
+            fix = f"remove it; allowed here: {', '.join(allowed)}"
+        else:
+            fix = "remove it"
+    elif kind == "literal_error":
+        choices = _literal_choices(err)
+        got = err.get("input")
+        close = difflib.get_close_matches(str(got), choices, n=1, cutoff=0.6) if choices else []
+        fix = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(choices)}"
+        msg = f"{got!r} is not allowed"
+    elif kind == "missing":
+        msg = f"required field {str(loc[-1])!r} is missing" if loc else "required field missing"
+        fix = f"add `{loc[-1]}:`" if loc else fix
+    elif not secret and kind not in ("value_error",) and "input" in err and _short(err["input"]):
+        msg = f"{msg} (got {err['input']!r})"
+    line_col = marks.find(loc, key=(kind == "extra_forbidden" or is_key))
+    line, col = line_col if line_col else (None, None)
+    return SpecError(msg, fix=fix, where=Location(filename, line, col, field))
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, (int, float, str, bool)) and len(repr(value)) <= 60
+
+
+def _literal_choices(err: Any) -> list[str]:
+    expected = (err.get("ctx") or {}).get("expected", "")
+    return [c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",") if c.strip()]
+
+
+def _allowed_keys(loc: Path_) -> list[str]:
+    model = _model_at(loc)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_at(loc: Path_) -> type[BaseModel] | None:
+    current: Any = Spec
+    for part in loc:
+        current = _step(current, part)
+        if current is None:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _step(tp: Any, part: str | int) -> Any:
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(str(part))
+        return field.annotation if field else None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is dict and args:
+        return args[1]
+    if origin in (list, tuple) and args:
+        return args[0]
+    return None
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            tp = models[0] if models else members[0]
+        else:
+            return tp
+
+
+def iter_errors(exc: SpecError) -> Iterator[SpecError]:
+    if isinstance(exc, SpecErrors):
+        yield from exc.errors
+    else:
+        yield exc

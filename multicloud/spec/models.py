@@ -1,0 +1,181 @@
+"""The `multicloud.yaml` model: pydantic v2 classes, strict about unknown keys.
+
+The loader (`loader.py`) turns YAML into these models and maps every validation error back to the YAML
+node it came from. Cross-field rules that need the spec's folder (handler files, duplicate routes) live
+in `checks.py`; rules that depend on a target live in `multicloud.capabilities`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from multicloud.spec.secrets import SecretRef
+from multicloud.spec.targets import TargetsSettings
+
+NAME_RE = r"^[a-z][a-z0-9-]{0,39}$"
+FUNCTION_RE = r"^[a-z][a-z0-9_-]{0,39}$"
+HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13")
+TARGET_NAMES = ("aws", "azure", "gcp", "docker", "local")
+
+Runtime = Literal["python3.10", "python3.11", "python3.12", "python3.13"]
+TargetName = Literal["aws", "azure", "gcp", "docker", "local"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+EnvName = Annotated[str, Field(pattern=ENV_NAME_RE)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class HttpTrigger(Strict):
+    path: str = Field("/", description="Route, e.g. /orders/{id}. Path parameters in braces.")
+    methods: tuple[HttpMethod, ...] = Field(("GET", "POST"), min_length=1)
+    auth: Literal["none", "key"] = Field("none", description="`key`: callers must send the function key.")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/', e.g. /orders")
+        if not re.fullmatch(r"(/[A-Za-z0-9._~\-]*|/\{[A-Za-z_][A-Za-z0-9_]*\+?\})+/?|/", value):
+            raise ValueError("segments may hold letters, digits, . _ ~ - or one {param}")
+        return value
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        if isinstance(value, (list, tuple)):
+            return tuple(v.upper() if isinstance(v, str) else v for v in value)
+        return value
+
+
+RATE_RE = re.compile(r"^(\d+)\s*(m|min|minute|minutes|h|hour|hours|d|day|days)$")
+CRON_FIELD = r"[0-9A-Za-z*/,\-?LW#]+"
+
+
+class ScheduleTrigger(Strict):
+    rate: str | None = Field(None, description="Every N minutes/hours/days: '5m', '1h', '1d'.")
+    cron: str | None = Field(None, description="Five-field cron, UTC: 'min hour day month weekday'.")
+
+    @model_validator(mode="after")
+    def _one(self) -> ScheduleTrigger:
+        if (self.rate is None) == (self.cron is None):
+            raise ValueError("give exactly one of `rate` (e.g. 5m) or `cron` (e.g. '0 * * * *')")
+        if self.rate is not None and not RATE_RE.match(self.rate.strip()):
+            raise ValueError(f"rate {self.rate!r} is not N followed by m, h or d (e.g. 5m, 1h, 1d)")
+        if self.cron is not None:
+            fields = self.cron.split()
+            if len(fields) != 5 or not all(re.fullmatch(CRON_FIELD, f) for f in fields):
+                raise ValueError(f"cron {self.cron!r} must have five fields: minute hour day month weekday")
+        return self
+
+    @property
+    def rate_seconds(self) -> int | None:
+        if self.rate is None:
+            return None
+        match = RATE_RE.match(self.rate.strip())
+        assert match is not None
+        amount, unit = int(match.group(1)), match.group(2)[0]
+        return amount * {"m": 60, "h": 3600, "d": 86400}[unit]
+
+
+class QueueTrigger(Strict):
+    name: str = Field(..., min_length=1, description="Queue name (SQS, Storage Queue, Pub/Sub topic).")
+    batch_size: int = Field(10, ge=1, le=10000)
+
+
+class StreamTrigger(Strict):
+    name: str = Field(..., min_length=1, description="Stream name (Kinesis stream, Event Hub).")
+    batch_size: int = Field(100, ge=1, le=10000)
+    starting_position: Literal["latest", "trim_horizon"] = "latest"
+    consumer_group: str = Field("$Default", description="Event Hubs consumer group (Azure).")
+
+
+class StorageTrigger(Strict):
+    bucket: str = Field(..., min_length=3, max_length=63)
+    events: tuple[Literal["created", "deleted"], ...] = Field(("created",), min_length=1)
+    prefix: str = ""
+    suffix: str = ""
+
+
+TriggerKind = Literal["http", "schedule", "queue", "stream", "storage"]
+TRIGGER_KINDS: tuple[TriggerKind, ...] = ("http", "schedule", "queue", "stream", "storage")
+
+
+class Trigger(Strict):
+    """One list item holding exactly one trigger kind: `- http: {...}`."""
+
+    http: HttpTrigger | None = None
+    schedule: ScheduleTrigger | None = None
+    queue: QueueTrigger | None = None
+    stream: StreamTrigger | None = None
+    storage: StorageTrigger | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Trigger:
+        kinds = [k for k in TRIGGER_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "each trigger item holds exactly one of http, schedule, queue, stream, storage; "
+                f"this one holds {', '.join(kinds) or 'none'}"
+            )
+        return self
+
+    @property
+    def kind(self) -> TriggerKind:
+        return next(k for k in TRIGGER_KINDS if getattr(self, k) is not None)
+
+    @property
+    def config(self) -> HttpTrigger | ScheduleTrigger | QueueTrigger | StreamTrigger | StorageTrigger:
+        value = getattr(self, self.kind)
+        assert value is not None
+        return value  # type: ignore[no-any-return]
+
+
+class FunctionOverride(Strict):
+    """Per-function, per-target settings that win over the function's own."""
+
+    enabled: bool = True
+    memory: int | None = Field(None, ge=64, le=32768)
+    timeout: int | None = Field(None, ge=1, le=86400)
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    secrets: dict[EnvName, SecretRef] = Field(default_factory=dict)
+
+
+class Function(Strict):
+    handler: str = Field(..., description="module.function, relative to the spec's folder.")
+    description: str = ""
+    memory: int = Field(256, ge=64, le=32768, description="Memory in MB.")
+    timeout: int = Field(30, ge=1, le=86400, description="Timeout in seconds.")
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    secrets: dict[EnvName, SecretRef] = Field(
+        default_factory=dict, description="Secret references only, e.g. ssm:/app/key; never values."
+    )
+    triggers: tuple[Trigger, ...] = Field(default_factory=tuple)
+    targets: dict[TargetName, FunctionOverride] = Field(default_factory=dict)
+
+    @field_validator("handler")
+    @classmethod
+    def _handler(cls, value: str) -> str:
+        if not HANDLER_RE.match(value):
+            raise ValueError(f"{value!r} is not module.function (e.g. handler.main or app.api.handle)")
+        return value
+
+
+class Spec(Strict):
+    service: str = Field(..., pattern=NAME_RE, description="Lower-case name, letters, digits, dashes.")
+    runtime: Runtime = "python3.11"
+    description: str = ""
+    requirements: str | None = Field(None, description="Path of a requirements.txt for dependencies.")
+    include: tuple[str, ...] = Field(default_factory=tuple, description="Extra files or globs to ship.")
+    functions: dict[Annotated[str, Field(pattern=FUNCTION_RE)], Function] = Field(..., min_length=1)
+    targets: TargetsSettings = Field(default_factory=TargetsSettings)
+
+    @property
+    def python_version(self) -> str:
+        return self.runtime.removeprefix("python")

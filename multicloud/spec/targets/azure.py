@@ -1,0 +1,28 @@
+"""`targets: azure:` settings. Credentials come from azure-identity's DefaultAzureCredential."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventHubSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connection: str = Field("EVENTHUB_CONNECTION", description="App setting holding the connection.")
+    create: bool = Field(False, description="Create namespace, hub and consumer group.")
+    namespace: str | None = None
+
+
+class AzureSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subscription_id: str | None = Field(None, description="Default: AZURE_SUBSCRIPTION_ID.")
+    location: str = "westeurope"
+    resource_group: str | None = Field(None, description="Default: <service>-rg.")
+    plan: Literal["flex", "consumption"] = "flex"
+    app_name: str | None = Field(None, description="Function app name; default: <service>-<hash>.")
+    storage_account: str | None = None
+    eventhub: EventHubSettings = Field(default_factory=EventHubSettings)
+    tags: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,47 @@
+"""What goes into every artifact besides dependencies: the user's code and the vendored runtime.
+
+The runtime (`multicloud/__init__.py` and `multicloud/runtime/`) is stdlib-only and is copied into each
+artifact, so deployed code imports `multicloud` without installing it from a registry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import multicloud
+from multicloud.package import iter_tree
+from multicloud.project import Project
+
+PACKAGE_DIR = Path(multicloud.__file__).parent
+USER_SKIP_TOP = {"tests", "build", "dist"}
+
+
+def runtime_files() -> dict[str, Path]:
+    files = {"multicloud/__init__.py": PACKAGE_DIR / "__init__.py"}
+    files.update(dict(iter_tree(PACKAGE_DIR / "runtime", "multicloud/runtime")))
+    return files
+
+
+def user_files(project: Project) -> dict[str, Path]:
+    """The service's own files: everything under the spec's folder but caches, tests and dot-files."""
+    files: dict[str, Path] = {}
+    for arc, path in iter_tree(project.root):
+        top = arc.split("/", 1)[0]
+        if top in USER_SKIP_TOP or top.startswith(".") or "/." in arc:
+            continue
+        if arc in ("multicloud.yaml", "multicloud.yml"):
+            continue
+        files[arc] = path
+    if "multicloud/__init__.py" in files:
+        from multicloud.errors import SpecError
+
+        raise SpecError(
+            "the service has its own `multicloud` package, which would shadow the vendored runtime",
+            fix="rename that folder",
+            where=str(project.root / "multicloud"),
+        )
+    return files
+
+
+def artifact_files(project: Project) -> dict[str, Path]:
+    return {**user_files(project), **runtime_files()}

@@ -1,0 +1,1 @@
+"""Built-in targets, installed as `multicloud.providers`; found through entry points."""
