@@ -11,7 +11,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from multicloud.spec.loader import load_spec
+from multicloud.errors import Location, SpecError, SpecErrors
+from multicloud.spec.checks import check_project, check_target
+from multicloud.spec.loader import Marks, load_spec_located
 from multicloud.spec.models import Spec, Trigger
 from multicloud.spec.secrets import ref_for
 
@@ -43,15 +45,35 @@ class ResolvedFunction:
 class Project:
     spec: Spec
     spec_path: Path
+    marks: Marks = field(default_factory=Marks, compare=False, repr=False)
     root: Path = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", self.spec_path.resolve().parent)
 
     @classmethod
-    def load(cls, path: Path | str) -> Project:
-        spec, spec_path = load_spec(path)
-        return cls(spec, spec_path)
+    def load(cls, path: Path | str, *, check: bool = True) -> Project:
+        """Load, validate and (by default) check handlers and routes; raise located SpecErrors."""
+        spec, spec_path, marks = load_spec_located(path)
+        project = cls(spec, spec_path, marks)
+        if check:
+            project.raise_if(check_project(spec, project.root, project.locate))
+        return project
+
+    def locate(self, path: tuple[str | int, ...]) -> Location:
+        return self.marks.locate(str(self.spec_path), path)
+
+    def check_target(self, target: str) -> None:
+        """Fail (exit 2) when the spec asks for something `target` cannot do."""
+        self.raise_if(check_target(self.spec, target, self.locate))
+
+    @staticmethod
+    def raise_if(errors: list[SpecError]) -> None:
+        if errors:
+            raise SpecErrors(errors)
+
+    def default_targets(self) -> list[str]:
+        return self.spec.targets.configured() or ["local"]
 
     @property
     def name(self) -> str:

@@ -25,7 +25,7 @@ SPEC_FILENAMES = ("multicloud.yaml", "multicloud.yml")
 MAX_SPEC_BYTES = 1_000_000
 
 
-class _Marks:
+class Marks:
     """Line/column of every key and value, by field path."""
 
     def __init__(self) -> None:
@@ -39,6 +39,11 @@ class _Marks:
             if mark:
                 return mark
         return None
+
+    def locate(self, filename: str, path: Path_, *, key: bool = False) -> Location:
+        mark = self.find(path, key=key)
+        line, col = mark if mark else (None, None)
+        return Location(filename, line, col, _dotted(path) or None)
 
 
 def resolve_spec_path(path: Path | str) -> Path:
@@ -55,6 +60,12 @@ def resolve_spec_path(path: Path | str) -> Path:
 
 def load_spec(path: Path | str) -> tuple[Spec, Path]:
     """Load and validate a spec file (or a folder holding `multicloud.yaml`)."""
+    spec, spec_path, _marks = load_spec_located(path)
+    return spec, spec_path
+
+
+def load_spec_located(path: Path | str) -> tuple[Spec, Path, Marks]:
+    """Like `load_spec`, also returning where each field sits, for later located errors."""
     spec_path = resolve_spec_path(path)
     try:
         raw = spec_path.read_bytes()
@@ -64,10 +75,15 @@ def load_spec(path: Path | str) -> tuple[Spec, Path]:
         ) from exc
     except OSError as exc:
         raise SpecError(f"cannot read the spec: {exc.strerror}", where=str(spec_path)) from exc
-    return parse_spec(raw, str(spec_path)), spec_path
+    spec, marks = parse_spec_located(raw, str(spec_path))
+    return spec, spec_path, marks
 
 
 def parse_spec(raw: bytes | str, filename: str = "multicloud.yaml") -> Spec:
+    return parse_spec_located(raw, filename)[0]
+
+
+def parse_spec_located(raw: bytes | str, filename: str = "multicloud.yaml") -> tuple[Spec, Marks]:
     if isinstance(raw, bytes):
         if len(raw) > MAX_SPEC_BYTES:
             raise SpecError("spec file is over 1 MB", fix="keep the spec small; ship data as files", where=filename)
@@ -88,13 +104,13 @@ def parse_spec(raw: bytes | str, filename: str = "multicloud.yaml") -> Spec:
             where=Location(filename, line, col),
         )
     try:
-        return Spec.model_validate(data)
+        return Spec.model_validate(data), marks
     except ValidationError as exc:
         raise SpecErrors([_to_spec_error(err, marks, filename) for err in exc.errors()]) from None
 
 
-def _compose(text: str, filename: str) -> tuple[Any, _Marks]:
-    marks = _Marks()
+def _compose(text: str, filename: str) -> tuple[Any, Marks]:
+    marks = Marks()
     try:
         loader = yaml.SafeLoader(text)
         try:
@@ -121,7 +137,7 @@ def _compose(text: str, filename: str) -> tuple[Any, _Marks]:
     return data, marks
 
 
-def _walk(node: yaml.Node, path: Path_, marks: _Marks, filename: str) -> None:
+def _walk(node: yaml.Node, path: Path_, marks: Marks, filename: str) -> None:
     marks.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -175,7 +191,7 @@ _FIXES: dict[str, str] = {
 }
 
 
-def _to_spec_error(err: Any, marks: _Marks, filename: str) -> SpecError:
+def _to_spec_error(err: Any, marks: Marks, filename: str) -> SpecError:
     loc: Path_ = tuple(p for p in err["loc"] if p != "[key]")
     is_key = "[key]" in err["loc"]
     kind: str = err["type"]

@@ -1,0 +1,144 @@
+"""Cross-field rules that need the spec's folder or a target: run after the model validates.
+
+- each handler's module file exists under the spec's folder and defines the function (read with `ast`,
+  never imported: importing user code could need its dependencies or have side effects);
+- no two functions claim the same HTTP route and method;
+- the requirements file exists;
+- per target (`check_target`): the capability table allows every trigger kind, memory, timeout and
+  secret reference the spec asks for.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from multicloud.capabilities import CAPABILITIES
+from multicloud.errors import Location, SpecError
+from multicloud.spec.models import HttpTrigger, Spec
+from multicloud.spec.secrets import SECRET_SCHEMES, ref_for, scheme_of
+
+Locate = Callable[[tuple[str | int, ...]], Location]
+
+
+def check_project(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
+    errors: list[SpecError] = []
+    for name, fn in spec.functions.items():
+        errors += _check_handler(root, fn.handler, locate(("functions", name, "handler")))
+    errors += _check_routes(spec, locate)
+    if spec.requirements and not (root / spec.requirements).is_file():
+        errors.append(SpecError(f"requirements file {spec.requirements!r} not found",
+                                fix="create it or fix the path (relative to the spec's folder)",
+                                where=locate(("requirements",))))
+    return errors
+
+
+def _check_handler(root: Path, handler: str, where: Location) -> list[SpecError]:
+    module, attr = handler.rsplit(".", 1)
+    rel = Path(*module.split("."))
+    candidates = [root / rel.with_suffix(".py"), root / rel / "__init__.py"]
+    source = next((c for c in candidates if c.is_file()), None)
+    if source is None:
+        return [SpecError(f"handler module {module!r} not found (looked for {rel.with_suffix('.py')})",
+                          fix=f"create {rel.with_suffix('.py')} beside the spec or fix `handler:`", where=where)]
+    try:
+        tree = ast.parse(source.read_bytes(), filename=str(source))
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        return [SpecError(f"handler module {source.name} does not parse: {exc.__class__.__name__}"
+                          f"{f' at line {line}' if line else ''}",
+                          fix=f"fix the Python syntax in {source}", where=where)]
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    defined |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    if attr not in defined:
+        import difflib
+
+        close = difflib.get_close_matches(attr, sorted(defined), n=1)
+        fix = f"did you mean {module}.{close[0]}?" if close else f"define `def {attr}(event, context):` in it"
+        return [SpecError(f"{source.name} defines no function {attr!r}", fix=fix, where=where)]
+    return []
+
+
+def _route_key(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path.rstrip("/") or "/")
+
+
+def _check_routes(spec: Spec, locate: Locate) -> list[SpecError]:
+    seen: dict[tuple[str, str], str] = {}
+    errors = []
+    for name, fn in spec.functions.items():
+        for index, trigger in enumerate(fn.triggers):
+            if not isinstance(trigger.config, HttpTrigger):
+                continue
+            for method in trigger.config.methods:
+                key = (method, _route_key(trigger.config.path))
+                if key in seen:
+                    errors.append(SpecError(
+                        f"route {method} {trigger.config.path} is already served by function {seen[key]!r}",
+                        fix="give each function its own path or methods",
+                        where=locate(("functions", name, "triggers", index, "http", "path")),
+                    ))
+                else:
+                    seen[key] = name
+    return errors
+
+
+def check_target(spec: Spec, target: str, locate: Locate) -> list[SpecError]:
+    """What the spec asks for that `target` cannot do."""
+    limits = CAPABILITIES[target]
+    errors: list[SpecError] = []
+    for name, fn in spec.functions.items():
+        over = fn.targets.get(target)  # type: ignore[call-overload]
+        if over is not None and not over.enabled:
+            continue
+        base = ("functions", name)
+        memory = over.memory if over and over.memory else fn.memory
+        timeout = over.timeout if over and over.timeout else fn.timeout
+        mem_path = base + (("targets", target, "memory") if over and over.memory else ("memory",))
+        tmo_path = base + (("targets", target, "timeout") if over and over.timeout else ("timeout",))
+        low, high = limits.memory_mb
+        if not low <= memory <= high:
+            errors.append(SpecError(
+                f"memory {memory} MB is outside {target}'s range {low}-{high} MB",
+                fix=f"set memory between {low} and {high}, or override it under functions.{name}.targets.{target}",
+                where=locate(mem_path)))
+        kinds = {t.kind for t in fn.triggers}
+        max_timeout = limits.max_timeout_s
+        if kinds == {"http"}:
+            max_timeout = limits.max_http_timeout_s
+        if timeout > max_timeout:
+            errors.append(SpecError(
+                f"timeout {timeout} s exceeds {target}'s maximum of {max_timeout} s",
+                fix=f"lower the timeout to {max_timeout} or less (override it under "
+                    f"functions.{name}.targets.{target}), or deploy this function elsewhere",
+                where=locate(tmo_path)))
+        for index, trigger in enumerate(fn.triggers):
+            if trigger.kind not in limits.triggers:
+                offered = ", ".join(sorted(limits.triggers))
+                errors.append(SpecError(
+                    f"{target} has no {trigger.kind} trigger",
+                    fix=f"{target} offers: {offered}. {limits.notes}",
+                    where=locate(base + ("triggers", index, trigger.kind))))
+        secrets = {**fn.secrets, **(over.secrets if over else {})}
+        for env_name, ref in secrets.items():
+            chosen = ref_for(ref, target)
+            path = base + ("secrets", env_name)
+            if chosen is None:
+                errors.append(SpecError(
+                    f"secret {env_name} has no reference for {target}",
+                    fix=f"add `{target}: <reference>` to it ({_examples(target)})", where=locate(path)))
+                continue
+            scheme = scheme_of(chosen)
+            if scheme not in limits.secret_schemes:
+                errors.append(SpecError(
+                    f"{target} cannot resolve {scheme}: references",
+                    fix=f"use {_examples(target)}, e.g. a per-target map `{{{target}: ...}}`",
+                    where=locate(path)))
+    return errors
+
+
+def _examples(target: str) -> str:
+    return " or ".join(ex for s, (targets, ex) in SECRET_SCHEMES.items() if target in targets)
