@@ -1,0 +1,81 @@
+"""Build, plan and deploy across targets: the flow the CLI drives.
+
+Each target is checked against its capabilities before anything is built; targets deploy concurrently
+and one failing target does not stop the others. Outcomes come back as data; the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from multicloud.errors import MulticloudError
+from multicloud.project import Project
+from multicloud.provider import BuildResult, DeployResult, Plan, Progress, Provider
+from multicloud.registry import provider_class
+from multicloud.state import build_dir
+
+
+@dataclass(frozen=True)
+class TargetOutcome:
+    target: str
+    ok: bool
+    duration_s: float
+    result: DeployResult | Plan | BuildResult | None = None
+    error: MulticloudError | None = None
+
+    def summary(self) -> dict[str, object]:
+        out: dict[str, object] = {"target": self.target, "ok": self.ok, "duration_s": round(self.duration_s, 3)}
+        if isinstance(self.result, DeployResult):
+            out.update(version=self.result.version, changed=self.result.changed,
+                       endpoints=[{"function": e.function, "url": e.url, "auth": e.auth}
+                                  for e in self.result.endpoints])
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        return out
+
+
+def provider_for(project: Project, target: str) -> Provider:
+    return provider_class(target)(project)
+
+
+def build_target(project: Project, target: str, progress: Progress) -> BuildResult:
+    project.check_target(target)
+    provider = provider_for(project, target)
+    progress("building")
+    return provider.build(build_dir(project, target), progress)
+
+
+def _run(target: str, work: Callable[[], DeployResult | Plan | BuildResult]) -> TargetOutcome:
+    start = time.perf_counter()
+    try:
+        result = work()
+    except MulticloudError as exc:
+        return TargetOutcome(target, False, time.perf_counter() - start, error=exc)
+    return TargetOutcome(target, True, time.perf_counter() - start, result=result)
+
+
+def for_each_target(
+    targets: list[str],
+    work: Callable[[str], DeployResult | Plan | BuildResult],
+) -> list[TargetOutcome]:
+    """Run `work` per target concurrently; collect outcomes in the order given."""
+    if len(targets) == 1:
+        return [_run(targets[0], lambda: work(targets[0]))]
+    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+        futures = [pool.submit(_run, t, lambda t=t: work(t)) for t in targets]  # type: ignore[misc]
+        return [f.result() for f in futures]
+
+
+def deploy(project: Project, target: str, progress: Progress) -> DeployResult:
+    build = build_target(project, target, progress)
+    progress("deploying")
+    return provider_for(project, target).deploy(build, progress)
+
+
+def plan(project: Project, target: str, progress: Progress) -> Plan:
+    build = build_target(project, target, progress)
+    progress("planning")
+    return provider_for(project, target).plan(build, progress)
