@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,10 +30,10 @@ docker_app = typer.Typer(help="Private cloud helpers (Docker Engine).", no_args_
 app.add_typer(docker_app, name="docker")
 
 PathArg = Annotated[Path, typer.Argument(help="Project folder or spec file.", show_default=True)]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t", help="Target(s), comma-separated: "
+TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="Target(s), comma-separated: "
                                                   "aws, azure, gcp, docker, local. Default: the spec's.")]
 OneTarget = Annotated[str, typer.Option("--target", "-t", help="aws, azure, gcp, docker or local.")]
-FunctionOpt = Annotated[Optional[str], typer.Option("--function", "-f", help="Function name (default: "
+FunctionOpt = Annotated[str | None, typer.Option("--function", "-f", help="Function name (default: "
                                                     "the only one, or the first).")]
 
 
@@ -137,7 +137,7 @@ def main_options(
 def init(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Service name; also the new folder's name.")],
-    directory: Annotated[Optional[Path], typer.Option("--dir", help="Where to create it.")] = None,
+    directory: Annotated[Path | None, typer.Option("--dir", help="Where to create it.")] = None,
 ) -> None:
     """Scaffold a working project: spec, handler and a test."""
 
@@ -253,17 +253,16 @@ def _multi(ctx: typer.Context, path: Path, target: str | None, verb: str, fn_nam
             errs = [o.error for o in outcomes if o.error is not None]
             if len(errs) == 1:
                 raise errs[0]
-        data = {"ok": all(o.ok for o in outcomes), "service": project.name,
-                "targets": [o.summary() for o in outcomes]}
-        if fn_name == "plan":
-            for o, entry in zip(outcomes, data["targets"]):  # type: ignore[arg-type]
-                if o.ok:
-                    entry["changes"] = [{"action": c.action, "resource": c.resource, "detail": c.detail}
-                                        for c in o.result.changes]
-        if fn_name == "build_target":
-            for o, entry in zip(outcomes, data["targets"]):  # type: ignore[arg-type]
-                if o.ok:
-                    entry["manifest"] = str(o.result.out_dir / "build.json")
+        summaries = [o.summary() for o in outcomes]
+        for o, entry in zip(outcomes, summaries, strict=True):
+            if not o.ok:
+                continue
+            if fn_name == "plan":
+                entry["changes"] = [{"action": c.action, "resource": c.resource, "detail": c.detail}
+                                    for c in o.result.changes]
+            elif fn_name == "build_target":
+                entry["manifest"] = str(o.result.out_dir / "build.json")
+        data = {"ok": all(o.ok for o in outcomes), "service": project.name, "targets": summaries}
         out.result(data, _summary_text(outcomes, verb))
         failed = [o for o in outcomes if not o.ok]
         if not failed:
@@ -300,10 +299,10 @@ def invoke(
     function: FunctionOpt = None,
     trigger: Annotated[str, typer.Option(help="http, schedule, queue, stream, storage or direct.")] = "http",
     method: Annotated[str, typer.Option("--method", "-X")] = "GET",
-    route: Annotated[Optional[str], typer.Option("--path", help="Request path (http).")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Body; @file reads a file.")] = None,
-    header: Annotated[Optional[list[str]], typer.Option("--header", "-H", help="'Name: value'.")] = None,
-    event: Annotated[Optional[Path], typer.Option(help="JSON payload for non-HTTP triggers.")] = None,
+    route: Annotated[str | None, typer.Option("--path", help="Request path (http).")] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Body; @file reads a file.")] = None,
+    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="'Name: value'.")] = None,
+    event: Annotated[Path | None, typer.Option(help="JSON payload for non-HTTP triggers.")] = None,
 ) -> None:
     """Call a deployed function once and print what it answered."""
 
@@ -372,7 +371,7 @@ def logs(
     path: PathArg = Path("."),
     target: OneTarget = "local",
     function: FunctionOpt = None,
-    since: Annotated[Optional[str], typer.Option(help="10m, 2h, 1d or an ISO time.")] = None,
+    since: Annotated[str | None, typer.Option(help="10m, 2h, 1d or an ISO time.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep printing new lines.")] = False,
 ) -> None:
     """Print a function's logs."""
@@ -501,7 +500,7 @@ def dev(
 def docker_base_image(
     ctx: typer.Context,
     python: Annotated[str, typer.Option(help="Python version the image must carry.")] = "3.11",
-    tag: Annotated[Optional[str], typer.Option(help="Image tag; default multicloud/python:<v>-bookworm.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Image tag; default multicloud/python:<v>-bookworm.")] = None,
 ) -> None:
     """Build an air-gapped Python base image from Debian packages (debootstrap + docker import)."""
 
