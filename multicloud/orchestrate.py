@@ -32,6 +32,12 @@ class TargetOutcome:
             out.update(version=self.result.version, changed=self.result.changed,
                        endpoints=[{"function": e.function, "url": e.url, "auth": e.auth}
                                   for e in self.result.endpoints])
+        elif isinstance(self.result, Plan):
+            out["changes"] = [{"action": c.action, "resource": c.resource, "detail": c.detail}
+                              for c in self.result.changes]
+        elif isinstance(self.result, BuildResult):
+            out["manifest"] = str(self.result.out_dir / "build.json")
+            out["digest"] = self.result.digest
         if self.error is not None:
             out["error"] = self.error.to_dict()
         return out

@@ -254,14 +254,6 @@ def _multi(ctx: typer.Context, path: Path, target: str | None, verb: str, fn_nam
             if len(errs) == 1:
                 raise errs[0]
         summaries = [o.summary() for o in outcomes]
-        for o, entry in zip(outcomes, summaries, strict=True):
-            if not o.ok:
-                continue
-            if fn_name == "plan":
-                entry["changes"] = [{"action": c.action, "resource": c.resource, "detail": c.detail}
-                                    for c in o.result.changes]
-            elif fn_name == "build_target":
-                entry["manifest"] = str(o.result.out_dir / "build.json")
         data = {"ok": all(o.ok for o in outcomes), "service": project.name, "targets": summaries}
         out.result(data, _summary_text(outcomes, verb))
         failed = [o for o in outcomes if not o.ok]
@@ -505,7 +497,9 @@ def docker_base_image(
     """Build an air-gapped Python base image from Debian packages (debootstrap + docker import)."""
 
     def work(out: Output) -> int:
-        from multicloud.providers.docker.base_image import build_base_image
+        from importlib import import_module
+
+        build_base_image = import_module("multicloud.providers.docker.base_image").build_base_image
 
         with out.spinner("building base image (debootstrap, about a minute)"):
             built = build_base_image(python, tag, out.step)
