@@ -1,0 +1,277 @@
+"""The portable HTTP model: what a handler sees (`HttpRequest`) and what a shim sends back (`HttpResult`).
+
+Every shim converts its platform's request into an `HttpRequest` and turns the handler's return value into
+an `HttpResult` with `to_result`; the platform-specific encoding (base64 flags, multi-value headers,
+cookie fields) stays in the shim. Stdlib only, and only cheap modules at import time.
+"""
+
+from __future__ import annotations
+
+import json
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+
+    HeaderSource = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain; charset=utf-8"
+BINARY_TYPE = "application/octet-stream"
+
+
+class Headers:
+    """Case-insensitive, multi-valued HTTP headers. `headers["x"]` is the first value; `get_all` all."""
+
+    __slots__ = ("_items", "_index")
+
+    def __init__(self, items: HeaderSource = None) -> None:
+        self._items: list[tuple[str, str]] = []
+        self._index: dict[str, list[str]] = {}
+        if items is not None:
+            pairs = items.items() if hasattr(items, "items") else items
+            for name, value in pairs:
+                self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        value = str(value)
+        self._items.append((name, value))
+        self._index.setdefault(name.lower(), []).append(value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self._index.get(name.lower())
+        return values[0] if values else default
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._index.get(name.lower(), ()))
+
+    def __getitem__(self, name: str) -> str:
+        values = self._index.get(name.lower())
+        if not values:
+            raise KeyError(name)
+        return values[0]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def keys(self) -> list[str]:
+        """Lower-cased names, each once."""
+        return list(self._index)
+
+    def items(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair as received, repeated names included."""
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+def parse_cookies(header_values: Iterable[str]) -> dict[str, str]:
+    """`Cookie:` header values (or API Gateway v2's `cookies` list) -> {name: value}; first one wins."""
+    cookies: dict[str, str] = {}
+    for header in header_values:
+        for part in header.split(";"):
+            name, sep, value = part.strip().partition("=")
+            if sep and name and name not in cookies:
+                cookies[name] = value.strip().strip('"')
+    return cookies
+
+
+class HttpRequest:
+    """One HTTP request, the same on every cloud."""
+
+    __slots__ = ("method", "path", "path_params", "query", "headers", "cookies", "client_ip", "body", "raw")
+
+    def __init__(
+        self,
+        method: str = "GET",
+        path: str = "/",
+        *,
+        path_params: dict[str, str] | None = None,
+        query: dict[str, list[str]] | None = None,
+        headers: Headers | HeaderSource = None,
+        cookies: dict[str, str] | None = None,
+        client_ip: str | None = None,
+        body: bytes = b"",
+        raw: object = None,
+    ) -> None:
+        self.method = method.upper()
+        self.path = path or "/"
+        self.path_params = dict(path_params or {})
+        self.query = query if query is not None else {}
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.cookies = cookies if cookies is not None else parse_cookies(self.headers.get_all("cookie"))
+        self.client_ip = client_ip
+        self.body = body
+        #: the platform's own request object or event, for the rare case the portable view is not enough
+        self.raw = raw
+
+    @property
+    def text(self) -> str:
+        """The body decoded with the charset of Content-Type (UTF-8 by default)."""
+        charset = "utf-8"
+        for param in (self.headers.get("content-type") or "").split(";")[1:]:
+            key, _, value = param.strip().partition("=")
+            if key.lower() == "charset" and value:
+                charset = value.strip('"')
+        try:
+            return self.body.decode(charset)
+        except LookupError:
+            return self.body.decode("utf-8", "replace")
+
+    def json(self) -> object:
+        """The body parsed as JSON (`ValueError` when it is not JSON)."""
+        return json.loads(self.text) if self.body else None
+
+    def query_value(self, name: str, default: str | None = None) -> str | None:
+        """The first value of a query parameter."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    def __repr__(self) -> str:
+        return f"HttpRequest({self.method} {self.path})"
+
+
+class Response:
+    """Full control over an HTTP response. `body` may be bytes, str, or anything JSON-serialisable.
+
+    `headers` is a dict or a list of (name, value) pairs; `cookies` a list of Set-Cookie values
+    (``"id=1; Path=/; HttpOnly"``) or a dict {name: value}.
+    """
+
+    __slots__ = ("status", "headers", "body", "cookies")
+
+    def __init__(
+        self,
+        status: int = 200,
+        headers: HeaderSource = None,
+        body: object = None,
+        cookies: list[str] | dict[str, str] | None = None,
+    ) -> None:
+        self.status = int(status)
+        self.headers = headers
+        self.body = body
+        self.cookies = cookies
+
+    def __repr__(self) -> str:
+        return f"Response({self.status})"
+
+
+class HttpResult:
+    """What a shim encodes for its platform: plain data, no policy left."""
+
+    __slots__ = ("status", "headers", "body", "cookies")
+
+    def __init__(
+        self, status: int, headers: list[tuple[str, str]], body: bytes, cookies: list[str] | None = None
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.cookies = cookies if cookies is not None else []
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+    @property
+    def is_text(self) -> bool:
+        """Whether the body can travel as text (platforms that need base64 for binary ask this)."""
+        return is_text_type(self.header("content-type"))
+
+    def __repr__(self) -> str:
+        return f"HttpResult({self.status}, {len(self.body)} bytes)"
+
+
+def is_text_type(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return (
+        media.startswith("text/")
+        or media.endswith(("+json", "+xml"))
+        or media in ("application/json", "application/xml", "application/javascript",
+                     "application/x-www-form-urlencoded", "image/svg+xml")
+    )
+
+
+def _encode_body(body: object) -> tuple[bytes, str | None]:
+    if body is None:
+        return b"", None
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body), BINARY_TYPE
+    if isinstance(body, str):
+        return body.encode(), TEXT_TYPE
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(), JSON_TYPE
+
+
+def to_result(value: object) -> HttpResult:
+    """A handler's return value -> HttpResult: dict/list JSON, str text, bytes binary, None 204."""
+    if isinstance(value, Response):
+        body, default_type = _encode_body(value.body)
+        source = value.headers
+        pairs: list[tuple[str, str]] = []
+        if source is not None:
+            pairs = list(source.items() if hasattr(source, "items") else source)
+        headers = [(str(k), str(v)) for k, v in pairs]
+        cookies_in = value.cookies
+        if isinstance(cookies_in, dict):
+            cookies = [f"{k}={v}" for k, v in cookies_in.items()]
+        else:
+            cookies = [str(c) for c in cookies_in or ()]
+        # a Set-Cookie given as a header is still a cookie: platforms carry cookies separately
+        cookies += [v for k, v in headers if k.lower() == "set-cookie"]
+        headers = [(k, v) for k, v in headers if k.lower() != "set-cookie"]
+        if default_type and not any(k.lower() == "content-type" for k, _ in headers):
+            headers.append(("Content-Type", default_type))
+        return HttpResult(value.status, headers, body, cookies)
+    if value is None:
+        return HttpResult(204, [], b"")
+    if isinstance(value, (dict, list, str, bytes, bytearray, memoryview)):
+        body, content_type = _encode_body(value)
+        return HttpResult(200, [("Content-Type", content_type or BINARY_TYPE)], body)
+    raise TypeError(
+        f"handler returned {type(value).__name__}; return a dict or list (JSON), str (text), "
+        "bytes (binary), None (204) or multicloud.Response"
+    )
+
+
+def error_result(status: int = 500, message: str = "internal server error") -> HttpResult:
+    """A generic error body: never a traceback or an exception message."""
+    body = json.dumps({"error": message}).encode()
+    return HttpResult(status, [("Content-Type", JSON_TYPE)], body)
+
+
+def match_route(template: str, path: str) -> dict[str, str] | None:
+    """Match `/users/{id}` or a greedy `/files/{rest+}` / `{*rest}` against a path; None if no match."""
+    t_parts = template.strip("/").split("/") if template.strip("/") else []
+    p_parts = path.strip("/").split("/") if path.strip("/") else []
+    params: dict[str, str] = {}
+    for i, part in enumerate(t_parts):
+        if part.startswith("{") and part.endswith("}"):
+            name = part[1:-1]
+            if name.endswith("+") or name.startswith("*"):
+                rest = p_parts[i:]
+                if not rest:
+                    return None
+                params[name.strip("+*")] = "/".join(rest)
+                return params
+            if i >= len(p_parts) or not p_parts[i]:
+                return None
+            params[name] = p_parts[i]
+        elif i >= len(p_parts) or part != p_parts[i]:
+            return None
+    return params if len(p_parts) == len(t_parts) else None
