@@ -1,0 +1,119 @@
+"""Build: render `main.py` and `requirements.txt`, then one deterministic source zip for the service.
+
+Every Cloud Function of a service receives the same zip (user code + vendored runtime + the generated
+entry points) and differs only in its entry point, so a rebuild of unchanged code has the same hash and
+the deploy skips the upload. Dependencies are not vendored: Cloud Build installs `requirements.txt`.
+`functions.json` beside the zip records what each function gets (env, secret *references*, triggers).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+from multicloud.errors import SpecError
+from multicloud.package import write_zip
+from multicloud.project import Project
+from multicloud.provider import Artifact, BuildResult, Progress
+from multicloud.render import render
+from multicloud.vendor import artifact_files
+
+from .model import CloudFunction, cloud_functions
+
+FRAMEWORK = "functions-framework>=3.8,<4"
+GENERATED = ("main.py", "requirements.txt")
+ZIP_NAME = "source.zip"
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_HOW = {"http": "HTTPS URL", "cloud_event": "CloudEvents"}
+
+
+def build(project: Project, out_dir: Path, progress: Progress) -> BuildResult:
+    functions = cloud_functions(project)
+    files: dict[str, Path | bytes] = dict(artifact_files(project))
+    for name in GENERATED:
+        if name in files and not (name == "requirements.txt" and _is_spec_requirements(project, files[name])):
+            raise SpecError(
+                f"the service has its own {name}, which the gcp target generates",
+                fix=f"rename {name} (Cloud Functions loads main.py; list dependencies in `requirements:`)",
+                where=str(project.root / name),
+            )
+    files["main.py"] = render_main(project, functions).encode()
+    files["requirements.txt"] = render_requirements(project).encode()
+    progress(f"gcp: packaging {len(files)} files")
+    zip_path = out_dir / ZIP_NAME
+    sha = write_zip(zip_path, files)
+    size = zip_path.stat().st_size
+    (out_dir / "functions.json").write_text(render_config(functions))
+    artifacts = tuple(Artifact(cf.function, zip_path, cf.entry_point, size, sha) for cf in functions)
+    return BuildResult("gcp", out_dir, artifacts, sha)
+
+
+def render_main(project: Project, functions: list[CloudFunction]) -> str:
+    ctx = [dict(function=cf.function, function_id=cf.function_id, entry_point=cf.entry_point, handler=cf.handler,
+                signature=cf.signature, object_filter=cf.object_filter, how=_describe(cf)) for cf in functions]
+    return render("gcp", "main.py.j2", service=project.name, functions=ctx)
+
+
+def render_requirements(project: Project) -> str:
+    lines = read_requirements(project.root / project.spec.requirements) if project.spec.requirements else []
+    names = {_canonical(m.group(1)) for line in lines if (m := _NAME.match(line))}
+    framework = "" if "functions-framework" in names else FRAMEWORK
+    return render("gcp", "requirements.txt.j2", framework=framework, user_requirements=lines)
+
+
+def render_config(functions: list[CloudFunction]) -> str:
+    """What each function is given, with secrets as Secret Manager references only."""
+    data = {}
+    for cf in functions:
+        item = asdict(cf)
+        item["secrets"] = {s.env: s.reference for s in cf.secrets}
+        data[cf.function_id] = item
+    return render("gcp", "functions.json.j2", functions=data)
+
+
+def read_requirements(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
+    """Requirement lines, `-r` includes inlined; options Cloud Build cannot follow are errors."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"cannot read requirements file: {exc.strerror}", fix="check `requirements:` in the spec",
+                        where=str(path)) from exc
+    out: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith(("-r ", "--requirement ")):
+            include = (path.parent / line.split(None, 1)[1]).resolve()
+            if include in seen:
+                raise SpecError("requirements files include each other", where=f"{path}:{number}")
+            out += read_requirements(include, seen | {path.resolve()})
+        elif line.startswith(("-e", "--editable", "file:", ".", "/")) or " @ file:" in line:
+            raise SpecError(
+                f"{line!r}: Cloud Build installs requirements from an index, not from local paths",
+                fix="copy the package into the service folder (it ships in the zip) or publish it",
+                where=f"{path}:{number}",
+            )
+        else:
+            out.append(line)
+    return out
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _is_spec_requirements(project: Project, src: Path | bytes) -> bool:
+    req = project.spec.requirements
+    return isinstance(src, Path) and req is not None and src.resolve() == (project.root / req).resolve()
+
+
+def _describe(cf: CloudFunction) -> str:
+    how = _HOW[cf.signature]
+    if cf.event_trigger is not None:
+        how += f", trigger {cf.event_trigger.event_type}"
+    if cf.schedules:
+        how += ", Cloud Scheduler " + "; ".join(s.cron for s in cf.schedules)
+    return how
+
