@@ -1,4 +1,8 @@
-"""`targets: docker:` settings: the private cloud on one Docker host or a Swarm."""
+"""`targets: docker:` settings: the private cloud on one Docker host or a Swarm.
+
+The engine itself is chosen the way every Docker SDK user expects (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`,
+`DOCKER_CERT_PATH`, read by `docker.from_env()`), never here.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 class DockerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mode: Literal["single", "swarm"] = "single"
-    replicas: int = Field(1, ge=1, le=100)
-    base_image: str | None = Field(None, description="Default: python:<version>-slim.")
+    mode: Literal["single", "swarm"] = Field(
+        "single", description="single: hardened containers behind a gateway; swarm: a Swarm service."
+    )
+    replicas: int = Field(1, ge=1, le=100, description="Swarm mode: tasks of the function service.")
+    base_image: str | None = Field(
+        None, description="Default: python:<version>-slim. Air-gapped: multicloud/python:3.11-bookworm."
+    )
     publish_host: str = Field("127.0.0.1", description="Host address the port is published on.")
     port: int | None = Field(None, ge=1, le=65535, description="Fixed published port; default: a free one.")
     cpus: float = Field(1.0, gt=0, le=64)
@@ -20,3 +28,9 @@ class DockerSettings(BaseModel):
     concurrency: int = Field(32, ge=1, le=4096, description="Requests served at once per instance.")
     max_body_mb: float = Field(6, gt=0, le=1024)
     labels: dict[str, str] = Field(default_factory=dict)
+    scratch_mb: int = Field(64, ge=1, le=65536, description="Size of the tmpfs scratch directory (/tmp).")
+    user: str = Field("65534:65534", pattern=r"^[1-9][0-9]*(:[0-9]+)?$",
+                      description="Non-root uid[:gid] the function runs as (root is refused).")
+    health_timeout: int = Field(60, ge=1, le=3600, description="Seconds a new version has to become healthy.")
+    restart_retries: int = Field(0, ge=0, le=1000,
+                                 description="on-failure restart cap; 0 = restart without limit.")

@@ -1,0 +1,109 @@
+"""`multicloud docker base-image`: an air-gapped Python base image made from Debian packages only.
+
+Private clouds often have a Debian mirror but no container registry. `debootstrap --variant=minbase
+--include=python3` builds a root filesystem from packages, and the engine's image import (`docker
+import`, here through the Docker SDK so `DOCKER_HOST` is honoured) turns its tarball into an image. No
+registry is contacted.
+
+Honest limits: a Debian release ships exactly one python3. bookworm (Debian 12) ships 3.11, so 3.11 is
+the only version this can build; any other version is refused with a fix instead of silently giving 3.11.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from multicloud.errors import OperationError, UnsupportedError
+from multicloud.provider import Progress, no_progress
+
+#: Debian release -> the python3 it ships (the only version debootstrap can give from it).
+DEBIAN_PYTHON: dict[str, str] = {"bookworm": "3.11"}
+DEFAULT_SUITE = "bookworm"
+LABEL = "io.multicloud.base-image"
+#: Optional mirror, e.g. an internal one in a private cloud (debootstrap's own default otherwise).
+MIRROR_ENV = "MULTICLOUD_DEBIAN_MIRROR"
+
+
+def suite_for(python_version: str) -> str:
+    version = python_version.removeprefix("python").strip()
+    if version.count(".") > 1:  # 3.11.2 -> 3.11
+        version = ".".join(version.split(".")[:2])
+    for suite, shipped in DEBIAN_PYTHON.items():
+        if shipped == version:
+            return suite
+    offered = ", ".join(f"{v} ({s})" for s, v in DEBIAN_PYTHON.items())
+    raise UnsupportedError(
+        f"no Debian release known here ships Python {python_version}; debootstrap can give: {offered}",
+        fix="use runtime python3.11 for air-gapped images, or set targets.docker.base_image to a "
+        f"python:{version}-slim image from your own registry",
+        where="multicloud docker base-image",
+    )
+
+
+def default_tag(python_version: str) -> str:
+    version = python_version.removeprefix("python")
+    version = ".".join(version.split(".")[:2])
+    return f"multicloud/python:{version}-{suite_for(python_version)}"
+
+
+def build_base_image(python_version: str, tag: str | None = None, progress: Progress = no_progress) -> str:
+    """Build `multicloud/python:<X.Y>-bookworm` (or `tag`) with debootstrap + image import; return the tag."""
+    suite = suite_for(python_version)
+    tag = tag or default_tag(python_version)
+    debootstrap = shutil.which("debootstrap") or next(
+        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.path.exists(p)), None
+    )
+    if debootstrap is None:
+        raise OperationError("debootstrap is not installed", fix="apt-get install -y debootstrap",
+                             where="multicloud docker base-image")
+    if os.geteuid() != 0:
+        raise OperationError("debootstrap needs root to build a root filesystem",
+                             fix="run `multicloud docker base-image` as root (e.g. with sudo)",
+                             where="multicloud docker base-image")
+    from multicloud.providers.docker.engine import client as docker_client
+
+    engine = docker_client()
+    with tempfile.TemporaryDirectory(prefix="multicloud-rootfs-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        cmd = [debootstrap, "--variant=minbase", "--include=python3", suite, str(rootfs)]
+        if os.environ.get(MIRROR_ENV):
+            cmd.append(os.environ[MIRROR_ENV])
+        progress(f"debootstrap {suite} minbase + python3 (about 40 s)")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+            raise OperationError(
+                f"debootstrap {suite} failed: {tail}",
+                fix=f"check that a Debian mirror is reachable (set {MIRROR_ENV} to an internal one)",
+                where="multicloud docker base-image",
+            )
+        # Leaner and reproducible-ish: no package caches, no apt lists, no logs.
+        for sub in ("var/cache/apt/archives", "var/lib/apt/lists", "var/log"):
+            for item in (rootfs / sub).glob("*"):
+                if item.is_file() or item.is_symlink():
+                    item.unlink()
+        tarball = Path(tmp) / "rootfs.tar"
+        progress("packing the root filesystem")
+        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], check=True,
+                       capture_output=True)
+        repository, _, version_tag = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
+        changes = [
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "ENV LANG=C.UTF-8",
+            'CMD ["python3"]',
+            f"LABEL {LABEL}={suite}-python{DEBIAN_PYTHON[suite]}",
+        ]
+        progress(f"importing as {tag}")
+        engine.api.import_image_from_file(str(tarball), repository=repository, tag=version_tag,
+                                          changes=changes)
+    out = engine.containers.run(tag, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                remove=True, network_disabled=True, labels={LABEL: "check"})
+    got = out.decode().strip()
+    if got != DEBIAN_PYTHON[suite]:
+        raise OperationError(f"{tag} has Python {got}, expected {DEBIAN_PYTHON[suite]}",
+                             where="multicloud docker base-image")
+    return tag

@@ -1,0 +1,76 @@
+"""The Docker Engine connection and the labels that mark what multicloud owns on it.
+
+`docker.from_env()` is the only way in: it honours `DOCKER_HOST` (unix, tcp, ssh), `DOCKER_TLS_VERIFY`
+and `DOCKER_CERT_PATH` like every Docker SDK user expects; nothing here hard-wires an endpoint.
+Everything multicloud creates carries `io.multicloud.*` labels, so status, remove and tests touch only
+their own containers, images, networks, volumes and services.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from multicloud.errors import MulticloudError, OperationError
+
+MANAGED = "io.multicloud.managed"
+SERVICE = "io.multicloud.service"
+ROLE = "io.multicloud.role"  # function | gateway | secrets
+DIGEST = "io.multicloud.digest"
+SLOT = "io.multicloud.slot"  # blue | green
+INTERNAL_PORT = 8080
+
+
+def client() -> Any:
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        engine = docker.from_env(timeout=120)
+        engine.ping()
+    except DockerException as exc:
+        where = os.environ.get("DOCKER_HOST", "the default socket (unix:///var/run/docker.sock)")
+        raise OperationError(
+            f"cannot reach the Docker Engine at {where}: {exc}",
+            fix="start dockerd, or point DOCKER_HOST at a reachable engine (tcp://host:2376, ssh://user@host)",
+            where="docker",
+        ) from exc
+    return engine
+
+
+def translate(exc: Exception) -> MulticloudError | None:
+    """Docker SDK errors as OperationError (exit 1) with a fix; None for anything else."""
+    try:
+        from docker.errors import APIError, BuildError, DockerException, ImageNotFound
+    except ImportError:  # pragma: no cover - the docker extra is not installed
+        return None
+    if isinstance(exc, ImageNotFound):
+        return OperationError(f"image not found on the engine: {exc}",
+                              fix="build it first, or run `multicloud docker base-image` for the base image",
+                              where="docker")
+    if isinstance(exc, BuildError):
+        tail = "".join(str(line.get("stream", line.get("error", ""))) for line in list(exc.build_log)[-8:])
+        return OperationError(f"image build failed: {exc.msg}\n{tail}".strip(),
+                              fix="check the base image and the build log above", where="docker build")
+    if isinstance(exc, APIError):
+        return OperationError(f"the Docker Engine refused: {exc.explanation or exc}",
+                              fix="see the engine's message; `docker info` shows the engine's state",
+                              where="docker")
+    if isinstance(exc, DockerException):
+        return OperationError(f"Docker SDK error: {exc}", where="docker")
+    return None
+
+
+def owned(service: str, role: str | None = None) -> dict[str, list[str]]:
+    """A label filter for the resources of one service (and one role)."""
+    labels = [f"{MANAGED}=true", f"{SERVICE}={service}"]
+    if role:
+        labels.append(f"{ROLE}={role}")
+    return {"label": labels}
+
+
+def labels_for(service: str, role: str, extra: dict[str, str] | None = None, **more: str) -> dict[str, str]:
+    out = dict(extra or {})
+    out.update({MANAGED: "true", SERVICE: service, ROLE: role})
+    out.update({f"io.multicloud.{k}": v for k, v in more.items()})
+    return out
