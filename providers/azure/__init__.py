@@ -1,9 +1,92 @@
-"""The `azure` target (work in progress: unimplemented hooks answer 'unsupported', exit 3)."""
+"""The `azure` target: one Azure Functions app (Python v2 model) per service, Event Hubs included.
+
+build  -> `build.py`: render `function_app.py`/`host.json`/`requirements.txt`, zip with dependencies.
+plan   -> `deploy.py`: read ARM, compare with the desired resources, return an inert Plan.
+deploy -> `deploy.py` + `publish.py`: apply the plan through the management SDKs, then one-deploy the zip.
+invoke -> `invoke.py`: HTTP with a function key, Event Hubs through azure-eventhub's producer.
+
+Azure SDKs are imported inside the hooks' modules only, so importing this package stays cheap.
+"""
 
 from __future__ import annotations
 
-from multicloud.provider import Provider
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from multicloud.errors import MulticloudError
+from multicloud.project import Project
+from multicloud.provider import (
+    BuildResult,
+    DeployResult,
+    InvokeRequest,
+    InvokeResult,
+    LogRecord,
+    Plan,
+    Progress,
+    Provider,
+    RemoveResult,
+    StatusReport,
+)
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 
 class AzureProvider(Provider):
     name = "azure"
+
+    def __init__(self, project: Project, *, credential: TokenCredential | None = None) -> None:
+        """`credential`: any azure-core TokenCredential; default DefaultAzureCredential (lazily)."""
+        super().__init__(project)
+        self._credential = credential
+        self._session: Any = None
+
+    def session(self) -> Any:
+        """The ARM session (clients built on first use), shared by every hook of this provider."""
+        if self._session is None:
+            from multicloud.providers.azure.arm import ArmSession
+
+            self._session = ArmSession(self.project, self._credential)
+        return self._session
+
+    def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
+        from multicloud.providers.azure.build import build_app
+
+        return build_app(self.project, out_dir, progress)
+
+    def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
+        from multicloud.providers.azure.deploy import plan
+
+        return plan(self.session(), build, progress)
+
+    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
+        from multicloud.providers.azure.deploy import deploy
+
+        return deploy(self.session(), build, progress)
+
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        from multicloud.providers.azure.invoke import invoke
+
+        return invoke(self.session(), request)
+
+    def _status(self) -> StatusReport:
+        from multicloud.providers.azure.deploy import status
+
+        return status(self.session())
+
+    def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+        from multicloud.providers.azure.deploy import logs
+
+        return logs(self.session(), function, since, follow)
+
+    def _remove(self, progress: Progress) -> RemoveResult:
+        from multicloud.providers.azure.deploy import remove
+
+        return remove(self.session(), progress)
+
+    def translate_error(self, exc: Exception) -> MulticloudError | None:
+        from multicloud.providers.azure.errors import translate
+
+        return translate(exc)
