@@ -47,7 +47,7 @@ CAPABILITIES: dict[str, Limits] = {
     # https://learn.microsoft.com/azure/azure-functions/functions-scale#service-limits
     "azure": Limits(
         triggers=ALL_TRIGGERS,
-        memory_mb=(512, 4096),
+        memory_mb=(128, 4096),
         max_timeout_s=14400,
         max_http_timeout_s=230,
         payload_bytes=100 * MB,
@@ -56,7 +56,7 @@ CAPABILITIES: dict[str, Limits] = {
         secret_schemes=frozenset({"keyvault"}),
         trigger_services={"http": "HTTP trigger", "schedule": "Timer trigger", "queue": "Storage Queue",
                           "stream": "Event Hubs", "storage": "Blob trigger"},
-        notes="Flex Consumption instance memory is 512, 2048 or 4096 MB; HTTP responses must start "
+        notes="Flex Consumption instance memory is 512, 2048 or 4096 MB: memory rounds up to one; HTTP responses must start "
               "within 230 s (load balancer idle timeout). Consumption plans cap timeouts at 600 s.",
     ),
     # https://cloud.google.com/functions/quotas

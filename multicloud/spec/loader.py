@@ -123,8 +123,13 @@ def _compose(text: str, filename: str) -> tuple[Any, Marks]:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        at_end = "<stream end>" in (exc.problem or "") or "end of the stream" in (exc.problem or "")
+        if at_end and exc.context_mark is not None:
+            mark = exc.context_mark  # an unclosed bracket or quote: point at where it opened
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        if at_end and exc.context_mark is not None:
+            what += " (it opens here and is never closed)"
         raise SpecError(
             f"invalid YAML: {what}",
             fix="check indentation, colons and quotes near this position",
@@ -199,7 +204,11 @@ def _to_spec_error(err: Any, marks: Marks, filename: str) -> SpecError:
     secret = "secrets" in loc
     msg: str = err["msg"].removeprefix("Value error, ")
     fix = _FIXES.get(kind)
-    if kind == "extra_forbidden" or is_key:
+    if is_key and kind == "string_pattern_mismatch":
+        pattern = (err.get("ctx") or {}).get("pattern", "")
+        msg = f"key {str(loc[-1])!r} does not match {pattern}"
+        fix = "use letters, digits and underscores, not starting with a digit (e.g. API_URL)"
+    elif kind == "extra_forbidden" or is_key:
         name = str(loc[-1]) if loc else "?"
         allowed = _allowed_keys(loc[:-1]) if kind == "extra_forbidden" else _literal_choices(err)
         msg = f"unknown key {name!r}"
@@ -214,7 +223,7 @@ def _to_spec_error(err: Any, marks: Marks, filename: str) -> SpecError:
         choices = _literal_choices(err)
         got = err.get("input")
         close = difflib.get_close_matches(str(got), choices, n=1, cutoff=0.6) if choices else []
-        fix = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(choices)}"
+        fix = (f"did you mean {close[0]!r}? " if close else "") + f"use one of: {', '.join(choices)}"
         msg = f"{got!r} is not allowed"
     elif kind == "missing":
         msg = f"required field {str(loc[-1])!r} is missing" if loc else "required field missing"

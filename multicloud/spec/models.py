@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from multicloud.spec.secrets import SecretRef
 from multicloud.spec.targets import TargetsSettings
@@ -24,7 +24,12 @@ TARGET_NAMES = ("aws", "azure", "gcp", "docker", "local")
 
 Runtime = Literal["python3.10", "python3.11", "python3.12", "python3.13"]
 TargetName = Literal["aws", "azure", "gcp", "docker", "local"]
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# upper-cased on load, so editors accept either case
+HttpMethod = Annotated[
+    Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
+    WithJsonSchema({"type": "string", "enum": [*METHODS, *(m.lower() for m in METHODS)]}),
+]
 EnvName = Annotated[str, Field(pattern=ENV_NAME_RE)]
 
 

@@ -24,5 +24,5 @@ class AzureSettings(BaseModel):
     plan: Literal["flex", "consumption"] = "flex"
     app_name: str | None = Field(None, description="Function app name; default: <service>-<hash>.")
     storage_account: str | None = None
-    eventhub: EventHubSettings = Field(default_factory=lambda: EventHubSettings())
+    eventhub: EventHubSettings = Field(default_factory=EventHubSettings)
     tags: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,3 @@
+from multicloud.cli import main
+
+main()
