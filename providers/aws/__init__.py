@@ -1,9 +1,104 @@
-"""The `aws` target (work in progress: unimplemented hooks answer 'unsupported', exit 3)."""
+"""The `aws` target: AWS Lambda through boto3.
+
+Small modules, one job each: `build` (deterministic zip), `iam` (least-privilege roles), `function`
+(code, version, `live` alias), `triggers` (URL/HTTP API, schedules, SQS/Kinesis, S3), `deploy` (plan and
+apply), `events` (native sample events for invoke), `ops` (invoke, logs, status, remove, rollback),
+`export` (SAM template), `errors` (AWS errors -> multicloud errors). boto3 loads lazily inside hooks.
+"""
 
 from __future__ import annotations
 
-from multicloud.provider import Provider
+from collections.abc import Iterator
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from multicloud.errors import MulticloudError
+from multicloud.project import Project
+from multicloud.provider import (
+    BuildResult,
+    DeployResult,
+    InvokeRequest,
+    InvokeResult,
+    LogRecord,
+    Plan,
+    Progress,
+    Provider,
+    RemoveResult,
+    StatusReport,
+)
+from multicloud.spec.targets.aws import AwsSettings
+
+if TYPE_CHECKING:
+    from .clients import Aws
 
 
 class AwsProvider(Provider):
     name = "aws"
+
+    def __init__(self, project: Project) -> None:
+        super().__init__(project)
+        settings = project.settings("aws")
+        assert isinstance(settings, AwsSettings)
+        self.settings = settings
+
+    @cached_property
+    def aws(self) -> Aws:
+        from .clients import Aws
+
+        return Aws(self.settings.region)
+
+    def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
+        from .build import build
+
+        return build(self.project, self.settings, out_dir, progress)
+
+    def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
+        from multicloud.state import build_dir
+
+        from .deploy import plan
+
+        if build is None:
+            build = self._build(build_dir(self.project, "aws"), progress)
+        return plan(self.aws, self.project, self.settings, build, progress)
+
+    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
+        from .deploy import deploy
+
+        return deploy(self.aws, self.project, self.settings, build, progress)
+
+    def _rollback(self, progress: Progress) -> DeployResult:
+        from .ops import rollback
+
+        return rollback(self.aws, self.project, self.settings, progress)
+
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        from .ops import invoke
+
+        return invoke(self.aws, self.project, self.settings, request)
+
+    def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+        from .logs import logs
+
+        return logs(self.aws, self.project, self.settings, function, since, follow)
+
+    def _status(self) -> StatusReport:
+        from .ops import status
+
+        return status(self.aws, self.project, self.settings)
+
+    def _remove(self, progress: Progress) -> RemoveResult:
+        from .ops import remove
+
+        return remove(self.aws, self.project, self.settings, progress)
+
+    def _export(self, fmt: str, out_dir: Path) -> list[Path]:
+        from .export import export
+
+        return export(self.project, self.settings, fmt, out_dir)
+
+    def translate_error(self, exc: Exception) -> MulticloudError | None:
+        from .errors import translate
+
+        return translate(exc)

@@ -1,0 +1,89 @@
+"""Plan and deploy: converge each function's role, code, version, alias and triggers.
+
+The same walk serves `plan` (dry: reads only, records changes) and `deploy` (makes them). Order matters
+for safety: triggers already point at the `live` alias, and the alias moves only after the new version
+is published, so any failure leaves the previous version serving.
+"""
+
+from __future__ import annotations
+
+from multicloud.project import Project, ResolvedFunction
+from multicloud.provider import BuildResult, DeployResult, Endpoint, Plan, Progress
+from multicloud.spec.targets.aws import AwsSettings
+from multicloud.state import read_state, write_state
+
+from . import function as fnmod
+from . import iam, sources, triggers
+from .clients import Aws
+from .context import Run
+from .names import Names
+
+
+def walk(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, dry: bool,
+         progress: Progress) -> tuple[Run, list[Endpoint], dict[str, dict[str, object]]]:
+    run = Run(aws=aws, settings=settings, service=project.name, dry=dry, progress=progress)
+    previous = read_state(project, "aws").get("functions", {})
+    artifacts = {a.function: a for a in build.artifacts}
+    endpoints: list[Endpoint] = []
+    facts: dict[str, dict[str, object]] = {}
+    for fn in project.functions_for("aws"):
+        names = Names(project.name, settings.stage, fn.name)
+        facts[fn.name] = _deploy_one(run, project, names, fn, artifacts[fn.name], previous.get(fn.name, {}),
+                                     endpoints)
+    return run, endpoints, facts
+
+
+def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, artifact: object,
+                previous: dict[str, object], endpoints: list[Endpoint]) -> dict[str, object]:
+    from multicloud.provider import Artifact
+
+    assert isinstance(artifact, Artifact)
+    found = sources.resolve(run, fn)  # fails early, before anything changes, if a source is missing
+    tags = names.tags(run.settings.tags)
+    policy = iam.execution_policy(run.aws, names, fn, list(found.queues.values()), list(found.streams.values()))
+    role_arn = iam.ensure_role(run, names.role, iam.LAMBDA_TRUST, names.policy, policy, tags)
+    want = fnmod.Desired(names=names, fn=fn, artifact=artifact, role_arn=role_arn, runtime=project.spec.runtime,
+                         architecture=run.settings.architecture, tags=tags)
+    version = fnmod.ensure_function(run, want)
+    target = fnmod.alias_arn(run, names)
+    scheduler_role = None
+    if fn.triggers_of("schedule"):
+        scheduler_role = iam.ensure_role(run, names.scheduler_role, iam.SCHEDULER_TRUST, names.policy,
+                                         iam.invoke_policy([target]), tags)
+    api_id, api_url = triggers.ensure_http_api(run, names, fn, target, tags)
+    triggers.ensure_permissions(run, names, triggers.desired_statements(run, fn, found, api_id))
+    url = triggers.ensure_function_url(run, names, fn)
+    triggers.ensure_schedules(run, names, fn, target, scheduler_role)
+    if not fn.triggers_of("schedule"):
+        iam.delete_role(run, names.scheduler_role)
+    triggers.ensure_mappings(run, names, fn, found, target)
+    old_buckets = [str(b) for b in previous.get("buckets", [])] if isinstance(previous.get("buckets"), list) else []
+    triggers.ensure_notifications(run, names, fn, list(found.buckets) + old_buckets, target)
+    http = fn.triggers_of("http")
+    endpoint = api_url or url
+    if http and endpoint:
+        auth = "iam" if any(t.http is not None and t.http.auth == "key" for t in http) else "none"
+        endpoints.append(Endpoint(fn.name, endpoint, auth))  # type: ignore[arg-type]
+    return {"name": names.lambda_name, "version": version, "buckets": sorted(found.buckets),
+            "url": endpoint or None}
+
+
+def plan(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, progress: Progress) -> Plan:
+    run, _, _ = walk(aws, project, settings, build, True, progress)
+    return Plan(target="aws", changes=tuple(run.changes))
+
+
+def deploy(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, progress: Progress
+           ) -> DeployResult:
+    run, endpoints, facts = walk(aws, project, settings, build, False, progress)
+    changed = any(c.action != "noop" for c in run.changes)
+    state = read_state(project, "aws")
+    if changed or state.get("digest") != build.digest:
+        write_state(project, "aws", {"digest": build.digest, "region": aws.region, "stage": settings.stage,
+                                     "functions": facts})
+    versions = {name: str(f["version"]) for name, f in facts.items()}
+    return DeployResult(
+        target="aws", version=build.digest[:12], changed=changed, endpoints=tuple(endpoints),
+        details={f"{name}.version": v for name, v in versions.items()}
+        | {"changes": str(sum(c.action != "noop" for c in run.changes))},
+    )

@@ -1,0 +1,208 @@
+"""The Lambda function itself: code, configuration, tags, a published version and the `live` alias.
+
+Triggers point at the alias, never at $LATEST, so a failed update leaves the previous version serving.
+Comparisons are made against what the alias serves: an unchanged spec makes no write call.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from multicloud.errors import OperationError
+from multicloud.project import ResolvedFunction
+from multicloud.provider import Artifact
+
+from .build import DIRECT_UPLOAD_LIMIT
+from .context import Run, error_code, is_not_found
+from .names import ALIAS, SECRETS_ENV, Names
+
+WAIT = {"Delay": 1, "MaxAttempts": 300}
+
+
+@dataclass(frozen=True)
+class Desired:
+    names: Names
+    fn: ResolvedFunction
+    artifact: Artifact
+    role_arn: str
+    runtime: str
+    architecture: str
+    tags: dict[str, str]
+
+    @property
+    def code_sha(self) -> str:
+        """Lambda's CodeSha256: base64 of the zip's sha256."""
+        return base64.b64encode(bytes.fromhex(self.artifact.sha256)).decode()
+
+    def environment(self) -> dict[str, str]:
+        env = dict(self.fn.env)
+        if self.fn.secrets:  # references only: the runtime resolves them at cold start
+            env[SECRETS_ENV] = json.dumps(self.fn.secrets, sort_keys=True)
+        return env
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "Runtime": self.runtime,
+            "Handler": self.names.handler,
+            "Role": self.role_arn,
+            "MemorySize": self.fn.memory,
+            "Timeout": self.fn.timeout,
+            "Description": self.fn.description,
+            "Environment": {"Variables": self.environment()},
+        }
+
+
+def _config_of(conf: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Runtime": conf.get("Runtime"),
+        "Handler": conf.get("Handler"),
+        "Role": conf.get("Role"),
+        "MemorySize": conf.get("MemorySize"),
+        "Timeout": conf.get("Timeout"),
+        "Description": conf.get("Description", ""),
+        "Environment": {"Variables": (conf.get("Environment") or {}).get("Variables") or {}},
+    }
+
+
+def _matches(conf: dict[str, Any], want: Desired) -> bool:
+    arch = (conf.get("Architectures") or ["x86_64"])[0]
+    return bool(conf.get("CodeSha256") == want.code_sha and _config_of(conf) == want.config()
+                and arch == want.architecture)
+
+
+def _code(run: Run, want: Desired) -> dict[str, Any]:
+    path: Path = want.artifact.path
+    if want.artifact.size <= DIRECT_UPLOAD_LIMIT or not run.settings.artifact_bucket:
+        return {"ZipFile": path.read_bytes()}
+    bucket = run.settings.artifact_bucket
+    key = f"multicloud/{run.service}/{run.settings.stage}/{want.artifact.sha256}.zip"
+    s3 = run.aws.client("s3")
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if not (is_not_found(exc) or error_code(exc) in {"404", "NoSuchKey"}):
+            raise
+        run.progress(f"uploading {want.artifact.size // (1024 * 1024)} MB to s3://{bucket}/{key}")
+        s3.upload_file(str(path), bucket, key)
+    return {"S3Bucket": bucket, "S3Key": key}
+
+
+def _wait(run: Run, waiter: str, name: str) -> None:
+    run.aws.client("lambda").get_waiter(waiter).wait(FunctionName=name, WaiterConfig=WAIT)
+
+
+def _create(run: Run, want: Desired) -> None:
+    lam = run.aws.client("lambda")
+    name = want.names.lambda_name
+    args = dict(FunctionName=name, PackageType="Zip", Architectures=[want.architecture], Publish=False,
+                Tags=want.tags, **want.config())
+    for attempt in range(10):
+        try:
+            lam.create_function(Code=_code(run, want), **args)
+            break
+        except Exception as exc:
+            # A new role takes a few seconds to become assumable by Lambda (IAM is eventually consistent).
+            if error_code(exc) == "InvalidParameterValueException" and "role" in str(exc) and attempt < 9:
+                time.sleep(min(2 ** attempt, 8))
+                continue
+            raise
+    _wait(run, "function_active_v2", name)
+
+
+def ensure_function(run: Run, want: Desired) -> str | None:
+    """Converge the function and its `live` alias; return the version `live` serves."""
+    lam = run.aws.client("lambda")
+    name = want.names.lambda_name
+    resource = f"lambda function {name}"
+    try:
+        current = lam.get_function(FunctionName=name)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+        current = None
+    if current is None:
+        run.write("create", resource, lambda: _create(run, want))
+    else:
+        _ensure_tags(run, want, current.get("Tags") or {}, current["Configuration"]["FunctionArn"])
+    alias = _get_alias(run, name)
+    if alias is not None and current is not None:
+        served = lam.get_function_configuration(FunctionName=name, Qualifier=alias["FunctionVersion"])
+        if _matches(served, want):
+            run.noop(resource)
+            return str(alias["FunctionVersion"])
+    if current is not None:
+        latest = current["Configuration"]
+        if latest.get("CodeSha256") != want.code_sha or (latest.get("Architectures") or ["x86_64"])[0] \
+                != want.architecture:
+            run.write("update", resource, lambda: _update_code(run, want), "code")
+        if _config_of(latest) != want.config():
+            run.write("update", resource, lambda: _update_config(run, want), "configuration")
+    published = run.write("create", f"lambda version {name}", lambda: lam.publish_version(
+        FunctionName=name, CodeSha256=want.code_sha))
+    version = str(published["Version"]) if published else None
+    if alias is None:
+        run.write("create", f"lambda alias {name}:{ALIAS}", lambda: lam.create_alias(
+            FunctionName=name, Name=ALIAS, FunctionVersion=version, Description="managed by multicloud"))
+    else:
+        run.write("update", f"lambda alias {name}:{ALIAS}", lambda: lam.update_alias(
+            FunctionName=name, Name=ALIAS, FunctionVersion=version), f"-> version {version}")
+    return version
+
+
+def _update_code(run: Run, want: Desired) -> None:
+    run.aws.client("lambda").update_function_code(
+        FunctionName=want.names.lambda_name, Architectures=[want.architecture], **_code(run, want))
+    _wait(run, "function_updated_v2", want.names.lambda_name)
+
+
+def _update_config(run: Run, want: Desired) -> None:
+    run.aws.client("lambda").update_function_configuration(FunctionName=want.names.lambda_name,
+                                                           **want.config())
+    _wait(run, "function_updated_v2", want.names.lambda_name)
+
+
+def _ensure_tags(run: Run, want: Desired, current: dict[str, str], arn: str) -> None:
+    missing = {k: v for k, v in want.tags.items() if current.get(k) != v}
+    if missing:
+        run.write("update", f"lambda function {want.names.lambda_name}", lambda: run.aws.client(
+            "lambda").tag_resource(Resource=arn, Tags=missing), "tags")
+
+
+def _get_alias(run: Run, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(run.aws.client("lambda").get_alias(FunctionName=name, Name=ALIAS))
+    except Exception as exc:
+        if is_not_found(exc):
+            return None
+        raise
+
+
+def alias_arn(run: Run, names: Names) -> str:
+    return run.aws.arn("lambda", f"function:{names.lambda_name}:{ALIAS}")
+
+
+def function_arn(run: Run, names: Names) -> str:
+    return run.aws.arn("lambda", f"function:{names.lambda_name}")
+
+
+def previous_version(run: Run, name: str) -> tuple[str, str]:
+    """(current, previous) published versions for rollback."""
+    lam = run.aws.client("lambda")
+    alias = _get_alias(run, name)
+    if alias is None:
+        raise OperationError(f"{name} has no `{ALIAS}` alias: nothing to roll back",
+                             fix="deploy first with `multicloud deploy --target aws`", where=name)
+    current = str(alias["FunctionVersion"])
+    versions: list[int] = []
+    for page in lam.get_paginator("list_versions_by_function").paginate(FunctionName=name):
+        versions += [int(v["Version"]) for v in page["Versions"] if v["Version"].isdigit()]
+    older = sorted(v for v in versions if current.isdigit() and v < int(current))
+    if not older:
+        raise OperationError(f"{name} serves version {current}, and there is no earlier version",
+                             fix="deploy a fixed version instead", where=name)
+    return current, str(older[-1])

@@ -1,0 +1,134 @@
+"""Fixtures for the AWS end-to-end tests: a real moto server on 127.0.0.1 and the Docker images moto
+needs to run Lambda code, built locally from the air-gapped base image (no registry is reachable).
+
+boto3 reaches moto only through the standard AWS_ENDPOINT_URL variable, with fake credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import textwrap
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+BASE_IMAGE = "multicloud/python:3.11-bookworm"
+EMULATOR_IMAGE = "multicloud/lambda-emulator:python3.11"
+BUSYBOX = "busybox:latest"
+LABEL = "multicloud.test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MOTO_DOCKER_LAMBDA_IMAGE": EMULATOR_IMAGE,
+    }
+    saved = {k: os.environ.get(k) for k in [*env, "AWS_PROFILE"]}
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(env)
+    try:
+        yield env["AWS_ENDPOINT_URL"]
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def moto(moto_endpoint: str) -> Iterator[str]:
+    """A clean moto account for each test."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).read()
+    yield moto_endpoint
+
+
+@pytest.fixture(scope="session")
+def lambda_images() -> None:
+    """Build the emulation image and a busybox stand-in from the base image, when absent."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"{BASE_IMAGE} is missing: build it with `multicloud docker base-image` (CI: .ci/run)")
+    # ours: always (re)built, the layer cache makes an unchanged rebuild take a moment
+    client.images.build(path=str(HERE / "lambda_image"), tag=EMULATOR_IMAGE, rm=True, labels={LABEL: "aws"})
+    try:
+        client.images.get(BUSYBOX)  # any image with `sleep` will do; keep one somebody else built
+    except docker.errors.ImageNotFound:
+        client.images.build(path=str(HERE / "busybox_image"), tag=BUSYBOX, rm=True, labels={LABEL: "aws"})
+
+APP = '''
+import json
+import os
+
+from multicloud import Response
+
+
+def hello(event, context):
+    if event.kind == "http":
+        name = event.http.query.get("name", ["world"])[0]
+        return Response(200, {"content-type": "text/plain"}, f"{GREETING} {name}")
+    if event.kind in ("queue", "stream"):
+        for m in event.messages:
+            print("got message", m.id, m.data)
+        return None
+    if event.kind == "storage":
+        print("got object", event.storage.bucket, event.storage.key)
+        return None
+    return {"kind": event.kind, "type": event.type}
+
+
+GREETING = "hello"
+'''
+
+
+def write_service(root: Path, *, greeting: str = "hello", memory: int = 256, triggers: str | None = None,
+                  extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "app.py").write_text(APP.replace('GREETING = "hello"', f"GREETING = {greeting!r}"))
+    trig = triggers if triggers is not None else textwrap.dedent("""\
+        - http: {path: /hello, methods: [GET]}
+    """)
+    spec = f"""\
+service: shop
+runtime: python3.11
+functions:
+  hello:
+    handler: app.hello
+    memory: {memory}
+    timeout: 10
+    env:
+      MODE: test
+    triggers:
+{textwrap.indent(trig, '      ')}{extra}targets:
+  aws:
+    stage: test
+    tags:
+      team: core
+"""
+    (root / "multicloud.yaml").write_text(spec)
+    return root

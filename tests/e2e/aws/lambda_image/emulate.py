@@ -1,0 +1,58 @@
+"""Lambda emulation entry point for moto (lambci convention), built on the air-gapped base image.
+
+moto runs `<image> <handler> <event-json>` with the function's zip mounted at /var/task and reads the
+last line of the container's output as the result. Like Lambda, anything the handler prints goes to the
+logs (stderr here); the result is printed last, as one JSON line, on stdout.
+"""
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+
+
+class Context:
+    def __init__(self) -> None:
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "function")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        region = os.environ.get("AWS_REGION", "us-east-1")
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{self.function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "emulator"
+        self._deadline = time.monotonic() + float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def main() -> int:
+    handler, event = sys.argv[1], json.loads(sys.argv[2] if len(sys.argv) > 2 else "{}")
+    sys.path.insert(0, "/var/task")
+    os.chdir("/var/task")
+    result_out = sys.stdout
+    sys.stdout = sys.stderr  # the handler's prints are logs, as on Lambda
+    ctx = Context()
+    print(f"START RequestId: {ctx.aws_request_id} Version: {ctx.function_version}", file=sys.stderr)
+    try:
+        module, _, attr = handler.rpartition(".")
+        result = getattr(importlib.import_module(module), attr)(event, ctx)
+        line, code = json.dumps(result), 0
+    except Exception as exc:  # reported the way Lambda does
+        traceback.print_exc()
+        line = json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__,
+                           "stackTrace": traceback.format_tb(exc.__traceback__)})
+        code = 1
+    print(f"END RequestId: {ctx.aws_request_id}", file=sys.stderr)
+    sys.stderr.flush()
+    result_out.write(line + "\n")
+    result_out.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
