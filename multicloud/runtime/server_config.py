@@ -1,0 +1,176 @@
+"""`runtime.json`: what the private HTTP runtime serves, read once at start.
+
+Written by `multicloud.private_runtime.runtime_config` at build time (core side) and read here, inside the
+artifact (stdlib only). It holds references to secrets, never values: the auth key and the functions'
+secrets are resolved from `env:`/`file:` references when the server starts. The format is documented in
+docs/private-runtime.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+DEFAULT_MAX_BODY = 6 * 1024 * 1024
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+class ConfigError(Exception):
+    """runtime.json is missing, malformed, or names something that cannot be served."""
+
+
+@dataclass(frozen=True)
+class Route:
+    function: str
+    path: str
+    methods: tuple[str, ...]
+    auth: str  # "none" | "key"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    function: str
+    expression: str  # as written in the spec: "5m" or a cron line
+    rate_seconds: float | None = None
+    cron: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    name: str
+    handler: str
+    timeout: float
+    memory: int
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Limits:
+    concurrency: int = 32
+    max_queue: int = 1024
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    max_header_bytes: int = 64 * 1024
+    keepalive_timeout: float = 75.0
+    drain_timeout: float | None = None  # default: the longest function timeout + 1 s
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    service: str
+    target: str
+    paths: tuple[Path, ...]
+    functions: dict[str, FunctionConfig]
+    routes: tuple[Route, ...]
+    schedules: tuple[Schedule, ...]
+    auth_key_ref: str | None
+    limits: Limits
+    base_dir: Path
+
+    @property
+    def drain_timeout(self) -> float:
+        if self.limits.drain_timeout is not None:
+            return self.limits.drain_timeout
+        return max((f.timeout for f in self.functions.values()), default=30.0) + 1.0
+
+
+def _req(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if key not in data:
+        raise ConfigError(f"{where}: missing key {key!r}")
+    value = data[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"{where}.{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def _str_map(value: object, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigError(f"{where}: expected a map of strings")
+    return dict(value)
+
+
+def parse_config(data: object, base_dir: Path) -> RuntimeConfig:
+    if not isinstance(data, dict):
+        raise ConfigError("runtime.json: the top level must be an object")
+    fmt = data.get("format", FORMAT)
+    if fmt != FORMAT:
+        raise ConfigError(f"runtime.json: format {fmt!r} is not supported (expected {FORMAT})")
+    functions: dict[str, FunctionConfig] = {}
+    routes: list[Route] = []
+    schedules: list[Schedule] = []
+    raw_functions = _req(data, "functions", dict, "runtime.json")
+    for name, raw in raw_functions.items():
+        where = f"functions.{name}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected an object")
+        handler = _req(raw, "handler", str, where)
+        if "." not in handler:
+            raise ConfigError(f"{where}.handler: {handler!r} is not module.function")
+        functions[name] = FunctionConfig(
+            name=name,
+            handler=handler,
+            timeout=float(_req(raw, "timeout", (int, float), where)),
+            memory=int(raw.get("memory", 256)),
+            env=_str_map(raw.get("env", {}), f"{where}.env"),
+            secrets=_str_map(raw.get("secrets", {}), f"{where}.secrets"),
+        )
+        for i, route in enumerate(raw.get("http", [])):
+            rwhere = f"{where}.http[{i}]"
+            path = _req(route, "path", str, rwhere)
+            methods = tuple(m.upper() for m in route.get("methods", ["GET", "POST"]))
+            bad = [m for m in methods if m not in HTTP_METHODS]
+            if not path.startswith("/") or bad:
+                raise ConfigError(f"{rwhere}: bad path {path!r} or methods {bad}")
+            auth = route.get("auth", "none")
+            if auth not in ("none", "key"):
+                raise ConfigError(f"{rwhere}.auth: expected none or key, got {auth!r}")
+            routes.append(Route(name, path, methods, auth))
+        for i, sched in enumerate(raw.get("schedules", [])):
+            swhere = f"{where}.schedules[{i}]"
+            rate, cron = sched.get("rate_seconds"), sched.get("cron")
+            if (rate is None) == (cron is None):
+                raise ConfigError(f"{swhere}: give exactly one of rate_seconds or cron")
+            if rate is not None and (not isinstance(rate, (int, float)) or rate <= 0):
+                raise ConfigError(f"{swhere}.rate_seconds: must be a positive number")
+            expression = str(sched.get("expression", cron if cron is not None else f"{rate}s"))
+            schedules.append(Schedule(name, expression, float(rate) if rate is not None else None, cron))
+    raw_limits = data.get("limits", {})
+    if not isinstance(raw_limits, dict):
+        raise ConfigError("limits: expected an object")
+    known = set(Limits.__dataclass_fields__)
+    unknown = sorted(set(raw_limits) - known)
+    if unknown:
+        raise ConfigError(f"limits: unknown keys {unknown}; known: {sorted(known)}")
+    limits = Limits(**raw_limits)
+    if limits.concurrency < 1 or limits.max_body_bytes < 0 or limits.max_queue < 0:
+        raise ConfigError("limits: concurrency must be >= 1, max_body_bytes and max_queue >= 0")
+    auth = data.get("auth") or {}
+    key_ref = auth.get("key") if isinstance(auth, dict) else None
+    if key_ref is not None and not re.match(r"^(env|file):.+", str(key_ref)):
+        raise ConfigError("auth.key: must be a reference (env:NAME or file:/path), never the key itself")
+    paths = tuple((base_dir / p).resolve() for p in data.get("paths", ["."]))
+    return RuntimeConfig(
+        service=str(data.get("service", "service")),
+        target=str(data.get("target", "local")),
+        paths=paths,
+        functions=functions,
+        routes=tuple(routes),
+        schedules=tuple(schedules),
+        auth_key_ref=key_ref,
+        limits=limits,
+        base_dir=base_dir,
+    )
+
+
+def load_config(path: Path) -> RuntimeConfig:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: not found") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return parse_config(data, path.resolve().parent)
