@@ -202,3 +202,36 @@ class BatchResult:
 
     def __repr__(self) -> str:
         return f"BatchResult(failed={self.failed!r})"
+
+
+#: a scheduler that can only send a fixed payload (EventBridge Scheduler, Cloud Scheduler -> Pub/Sub or
+#: HTTP) sends {SCHEDULE_MARKER: {"name": ..., "time": RFC 3339}} and the shims turn it into a schedule
+SCHEDULE_MARKER = "multicloud.schedule"
+
+
+def parse_time(value: str | float | int | None) -> datetime:
+    """RFC 3339 text or epoch seconds -> aware UTC datetime (now when missing or unparseable)."""
+    from datetime import datetime, timezone
+
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    if value:
+        text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+        if "." in text:  # Python 3.10 accepts only 3 or 6 fraction digits
+            head, _, tail = text.partition(".")
+            digits = tail
+            for i, c in enumerate(tail):
+                if not c.isdigit():
+                    digits = tail[:i]
+                    break
+            zone = tail[len(digits):]
+            text = f"{head}.{(digits + '000000')[:6]}{zone}"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=timezone.utc)
+            return parsed.astimezone(timezone.utc)
+    return datetime.now(timezone.utc)

@@ -1,0 +1,1 @@
+"""Azure Functions entry shim (being written)."""

@@ -1,0 +1,1 @@
+"""Google Cloud Functions entry shim (being written)."""
