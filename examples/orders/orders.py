@@ -20,7 +20,10 @@ def api(event, context):
 def fulfil(event, context):
     failed = []
     for message in event.messages:
-        order = message.json()
+        try:
+            order = message.json()
+        except ValueError:
+            order = None
         if not isinstance(order, dict) or "sku" not in order:
             failed.append(message.id)  # only this message is retried
             continue
