@@ -1,9 +1,72 @@
-"""The `gcp` target (work in progress: unimplemented hooks answer 'unsupported', exit 3)."""
+"""The `gcp` target: Google Cloud Functions (gen2), Eventarc triggers and Cloud Scheduler.
+
+build (render + zip) -> plan (read the functions back, diff field by field) -> deploy (upload, create or
+patch with an update mask, wait on the operation, then IAM and Scheduler). google-cloud-functions and
+google-cloud-scheduler are imported lazily, inside the hooks, by `clients.py`.
+"""
 
 from __future__ import annotations
 
-from multicloud.provider import Provider
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from multicloud.errors import MulticloudError
+from multicloud.provider import (
+    BuildResult,
+    DeployResult,
+    InvokeRequest,
+    InvokeResult,
+    LogRecord,
+    Plan,
+    Progress,
+    Provider,
+    RemoveResult,
+    StatusReport,
+)
+
+if TYPE_CHECKING:
+    from .deploy import Deployer
 
 
 class GcpProvider(Provider):
     name = "gcp"
+
+    def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
+        from .build import build
+
+        return build(self.project, out_dir, progress)
+
+    def _deployer(self) -> Deployer:
+        from .clients import GcpClients
+        from .deploy import Deployer
+
+        return Deployer(self.project, GcpClients.from_environment(self.project))
+
+    def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
+        return self._deployer().plan(build)
+
+    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
+        return self._deployer().deploy(build, progress)
+
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        from .invoke import invoke
+
+        return invoke(self._deployer(), request)
+
+    def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+        from .invoke import logs
+
+        yield from logs(self._deployer(), function, since, follow)
+
+    def _status(self) -> StatusReport:
+        return self._deployer().status()
+
+    def _remove(self, progress: Progress) -> RemoveResult:
+        return self._deployer().remove(progress)
+
+    def translate_error(self, exc: Exception) -> MulticloudError | None:
+        from .errors import translate
+
+        return translate(exc)

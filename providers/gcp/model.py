@@ -104,6 +104,10 @@ class CloudFunction:
         return None
 
 
+def topic_path(topic: str, project_id: str) -> str:
+    return topic if topic.startswith("projects/") else f"projects/{project_id}/topics/{topic}"
+
+
 def settings_of(project: Project) -> GcpSettings:
     settings = project.settings("gcp")
     assert isinstance(settings, GcpSettings)

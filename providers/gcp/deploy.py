@@ -1,0 +1,319 @@
+"""Plan and apply: read every function back from the platform, diff, then upload/create/patch/delete.
+
+Idempotent by construction: a function whose `multicloud-source` label matches the build and whose managed
+fields match the spec is left alone (no upload, no update); otherwise only the differing fields go in
+the update mask. Functions and Scheduler jobs of this service that the spec no longer names are deleted.
+A resource with the right name but without our ownership labels is never touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from multicloud.errors import OperationError
+from multicloud.project import Project
+from multicloud.provider import (
+    BuildResult,
+    Change,
+    DeployResult,
+    Endpoint,
+    FunctionStatus,
+    Plan,
+    Progress,
+    RemoveResult,
+    StatusReport,
+    no_progress,
+)
+from multicloud.state import clear_state, read_state, write_state
+
+from .clients import GcpClients
+from .model import CloudFunction, cloud_functions, settings_of
+from .resources import (
+    JOB_MASK_FIELDS,
+    MANAGED_BY,
+    MASK_FIELDS,
+    SOURCE_LABEL,
+    changed_fields,
+    desired_function,
+    desired_job,
+    function_name,
+    owns_job,
+    source_label,
+)
+
+OPERATION_TIMEOUT_S = 900
+INVOKER_ROLE = "roles/run.invoker"
+
+
+@dataclass
+class FunctionPlan:
+    cf: CloudFunction
+    current: dict[str, Any] | None
+    mask: list[str] = field(default_factory=list)
+    upload: bool = False
+
+    @property
+    def action(self) -> str:
+        if self.current is None:
+            return "create"
+        return "update" if self.mask or self.upload else "noop"
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    data: dict[str, Any] = type(message).to_dict(message, preserving_proto_field_name=True,
+                                                 use_integers_for_enums=False)
+    return data
+
+
+class Deployer:
+    def __init__(self, project: Project, clients: GcpClients) -> None:
+        self.project = project
+        self.clients = clients
+        self.settings = settings_of(project)
+        self.functions = cloud_functions(project)
+
+    # ---- reading ---------------------------------------------------------------------------------
+    def get_function(self, cf: CloudFunction) -> dict[str, Any] | None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            fn = self.clients.functions.get_function(name=function_name(self.clients.location, cf))
+        except NotFound:
+            return None
+        current = to_dict(fn)
+        labels = current.get("labels", {})
+        if labels.get(MANAGED_BY[0]) != MANAGED_BY[1] or labels.get("multicloud-service") != self.project.name:
+            raise OperationError(
+                f"Cloud Function {cf.function_id} exists but is not managed by multicloud for service "
+                f"{self.project.name!r} (labels {labels})",
+                fix="delete or rename that function, or rename this service or function in the spec",
+                where=current.get("name"),
+            )
+        return current
+
+    def owned_functions(self) -> list[dict[str, Any]]:
+        found = []
+        for fn in self.clients.functions.list_functions(parent=self.clients.location):
+            data = to_dict(fn)
+            labels = data.get("labels", {})
+            if labels.get(MANAGED_BY[0]) == MANAGED_BY[1] and labels.get("multicloud-service") == self.project.name:
+                found.append(data)
+        return found
+
+    def owned_jobs(self) -> list[dict[str, Any]]:
+        return [d for job in self.clients.scheduler.list_jobs(parent=self.clients.location)
+                if owns_job(d := to_dict(job), self.project.name)]
+
+    def function_plan(self, cf: CloudFunction, source_sha: str | None) -> FunctionPlan:
+        current = self.get_function(cf)
+        if current is None:
+            return FunctionPlan(cf, None, upload=True)
+        sha = source_sha or ""
+        want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, sha)
+        if source_sha is None:  # no build: compare configuration only
+            want["labels"][SOURCE_LABEL] = current.get("labels", {}).get(SOURCE_LABEL, "")
+        upload = source_sha is not None and current.get("labels", {}).get(SOURCE_LABEL) != source_label(sha)
+        upload = upload or current.get("state") == "FAILED"
+        mask = changed_fields(want, current, MASK_FIELDS)
+        return FunctionPlan(cf, current, mask, upload)
+
+    # ---- plan ------------------------------------------------------------------------------------
+    def plan(self, build: BuildResult | None) -> Plan:
+        changes: list[Change] = []
+        wanted = {cf.function_id for cf in self.functions}
+        for cf in self.functions:
+            fp = self.function_plan(cf, build.digest if build else None)
+            detail = ", ".join((["build_config.source"] if fp.upload and fp.current else []) + fp.mask)
+            changes.append(Change(fp.action, f"function {cf.function_id}", detail))  # type: ignore[arg-type]
+            for sched in cf.schedules:
+                changes.append(Change("noop" if fp.current else "create", f"scheduler job {sched.job_id}",
+                                      sched.cron))
+        for fn in self.owned_functions():
+            if fn["name"].rsplit("/", 1)[1] not in wanted:
+                changes.append(Change("delete", f"function {fn['name'].rsplit('/', 1)[1]}", "not in the spec"))
+        wanted_jobs = {s.job_id for cf in self.functions for s in cf.schedules}
+        for job in self.owned_jobs():
+            if job["name"].rsplit("/", 1)[1] not in wanted_jobs:
+                changes.append(Change("delete", f"scheduler job {job['name'].rsplit('/', 1)[1]}", "not in the spec"))
+        return Plan("gcp", tuple(changes))
+
+    # ---- apply -----------------------------------------------------------------------------------
+    def deploy(self, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
+        zip_path = build.artifacts[0].path if build.artifacts else None
+        endpoints: list[Endpoint] = []
+        changed = False
+        facts: dict[str, Any] = {}
+        for cf in self.functions:
+            fp = self.function_plan(cf, build.digest)
+            fn = fp.current
+            if fp.action != "noop":
+                changed = True
+                fn = self._apply(fp, build.digest, zip_path, progress)
+            assert fn is not None
+            url = fn.get("service_config", {}).get("uri") or fn.get("url", "")
+            changed |= self._ensure_invokers(cf, fn, progress)
+            changed |= self._ensure_jobs(cf, url, progress)
+            if cf.signature == "http":
+                endpoints.append(Endpoint(cf.function, url, "none" if cf.public else "iam"))
+            facts[cf.function] = {"id": cf.function_id, "url": url, "signature": cf.signature,
+                                  "source": source_label(build.digest)}
+        changed |= self._delete_stale(progress)
+        write_state(self.project, "gcp", {"project": self.clients.project_id, "region": self.clients.region,
+                                          "digest": build.digest, "functions": facts})
+        return DeployResult("gcp", build.digest[:12], changed, tuple(endpoints),
+                            {"project": self.clients.project_id, "region": self.clients.region})
+
+    def _apply(self, fp: FunctionPlan, digest: str, zip_path: Any, progress: Progress) -> dict[str, Any]:
+        from google.cloud import functions_v2
+        from google.protobuf import field_mask_pb2
+
+        cf = fp.cf
+        client = self.clients.functions
+        want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, digest)
+        mask = list(fp.mask)
+        if fp.upload:
+            progress(f"gcp: uploading source for {cf.function_id}")
+            want["build_config"]["source"] = {"storage_source": self._upload(zip_path)}
+            mask = ["build_config.source", *mask]
+            if "labels" not in mask:
+                mask.append("labels")
+        if fp.current is None:
+            progress(f"gcp: creating {cf.function_id}")
+            op = client.create_function(parent=self.clients.location, function=functions_v2.Function(want),
+                                        function_id=cf.function_id)
+        else:
+            progress(f"gcp: updating {cf.function_id} ({', '.join(mask)})")
+            op = client.update_function(function=functions_v2.Function(want),
+                                        update_mask=field_mask_pb2.FieldMask(paths=mask))
+        result = op.result(timeout=OPERATION_TIMEOUT_S)
+        data = to_dict(result)
+        if data.get("state") == "FAILED":
+            messages = "; ".join(m.get("message", "") for m in data.get("state_messages", []))
+            raise OperationError(f"Cloud Function {cf.function_id} deployed in state FAILED: {messages}",
+                                 fix="read the build and runtime logs (`multicloud logs --target gcp`)",
+                                 where=data.get("name"))
+        return data
+
+    def _upload(self, zip_path: Any) -> dict[str, Any]:
+        import requests
+
+        if zip_path is None:
+            raise OperationError("the build has no source zip", fix="run `multicloud build --target gcp` first")
+        response = self.clients.functions.generate_upload_url(request={"parent": self.clients.location})
+        with open(zip_path, "rb") as fh:
+            put = requests.put(response.upload_url, data=fh, headers={"Content-Type": "application/zip"},
+                               timeout=300)
+        if put.status_code >= 300:
+            raise OperationError(
+                f"uploading the source zip failed: HTTP {put.status_code} {put.text[:200]}",
+                fix="retry the deploy; the signed upload URL is only valid for a few minutes",
+            )
+        src = response.storage_source
+        return {"bucket": src.bucket, "object_": src.object_, "generation": src.generation} if src.generation \
+            else {"bucket": src.bucket, "object_": src.object_}
+
+    def _ensure_invokers(self, cf: CloudFunction, fn: dict[str, Any], progress: Progress) -> bool:
+        """Cloud Run IAM: allUsers may invoke public functions; the invoker identity private ones."""
+        service = fn.get("service_config", {}).get("service")
+        if not service:
+            return False
+        policy = self.clients.rest("GET", "run", f"v2/{service}:getIamPolicy")
+        bindings = [dict(b) for b in policy.get("bindings", [])]
+        binding = next((b for b in bindings if b.get("role") == INVOKER_ROLE), None)
+        members = set(binding.get("members", [])) if binding else set()
+        want = set(members)
+        if cf.public:
+            want.add("allUsers")
+        else:
+            want.discard("allUsers")
+        if self.settings.invoker_service_account and not cf.public:
+            want.add(f"serviceAccount:{self.settings.invoker_service_account}")
+        if want == members:
+            return False
+        progress(f"gcp: setting invokers of {cf.function_id}")
+        bindings = [b for b in bindings if b.get("role") != INVOKER_ROLE]
+        if want:
+            bindings.append({"role": INVOKER_ROLE, "members": sorted(want)})
+        new_policy = {**{k: v for k, v in policy.items() if k != "bindings"}, "bindings": bindings}
+        self.clients.rest("POST", "run", f"v2/{service}:setIamPolicy", {"policy": new_policy})
+        return True
+
+    def _ensure_jobs(self, cf: CloudFunction, url: str, progress: Progress) -> bool:
+        from google.api_core.exceptions import NotFound
+        from google.cloud import scheduler_v1
+        from google.protobuf import field_mask_pb2
+
+        changed = False
+        for sched in cf.schedules:
+            want = desired_job(cf, sched, self.settings, self.clients.location, self.project.name, url)
+            try:
+                current = to_dict(self.clients.scheduler.get_job(name=want["name"]))
+            except NotFound:
+                progress(f"gcp: creating scheduler job {sched.job_id}")
+                self.clients.scheduler.create_job(parent=self.clients.location, job=scheduler_v1.Job(want))
+                changed = True
+                continue
+            if not owns_job(current, self.project.name):
+                raise OperationError(
+                    f"Cloud Scheduler job {sched.job_id} exists but is not managed by multicloud",
+                    fix="delete or rename that job", where=want["name"])
+            mask = changed_fields(want, current, JOB_MASK_FIELDS)
+            if mask:
+                progress(f"gcp: updating scheduler job {sched.job_id} ({', '.join(mask)})")
+                self.clients.scheduler.update_job(job=scheduler_v1.Job(want),
+                                                  update_mask=field_mask_pb2.FieldMask(paths=mask))
+                changed = True
+        return changed
+
+    def _delete_stale(self, progress: Progress) -> bool:
+        wanted = {cf.function_id for cf in self.functions}
+        wanted_jobs = {s.job_id for cf in self.functions for s in cf.schedules}
+        changed = False
+        for job in self.owned_jobs():
+            if job["name"].rsplit("/", 1)[1] not in wanted_jobs:
+                progress(f"gcp: deleting scheduler job {job['name']}")
+                self.clients.scheduler.delete_job(name=job["name"])
+                changed = True
+        for fn in self.owned_functions():
+            if fn["name"].rsplit("/", 1)[1] not in wanted:
+                progress(f"gcp: deleting {fn['name']}")
+                self.clients.functions.delete_function(name=fn["name"]).result(timeout=OPERATION_TIMEOUT_S)
+                changed = True
+        return changed
+
+    # ---- status and remove -----------------------------------------------------------------------
+    def status(self) -> StatusReport:
+        out = []
+        for cf in self.functions:
+            current = self.get_function(cf)
+            if current is None:
+                out.append(FunctionStatus(cf.function, "missing"))
+                continue
+            messages = "; ".join(m.get("message", "") for m in current.get("state_messages", []))
+            out.append(FunctionStatus(
+                cf.function, str(current.get("state", "UNKNOWN")).lower(),
+                version=current.get("labels", {}).get(SOURCE_LABEL),
+                endpoint=current.get("service_config", {}).get("uri") or current.get("url") or None,
+                detail=messages,
+            ))
+        deployed = any(f.state != "missing" for f in out)
+        return StatusReport("gcp", deployed, tuple(out),
+                            {"project": self.clients.project_id, "region": self.clients.region})
+
+    def remove(self, progress: Progress = no_progress) -> RemoveResult:
+        removed: list[str] = []
+        for job in self.owned_jobs():
+            progress(f"gcp: deleting scheduler job {job['name']}")
+            self.clients.scheduler.delete_job(name=job["name"])
+            removed.append(job["name"])
+        for fn in self.owned_functions():
+            progress(f"gcp: deleting {fn['name']}")
+            self.clients.functions.delete_function(name=fn["name"]).result(timeout=OPERATION_TIMEOUT_S)
+            removed.append(fn["name"])
+        clear_state(self.project, "gcp")
+        return RemoveResult("gcp", tuple(removed))
+
+    def cached_url(self, function: str) -> str | None:
+        url = read_state(self.project, "gcp").get("functions", {}).get(function, {}).get("url")
+        return str(url) if url else None

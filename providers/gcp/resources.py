@@ -1,0 +1,177 @@
+"""The Cloud Functions and Cloud Scheduler resources we want, as plain dicts, and how they differ.
+
+Pure data in the APIs' own field names (snake_case proto names, enum names as strings), so the diff that
+decides an update mask can be tested without a network or an SDK. A field we do not set is a field we do
+not manage: the platform's defaults there are never "changes".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from multicloud.spec.targets.gcp import GcpSettings
+
+from .model import INGRESS, SCHEDULE_EVENT_TYPE, CloudFunction, ScheduleSpec, topic_path
+
+SOURCE_LABEL = "multicloud-source"
+MANAGED_BY = ("managed-by", "multicloud")
+# Fields an update may touch, in mask order. Source is decided by the source label, not by comparison.
+MASK_FIELDS = (
+    "description", "labels", "build_config.runtime", "build_config.entry_point",
+    "service_config.available_memory", "service_config.available_cpu", "service_config.timeout_seconds",
+    "service_config.environment_variables", "service_config.secret_environment_variables",
+    "service_config.ingress_settings", "service_config.max_instance_count", "service_config.min_instance_count",
+    "service_config.max_instance_request_concurrency", "service_config.service_account_email",
+    "event_trigger",
+)
+JOB_MASK_FIELDS = ("description", "schedule", "time_zone", "http_target")
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*(k|M|G|Mi|Gi|Ki)?$")
+_UNITS = {None: 1, "k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+
+
+def source_label(sha256: str) -> str:
+    return sha256[:32]
+
+
+def function_name(location: str, cf: CloudFunction) -> str:
+    return f"{location}/functions/{cf.function_id}"
+
+
+def desired_function(cf: CloudFunction, settings: GcpSettings, project_id: str, location: str,
+                     source_sha: str) -> dict[str, Any]:
+    service: dict[str, Any] = {
+        "available_memory": f"{cf.memory_mb}Mi",
+        "timeout_seconds": cf.timeout_s,
+        "environment_variables": dict(cf.env),
+        "secret_environment_variables": [
+            {"key": s.env, "project_id": s.project or project_id, "secret": s.secret, "version": s.version}
+            for s in cf.secrets
+        ],
+        "ingress_settings": INGRESS[settings.ingress],
+        "min_instance_count": settings.min_instances,
+        "max_instance_request_concurrency": settings.concurrency,
+        "all_traffic_on_latest_revision": True,
+    }
+    if settings.concurrency > 1 or cf.memory_mb > 2048:
+        # gen2 needs a whole CPU for concurrency and for the larger memory tiers
+        service["available_cpu"] = "1" if cf.memory_mb <= 4096 else ("2" if cf.memory_mb <= 8192 else "4")
+    if settings.max_instances is not None:
+        service["max_instance_count"] = settings.max_instances
+    if settings.service_account:
+        service["service_account_email"] = settings.service_account
+    fn: dict[str, Any] = {
+        "name": function_name(location, cf),
+        "description": cf.description,
+        "environment": "GEN_2",
+        "labels": {**cf.labels, SOURCE_LABEL: source_label(source_sha)},
+        "build_config": {"runtime": cf.runtime, "entry_point": cf.entry_point},
+        "service_config": service,
+    }
+    et = cf.event_trigger
+    if et is not None:
+        trigger: dict[str, Any] = {
+            "event_type": et.event_type,
+            "retry_policy": "RETRY_POLICY_RETRY" if settings.retry_events else "RETRY_POLICY_DO_NOT_RETRY",
+        }
+        if et.bucket is not None:
+            trigger["event_filters"] = [{"attribute": "bucket", "value": et.bucket}]
+        if et.topic is not None:
+            trigger["pubsub_topic"] = topic_path(et.topic, project_id)
+        if settings.trigger_region:
+            trigger["trigger_region"] = settings.trigger_region
+        if settings.invoker_service_account:
+            trigger["service_account_email"] = settings.invoker_service_account
+        fn["event_trigger"] = trigger
+    return fn
+
+
+def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings, location: str,
+                project_name: str, url: str) -> dict[str, Any]:
+    """A Scheduler job POSTing a structured CloudEvent to the function's URL (OIDC when private)."""
+    event = {"specversion": "1.0", "type": SCHEDULE_EVENT_TYPE, "id": schedule.job_id,
+             "source": f"//cloudscheduler.googleapis.com/{location}/jobs/{schedule.job_id}",
+             "subject": schedule.job_id, "datacontenttype": "application/json",
+             "data": {"name": schedule.job_id, "schedule": schedule.cron}}
+    target: dict[str, Any] = {
+        "uri": url, "http_method": "POST",
+        "headers": {"Content-Type": "application/cloudevents+json"},
+        "body": json.dumps(event, sort_keys=True).encode(),
+    }
+    if not cf.public and settings.invoker_service_account:
+        target["oidc_token"] = {"service_account_email": settings.invoker_service_account, "audience": url}
+    return {
+        "name": f"{location}/jobs/{schedule.job_id}",
+        "description": job_description(project_name, cf.function, schedule.source),
+        "schedule": schedule.cron,
+        "time_zone": settings.time_zone,
+        "http_target": target,
+    }
+
+
+def job_description(project_name: str, function: str, source: str) -> str:
+    return f"managed-by=multicloud service={project_name} function={function} ({source})"
+
+
+def owns_job(job: dict[str, Any], project_name: str) -> bool:
+    return str(job.get("description", "")).startswith(f"managed-by=multicloud service={project_name} ")
+
+
+def changed_fields(desired: dict[str, Any], current: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
+    """Mask paths whose desired value differs from the current one (unset desired = unmanaged)."""
+    out = []
+    for path in fields:
+        want = _get(desired, path)
+        if want is None:
+            continue
+        have = _get(current, path)
+        if not _same(path, want, have):
+            out.append(path)
+    return out
+
+
+def _get(data: dict[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _empty(value: Any) -> bool:
+    return value in (None, "", 0, False, [], {}) or (isinstance(value, str) and value.endswith("_UNSPECIFIED"))
+
+
+def _same(path: str, want: Any, have: Any) -> bool:
+    if path.endswith("available_memory"):
+        return memory_bytes(want) == memory_bytes(have)
+    if isinstance(want, dict):
+        have = have if isinstance(have, dict) else {}
+        if path in ("labels", "service_config.environment_variables", "http_target.headers"):
+            return want == {k: v for k, v in have.items() if not _empty(v) or k in want}
+        # a sub-message: compare only what we set (the platform fills in the rest)
+        return all(_same(f"{path}.{k}", v, have.get(k)) for k, v in want.items())
+    if isinstance(want, list):
+        have_list = have if isinstance(have, list) else []
+        return _normal_list(want) == _normal_list(have_list)
+    if isinstance(want, bytes) and isinstance(have, str):
+        import base64
+
+        return base64.b64encode(want).decode() == have or want == have.encode()
+    if _empty(want) and _empty(have):
+        return True
+    return bool(want == have)
+
+
+def _normal_list(items: list[Any]) -> list[str]:
+    return sorted(json.dumps({k: v for k, v in i.items() if not _empty(v)} if isinstance(i, dict) else i,
+                             sort_keys=True, default=str) for i in items)
+
+
+def memory_bytes(value: Any) -> int | None:
+    match = _MEMORY.match(str(value or ""))
+    if not match:
+        return None
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
