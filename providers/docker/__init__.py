@@ -1,9 +1,167 @@
-"""The `docker` target (work in progress: unimplemented hooks answer 'unsupported', exit 3)."""
+"""The `docker` target: the private cloud on one Docker Engine (blue/green) or a Swarm (rolling updates).
+
+build  -> a deterministic context (code + vendored runtime + runtime.json + host-installed deps) and an
+          image tagged by its digest; the gateway image (stdlib HTTP proxy on the same base image)
+deploy -> single: new container, wait healthy, switch the gateway, drain, stop the old (`single.py`)
+          swarm: a service with rolling-update/rollback config behind a gateway service (`swarm.py`)
+The Docker SDK is imported lazily inside hooks; the engine comes from `docker.from_env()` (DOCKER_HOST).
+"""
 
 from __future__ import annotations
 
-from multicloud.provider import Provider
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from multicloud.errors import MulticloudError, OperationError
+from multicloud.provider import (
+    Artifact,
+    BuildResult,
+    Change,
+    DeployResult,
+    Endpoint,
+    InvokeRequest,
+    InvokeResult,
+    LogRecord,
+    Plan,
+    Progress,
+    Provider,
+    RemoveResult,
+    StatusReport,
+)
+from multicloud.spec.targets import DockerSettings
+from multicloud.state import clear_state, read_state, write_state
+
+IMAGES_FILE = "docker-images.json"
 
 
 class DockerProvider(Provider):
     name = "docker"
+
+    @property
+    def settings(self) -> DockerSettings:
+        settings = self.project.settings("docker")
+        assert isinstance(settings, DockerSettings)
+        return settings
+
+    def client(self) -> Any:
+        from multicloud.providers.docker.engine import client
+
+        return client()
+
+    def translate_error(self, exc: Exception) -> MulticloudError | None:
+        from multicloud.providers.docker.engine import translate
+
+        return translate(exc)
+
+    def mode(self) -> Any:
+        client = self.client()
+        if self.settings.mode == "swarm":
+            from multicloud.providers.docker.swarm import Swarm
+
+            return Swarm(client, self.project, self.settings, lambda _m: None)
+        from multicloud.providers.docker.single import Single
+
+        return Single(client, self.project, self.settings, lambda _m: None)
+
+    # ---- build -------------------------------------------------------------------------------------
+    def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
+        from multicloud.providers.docker.context import build_function_image, build_gateway_image
+
+        client = self.client()
+        image = build_function_image(client, self.project, self.settings, out_dir, progress)
+        gateway = build_gateway_image(client, self.project, self.settings, out_dir, progress)
+        (out_dir / IMAGES_FILE).write_text(json.dumps(
+            {"image": image.tag, "digest": image.digest, "gateway": gateway, "reused": image.reused},
+            indent=2, sort_keys=True) + "\n")
+        tar = out_dir / "context.tar"
+        artifacts = tuple(
+            Artifact(function=fn.name, path=tar, entry_point=image.tag, size=tar.stat().st_size,
+                     sha256=image.digest)
+            for fn in self.project.functions_for("docker")
+        )
+        return BuildResult(target="docker", out_dir=out_dir, artifacts=artifacts, digest=image.digest)
+
+    def images(self, build: BuildResult) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((build.out_dir / IMAGES_FILE).read_text())
+        return data
+
+    # ---- plan / deploy -----------------------------------------------------------------------------
+    def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
+        deployed = self.mode().deployed_digest()
+        resource = f"{self.settings.mode} service {self.project.name}"
+        if build is None:
+            change = Change("noop" if deployed else "create", resource, "not built yet")
+        elif deployed is None:
+            change = Change("create", resource, f"image {build.digest[:12]}")
+        elif deployed == build.digest:
+            change = Change("noop", resource, f"image {build.digest[:12]} is live")
+        else:
+            change = Change("update", resource, f"{deployed[:12]} -> {build.digest[:12]} (blue/green)"
+                            if self.settings.mode == "single" else f"{deployed[:12]} -> {build.digest[:12]} "
+                            "(rolling update)")
+        return Plan("docker", (change,))
+
+    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
+        images = self.images(build)
+        mode = self.mode()
+        mode.progress = progress
+        previous = read_state(self.project, "docker")
+        changed, host, port = mode.deploy(images["image"], images["digest"], images["gateway"])
+        url = f"http://{host}:{port}"
+        state = {"mode": self.settings.mode, "url": url, "port": port,
+                 "live": {"image": images["image"], "digest": images["digest"]},
+                 "gateway_image": images["gateway"]}
+        live_before = previous.get("live")
+        if changed and live_before and live_before.get("digest") != images["digest"]:
+            state["previous"] = live_before
+        elif previous.get("previous"):
+            state["previous"] = previous["previous"]
+        write_state(self.project, "docker", state)
+        return DeployResult("docker", version=images["digest"][:12], changed=changed,
+                            endpoints=self.endpoints(url), details={"url": url, "image": images["image"]})
+
+    def _rollback(self, progress: Progress) -> DeployResult:
+        state = read_state(self.project, "docker")
+        prev = state.get("previous")
+        if not prev:
+            raise OperationError("no previous version is recorded for this service",
+                                 fix="deploy at least twice before rolling back", where="docker")
+        mode = self.mode()
+        mode.progress = progress
+        changed, host, port = mode.deploy(prev["image"], prev["digest"], state["gateway_image"])
+        url = f"http://{host}:{port}"
+        write_state(self.project, "docker", {**state, "live": prev, "previous": state["live"], "url": url,
+                                             "port": port})
+        return DeployResult("docker", version=prev["digest"][:12], changed=changed,
+                            endpoints=self.endpoints(url), details={"url": url, "image": prev["image"]})
+
+    def endpoints(self, url: str) -> tuple[Endpoint, ...]:
+        out = []
+        for fn in self.project.functions_for("docker"):
+            for trig in fn.triggers_of("http"):
+                assert trig.http is not None
+                out.append(Endpoint(fn.name, url + trig.http.path, "key" if trig.http.auth == "key" else "none"))
+        return tuple(out)
+
+    # ---- operate -----------------------------------------------------------------------------------
+    def url(self) -> str:
+        return str(self.mode().url())
+
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        from multicloud.providers.docker.invoke import invoke
+
+        return invoke(self.project, self.settings, self.url(), request)
+
+    def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+        yield from self.mode().logs(function, since, follow)
+
+    def _status(self) -> StatusReport:
+        return self.mode().status()  # type: ignore[no-any-return]
+
+    def _remove(self, progress: Progress) -> RemoveResult:
+        removed = self.mode().remove()
+        clear_state(self.project, "docker")
+        return RemoveResult("docker", tuple(removed))

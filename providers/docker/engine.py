@@ -74,3 +74,15 @@ def labels_for(service: str, role: str, extra: dict[str, str] | None = None, **m
     out.update({MANAGED: "true", SERVICE: service, ROLE: role})
     out.update({f"io.multicloud.{k}": v for k, v in more.items()})
     return out
+
+
+def public_host(publish_host: str) -> str:
+    """The host name clients use: the engine's host for a remote DOCKER_HOST, else the published address."""
+    from urllib.parse import urlparse
+
+    docker_host = os.environ.get("DOCKER_HOST", "")
+    if docker_host.startswith(("tcp://", "ssh://", "http://", "https://")):
+        remote = urlparse(docker_host).hostname
+        if remote and publish_host in ("0.0.0.0", "::"):
+            return remote
+    return "127.0.0.1" if publish_host in ("0.0.0.0", "") else publish_host

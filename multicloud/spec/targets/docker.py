@@ -32,5 +32,8 @@ class DockerSettings(BaseModel):
     user: str = Field("65534:65534", pattern=r"^[1-9][0-9]*(:[0-9]+)?$",
                       description="Non-root uid[:gid] the function runs as (root is refused).")
     health_timeout: int = Field(60, ge=1, le=3600, description="Seconds a new version has to become healthy.")
+    auth_key: str = Field("env:MULTICLOUD_AUTH_KEY", pattern=r"^(env|file):.+",
+                          description="Reference (env:/file: on the deploying host) to the key of `auth: key` "
+                          "routes; resolved at deploy time into a secrets mount, never into the image.")
     restart_retries: int = Field(0, ge=0, le=1000,
                                  description="on-failure restart cap; 0 = restart without limit.")

@@ -1,0 +1,114 @@
+"""How a function or gateway container runs: the hardened options, as data, in one place.
+
+Non-root user, read-only root filesystem, a tmpfs scratch directory, every capability dropped,
+no-new-privileges, pids/memory/CPU limits, an init process that reaps zombies and forwards signals,
+ownership labels, a health check that needs only python3 (minbase images have no curl), and restart on
+failure. The same values feed the single-container mode and the Swarm service (`swarm.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from multicloud.project import Project
+from multicloud.spec.targets import DockerSettings
+
+from . import engine as eng
+
+SECOND = 1_000_000_000
+SCRATCH = "/tmp"
+HEALTH_URL = f"http://127.0.0.1:{eng.INTERNAL_PORT}/healthz"
+HEALTH_CMD = ["CMD", "python3", "-c",
+              f"import urllib.request; urllib.request.urlopen('{HEALTH_URL}', timeout=2)"]
+GATEWAY_HEALTH_CMD = ["CMD", "python3", "-c",
+                      f"import socket; socket.create_connection(('127.0.0.1', {eng.INTERNAL_PORT}), 2).close()"]
+
+
+def healthcheck(cmd: list[str], *, interval: float = 1.0, start_period: float = 30.0) -> dict[str, Any]:
+    return {"test": cmd, "interval": int(interval * SECOND), "timeout": 3 * SECOND, "retries": 3,
+            "start_period": int(start_period * SECOND)}
+
+
+def memory_mb(project: Project) -> int:
+    """One process serves every function of the service: it gets the largest memory any of them asks."""
+    return max(fn.memory for fn in project.functions_for("docker"))
+
+
+def max_timeout(project: Project) -> int:
+    return max(fn.timeout for fn in project.functions_for("docker"))
+
+
+def uid_gid(settings: DockerSettings) -> tuple[str, str]:
+    uid, _, gid = settings.user.partition(":")
+    return uid, gid or uid
+
+
+def common(settings: DockerSettings) -> dict[str, Any]:
+    uid, gid = uid_gid(settings)
+    return {
+        "user": f"{uid}:{gid}",
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "init": True,
+        "restart_policy": {"Name": "on-failure", "MaximumRetryCount": settings.restart_retries},
+    }
+
+
+def function_options(project: Project, settings: DockerSettings, *, image: str, name: str, network: str,
+                     labels: dict[str, str], secrets_volume: str | None) -> dict[str, Any]:
+    uid, gid = uid_gid(settings)
+    memory = memory_mb(project)
+    opts = common(settings)
+    opts.update(
+        image=image,
+        name=name,
+        detach=True,
+        hostname=name[:63],
+        labels=labels,
+        network=network,
+        tmpfs={SCRATCH: f"rw,noexec,nosuid,nodev,size={settings.scratch_mb}m,uid={uid},gid={gid},mode=0700"},
+        pids_limit=settings.pids_limit,
+        mem_limit=f"{memory}m",
+        memswap_limit=f"{memory}m",  # no swap: over the limit means OOM-killed, as on a FaaS platform
+        nano_cpus=int(settings.cpus * SECOND),
+        healthcheck=healthcheck(HEALTH_CMD),
+        stop_signal="SIGTERM",
+        environment={"MULTICLOUD_SCRATCH_DIR": SCRATCH},
+    )
+    if secrets_volume:
+        from docker.types import Mount
+
+        opts["mounts"] = [Mount(target="/run/multicloud/secrets", source=secrets_volume, type="volume",
+                                read_only=True)]
+    return opts
+
+
+def gateway_options(project: Project, settings: DockerSettings, *, image: str, name: str, network: str,
+                    labels: dict[str, str], upstream: str, port: int | None, state_volume: str) -> dict[str, Any]:
+    uid, gid = uid_gid(settings)
+    opts = common(settings)
+    opts.update(
+        image=image,
+        name=name,
+        detach=True,
+        labels=labels,
+        network=network,
+        command=gateway_command(project, settings, upstream),
+        ports={f"{eng.INTERNAL_PORT}/tcp": (settings.publish_host, port)},
+        tmpfs={"/run/gateway": f"rw,noexec,nosuid,nodev,size=1m,uid={uid},gid={gid},mode=0700"},
+        volumes={state_volume: {"bind": "/state", "mode": "rw"}},
+        pids_limit=64,
+        mem_limit="128m",
+        memswap_limit="128m",
+        nano_cpus=int(max(settings.cpus, 0.5) * SECOND),
+        healthcheck=healthcheck(GATEWAY_HEALTH_CMD, start_period=10.0),
+    )
+    return opts
+
+
+def gateway_command(project: Project, settings: DockerSettings, upstream: str) -> list[str]:
+    return ["python3", "/opt/multicloud/gateway.py", "serve", "--listen", f"0.0.0.0:{eng.INTERNAL_PORT}",
+            "--upstream", upstream, "--control", "/run/gateway/control.sock", "--state-file", "/state/upstream",
+            "--max-body", str(int(settings.max_body_mb * 1024 * 1024)),
+            "--timeout", str(max_timeout(project) + 5), "--connect-wait", "15"]

@@ -1,0 +1,396 @@
+"""Single-engine mode: blue/green behind a stable gateway.
+
+    deploy = start the new container -> wait until healthy -> switch the gateway -> drain -> stop the old
+
+The gateway container owns the published host:port for the life of the deployment, so the endpoint never
+changes; a new version is reachable only after its health check passes. A version that fails its health
+check is removed and the old one keeps serving (OperationError, exit 1). Containers are found by labels
+on the engine, never by guessing: the engine is the source of truth, the state file only a cache.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from multicloud.errors import OperationError
+from multicloud.project import Project
+from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusReport
+from multicloud.spec.targets import DockerSettings
+
+from . import engine as eng
+from . import hardening
+from .context import secret_files
+from .refs import resolve_host_ref
+
+
+@dataclass(frozen=True)
+class Names:
+    service: str
+
+    @property
+    def network(self) -> str:
+        return f"mc-{self.service}"
+
+    @property
+    def gateway(self) -> str:
+        return f"mc-{self.service}-gateway"
+
+    @property
+    def gateway_state(self) -> str:
+        return f"mc-{self.service}-gateway-state"
+
+    def function(self, digest: str) -> str:
+        return f"mc-{self.service}-{digest[:12]}-{secrets.token_hex(2)}"
+
+
+class Single:
+    def __init__(self, client: Any, project: Project, settings: DockerSettings, progress: Progress) -> None:
+        self.client = client
+        self.project = project
+        self.settings = settings
+        self.progress = progress
+        self.names = Names(project.name)
+
+    # ---- discovery -------------------------------------------------------------------------------
+    def function_containers(self) -> list[Any]:
+        return list(self.client.containers.list(all=True, filters=eng.owned(self.project.name, "function")))
+
+    def gateway(self) -> Any | None:
+        found = self.client.containers.list(all=True, filters=eng.owned(self.project.name, "gateway"))
+        return found[0] if found else None
+
+    def upstream(self, gateway: Any) -> str | None:
+        """The container name the gateway routes to (from the gateway itself)."""
+        if gateway.status != "running":
+            return None
+        code, out = gateway.exec_run(["python3", "-c", "print(open('/state/upstream').read().strip())"],
+                                     user=hardening.common(self.settings)["user"])
+        return out.decode().strip().rpartition(":")[0] if code == 0 else None
+
+    def live(self) -> Any | None:
+        gateway = self.gateway()
+        name = self.upstream(gateway) if gateway is not None else None
+        for c in self.function_containers():
+            if c.name == name:
+                return c
+        return None
+
+    def endpoint(self, gateway: Any) -> tuple[str, int]:
+        gateway.reload()
+        bindings = gateway.attrs["NetworkSettings"]["Ports"].get(f"{eng.INTERNAL_PORT}/tcp") or []
+        if not bindings:
+            raise OperationError("the gateway has no published port", fix="run `multicloud remove` then deploy",
+                                 where=gateway.name)
+        return eng.public_host(self.settings.publish_host), int(bindings[0]["HostPort"])
+
+    # ---- deploy ----------------------------------------------------------------------------------
+    def deploy(self, image: str, digest: str, gateway_image: str) -> tuple[bool, str, int]:
+        """Returns (changed, host, port)."""
+        live = self.live()
+        gateway = self.gateway()
+        if (live is not None and gateway is not None and live.labels.get(eng.DIGEST) == digest
+                and live.status == "running" and gateway.status == "running"
+                and gateway.labels.get("io.multicloud.gateway-config") == self.gateway_config(gateway_image)):
+            self.progress(f"{image} is already live: nothing to do")
+            host, port = self.endpoint(gateway)
+            return False, host, port
+        values = self.resolve_secrets()  # before anything changes: a missing secret leaves all as it was
+        self.ensure_network()
+        name = self.names.function(digest)
+        volume = self.secrets_volume(name, image, values) if values else None
+        labels = eng.labels_for(self.project.name, "function", self.settings.labels, digest=digest)
+        opts = hardening.function_options(self.project, self.settings, image=image, name=name,
+                                          network=self.names.network, labels=labels, secrets_volume=volume)
+        self.progress(f"starting {name}")
+        container = self.client.containers.run(**opts)
+        try:
+            self.wait_healthy(container)
+        except OperationError:
+            self.discard(container, volume)
+            raise
+        gateway = self.ensure_gateway(gateway, gateway_image, f"{name}:{eng.INTERNAL_PORT}")
+        old = [c for c in self.function_containers() if c.id != container.id]
+        for c in old:
+            self.progress(f"stopping {c.name}")
+            self.discard(c, self.volume_of(c), timeout=hardening.max_timeout(self.project) + 2)
+        host, port = self.endpoint(gateway)
+        return True, host, port
+
+    def gateway_config(self, gateway_image: str) -> str:
+        return json.dumps([gateway_image, self.settings.publish_host, self.settings.port,
+                           hardening.gateway_command(self.project, self.settings, "-")], sort_keys=True)
+
+    def ensure_gateway(self, gateway: Any | None, gateway_image: str, upstream: str) -> Any:
+        config = self.gateway_config(gateway_image)
+        port = self.settings.port
+        if gateway is not None and gateway.labels.get("io.multicloud.gateway-config") != config:
+            # Gateway itself changed (image, address, limits): recreate it on the same port.
+            if port is None and gateway.status == "running":
+                port = self.endpoint(gateway)[1]
+            self.progress("recreating the gateway (its configuration changed)")
+            gateway.remove(force=True)
+            gateway = None
+        if gateway is None:
+            labels = eng.labels_for(self.project.name, "gateway", self.settings.labels)
+            labels["io.multicloud.gateway-config"] = config
+            self.ensure_volume(self.names.gateway_state, "gateway-state")
+            opts = hardening.gateway_options(self.project, self.settings, image=gateway_image,
+                                             name=self.names.gateway, network=self.names.network, labels=labels,
+                                             upstream=upstream, port=port, state_volume=self.names.gateway_state)
+            self.progress(f"starting the gateway {self.names.gateway}")
+            gateway = self.client.containers.run(**opts)
+            self.switch(gateway, upstream)  # records the upstream in the state volume (survives restarts)
+            return gateway
+        if gateway.status != "running":
+            gateway.start()
+        self.switch(gateway, upstream)
+        return gateway
+
+    def switch(self, gateway: Any, upstream: str) -> None:
+        drain = hardening.max_timeout(self.project) + 2
+        deadline = time.monotonic() + 20
+        while True:  # the control socket appears a moment after the gateway starts
+            code, out = gateway.exec_run(
+                ["python3", "/opt/multicloud/gateway.py", "set", upstream, "--control",
+                 "/run/gateway/control.sock", "--drain-timeout", str(drain)],
+                user=hardening.common(self.settings)["user"])
+            if code == 0:
+                self.progress(f"gateway now routes to {upstream}")
+                return
+            if time.monotonic() > deadline:
+                raise OperationError(f"the gateway did not accept the switch to {upstream}: "
+                                     f"{out.decode(errors='replace').strip()[-300:]}",
+                                     fix="see `docker logs` of the gateway", where=gateway.name)
+            time.sleep(0.2)
+
+    def wait_healthy(self, container: Any) -> None:
+        deadline = time.monotonic() + self.settings.health_timeout
+        while True:
+            container.reload()
+            state = container.attrs["State"]
+            health = (state.get("Health") or {}).get("Status")
+            if health == "healthy":
+                return
+            failed = None
+            if state["Status"] in ("exited", "dead") or state.get("Restarting") or container.attrs.get(
+                    "RestartCount", 0) > 0:
+                failed = f"it exited with code {state.get('ExitCode')}"
+            elif health == "unhealthy":
+                failed = "its health check failed"
+            elif time.monotonic() > deadline:
+                failed = f"it was not healthy after {self.settings.health_timeout} s"
+            if failed:
+                tail = container.logs(tail=15).decode(errors="replace").strip()
+                raise OperationError(
+                    f"the new version {container.name} did not become healthy: {failed}; the previous version "
+                    f"keeps serving. Last log lines:\n{tail}",
+                    fix="fix the error above (handler import, secret reference, port) and deploy again",
+                    where=container.name,
+                )
+            time.sleep(0.2)
+
+    # ---- secrets ---------------------------------------------------------------------------------
+    def resolve_secrets(self) -> dict[str, str]:
+        refs, _ = secret_files(self.project, self.settings)
+        return {name: resolve_host_ref(ref, name) for name, ref in refs.items()}
+
+    def secrets_volume(self, name: str, image: str, values: dict[str, str]) -> str:
+        """A per-container volume holding one root-owned, group-readable file per secret.
+
+        Filled through a created-never-started helper container (works on remote engines too); the
+        function mounts it read-only. Values never touch the image, env, labels or the state file.
+        """
+        volume = f"{name}-secrets"
+        self.ensure_volume(volume, "secrets")
+        _, gid = hardening.uid_gid(self.settings)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for file_name, value in sorted(values.items()):
+                data = value.encode()
+                info = tarfile.TarInfo(file_name)
+                info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o440, 0, int(gid), 0
+                tar.addfile(info, io.BytesIO(data))
+        helper = self.client.containers.create(
+            image, command=["true"], network_disabled=True, user="0:0",
+            labels=eng.labels_for(self.project.name, "secrets-helper", self.settings.labels),
+            volumes={volume: {"bind": "/secrets", "mode": "rw"}})
+        try:
+            helper.put_archive("/secrets", buf.getvalue())
+        finally:
+            helper.remove(force=True)
+        return volume
+
+    def ensure_volume(self, name: str, role: str) -> None:
+        from docker.errors import NotFound
+
+        try:
+            self.client.volumes.get(name)
+        except NotFound:
+            self.client.volumes.create(name, labels=eng.labels_for(self.project.name, role, self.settings.labels))
+
+    def volume_of(self, container: Any) -> str | None:
+        for mount in container.attrs.get("Mounts", []):
+            if mount.get("Type") == "volume" and str(mount.get("Name", "")).endswith("-secrets"):
+                return str(mount["Name"])
+        return None
+
+    def discard(self, container: Any, volume: str | None, timeout: int = 10) -> None:
+        from docker.errors import NotFound
+
+        try:
+            container.stop(timeout=timeout)
+            container.remove(force=True)
+        except NotFound:
+            pass
+        if volume:
+            try:
+                self.client.volumes.get(volume).remove(force=True)
+            except NotFound:
+                pass
+
+    def ensure_network(self) -> None:
+        if not self.client.networks.list(names=[self.names.network]):
+            self.client.networks.create(self.names.network, driver="bridge", check_duplicate=True,
+                                        labels=eng.labels_for(self.project.name, "network", self.settings.labels))
+
+    # ---- remove ----------------------------------------------------------------------------------
+    def remove(self) -> list[str]:
+        from docker.errors import NotFound
+
+        removed: list[str] = []
+        gateway = self.gateway()
+        if gateway is not None:
+            gateway.remove(force=True)
+            removed.append(gateway.name)
+        for c in self.client.containers.list(all=True, filters=eng.owned(self.project.name)):
+            c.remove(force=True)
+            removed.append(c.name)
+        for v in self.client.volumes.list(filters=eng.owned(self.project.name)):
+            try:
+                v.remove(force=True)
+                removed.append(v.name)
+            except NotFound:
+                pass
+        for n in self.client.networks.list(filters=eng.owned(self.project.name)):
+            n.remove()
+            removed.append(n.name)
+        return removed
+
+    # ---- read back -------------------------------------------------------------------------------
+    def deployed_digest(self) -> str | None:
+        live = self.live()
+        return live.labels.get(eng.DIGEST) if live is not None else None
+
+    def url(self) -> str:
+        gateway = self.gateway()
+        if gateway is None or gateway.status != "running":
+            raise OperationError(f"{self.project.name} is not deployed on this engine (no running gateway)",
+                                 fix="run `multicloud deploy --target docker`", where="docker")
+        host, port = self.endpoint(gateway)
+        return f"http://{host}:{port}"
+
+    def logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+        live = self.live()
+        if live is None:
+            return
+        yield from container_logs(live, function, since, follow)
+
+    def status(self) -> StatusReport:
+        gateway = self.gateway()
+        live = self.live()
+        if gateway is None and live is None:
+            return StatusReport("docker", deployed=False)
+        url = None
+        details: dict[str, str] = {"mode": "single"}
+        if gateway is not None:
+            details["gateway"] = gateway.status
+            if gateway.status == "running":
+                host, port = self.endpoint(gateway)
+                url = f"http://{host}:{port}"
+                details["url"] = url
+        if live is None:
+            fs = tuple(FunctionStatus(fn.name, "missing", detail="the gateway routes to no container")
+                       for fn in self.project.functions_for("docker"))
+            return StatusReport("docker", deployed=True, functions=fs, details=details)
+        state, detail, counts = container_health(self.client, live)
+        details.update(counts)
+        details["container"] = live.name
+        fs = tuple(
+            FunctionStatus(fn.name, state, version=(live.labels.get(eng.DIGEST) or "")[:12] or None,
+                           endpoint=(url + fn.triggers_of("http")[0].http.path)  # type: ignore[union-attr]
+                           if url and fn.triggers_of("http") else url,
+                           detail=detail)
+            for fn in self.project.functions_for("docker"))
+        return StatusReport("docker", deployed=True, functions=fs, details=details)
+
+
+def container_health(client: Any, container: Any) -> tuple[str, str, dict[str, str]]:
+    """(state, human detail, counters) of one container, OOM kills included (from the engine's events)."""
+    container.reload()
+    st = container.attrs["State"]
+    restarts = int(container.attrs.get("RestartCount", 0))
+    since = parse_time(container.attrs["Created"])
+    ooms = sum(1 for _ in client.events(since=int(since.timestamp()), until=int(time.time()) + 1,
+                                        filters={"container": container.id, "event": "oom"}, decode=True))
+    health = (st.get("Health") or {}).get("Status", "none")
+    if st["Status"] == "running":
+        state = "running" if health in ("healthy", "none") else health
+    elif st.get("OOMKilled"):
+        state = "oom-killed"
+    else:
+        state = st["Status"]
+    parts = [f"container {st['Status']}, health {health}", f"restarted {restarts} time(s)"]
+    ooms = max(ooms, int(bool(st.get("OOMKilled"))))
+    if ooms:
+        limit = container.attrs["HostConfig"]["Memory"] // 2**20
+        parts.append(f"OOM-killed {ooms} time(s) (memory limit {limit} MB)")
+    if st.get("ExitCode"):
+        parts.append(f"last exit code {st['ExitCode']}")
+    return state, "; ".join(parts), {"restarts": str(restarts), "oom_kills": str(ooms)}
+
+
+def parse_time(value: str) -> datetime:
+    # Docker gives nanoseconds: 2026-11-22T14:12:48.123456789Z
+    head, _, frac = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(head + "." + (frac + "000000")[:6] + "+00:00")
+
+
+def container_logs(container: Any, function: str | None, since: datetime | None,
+                   follow: bool) -> Iterator[LogRecord]:
+    kwargs: dict[str, Any] = {"timestamps": True, "stream": True, "follow": follow}
+    if since is not None:
+        kwargs["since"] = since
+    buf = b""
+    for chunk in container.logs(**kwargs):
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            record = log_record(line.decode(errors="replace"), function)
+            if record is not None:
+                yield record
+
+
+def log_record(line: str, function: str | None) -> LogRecord | None:
+    stamp, _, message = line.partition(" ")
+    try:
+        when = parse_time(stamp)
+    except ValueError:
+        return None
+    name = ""
+    try:
+        data = json.loads(message)
+        if isinstance(data, dict):
+            name = str(data.get("function", ""))
+    except ValueError:
+        pass
+    if function is not None and name != function:
+        return None
+    return LogRecord(when, name or "-", message)

@@ -1,0 +1,1 @@
+"""Swarm mode (placeholder until implemented below)."""
