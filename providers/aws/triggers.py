@@ -14,6 +14,7 @@ from multicloud.project import ResolvedFunction
 from multicloud.spec.models import ScheduleTrigger
 
 from .context import Run, is_not_found
+from .events import scheduler_input
 from .names import ALIAS, Names
 from .sources import Sources
 
@@ -158,7 +159,7 @@ def ensure_schedules(run: Run, names: Names, fn: ResolvedFunction, target_arn: s
     existing = list_schedules(run, names)
     for sname, expr in wanted.items():
         target = {"Arn": target_arn, "RoleArn": role_arn or "",
-                  "Input": json.dumps({"multicloud": {"schedule": sname, "expression": expr}})}
+                  "Input": scheduler_input(sname, expr, run.aws.region, run.aws.account)}
         args = dict(Name=sname, ScheduleExpression=expr, ScheduleExpressionTimezone="UTC",
                     FlexibleTimeWindow={"Mode": "OFF"}, Target=target, State="ENABLED",
                     Description="managed by multicloud")
@@ -201,7 +202,8 @@ def list_mappings(run: Run, target_arn: str) -> list[dict[str, Any]]:
     except Exception as exc:
         if not is_not_found(exc):
             raise
-    return [m for m in out if m.get("FunctionArn") == target_arn]
+    # AWS filters by the qualified ARN; moto by the function: either way these are this function's
+    return out
 
 
 def ensure_mappings(run: Run, names: Names, fn: ResolvedFunction, sources: Sources, target_arn: str) -> None:
@@ -281,8 +283,8 @@ def ensure_notifications(run: Run, names: Names, fn: ResolvedFunction, buckets: 
 
 def _normal(items: list[dict[str, Any]]) -> str:
     def norm(c: dict[str, Any]) -> dict[str, Any]:
-        rules = sorted(((r.get("Name", "").lower(), r.get("Value", ""))
-                        for r in c.get("Filter", {}).get("Key", {}).get("FilterRules", [])))
+        rules = sorted((r.get("Name", "").lower(), r.get("Value", ""))
+                       for r in c.get("Filter", {}).get("Key", {}).get("FilterRules", []))
         return {"Id": c.get("Id"), "Arn": c.get("LambdaFunctionArn"), "Events": sorted(c.get("Events", [])),
                 "Rules": rules}
     return json.dumps(sorted((norm(c) for c in items), key=lambda c: str(c["Id"])), sort_keys=True)

@@ -1,0 +1,137 @@
+"""Deploy against moto's server: every trigger kind wired, least privilege, and an unchanged redeploy
+that makes zero write calls (counted through botocore's event hooks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from conftest import write_service
+from helpers import CallLog, build, provider
+
+from multicloud.errors import OperationError
+
+pytestmark = pytest.mark.moto
+
+ALL_TRIGGERS = """\
+- http: {path: /hello, methods: [GET]}
+- queue: {name: orders, batch_size: 5}
+- stream: {name: clicks, batch_size: 50, starting_position: trim_horizon}
+- storage: {bucket: uploads, prefix: in/, suffix: .json}
+- schedule: {rate: 5m}
+- schedule: {cron: "0 12 * * 1-5"}
+"""
+SECRETS = """\
+    secrets:
+      API_KEY: ssm:/shop/api-key
+      DB_PASSWORD: secretsmanager:shop/db
+"""
+
+
+def make_sources() -> dict[str, str]:
+    sqs, kinesis, s3 = boto3.client("sqs"), boto3.client("kinesis"), boto3.client("s3")
+    url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    other = sqs.create_queue(QueueName="audit")["QueueUrl"]
+    kinesis.create_stream(StreamName="clicks", ShardCount=1)
+    s3.create_bucket(Bucket="uploads")
+    audit_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # a notification somebody else owns: deploy must merge with it, remove must keep it
+    s3.put_bucket_notification_configuration(Bucket="uploads", NotificationConfiguration={
+        "QueueConfigurations": [{"Id": "audit", "QueueArn": audit_arn, "Events": ["s3:ObjectRemoved:*"]}]})
+    return {
+        "queue": sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
+        "stream": kinesis.describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]["StreamARN"],
+        "audit": audit_arn,
+    }
+
+
+def test_deploy_wires_every_trigger_then_redeploy_makes_no_write(moto: str, tmp_path: Path) -> None:
+    arns = make_sources()
+    root = write_service(tmp_path / "svc", triggers=ALL_TRIGGERS, extra=SECRETS)
+    p = provider(root)
+    artifact = build(p)
+    first = p.deploy(artifact)
+    assert first.changed and first.details["hello.version"] == "1"
+    assert first.endpoints and first.endpoints[0].url.startswith("https://")
+
+    lam, iam = boto3.client("lambda"), boto3.client("iam")
+    conf = lam.get_function_configuration(FunctionName="shop-test-hello", Qualifier="live")
+    assert conf["Handler"] == "_multicloud_entry.hello" and conf["Runtime"] == "python3.11"
+    assert conf["MemorySize"] == 256 and conf["Timeout"] == 10
+    env = conf["Environment"]["Variables"]
+    assert env["MODE"] == "test"
+    assert json.loads(env["MULTICLOUD_SECRETS"]) == {"API_KEY": "ssm:/shop/api-key",
+                                                      "DB_PASSWORD": "secretsmanager:shop/db"}
+    tags = lam.list_tags(Resource=conf["FunctionArn"].rsplit(":", 1)[0])["Tags"]
+    assert tags["multicloud:managed-by"] == "multicloud" and tags["team"] == "core"
+    assert lam.get_function_url_config(FunctionName="shop-test-hello", Qualifier="live")["AuthType"] == "NONE"
+
+    # least privilege: logs of its own group, exactly its queue and stream, exactly its secrets
+    policy = iam.get_role_policy(RoleName="shop-test-hello", PolicyName="multicloud-execution")["PolicyDocument"]
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert set(by_sid) == {"Logs", "Queues", "Streams", "Parameters", "Secrets"}
+    assert by_sid["Queues"]["Resource"] == [arns["queue"]]
+    assert by_sid["Streams"]["Resource"] == [arns["stream"]]
+    assert by_sid["Parameters"]["Resource"] == ["arn:aws:ssm:us-east-1:123456789012:parameter/shop/api-key"]
+    assert by_sid["Secrets"]["Resource"] == ["arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/db-??????"]
+    assert all("*" not in a for s in policy["Statement"] for a in s["Action"])
+
+    alias_arn = "arn:aws:lambda:us-east-1:123456789012:function:shop-test-hello:live"
+    mappings = lam.list_event_source_mappings(FunctionName=alias_arn)["EventSourceMappings"]
+    by_source = {m["EventSourceArn"]: m for m in mappings}
+    assert set(by_source) == {arns["queue"], arns["stream"]}
+    assert by_source[arns["queue"]]["BatchSize"] == 5
+    assert all(m["FunctionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings)
+
+    notif = boto3.client("s3").get_bucket_notification_configuration(Bucket="uploads")
+    assert [q["Id"] for q in notif["QueueConfigurations"]] == ["audit"]  # merged, not replaced
+    (ours,) = notif["LambdaFunctionConfigurations"]
+    assert ours["LambdaFunctionArn"] == alias_arn and ours["Events"] == ["s3:ObjectCreated:*"]
+
+    sched = boto3.client("scheduler")
+    names = sorted(s["Name"] for s in sched.list_schedules()["Schedules"])
+    assert names == ["shop-test-hello-0", "shop-test-hello-1"]
+    assert sched.get_schedule(Name="shop-test-hello-0")["ScheduleExpression"] == "rate(5 minutes)"
+    cron = sched.get_schedule(Name="shop-test-hello-1")
+    assert cron["ScheduleExpression"] == "cron(0 12 ? * 2-6 *)"
+    assert cron["Target"]["Arn"] == alias_arn and cron["Target"]["RoleArn"].endswith("shop-test-hello-scheduler")
+
+    # redeploy from a fresh provider (no in-memory cache): reads only. The same build is reused so that a
+    # colleague editing the vendored runtime in this checkout cannot change the zip between the two deploys
+    # (build reuse itself is tested in tests/functional/aws).
+    again = provider(root)
+    log = CallLog(again)
+    result = again.deploy(artifact)
+    assert log.calls, "the hook saw no call at all"
+    assert log.writes == [] and not result.changed
+    assert [c for c in again.plan(artifact).changes if c.action != "noop"] == []
+
+
+def test_plan_lists_changes_without_making_them(moto: str, tmp_path: Path) -> None:
+    root = write_service(tmp_path / "svc")
+    p = provider(root)
+    log = CallLog(p)
+    plan = p.plan(build(p))
+    assert log.writes == []
+    assert {c.resource for c in plan.changes if c.action == "create"} >= {
+        "iam role shop-test-hello", "lambda function shop-test-hello", "lambda alias shop-test-hello:live",
+        "lambda function url shop-test-hello:live"}
+    p.deploy(build(p))
+    write_service(root, memory=512)
+    p2 = provider(root)
+    changes = {(c.action, c.resource) for c in p2.plan(build(p2)).changes}
+    assert ("update", "lambda function shop-test-hello") in changes
+    assert boto3.client("lambda").get_function_configuration(FunctionName="shop-test-hello")["MemorySize"] == 256
+
+
+def test_missing_queue_is_a_clear_error_before_any_write(moto: str, tmp_path: Path) -> None:
+    root = write_service(tmp_path / "svc", triggers="- queue: {name: nowhere}\n")
+    p = provider(root)
+    log = CallLog(p)
+    with pytest.raises(OperationError) as err:
+        p.deploy(build(p))
+    assert "nowhere" in err.value.what and "does not exist" in err.value.what
+    assert err.value.fix and "create the SQS queue" in err.value.fix
+    assert log.writes == []
