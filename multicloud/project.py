@@ -73,7 +73,9 @@ class Project:
             raise SpecErrors(errors)
 
     def default_targets(self) -> list[str]:
-        return self.spec.targets.configured() or ["local"]
+        """The spec's targets that some function may run on (placement decides); `local` if none."""
+        configured = self.spec.targets.configured() or ["local"]
+        return [t for t in configured if self.functions_for(t)] or configured
 
     @property
     def name(self) -> str:
@@ -88,6 +90,8 @@ class Project:
             over = fn.targets.get(target)  # type: ignore[call-overload]
             if over is not None and not over.enabled:
                 continue
+            if not self.spec.placement_of(name).allows(target):
+                continue  # hybrid services: this function runs elsewhere
             secrets_src = {**fn.secrets, **(over.secrets if over else {})}
             secrets = {k: r for k, v in secrets_src.items() if (r := ref_for(v, target)) is not None}
             out.append(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from multicloud.capabilities import CAPABILITIES
 from multicloud.errors import Location, SpecError
-from multicloud.spec.models import HttpTrigger, Spec
+from multicloud.spec.models import PUBLIC_TARGETS, HttpTrigger, Spec
 from multicloud.spec.secrets import SECRET_SCHEMES, ref_for, scheme_of
 
 Locate = Callable[[tuple[str | int, ...]], Location]
@@ -89,10 +89,14 @@ def _check_routes(spec: Spec, locate: Locate) -> list[SpecError]:
 def check_target(spec: Spec, target: str, locate: Locate) -> list[SpecError]:
     """What the spec asks for that `target` cannot do."""
     limits = CAPABILITIES[target]
-    errors: list[SpecError] = []
+    errors = _check_placement(spec, target, locate)
+    if errors:
+        return errors
     for name, fn in spec.functions.items():
         over = fn.targets.get(target)  # type: ignore[call-overload]
         if over is not None and not over.enabled:
+            continue
+        if not spec.placement_of(name).allows(target):
             continue
         base = ("functions", name)
         memory = over.memory if over and over.memory else fn.memory
@@ -137,6 +141,34 @@ def check_target(spec: Spec, target: str, locate: Locate) -> list[SpecError]:
                     f"{target} cannot resolve {scheme}: references",
                     fix=f"use {_examples(target)}, e.g. a per-target map `{{{target}: ...}}`",
                     where=locate(path)))
+    return errors
+
+
+def _check_placement(spec: Spec, target: str, locate: Locate) -> list[SpecError]:
+    """A service whose placement forbids `target`, or whose every function is placed elsewhere."""
+    service = spec.placement
+    if not service.allows(target):
+        why = (f"the service's data_class is {service.data_class}" if service.data_class == "confidential"
+               else f"placement.allowed_targets is {', '.join(service.allowed_targets or ())}")
+        return [SpecError(f"refusing to deploy to {target}: {why}",
+                          fix="deploy to docker or local (the private targets), or change `placement:` "
+                              "if the data really may leave your infrastructure",
+                          where=locate(("placement",)))]
+    placed = [n for n in spec.functions if spec.placement_of(n).allows(target)]
+    if not placed:
+        return [SpecError(f"no function of this service may run on {target}",
+                          fix="check each function's `placement:`", where=locate(("functions",)))]
+    errors = []
+    for name in placed:
+        placement = spec.placement_of(name)
+        if placement.data_class != "internal" or target not in PUBLIC_TARGETS:
+            continue
+        for index, trigger in enumerate(spec.functions[name].triggers):
+            if isinstance(trigger.config, HttpTrigger) and trigger.config.auth == "none":
+                errors.append(SpecError(
+                    f"function {name!r} holds internal data but its HTTP trigger is public on {target}",
+                    fix="set `auth: key` on the trigger, or keep the function on a private target",
+                    where=locate(("functions", name, "triggers", index, "http", "auth"))))
     return errors
 
 

@@ -142,6 +142,36 @@ class Trigger(Strict):
         return value  # type: ignore[no-any-return]
 
 
+DataClass = Literal["public", "internal", "confidential"]
+PRIVATE_TARGETS: tuple[str, ...] = ("docker", "local")
+PUBLIC_TARGETS: tuple[str, ...] = ("aws", "azure", "gcp")
+
+
+class Placement(Strict):
+    """Where a service (or one function) may run, by how sensitive its data is.
+
+    `confidential`: only the private targets (docker, local). `internal`: any target, but HTTP triggers on
+    public clouds must require a key. `public`: anywhere. `allowed_targets` narrows further.
+    """
+
+    data_class: DataClass = "public"
+    allowed_targets: tuple[TargetName, ...] | None = Field(None, min_length=1)
+
+    def allows(self, target: str) -> bool:
+        if self.data_class == "confidential" and target not in PRIVATE_TARGETS:
+            return False
+        return self.allowed_targets is None or target in self.allowed_targets
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Placement:
+        if self.data_class == "confidential" and self.allowed_targets:
+            public = [t for t in self.allowed_targets if t in PUBLIC_TARGETS]
+            if public:
+                raise ValueError(f"confidential data may not go to public cloud {public[0]!r}; "
+                                 "allow only docker and local, or lower data_class")
+        return self
+
+
 class FunctionOverride(Strict):
     """Per-function, per-target settings that win over the function's own."""
 
@@ -163,6 +193,7 @@ class Function(Strict):
     )
     triggers: tuple[Trigger, ...] = Field(default_factory=tuple)
     targets: dict[TargetName, FunctionOverride] = Field(default_factory=dict)
+    placement: Placement | None = Field(None, description="Where this function may run (default: the service's).")
 
     @field_validator("handler")
     @classmethod
@@ -180,6 +211,11 @@ class Spec(Strict):
     include: tuple[str, ...] = Field(default_factory=tuple, description="Extra files or globs to ship.")
     functions: dict[Annotated[str, Field(pattern=FUNCTION_RE)], Function] = Field(..., min_length=1)
     targets: TargetsSettings = Field(default_factory=TargetsSettings)
+    placement: Placement = Field(default_factory=Placement, description="Privacy placement of the service.")
+
+    def placement_of(self, function: str) -> Placement:
+        own = self.functions[function].placement
+        return own if own is not None else self.placement
 
     @property
     def python_version(self) -> str:

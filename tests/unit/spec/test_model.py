@@ -100,3 +100,14 @@ def test_checked_in_schema_is_current() -> None:
     """`multicloud schema > multicloud.schema.json` regenerates it."""
     path = Path(__file__).resolve().parents[3] / "multicloud.schema.json"
     assert json.loads(path.read_text()) == json_schema()
+
+
+def test_hybrid_placement_routes_each_function() -> None:
+    root = Path(__file__).resolve().parents[3] / "examples" / "hybrid-clinic"
+    project = Project.load(root)
+    assert [f.name for f in project.functions_for("aws")] == ["slots"]
+    assert [f.name for f in project.functions_for("docker")] == ["records"]
+    assert project.default_targets() == ["aws", "docker"]
+    project.check_target("aws")  # the confidential function is simply not placed there
+    with pytest.raises(SpecErrors, match="no function of this service may run on gcp"):
+        project.check_target("gcp")
