@@ -51,7 +51,8 @@ def build(project: Project, out_dir: Path, progress: Progress) -> BuildResult:
 
 def render_main(project: Project, functions: list[CloudFunction]) -> str:
     ctx = [dict(function=cf.function, function_id=cf.function_id, entry_point=cf.entry_point, handler=cf.handler,
-                signature=cf.signature, object_filter=cf.object_filter, how=_describe(cf)) for cf in functions]
+                signature=cf.signature, object_filter=cf.object_filter, route=cf.route,
+                how=_describe(cf)) for cf in functions]
     return render("gcp", "main.py.j2", service=project.name, functions=ctx)
 
 

@@ -20,7 +20,8 @@ from multicloud.errors import OperationError, UsageError
 from multicloud.provider import InvokeRequest, InvokeResult, LogRecord
 
 from .deploy import Deployer
-from .model import DIRECT_EVENT_TYPE, PUBSUB_EVENT_TYPE, SCHEDULE_EVENT_TYPE, CloudFunction, topic_path
+from .model import DIRECT_EVENT_TYPE, PUBSUB_EVENT_TYPE, CloudFunction, topic_path
+from .resources import schedule_event
 
 FOLLOW_INTERVAL_S = 2.0
 
@@ -49,10 +50,9 @@ def sample_event(cf: CloudFunction, location: str, project_id: str,
                 "subscription": f"projects/{project_id}/subscriptions/multicloud-invoke"}
         attrs.update(type=PUBSUB_EVENT_TYPE, source=f"//pubsub.googleapis.com/{topic}")
     elif cf.schedules:
-        sched = cf.schedules[0]
-        data = payload or {"name": sched.job_id, "schedule": sched.cron}
-        attrs.update(type=SCHEDULE_EVENT_TYPE, subject=sched.job_id,
-                     source=f"//cloudscheduler.googleapis.com/{location}/jobs/{sched.job_id}")
+        event = schedule_event(location, cf.schedules[0])
+        data = payload or event.pop("data")
+        attrs.update({k: v for k, v in event.items() if k not in ("data", "datacontenttype", "id")})
     else:
         data = payload or {}
         attrs.update(type=DIRECT_EVENT_TYPE, source=f"//multicloud/invoke/{cf.function_id}")

@@ -27,7 +27,8 @@ RUNTIMES = {"python3.10": "python310", "python3.11": "python311", "python3.12": 
 STORAGE_EVENT_TYPES = {"created": "google.cloud.storage.object.v1.finalized",
                        "deleted": "google.cloud.storage.object.v1.deleted"}
 PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
-SCHEDULE_EVENT_TYPE = "io.multicloud.schedule.fired"
+# the runtime's fixed schedule payload key (multicloud.runtime.events.SCHEDULE_MARKER, kept in sync by a test)
+SCHEDULE_MARKER = "multicloud.schedule"
 DIRECT_EVENT_TYPE = "io.multicloud.direct"
 INGRESS = {"all": "ALLOW_ALL", "internal": "ALLOW_INTERNAL_ONLY", "internal_and_gclb": "ALLOW_INTERNAL_AND_GCLB"}
 # Names the platform sets itself; a function may not define them.
@@ -92,6 +93,7 @@ class CloudFunction:
     event_trigger: EventTriggerSpec | None
     schedules: tuple[ScheduleSpec, ...]
     public: bool
+    route: str | None = None  # the http route when there is exactly one (path parameters)
     description: str = ""
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -215,7 +217,8 @@ def _cloud_function(project: Project, settings: GcpSettings, fn: ResolvedFunctio
         function=fn.name, function_id=fid, entry_point=entry_point(fn.name), handler=fn.handler,
         signature=signature, runtime=RUNTIMES[project.spec.runtime], memory_mb=fn.memory, timeout_s=fn.timeout,
         env=dict(sorted(fn.env.items())), secrets=secrets, event_trigger=event, schedules=tuple(schedules),
-        public=public, description=fn.description, labels=dict(sorted(labels.items())),
+        public=public, route=http[0].path if len(http) == 1 and "{" in http[0].path else None,
+        description=fn.description, labels=dict(sorted(labels.items())),
     )
 
 

@@ -7,13 +7,14 @@ not manage: the platform's defaults there are never "changes".
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
 
 from multicloud.spec.targets.gcp import GcpSettings
 
-from .model import INGRESS, SCHEDULE_EVENT_TYPE, CloudFunction, ScheduleSpec, topic_path
+from .model import INGRESS, PUBSUB_EVENT_TYPE, SCHEDULE_MARKER, CloudFunction, ScheduleSpec, topic_path
 
 SOURCE_LABEL = "multicloud-source"
 MANAGED_BY = ("managed-by", "multicloud")
@@ -87,13 +88,24 @@ def desired_function(cf: CloudFunction, settings: GcpSettings, project_id: str, 
     return fn
 
 
+def schedule_event(location: str, schedule: ScheduleSpec) -> dict[str, Any]:
+    """The structured CloudEvent a Scheduler job POSTs: a Pub/Sub-style push envelope whose message
+    carries the runtime's schedule marker, the fixed payload every shim turns into a schedule event."""
+    marker = json.dumps({SCHEDULE_MARKER: {"name": schedule.job_id}}, sort_keys=True).encode()
+    return {
+        "specversion": "1.0", "type": PUBSUB_EVENT_TYPE, "id": schedule.job_id,
+        "source": f"//cloudscheduler.googleapis.com/{location}/jobs/{schedule.job_id}",
+        "subject": schedule.job_id, "datacontenttype": "application/json",
+        "data": {"message": {"data": base64.b64encode(marker).decode(), "messageId": schedule.job_id,
+                             "attributes": {"multicloud-schedule": schedule.job_id}},
+                 "subscription": ""},
+    }
+
+
 def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings, location: str,
                 project_name: str, url: str) -> dict[str, Any]:
     """A Scheduler job POSTing a structured CloudEvent to the function's URL (OIDC when private)."""
-    event = {"specversion": "1.0", "type": SCHEDULE_EVENT_TYPE, "id": schedule.job_id,
-             "source": f"//cloudscheduler.googleapis.com/{location}/jobs/{schedule.job_id}",
-             "subject": schedule.job_id, "datacontenttype": "application/json",
-             "data": {"name": schedule.job_id, "schedule": schedule.cron}}
+    event = schedule_event(location, schedule)
     target: dict[str, Any] = {
         "uri": url, "http_method": "POST",
         "headers": {"Content-Type": "application/cloudevents+json"},
@@ -157,8 +169,6 @@ def _same(path: str, want: Any, have: Any) -> bool:
         have_list = have if isinstance(have, list) else []
         return _normal_list(want) == _normal_list(have_list)
     if isinstance(want, bytes) and isinstance(have, str):
-        import base64
-
         return base64.b64encode(want).decode() == have or want == have.encode()
     if _empty(want) and _empty(have):
         return True
