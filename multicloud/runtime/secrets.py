@@ -14,7 +14,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, MutableMapping
+    from collections.abc import Callable, Mapping, MutableMapping
 
 ENV_VAR = "MULTICLOUD_SECRETS"
 _clients: dict[str, object] = {}
@@ -36,13 +36,13 @@ def _boto_client(service: str) -> object:
     return _clients[service]
 
 
-def _ssm(locator: str) -> str:
+def _ssm(locator: str, environ: Mapping[str, str]) -> str:
     client = _boto_client("ssm")
     answer = client.get_parameter(Name=locator, WithDecryption=True)  # type: ignore[attr-defined]
     return str(answer["Parameter"]["Value"])
 
 
-def _secretsmanager(locator: str) -> str:
+def _secretsmanager(locator: str, environ: Mapping[str, str]) -> str:
     client = _boto_client("secretsmanager")
     answer = client.get_secret_value(SecretId=locator)  # type: ignore[attr-defined]
     if "SecretString" in answer:
@@ -50,18 +50,18 @@ def _secretsmanager(locator: str) -> str:
     return bytes(answer["SecretBinary"]).decode("utf-8")
 
 
-def _env(locator: str) -> str:
-    if locator not in os.environ:
+def _env(locator: str, environ: Mapping[str, str]) -> str:
+    if locator not in environ:
         raise KeyError(f"environment variable {locator} is not set")
-    return os.environ[locator]
+    return environ[locator]
 
 
-def _file(locator: str) -> str:
+def _file(locator: str, environ: Mapping[str, str]) -> str:
     with open(locator, encoding="utf-8") as fh:
         return fh.read().rstrip("\r\n")
 
 
-RESOLVERS: dict[str, Callable[[str], str]] = {
+RESOLVERS: dict[str, Callable[[str, Mapping[str, str]], str]] = {
     "ssm": _ssm,
     "secretsmanager": _secretsmanager,
     "env": _env,
@@ -70,8 +70,8 @@ RESOLVERS: dict[str, Callable[[str], str]] = {
 PLATFORM_RESOLVED = ("keyvault", "gcp-secret")
 
 
-def resolve(reference: str) -> str:
-    """One reference -> its value."""
+def resolve(reference: str, environ: Mapping[str, str] | None = None) -> str:
+    """One reference -> its value (`env:` reads `environ`, by default the process environment)."""
     scheme, sep, locator = reference.partition(":")
     if not sep or not locator:
         raise SecretResolutionError(
@@ -83,7 +83,7 @@ def resolve(reference: str) -> str:
                 if scheme in PLATFORM_RESOLVED else f"use one of {', '.join(RESOLVERS)}")
         raise SecretResolutionError(f"scheme {scheme!r} cannot be resolved at run time", fix=hint,
                                     where=reference)
-    return resolver(locator)
+    return resolver(locator, os.environ if environ is None else environ)
 
 
 def resolve_into_environ(environ: MutableMapping[str, str] | None = None) -> list[str]:
@@ -109,7 +109,7 @@ def resolve_into_environ(environ: MutableMapping[str, str] | None = None) -> lis
         if name in done:
             continue
         try:
-            env[name] = resolve(str(reference))
+            env[name] = resolve(str(reference), env)
         except SecretResolutionError:
             raise
         except Exception as exc:
