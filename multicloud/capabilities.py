@@ -56,8 +56,9 @@ CAPABILITIES: dict[str, Limits] = {
         secret_schemes=frozenset({"keyvault"}),
         trigger_services={"http": "HTTP trigger", "schedule": "Timer trigger", "queue": "Storage Queue",
                           "stream": "Event Hubs", "storage": "Blob trigger"},
-        notes="Flex Consumption instance memory is 512, 2048 or 4096 MB: memory rounds up to one; HTTP responses must start "
-              "within 230 s (load balancer idle timeout). Consumption plans cap timeouts at 600 s.",
+        notes="Flex Consumption instance memory is 512, 2048 or 4096 MB: memory rounds up to one. "
+              "HTTP responses must start within 230 s (load balancer idle timeout). Consumption plans cap "
+              "timeouts at 600 s.",
     ),
     # https://cloud.google.com/functions/quotas
     "gcp": Limits(

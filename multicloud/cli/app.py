@@ -488,6 +488,39 @@ def dev(
     run(ctx, work)
 
 
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="serverless.yml of a Serverless Framework service.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write (default: multicloud.yaml beside it).")]
+    = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Convert a Serverless Framework service to multicloud.yaml; list what could not be converted."""
+
+    def work(output: Output) -> int:
+        from multicloud.errors import UsageError
+        from multicloud.migrate import convert_file
+        from multicloud.spec.loader import parse_spec
+
+        conversion = convert_file(source)
+        dest = out or source.with_name("multicloud.yaml")
+        if dest.exists() and not force:
+            raise UsageError(f"{dest} exists", fix="pass --force to overwrite, or --out another path")
+        text = conversion.to_yaml()
+        parse_spec(text, str(dest))  # the result must be a valid spec
+        dest.write_text(text)
+        lines = [f"wrote {dest} ({len(conversion.spec['functions'])} function(s))"]
+        if conversion.notes:
+            lines.append(f"not converted ({len(conversion.notes)}):")
+            lines += [f"  - {n}" for n in conversion.notes]
+        output.result({"path": str(dest), "functions": list(conversion.spec["functions"]),
+                       "not_converted": conversion.notes}, "\n".join(lines))
+        return 0
+
+    run(ctx, work)
+
+
 @docker_app.command("base-image")
 def docker_base_image(
     ctx: typer.Context,
