@@ -65,7 +65,7 @@ class Output:
                 from rich.console import Console
 
                 Console(stderr=True, highlight=False).print(f"[dim]›[/dim] {message}")
-            elif in_ci() and self.json:
+            elif in_ci():  # CI logs are machine-read: one JSON object a line, no colour
                 sys.stderr.write(json.dumps({"progress": message}) + "\n")
             else:
                 sys.stderr.write(f"› {message}\n")
