@@ -1,0 +1,177 @@
+"""Fixtures for the docker target's end-to-end tests: a real Docker Engine and the air-gapped base image.
+
+Everything a test creates carries `io.multicloud.test=<session id>` (through the spec's
+`targets.docker.labels`), and teardown removes exactly that. Without an engine the tests skip on a
+developer machine, but fail loudly in CI (CI=true), where `.ci/setup-docker.sh` must have provided one.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BASE_IMAGE = os.environ.get("MULTICLOUD_TEST_BASE_IMAGE", "multicloud/python:3.11-bookworm")
+SESSION = secrets.token_hex(4)
+TEST_LABEL = "io.multicloud.test"
+
+HANDLERS = '''
+import os
+import time
+
+from multicloud import Response
+
+
+def hello(event, context):
+    return {"version": os.environ.get("VERSION"), "target": context.target,
+            "secret_len": len(os.environ.get("API_KEY", ""))}
+
+
+def slow(event, context):
+    time.sleep(float(event.http.query.get("s", ["5"])[0]))
+    return "late"
+
+
+def hog(event, context):
+    blocks = []
+    while True:
+        blocks.append(bytearray(8 * 1024 * 1024))
+
+
+def write(event, context):
+    path = event.http.query["path"][0]
+    try:
+        with open(path, "w") as fh:
+            fh.write("x")
+    except OSError as exc:
+        return Response(200, body={"ok": False, "error": exc.strerror, "errno": exc.errno})
+    return {"ok": True}
+
+
+def private(event, context):
+    return {"private": True}
+'''
+
+
+def _engine() -> Any:
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but no Docker Engine is reachable ({exc}); .ci/setup-docker.sh must start one")
+        pytest.skip(f"no Docker Engine reachable: {exc}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[Any]:
+    client = _engine()
+    try:
+        client.images.get(BASE_IMAGE)
+    except Exception:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {BASE_IMAGE} is missing; .ci/setup-docker.sh builds it")
+        pytest.skip(f"{BASE_IMAGE} is not built yet (multicloud docker base-image)")
+    yield client
+    flt = {"label": f"{TEST_LABEL}={SESSION}"}
+    for c in client.containers.list(all=True, filters=flt):
+        c.remove(force=True)
+    for v in client.volumes.list(filters=flt):
+        v.remove(force=True)
+    for n in client.networks.list(filters=flt):
+        n.remove()
+    for img in client.images.list(filters=flt):
+        try:
+            client.images.remove(img.id, force=True)
+        except Exception:  # noqa: BLE001 - shared layers / already gone
+            pass
+
+
+def write_project(root: Path, service: str, *, env: dict[str, str] | None = None, docker: str = "",
+                  extra_functions: str = "", handlers: str = HANDLERS) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "app.py").write_text(handlers)
+    env_lines = "".join(f"\n      {k}: \"{v}\"" for k, v in (env or {"VERSION": "v1"}).items())
+    spec = f"""
+service: {service}
+runtime: python3.11
+functions:
+  hello:
+    handler: app.hello
+    memory: 64
+    timeout: 2
+    env:{env_lines}
+    triggers:
+      - http: {{path: /hello, methods: [GET, POST]}}
+  slow:
+    handler: app.slow
+    memory: 64
+    timeout: 2
+    triggers:
+      - http: {{path: /slow, methods: [GET]}}
+{textwrap.indent(extra_functions.strip(), "  ") if extra_functions else ""}
+targets:
+  docker:
+    base_image: {BASE_IMAGE}
+    labels: {{{TEST_LABEL}: "{SESSION}"}}
+{textwrap.indent(docker.strip(), "    ") if docker else ""}
+"""
+    (root / "multicloud.yaml").write_text(spec)
+    return root / "multicloud.yaml"
+
+
+def service_name(tag: str) -> str:
+    return f"t{SESSION}-{tag}"[:40]
+
+
+class Deployed:
+    """A project deployed on the engine for one test; removed afterwards."""
+
+    def __init__(self, spec: Path) -> None:
+        from multicloud.providers.docker import DockerProvider
+
+        from multicloud.project import Project
+
+        self.spec = spec
+        self.provider = DockerProvider(Project.load(spec))
+        self.url = ""
+
+    def reload(self) -> None:
+        from multicloud.providers.docker import DockerProvider
+
+        from multicloud.project import Project
+
+        self.provider = DockerProvider(Project.load(self.spec))
+
+    def build(self) -> Any:
+        return self.provider.build(self.spec.parent / ".multicloud" / "build" / "docker")
+
+    def deploy(self) -> Any:
+        result = self.provider.deploy(self.build())
+        self.url = result.details["url"]
+        return result
+
+
+@pytest.fixture
+def deployed(engine: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    made: list[Deployed] = []
+
+    def make(tag: str, **kwargs: Any) -> Deployed:
+        d = Deployed(write_project(tmp_path / tag, service_name(tag), **kwargs))
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        try:
+            d.provider.remove()
+        except Exception:  # noqa: BLE001 - session teardown removes by label anyway
+            pass
