@@ -7,7 +7,6 @@ removal fails nothing there outlives the execution environment, and instances ne
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -51,6 +50,8 @@ class Logger:
         record: dict[str, object] = {"time": stamp, "level": level, "severity": level, "message": message}
         record.update(self.fields)
         record.update(fields)
+        import json  # lazily, like everywhere in the runtime: json pulls in re
+
         line = json.dumps(record, default=str, ensure_ascii=False)
         stream = self.stream or sys.stderr
         stream.write(line + "\n")

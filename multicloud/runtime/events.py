@@ -7,8 +7,6 @@ names the types (the private server and the tests derive the reverse map from it
 
 from __future__ import annotations
 
-import json
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from datetime import datetime
@@ -57,6 +55,8 @@ class Message:
         return self.body.decode("utf-8")
 
     def json(self) -> object:
+        import json
+
         return json.loads(self.body)
 
     def __repr__(self) -> str:

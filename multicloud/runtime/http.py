@@ -7,8 +7,6 @@ cookie fields) stays in the shim. Stdlib only, and only cheap modules at import 
 
 from __future__ import annotations
 
-import json
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -127,6 +125,8 @@ class HttpRequest:
 
     def json(self) -> object:
         """The body parsed as JSON (`ValueError` when it is not JSON)."""
+        import json
+
         return json.loads(self.text) if self.body else None
 
     def query_value(self, name: str, default: str | None = None) -> str | None:
@@ -215,6 +215,8 @@ def _encode_body(body: object) -> tuple[bytes, str | None]:
         return bytes(body), BINARY_TYPE
     if isinstance(body, str):
         return body.encode(), TEXT_TYPE
+    import json  # lazily: json pulls in re (~7 ms of a cold start)
+
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(), JSON_TYPE
 
 
@@ -251,6 +253,8 @@ def to_result(value: object) -> HttpResult:
 
 def error_result(status: int = 500, message: str = "internal server error") -> HttpResult:
     """A generic error body: never a traceback or an exception message."""
+    import json
+
     body = json.dumps({"error": message}).encode()
     return HttpResult(status, [("Content-Type", JSON_TYPE)], body)
 

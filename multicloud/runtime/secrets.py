@@ -9,7 +9,6 @@ variables are resolved by the platform, so they never reach this module. Values 
 
 from __future__ import annotations
 
-import json
 import os
 
 TYPE_CHECKING = False
@@ -95,6 +94,8 @@ def resolve_into_environ(environ: MutableMapping[str, str] | None = None) -> lis
     raw = env.get(ENV_VAR)
     if not raw:
         return []
+    import json
+
     try:
         refs = json.loads(raw)
     except ValueError as exc:
