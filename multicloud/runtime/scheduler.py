@@ -1,15 +1,15 @@
 """Schedules inside the private runtime: five-field cron (UTC) and fixed rates.
 
 `Cron.next_after(t)` is pure and jumps field by field (month, day, hour, minute), so even a rare
-expression such as `0 0 29 2 *` is found in a few hundred steps. `Scheduler` arms one timer per schedule
-on the event loop and hands each firing to a callback (the server delivers it as a `schedule` event
-through the same concurrency slots as requests). A firing that finds the previous one still running is
-skipped and logged, as the clouds' schedulers do for overlapping runs.
+expression such as `0 0 29 2 *` is found in a few hundred steps. `Scheduler` is one thread with a heap of
+due times; it hands each firing to a callback (the server delivers it as a `schedule` event through the
+same concurrency slots as requests, and skips a firing whose previous run is still going).
 """
 
 from __future__ import annotations
 
-import asyncio
+import heapq
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -116,45 +116,60 @@ Fire = Callable[[str, int, datetime], None]  # (function, schedule index, due ti
 
 
 class Scheduler:
-    """Arms loop timers for every schedule; `stop()` disarms them (on SIGTERM, before the drain)."""
+    """One thread keeps a heap of the next due time of every schedule and calls `fire` when one is due.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fire: Fire) -> None:
-        self.loop = loop
+    `fire` must return quickly (the server starts a thread per firing). `stop()` ends the thread; it is
+    called first on SIGTERM so no new run starts while the server drains.
+    """
+
+    def __init__(self, fire: Fire) -> None:
         self.fire = fire
-        self._handles: dict[tuple[str, int], asyncio.TimerHandle] = {}
-        self.stopped = False
+        self._heap: list[tuple[float, int, str, int, float | None, Cron | None]] = []
+        self._seq = 0
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def _push(self, due: float, function: str, index: int, rate: float | None, cron: Cron | None) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, function, index, rate, cron))
 
     def add_rate(self, function: str, index: int, seconds: float) -> None:
-        def tick(due_wall: float) -> None:
-            if self.stopped:
-                return
-            nxt = due_wall + seconds
-            self._handles[(function, index)] = self.loop.call_at(
-                self.loop.time() + max(0.0, nxt - time.time()), tick, nxt)
-            self.fire(function, index, datetime.fromtimestamp(due_wall, timezone.utc))
-
-        first = time.time() + seconds
-        self._handles[(function, index)] = self.loop.call_later(seconds, tick, first)
+        with self._cond:
+            self._push(time.time() + seconds, function, index, seconds, None)
+            self._cond.notify()
 
     def add_cron(self, function: str, index: int, cron: Cron) -> None:
-        def arm() -> None:
-            due = cron.next_after(datetime.now(timezone.utc))
-            delay = max(0.0, due.timestamp() - time.time())
-            self._handles[(function, index)] = self.loop.call_later(delay, tick, due)
+        with self._cond:
+            self._push(cron.next_after(datetime.now(timezone.utc)).timestamp(), function, index, None, cron)
+            self._cond.notify()
 
-        def tick(due: datetime) -> None:
-            if self.stopped:
-                return
-            if time.time() < due.timestamp():  # woke early (clock adjust): wait for the real minute
-                self._handles[(function, index)] = self.loop.call_later(due.timestamp() - time.time(), tick, due)
-                return
-            arm()
-            self.fire(function, index, due)
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self._thread.start()
 
-        arm()
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopped and (not self._heap or self._heap[0][0] > time.time()):
+                    wait = self._heap[0][0] - time.time() if self._heap else None
+                    self._cond.wait(wait)
+                if self._stopped:
+                    return
+                due, _, function, index, rate, cron = heapq.heappop(self._heap)
+                if rate is not None:
+                    # fixed rate: the next run is due one period after this one was due, not after now
+                    nxt = due + rate
+                    if nxt <= time.time():  # we fell behind (suspended host): skip the missed runs
+                        nxt = time.time() + rate
+                    self._push(nxt, function, index, rate, None)
+                else:
+                    assert cron is not None
+                    self._push(cron.next_after(datetime.fromtimestamp(due, timezone.utc)).timestamp(),
+                               function, index, None, cron)
+            self.fire(function, index, datetime.fromtimestamp(due, timezone.utc))
 
     def stop(self) -> None:
-        self.stopped = True
-        for handle in self._handles.values():
-            handle.cancel()
-        self._handles.clear()
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()

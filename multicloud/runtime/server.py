@@ -13,23 +13,24 @@ longest function timeout), then exits 0. The HTTP contract and runtime.json are 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from multicloud.runtime.scheduler import Cron, CronError, Scheduler
 from multicloud.runtime.server_config import ConfigError, RuntimeConfig, load_config
-from multicloud.runtime.server_http import HttpConnection
+from multicloud.runtime.server_conn import Connection, ConnectionSet
+from multicloud.runtime.server_http import HttpError, error_response
 from multicloud.runtime.server_log import JsonLog
 
 SWEEP_SECONDS = 0.5
-DRAIN_IDLE_GRACE = 0.5  # while draining, an idle keep-alive connection gets this long to send one more
+ACCEPT_POLL = 0.25
 
 
 class StartupError(Exception):
@@ -96,98 +97,95 @@ def listen_socket(host: str, port: int) -> socket.socket:
 
 
 class Server:
+    """Accepts connections (a thread each), runs the scheduler, drains on SIGTERM."""
+
     def __init__(self, config: RuntimeConfig, handlers: dict[str, Callable[..., object]], key: str | None,
                  sock: socket.socket, log: JsonLog) -> None:
-        self.config = config
-        self.handlers = handlers
-        self.key = key
-        self.sock = sock
-        self.log = log
-        self.connections: set[HttpConnection] = set()
-        self.stop_event: asyncio.Event | None = None
-
-    async def run(self, ready: Callable[[], None] | None = None) -> None:
         from multicloud.runtime.server_app import RuntimeApp
 
-        loop = asyncio.get_running_loop()
-        self.log.loop = loop
-        self.stop_event = asyncio.Event()
-        app = RuntimeApp(self.config, self.handlers, self.key, self.log, loop)
+        self.config = config
+        self.sock = sock
+        self.log = log
+        self.app = RuntimeApp(config, handlers, key, log)
+        limits = config.limits
+        self.connections = ConnectionSet(limits.keepalive_timeout, limits.max_connections)
+        self.stop = threading.Event()
+        self.scheduler = Scheduler(self.app.fire_schedule)
+
+    def _accept_loop(self) -> None:
         limits = self.config.limits
+        self.sock.settimeout(ACCEPT_POLL)
+        while not self.stop.is_set():
+            try:
+                client, addr = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self.stop.is_set():
+                    return
+                time.sleep(0.05)  # EMFILE and friends: back off, keep serving the connections we have
+                continue
+            client.settimeout(None)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            ip = addr[0] if isinstance(addr, tuple) else ""
+            conn = Connection(client, ip, self.app, limits.max_body_bytes, limits.max_header_bytes, self.connections)
+            if not self.connections.add(conn):
+                try:
+                    client.sendall(error_response(HttpError(503, "too many connections")))
+                finally:
+                    client.close()
+                continue
+            threading.Thread(target=conn.run, name="conn", daemon=True).start()
 
-        def factory() -> HttpConnection:
-            conn = HttpConnection(app, max_body=limits.max_body_bytes, max_header=limits.max_header_bytes,
-                                  on_close=self.connections.discard)
-            self.connections.add(conn)
-            if app.draining:
-                conn.drain = True
-            return conn
+    def _sweep_loop(self) -> None:
+        while True:
+            time.sleep(SWEEP_SECONDS if not self.connections.draining else 0.05)
+            self.connections.sweep()
 
-        server = await loop.create_server(factory, sock=self.sock, backlog=1024)
-        scheduler = Scheduler(loop, app.fire_schedule)
+    def serve(self, ready: Callable[[], None] | None = None) -> str:
+        """Serve until SIGTERM/SIGINT (or `stop` is set), then drain. Returns how the drain ended."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        self.log.start()
         indexes: dict[str, int] = {}
         for sched in self.config.schedules:
             index = indexes.get(sched.function, 0)
             indexes[sched.function] = index + 1
             if sched.rate_seconds is not None:
-                scheduler.add_rate(sched.function, index, sched.rate_seconds)
+                self.scheduler.add_rate(sched.function, index, sched.rate_seconds)
             elif sched.cron is not None:
-                scheduler.add_cron(sched.function, index, Cron(sched.cron))
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop_event.set)
-        sockname = self.sock.getsockname()
-        self.log.event("listening", address=f"{sockname[0]}:{sockname[1]}", pid=os.getpid(),
-                       functions=sorted(self.handlers), concurrency=limits.concurrency,
-                       schedules=len(self.config.schedules))
+                self.scheduler.add_cron(sched.function, index, Cron(sched.cron))
+        self.scheduler.start()
+        acceptor = threading.Thread(target=self._accept_loop, name="acceptor", daemon=True)
+        acceptor.start()
+        threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True).start()
+        host, port = self.sock.getsockname()[:2]
+        self.log.event("listening", address=f"{host}:{port}", pid=os.getpid(), functions=sorted(self.app.handlers),
+                       concurrency=self.config.limits.concurrency, schedules=len(self.config.schedules))
         if ready is not None:
             ready()
-        sweeper = loop.create_task(self._sweep(app))
-        await self.stop_event.wait()
+        while not self.stop.wait(0.5):
+            pass
+        return self.drain(acceptor)
 
-        # ---- graceful drain ----
+    def drain(self, acceptor: threading.Thread) -> str:
         started = time.monotonic()
-        app.draining = True
-        scheduler.stop()
-        server.close()
-        for conn in list(self.connections):
-            conn.drain = True
-        self.log.event("draining", in_flight=app.in_flight, running=app.running,
-                       connections=len(self.connections))
-        try:
-            await asyncio.wait_for(self._drained(app), timeout=self.config.drain_timeout)
-            outcome = "drained"
-        except asyncio.TimeoutError:
-            outcome = "drain timeout"
-        sweeper.cancel()
-        for conn in list(self.connections):
-            if conn.transport is not None:
-                conn.transport.close()
-        app.executor.shutdown(wait=False, cancel_futures=True)
+        self.app.draining = True
+        self.scheduler.stop()
+        acceptor.join(ACCEPT_POLL * 4)  # stops calling accept(): queued connections stay for a successor
+        self.sock.close()
+        self.connections.start_drain()
+        self.log.event("draining", running=self.app.slots.running, connections=len(self.connections))
+        deadline = started + self.config.drain_timeout
+        while len(self.connections) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        idle = self.app.slots.wait_idle(deadline)
+        outcome = "drained" if idle and not len(self.connections) else "drain timeout"
+        self.connections.close_all()
         self.log.event("stopped", outcome=outcome, seconds=round(time.monotonic() - started, 3),
-                       in_flight=app.in_flight, running=app.running)
-
-    async def _drained(self, app: object) -> None:
-        from multicloud.runtime.server_app import RuntimeApp
-
-        assert isinstance(app, RuntimeApp)
-        while True:
-            await app.wait_idle()
-            if not self.connections:
-                return
-            await asyncio.sleep(0.05)
-
-    async def _sweep(self, app: object) -> None:
-        keepalive = self.config.limits.keepalive_timeout
-        from multicloud.runtime.server_app import RuntimeApp
-
-        assert isinstance(app, RuntimeApp)
-        while True:
-            await asyncio.sleep(SWEEP_SECONDS if not app.draining else 0.05)
-            now = time.monotonic()
-            limit = DRAIN_IDLE_GRACE if app.draining else keepalive
-            for conn in list(self.connections):
-                if conn.idle and now - conn.last_active > limit:
-                    conn.close_if_idle()
+                       running=self.app.slots.running)
+        self.log.close()
+        return outcome
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -217,7 +215,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, StartupError) as exc:
         log.event("cannot start", level="ERROR", error=str(exc))
         return 78  # EX_CONFIG: a supervisor should not restart-loop on this
-    sock.setblocking(False)
 
     def ready() -> None:
         if args.ready_fd is not None:
@@ -227,8 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError:
                 pass
 
-    asyncio.run(Server(config, handlers, key, sock, log).run(ready))
-    log.flush()
+    Server(config, handlers, key, sock, log).serve(ready)
     return 0
 
 

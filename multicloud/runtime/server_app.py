@@ -1,152 +1,216 @@
-"""Request dispatch of the private runtime: routes, auth, concurrency slots, timeouts, handler threads.
+"""Request dispatch of the private runtime: routes, auth, concurrency slots, timeouts.
 
-Everything here runs on the event loop except the handler call itself, which runs in a thread pool with
-exactly `concurrency` threads. A request takes a slot (or waits in a bounded queue; beyond it: 429);
-its timeout runs from arrival, so queueing counts against it, and when it passes the client gets 504 at
-once. Python cannot stop a thread, so an overrunning handler keeps its slot until it returns: the limit
-stays true to the threads actually busy.
+The handler runs in the connection's own thread (server_conn). A call first takes one of `concurrency`
+slots, waiting in a queue of at most `max_queue` (beyond it: 429). The function's timeout runs from
+arrival, queueing included; when it passes, the watchdog answers 504 at once and the connection closes.
+Python cannot stop a thread, so an overrunning handler keeps its slot until it returns: the limit stays
+true to the handlers actually running.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
+import itertools
 import json
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from multicloud.runtime.context import Context
 from multicloud.runtime.events import Event, ScheduleInfo
-from multicloud.runtime.http import HttpRequest, HttpResult, error_result, to_result
+from multicloud.runtime.http import HttpRequest, error_result, to_result
 from multicloud.runtime.invoke import handle_direct, handle_event, handle_http, rfc3339
 from multicloud.runtime.server_config import RuntimeConfig
+from multicloud.runtime.server_conn import Connection
 from multicloud.runtime.server_events import parse_cloudevent
-from multicloud.runtime.server_http import HttpConnection, HttpError, RawRequest
+from multicloud.runtime.server_http import HttpError, RawRequest
 from multicloud.runtime.server_log import JsonLog
 from multicloud.runtime.server_routes import RouteTable
 
 JSON = [("Content-Type", "application/json")]
 EVENTS_PREFIX = "/_events/"
 KEY_HEADER = "x-multicloud-key"
+WATCHDOG_TICK = 0.05
+Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
-def _json(status: int, payload: object) -> tuple[int, list[tuple[str, str]], bytes]:
-    return status, list(JSON), json.dumps(payload).encode()
+class QueueFull(Exception):
+    pass
 
 
-@dataclass
-class Job:
-    function: str
-    work: Callable[[float], tuple[int, list[tuple[str, str]], bytes]]  # gets the deadline (monotonic)
-    deadline: float
-    done: Callable[[int, list[tuple[str, str]], bytes, dict[str, object]], None]
-    extra: dict[str, object] = field(default_factory=dict)
-    timer: asyncio.TimerHandle | None = None
-    finished: bool = False
+class Slots:
+    """At most `limit` handlers at once; at most `max_queue` callers waiting for a slot."""
+
+    def __init__(self, limit: int, max_queue: int) -> None:
+        self.limit = limit
+        self.max_queue = max_queue
+        self.cond = threading.Condition(threading.Lock())
+        self.running = 0
+        self.waiting = 0
+
+    def acquire(self, deadline: float) -> bool:
+        """True with a slot; False when the deadline passed first; QueueFull when the queue is full."""
+        with self.cond:
+            if self.running < self.limit and not self.waiting:
+                self.running += 1
+                return True
+            if self.waiting >= self.max_queue:
+                raise QueueFull
+            self.waiting += 1
+            try:
+                while self.running >= self.limit:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self.cond.wait(remaining)
+                self.running += 1
+                return True
+            finally:
+                self.waiting -= 1
+
+    def release(self) -> None:
+        with self.cond:
+            self.running -= 1
+            if self.waiting:
+                self.cond.notify()
+            elif self.running == 0:
+                self.cond.notify_all()  # wakes wait_idle
+
+    def wait_idle(self, deadline: float) -> bool:
+        with self.cond:
+            while self.running or self.waiting:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.cond.wait(min(remaining, 0.1))
+            return True
+
+
+class Watch:
+    __slots__ = ("deadline", "conn", "request", "function", "timeout", "extra", "done")
+
+    def __init__(self, deadline: float, conn: Connection, request: RawRequest, function: str, timeout: float,
+                 extra: dict[str, object]) -> None:
+        self.deadline = deadline
+        self.conn = conn
+        self.request = request
+        self.function = function
+        self.timeout = timeout
+        self.extra = extra
+        self.done = False
+
+
+class Watchdog:
+    """Answers 504 for calls past their deadline. One FIFO per timeout value: arrival order is deadline
+    order, so each check only looks at the heads (no heap, no per-request wake-up)."""
+
+    def __init__(self) -> None:
+        self.queues: dict[float, deque[Watch]] = {}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+
+    def watch(self, item: Watch) -> None:
+        queue = self.queues.get(item.timeout)
+        if queue is None:
+            queue = self.queues.setdefault(item.timeout, deque())
+        queue.append(item)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(WATCHDOG_TICK):
+            now = time.monotonic()
+            for queue in list(self.queues.values()):
+                while queue and (queue[0].done or queue[0].deadline <= now):
+                    item = queue.popleft()
+                    if not item.done:
+                        item.done = True
+                        body = json.dumps({"error": f"function timed out after {item.timeout:g} s"}).encode()
+                        item.conn.answer(item.request, 504, list(JSON), body, {**item.extra, "timeout": True},
+                                         close=True)
 
 
 class RuntimeApp:
-    def __init__(
-        self,
-        config: RuntimeConfig,
-        handlers: dict[str, Callable[..., object]],
-        auth_key: str | None,
-        log: JsonLog,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
+    def __init__(self, config: RuntimeConfig, handlers: dict[str, Callable[..., object]], auth_key: str | None,
+                 log: JsonLog) -> None:
         self.config = config
         self.handlers = handlers
         self.auth_key = auth_key.encode() if auth_key is not None else None
         self.log = log
-        self.loop = loop
         self.routes = RouteTable(config.routes)
-        self.limit = config.limits.concurrency
-        self.max_queue = config.limits.max_queue
-        self.executor = ThreadPoolExecutor(max_workers=self.limit, thread_name_prefix="handler")
-        self.running = 0
-        self.waiting: deque[Job] = deque()
+        self.slots = Slots(config.limits.concurrency, config.limits.max_queue)
+        self.watchdog = Watchdog()
+        self.watchdog.thread.start()
         self.draining = False
-        self.in_flight = 0  # requests accepted and not yet answered
-        self.idle_waiters: list[asyncio.Future[None]] = []
         self.pid = os.getpid()
+        self._id_prefix = os.urandom(6).hex()
+        self._ids = itertools.count(1)
+        self._schedule_busy: set[tuple[str, int]] = set()
 
-    # ---- App protocol (called by HttpConnection) ---------------------------------------------------
-    def handle(self, conn: HttpConnection, request: RawRequest) -> None:
-        self.in_flight += 1
+    def request_id(self) -> str:
+        """Unique per process start (random prefix) and cheap: no system call per request."""
+        return f"{self._id_prefix}-{next(self._ids):x}"
 
-        def done(status: int, headers: list[tuple[str, str]], body: bytes, extra: dict[str, object]) -> None:
-            self.in_flight -= 1
-            conn.respond(request, status, headers, body, extra)
-            if self.in_flight == 0 and self.running == 0:
-                self._wake_idle()
-
-        try:
-            self._route(request, done)
-        except HttpError as err:
-            done(*_json(err.status, {"error": err.message}), {})
-
+    # ---- called by server_conn ---------------------------------------------------------------------
     def access(self, request: RawRequest | None, status: int, size: int, extra: dict[str, object]) -> None:
-        record: dict[str, object] = {"level": "INFO" if status < 500 else "ERROR", "type": "access",
-                                     "status": status, "bytes": size}
-        if request is not None:
-            record.update(method=request.method, path=request.path, client_ip=request.client_ip,
-                          duration_ms=round((time.perf_counter() - request.started) * 1000, 3))
-        record.update(extra)
-        self.log.write(record)
+        if request is None:
+            self.log.write({"level": "INFO" if status < 500 else "ERROR", "type": "access", "status": status,
+                            "bytes": size, **extra})
+            return
+        self.log.access(request.method, request.path, status, size, request.client_ip,
+                        (time.perf_counter() - request.started) * 1000, extra)
 
-    # ---- routing -----------------------------------------------------------------------------------
-    def _route(self, request: RawRequest, done: Callable[..., None]) -> None:
+    def handle(self, conn: Connection, request: RawRequest) -> bool:
+        """Answer one request; returns whether the connection stays open."""
+        try:
+            return self._route(conn, request)
+        except HttpError as err:
+            return conn.answer(request, err.status, list(JSON), json.dumps({"error": err.message}).encode(), {},
+                               close=err.status == 400)
+
+    def _route(self, conn: Connection, request: RawRequest) -> bool:
         path = request.path
         if path == "/healthz":
             if self.draining:
-                done(*_json(503, {"status": "draining", "pid": self.pid}), {})
-            else:
-                done(*_json(200, {"status": "ok", "pid": self.pid, "running": self.running,
-                                  "queued": len(self.waiting)}), {})
-            return
-        request_id = request.header("x-request-id") or os.urandom(8).hex()
+                return conn.answer(request, 503, list(JSON), b'{"status":"draining"}', {})
+            body = json.dumps({"status": "ok", "pid": self.pid, "running": self.slots.running,
+                               "queued": self.slots.waiting}).encode()
+            return conn.answer(request, 200, list(JSON), body, {})
+        request_id = request.header("x-request-id") or self.request_id()
         if path.startswith(EVENTS_PREFIX):
             name = unquote(path[len(EVENTS_PREFIX):]).strip("/")
             if name not in self.handlers:
                 raise HttpError(404, f"no function {name!r}")
             if request.method != "POST":
-                done(405, [("Allow", "POST"), *JSON], b'{"error":"POST a CloudEvent"}', {"function": name})
-                return
+                return conn.answer(request, 405, [("Allow", "POST"), *JSON], b'{"error":"POST a CloudEvent"}',
+                                   {"function": name})
             event = parse_cloudevent(request)
-            self._submit(name, request, request_id, lambda deadline: self._run_event(name, event, request_id,
-                                                                                      deadline), done)
-            return
+            return self._call(conn, request, name, request_id,
+                              lambda deadline: self._run_event(name, event, request_id, deadline))
         match = self.routes.match(request.method, path)
-        if match.route is None:
-            if match.allowed:
-                done(405, [("Allow", ", ".join(match.allowed)), *JSON], b'{"error":"method not allowed"}', {})
-            else:
-                done(*_json(404, {"error": "not found"}), {})
-            return
         route = match.route
+        if route is None:
+            if match.allowed:
+                return conn.answer(request, 405, [("Allow", ", ".join(match.allowed)), *JSON],
+                                   b'{"error":"method not allowed"}', {})
+            return conn.answer(request, 404, list(JSON), b'{"error":"not found"}', {})
         if route.auth == "key" and not self._authorized(request):
-            done(401, [("WWW-Authenticate", "Bearer"), *JSON], b'{"error":"missing or wrong key"}',
-                 {"function": route.function})
-            return
+            return conn.answer(request, 401, [("WWW-Authenticate", "Bearer"), *JSON],
+                               b'{"error":"missing or wrong key"}', {"function": route.function})
         http_request = HttpRequest(
             request.method, unquote(path), path_params=match.params,
-            query=parse_qs(request.query_string, keep_blank_values=True),
+            query=parse_qs(request.query_string, keep_blank_values=True) if request.query_string else {},
             headers=request.headers, client_ip=request.client_ip, body=request.body, raw=request,
         )
         name = route.function
-        self._submit(name, request, request_id,
-                     lambda deadline: self._run_http(name, http_request, request_id, deadline), done)
+        return self._call(conn, request, name, request_id,
+                          lambda deadline: self._run_http(name, http_request, request_id, deadline))
 
     def _authorized(self, request: RawRequest) -> bool:
         if self.auth_key is None:
-            return False  # fail closed: the server refuses to start without a key, this is belt and braces
+            return False  # fail closed (the server also refuses to start without a key)
         given = request.header(KEY_HEADER)
         if given is None:
             auth = request.header("authorization") or ""
@@ -156,26 +220,49 @@ class RuntimeApp:
             return False
         return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.auth_key)
 
-    # ---- work that runs in handler threads ----------------------------------------------------------
+    # ---- one call: slot, watchdog, handler ----------------------------------------------------------
+    def _call(self, conn: Connection, request: RawRequest, name: str, request_id: str,
+              work: Callable[[float], Answer]) -> bool:
+        timeout = self.config.functions[name].timeout
+        deadline = time.monotonic() + timeout
+        extra: dict[str, object] = {"function": name, "request_id": request_id}
+        try:
+            got = self.slots.acquire(deadline)
+        except QueueFull:
+            return conn.answer(request, 429, [("Retry-After", "1"), *JSON], b'{"error":"too many requests"}', extra)
+        if not got:
+            body = json.dumps({"error": f"function timed out after {timeout:g} s waiting for a slot"}).encode()
+            return conn.answer(request, 504, list(JSON), body, {**extra, "timeout": True}, close=True)
+        watch = Watch(deadline, conn, request, name, timeout, extra)
+        self.watchdog.watch(watch)
+        try:
+            status, headers, body = work(deadline)
+        except Exception as exc:  # below handle_http, which never raises: still answer
+            self.log.event("dispatch failed", level="ERROR", error=type(exc).__name__, **extra)
+            err = error_result(500)
+            status, headers, body = err.status, err.headers, err.body
+        finally:
+            self.slots.release()
+        watch.done = True
+        return conn.answer(request, status, headers, body, extra)
+
     def _context(self, name: str, request_id: str, deadline: float) -> Context:
-        fn = self.config.functions[name]
-        return Context(name, request_id, self.config.target, memory_limit_mb=fn.memory,
+        return Context(name, request_id, self.config.target, memory_limit_mb=self.config.functions[name].memory,
                        remaining=lambda: max(0, int((deadline - time.monotonic()) * 1000)))
 
-    def _run_http(self, name: str, request: HttpRequest, request_id: str,
-                  deadline: float) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _run_http(self, name: str, request: HttpRequest, request_id: str, deadline: float) -> Answer:
         result = handle_http(self.handlers[name], request, self._context(name, request_id, deadline))
-        headers = list(result.headers)
-        headers.extend(("Set-Cookie", c) for c in result.cookies)
+        headers = result.headers
+        for cookie in result.cookies:
+            headers.append(("Set-Cookie", cookie))
         headers.append(("X-Request-Id", request_id))
         return result.status, headers, result.body
 
-    def _run_event(self, name: str, event: Event, request_id: str,
-                   deadline: float) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _run_event(self, name: str, event: Event, request_id: str, deadline: float) -> Answer:
         ctx = self._context(name, request_id, deadline)
         try:
             if event.kind == "direct":
-                result: HttpResult = to_result(handle_direct(self.handlers[name], event, ctx))
+                result = to_result(handle_direct(self.handlers[name], event, ctx))
                 return result.status, [*result.headers, ("X-Request-Id", request_id)], result.body
             failed = handle_event(self.handlers[name], event, ctx)
         except Exception:
@@ -183,99 +270,41 @@ class RuntimeApp:
             return err.status, [*err.headers, ("X-Request-Id", request_id)], err.body
         return 200, [*JSON, ("X-Request-Id", request_id)], json.dumps({"failed": failed}).encode()
 
-    # ---- slots, queue and timeouts ------------------------------------------------------------------
-    def _submit(self, name: str, request: RawRequest, request_id: str,
-                work: Callable[[float], tuple[int, list[tuple[str, str]], bytes]],
-                done: Callable[..., None]) -> None:
-        fn = self.config.functions[name]
-        extra: dict[str, object] = {"function": name, "request_id": request_id}
-        job = Job(name, work, time.monotonic() + fn.timeout, done, extra)
-        self.enqueue(job)
-
-    def enqueue(self, job: Job) -> None:
-        if self.running < self.limit:
-            self._start(job)
-        elif len(self.waiting) < self.max_queue:
-            self.waiting.append(job)
-            job.timer = self.loop.call_at(self._loop_time(job.deadline), self._expire, job)
-        else:
-            job.finished = True
-            job.done(429, [("Retry-After", "1"), *JSON], b'{"error":"too many requests"}', job.extra)
-
-    def _loop_time(self, deadline: float) -> float:
-        return self.loop.time() + (deadline - time.monotonic())
-
-    def _start(self, job: Job) -> None:
-        self.running += 1
-        if job.timer is not None:
-            job.timer.cancel()
-        job.timer = self.loop.call_at(self._loop_time(job.deadline), self._expire, job)
-        future = self.executor.submit(job.work, job.deadline)
-        future.add_done_callback(lambda f: self.loop.call_soon_threadsafe(self._finished, job, f))
-
-    def _expire(self, job: Job) -> None:
-        if job.finished:
-            return
-        job.finished = True
-        try:
-            self.waiting.remove(job)  # timed out while queued: it never runs
-        except ValueError:
-            pass
-        fn = self.config.functions[job.function]
-        job.done(504, list(JSON), json.dumps({"error": f"function timed out after {fn.timeout:g} s"}).encode(),
-                 {**job.extra, "timeout": True})
-
-    def _finished(self, job: Job, future: Future[tuple[int, list[tuple[str, str]], bytes]]) -> None:
-        self.running -= 1
-        if job.timer is not None:
-            job.timer.cancel()
-        if not job.finished:
-            job.finished = True
-            try:
-                status, headers, body = future.result()
-            except Exception as exc:  # a bug below handle_http (it never raises): still answer
-                self.log.event("dispatch failed", level="ERROR", error=type(exc).__name__, **job.extra)
-                err = error_result(500)
-                status, headers, body = err.status, err.headers, err.body
-            job.done(status, headers, body, job.extra)
-        while self.waiting and self.running < self.limit:
-            nxt = self.waiting.popleft()
-            if not nxt.finished:
-                self._start(nxt)
-        if self.running == 0 and self.in_flight == 0:
-            self._wake_idle()
-
-    # ---- schedules ----------------------------------------------------------------------------------
+    # ---- schedules (called from the scheduler thread) -----------------------------------------------
     def fire_schedule(self, name: str, index: int, due: datetime) -> None:
+        key = (name, index)
         sched = [s for s in self.config.schedules if s.function == name][index]
-        request_id = os.urandom(8).hex()
+        if self.draining:
+            return
+        if key in self._schedule_busy:
+            self.log.write({"level": "WARNING", "type": "schedule", "function": name, "schedule": sched.expression,
+                            "skipped": "the previous run is still going"})
+            return
+        self._schedule_busy.add(key)
+        request_id = self.request_id()
         event = Event("schedule", id=request_id, source=f"/{self.config.target}/{self.config.service}/schedules",
                       time=rfc3339(due.timestamp()), data={"time": due.isoformat(), "name": sched.expression},
                       schedule=ScheduleInfo(due, sched.expression))
-        extra: dict[str, object] = {"function": name, "request_id": request_id, "schedule": sched.expression}
-        started = time.perf_counter()
+        timeout = self.config.functions[name].timeout
 
-        def done(status: int, headers: list[tuple[str, str]], body: bytes, extra: dict[str, object]) -> None:
-            self.log.write({"level": "INFO" if status < 500 else "ERROR", "type": "schedule", "status": status,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 3), **extra})
+        def run() -> None:
+            started = time.perf_counter()
+            deadline = time.monotonic() + timeout
+            status = 504
+            try:
+                if self.slots.acquire(deadline):
+                    try:
+                        status = self._run_event(name, event, request_id, deadline)[0]
+                    finally:
+                        self.slots.release()
+            except QueueFull:
+                status = 429
+            finally:
+                self._schedule_busy.discard(key)
+            if status == 200 and time.monotonic() > deadline:
+                status = 504
+            self.log.write({"level": "INFO" if status == 200 else "ERROR", "type": "schedule", "status": status,
+                            "function": name, "request_id": request_id, "schedule": sched.expression,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
 
-        fn = self.config.functions[name]
-        job = Job(name, lambda deadline: self._run_event(name, event, request_id, deadline),
-                  time.monotonic() + fn.timeout, done, extra)
-        self.enqueue(job)
-
-    # ---- drain --------------------------------------------------------------------------------------
-    def _wake_idle(self) -> None:
-        for waiter in self.idle_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self.idle_waiters.clear()
-
-    async def wait_idle(self) -> None:
-        while self.running or self.in_flight:
-            waiter: asyncio.Future[None] = self.loop.create_future()
-            self.idle_waiters.append(waiter)
-            await waiter
-
-    def stats(self) -> dict[str, Any]:
-        return {"running": self.running, "queued": len(self.waiting), "in_flight": self.in_flight}
+        threading.Thread(target=run, name=f"schedule-{name}-{index}", daemon=True).start()

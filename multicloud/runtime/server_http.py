@@ -1,26 +1,24 @@
-"""HTTP/1.1 on an asyncio Protocol: parsing, keep-alive, limits, single-write responses.
+"""HTTP/1.1 wire format for the private runtime: an incremental request parser and single-write responses.
 
-Speed comes from doing little per request: no coroutine per request, one `transport.write` per response
-(asyncio sets TCP_NODELAY on accepted sockets, so nothing waits on Nagle/delayed ACK), a cached Date
-header. Requests on one connection are answered in order (pipelined requests wait in the buffer).
-Anything malformed gets a 400 and the connection is closed; the server keeps serving everyone else.
+No I/O here: `RequestParser.next()` takes what is buffered and returns one complete request, `None` (need
+more bytes) or raises `HttpError` (400/413/431/501; the caller answers and closes the connection).
+`serialize` builds a whole response as one bytes object, so it leaves in one `send` (with TCP_NODELAY
+nothing waits on Nagle/delayed ACK, the classic 40 ms stall of servers that write headers and body apart).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Protocol
 
 TOKEN_RE = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 REQUEST_LINE_RE = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/(1\.[01])$")
 MAX_CHUNK_LINE = 4096
 REASONS = {s.value: s.phrase for s in HTTPStatus}
+FRAMING = frozenset(("content-length", "connection", "transfer-encoding", "date", "server", "keep-alive"))
 
 
 @dataclass
@@ -34,18 +32,13 @@ class RawRequest:
     body: bytes
     keep_alive: bool
     client_ip: str
-    started: float  # perf_counter when the head was parsed
+    started: float  # perf_counter when the request was complete
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
             if key == name:
                 return value
         return None
-
-
-class App(Protocol):
-    def handle(self, conn: HttpConnection, request: RawRequest) -> None: ...
-    def access(self, request: RawRequest | None, status: int, size: int, extra: dict[str, object]) -> None: ...
 
 
 class HttpError(Exception):
@@ -61,8 +54,8 @@ _date_cache: list[object] = [0, b""]
 def http_date() -> bytes:
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache[0] = now
         _date_cache[1] = formatdate(now, usegmt=True).encode()
+        _date_cache[0] = now
     value = _date_cache[1]
     assert isinstance(value, bytes)
     return value
@@ -76,124 +69,61 @@ def serialize(
     keep_alive: bool,
     head: bool = False,
 ) -> bytes:
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "Unknown").encode())]
+    """The whole response. Framing headers are the server's; CR/LF in a handler's header is dropped."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, "Unknown").encode())]
     has_type = False
     for name, value in headers:
         lname = name.lower()
-        if lname in ("content-length", "connection", "transfer-encoding", "date", "server"):
-            continue  # framing headers belong to the server
+        if lname in FRAMING:
+            continue
         if lname == "content-type":
             has_type = True
         if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
             continue  # never let a handler split the response
-        lines.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
-    if body and not has_type:
-        lines.append(b"Content-Type: application/octet-stream\r\n")
-    no_body = status in (204, 304) or 100 <= status < 200
+        parts.append(f"{name}: {value}\r\n".encode("latin-1", "replace"))
+    no_body = status in (204, 304) or status < 200
+    if body and not has_type and not no_body:
+        parts.append(b"Content-Type: application/octet-stream\r\n")
     if not no_body:
-        lines.append(b"Content-Length: %d\r\n" % len(body))
-    lines.append(b"Date: " + http_date() + b"\r\n")
-    lines.append(b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n")
+        parts.append(b"Content-Length: %d\r\n" % len(body))
+    parts.append(b"Date: " + http_date() + b"\r\n")
+    parts.append(b"Connection: keep-alive\r\n\r\n" if keep_alive else b"Connection: close\r\n\r\n")
     if body and not head and not no_body:
-        lines.append(body)
-    return b"".join(lines)
+        parts.append(body)
+    return b"".join(parts)
 
 
-class HttpConnection(asyncio.Protocol):
-    """One client connection. The server owns the set of live connections for shutdown and idle sweeps."""
+def error_response(err: HttpError) -> bytes:
+    body = (err.message + "\n").encode()
+    return serialize(err.status, [("Content-Type", "text/plain; charset=utf-8")], body, keep_alive=False)
 
-    def __init__(
-        self,
-        app: App,
-        *,
-        max_body: int,
-        max_header: int,
-        on_close: Callable[[HttpConnection], None],
-    ) -> None:
-        self.app = app
+
+class RequestParser:
+    """Incremental parser over one connection's buffer. `wants_continue` asks for `100 Continue`."""
+
+    def __init__(self, max_body: int, max_header: int, client_ip: str = "") -> None:
         self.max_body = max_body
         self.max_header = max_header
-        self.on_close = on_close
-        self.transport: asyncio.Transport | None = None
+        self.client_ip = client_ip
         self.buf = bytearray()
-        self.busy = False  # a request is being handled; later ones wait in buf
-        self.closing = False  # after the current response, close (error or client half-close)
-        self.drain = False  # server shutting down: answer what comes, with Connection: close
-        self.last_active = time.monotonic()
-        self.client_ip = ""
-        self.current: RawRequest | None = None
-        self.sent_continue = False
+        self.wants_continue = False
+        self._continued = False
 
-    # ---- asyncio.Protocol ---------------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
-        self.client_ip = peer[0] if isinstance(peer, tuple) else ""
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        self.on_close(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
+    def feed(self, data: bytes) -> None:
         self.buf += data
-        if not self.busy:
-            self._process()
-        elif len(self.buf) > self.max_header + self.max_body and self.transport is not None:
-            self.transport.pause_reading()  # a client racing ahead of its own responses
 
-    def eof_received(self) -> bool | None:
-        # half-close from the client: answer what is in flight, then close
-        self.closing = True
-        if not self.busy and self.transport is not None:
-            self.transport.close()
-        return True
-
-    # ---- parsing ------------------------------------------------------------------------------------
-    @property
-    def idle(self) -> bool:
-        return not self.busy
-
-    def _process(self) -> None:
-        while not self.busy and self.buf and self.transport is not None and not self.closing:
-            try:
-                request = self._parse()
-            except HttpError as err:
-                self._fail(err)
-                return
-            if request is None:
-                return
-            self.busy = True
-            self.current = request
-            self.app.handle(self, request)
-
-    def _fail(self, err: HttpError) -> None:
-        body = (err.message + "\n").encode()
-        self.buf.clear()
-        self.busy = True
-        self.closing = True
-        self.app.access(None, err.status, len(body), {"error": err.message, "client": self.client_ip})
-        if self.transport is not None:
-            self.transport.write(serialize(err.status, [("Content-Type", "text/plain")], body, keep_alive=False))
-            self.transport.close()
-
-    def _parse(self) -> RawRequest | None:
-        end = self.buf.find(b"\r\n\r\n")
+    def next(self) -> RawRequest | None:
+        buf = self.buf
+        while buf.startswith(b"\r\n"):  # stray CRLF between requests is allowed (RFC 9112 2.2)
+            del buf[:2]
+        end = buf.find(b"\r\n\r\n")
         if end < 0:
-            if len(self.buf) > self.max_header:
+            if len(buf) > self.max_header:
                 raise HttpError(431, "request header fields too large")
-            if self.buf.startswith(b"\r\n"):  # tolerate stray CRLF between requests (RFC 9112 2.2)
-                del self.buf[:2]
             return None
         if end > self.max_header:
             raise HttpError(431, "request header fields too large")
-        head = bytes(self.buf[:end])
-        lines = head.split(b"\r\n")
-        while lines and lines[0] == b"":
-            lines.pop(0)
-        if not lines:
-            raise HttpError(400, "empty request")
+        lines = bytes(buf[:end]).split(b"\r\n")
         m = REQUEST_LINE_RE.match(lines[0])
         if m is None:
             raise HttpError(400, "malformed request line")
@@ -201,11 +131,29 @@ class HttpConnection(asyncio.Protocol):
         target = m.group(2).decode("latin-1")
         version = m.group(3).decode()
         headers: list[tuple[str, str]] = []
+        length_values: list[str] = []
+        chunked = False
+        conn_tokens = ""
+        expect = False
         for line in lines[1:]:
             name, sep, value = line.partition(b":")
             if not sep or not TOKEN_RE.match(name):
                 raise HttpError(400, "malformed header line")
-            headers.append((name.decode("latin-1").lower(), value.strip(b" \t").decode("latin-1")))
+            key = name.decode("latin-1").lower()
+            text = value.strip(b" \t").decode("latin-1")
+            headers.append((key, text))
+            if key == "content-length":
+                length_values.append(text)
+            elif key == "transfer-encoding":
+                if text.lower() != "chunked":
+                    raise HttpError(501, f"transfer-encoding {text!r} is not supported")
+                if chunked:
+                    raise HttpError(400, "repeated transfer-encoding")
+                chunked = True
+            elif key == "connection":
+                conn_tokens += "," + text.lower()
+            elif key == "expect" and text.lower() == "100-continue":
+                expect = True
         if not target.startswith("/"):
             if target == "*" and method == "OPTIONS":
                 target = "/"
@@ -214,47 +162,39 @@ class HttpConnection(asyncio.Protocol):
                 target = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
             else:
                 raise HttpError(400, "request target must be a path")
-        lengths = [v for k, v in headers if k == "content-length"]
-        chunked = False
-        for k, v in headers:
-            if k == "transfer-encoding":
-                if v.lower() != "chunked" or chunked:
-                    raise HttpError(501 if v.lower() != "chunked" else 400, f"transfer-encoding {v!r} not supported")
-                chunked = True
-        if chunked and lengths:
+        if chunked and length_values:
             raise HttpError(400, "both content-length and transfer-encoding")
-        if len(set(lengths)) > 1 or (lengths and not lengths[0].isdigit()):
+        if len(set(length_values)) > 1 or (length_values and not length_values[0].isdigit()):
             raise HttpError(400, "invalid content-length")
         body_start = end + 4
         if chunked:
             decoded = self._dechunk(body_start)
             if decoded is None:
-                self._maybe_continue(headers)
+                self._continue(expect)
                 return None
             body, consumed = decoded
         else:
-            length = int(lengths[0]) if lengths else 0
+            length = int(length_values[0]) if length_values else 0
             if length > self.max_body:
                 raise HttpError(413, f"request body over the {self.max_body} byte limit")
-            if len(self.buf) - body_start < length:
-                self._maybe_continue(headers)
+            if len(buf) - body_start < length:
+                self._continue(expect)
                 return None
-            body = bytes(self.buf[body_start:body_start + length])
+            body = bytes(buf[body_start:body_start + length])
             consumed = body_start + length
-        del self.buf[:consumed]
-        self.sent_continue = False
-        conn = ",".join(v for k, v in headers if k == "connection").lower()
-        keep_alive = "close" not in conn if version == "1.1" else "keep-alive" in conn
+        del buf[:consumed]
+        self.wants_continue = False
+        self._continued = False
+        keep_alive = "close" not in conn_tokens if version == "1.1" else "keep-alive" in conn_tokens
         path, _, query = target.partition("?")
         return RawRequest(method, target, path, query, version, headers, body, keep_alive, self.client_ip,
                           time.perf_counter())
 
-    def _maybe_continue(self, headers: list[tuple[str, str]]) -> None:
-        if self.transport is None or self.sent_continue:
-            return
-        if any(k == "expect" and v.lower() == "100-continue" for k, v in headers):
-            self.sent_continue = True  # once per request, however slowly the body arrives
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    def _continue(self, expect: bool) -> None:
+        """Ask once per request for `100 Continue`, however slowly the body arrives."""
+        if expect and not self._continued:
+            self._continued = True
+            self.wants_continue = True
 
     def _dechunk(self, pos: int) -> tuple[bytes, int] | None:
         """Decode a chunked body starting at buf[pos]: (body, bytes consumed) or None if incomplete."""
@@ -267,20 +207,18 @@ class HttpConnection(asyncio.Protocol):
                     raise HttpError(400, "chunk size line too long")
                 return None
             size_text = bytes(buf[pos:eol]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise HttpError(400, "malformed chunk size") from None
-            if size < 0:
+            if not size_text or not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", size_text):
                 raise HttpError(400, "malformed chunk size")
+            size = int(size_text, 16)
             if len(out) + size > self.max_body:
                 raise HttpError(413, f"request body over the {self.max_body} byte limit")
             pos = eol + 2
             if size == 0:
-                # trailers until an empty line
-                while True:
+                while True:  # trailers until an empty line
                     eol = buf.find(b"\r\n", pos)
                     if eol < 0:
+                        if len(buf) - pos > self.max_header:
+                            raise HttpError(431, "trailers too large")
                         return None
                     if eol == pos:
                         return bytes(out), eol + 2
@@ -291,38 +229,3 @@ class HttpConnection(asyncio.Protocol):
             if buf[pos + size:pos + size + 2] != b"\r\n":
                 raise HttpError(400, "malformed chunk")
             pos += size + 2
-
-    # ---- responding ---------------------------------------------------------------------------------
-    def respond(
-        self,
-        request: RawRequest,
-        status: int,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        extra: dict[str, object] | None = None,
-    ) -> None:
-        """Send the one response to `request` (event-loop thread only), then go on with the next one."""
-        if self.current is not request:
-            return  # already answered (e.g. a 504 was sent and the handler finished later)
-        self.current = None
-        keep_alive = request.keep_alive and not self.closing and not self.drain
-        if self.transport is not None:
-            self.transport.write(serialize(status, headers, body, keep_alive=keep_alive, head=request.method == "HEAD"))
-        self.app.access(request, status, len(body), extra or {})
-        self.last_active = time.monotonic()
-        self.busy = False
-        if self.transport is None:
-            return
-        if not keep_alive:
-            self.transport.close()
-            return
-        if self.transport.is_reading() is False:
-            self.transport.resume_reading()
-        if self.buf:
-            self._process()
-
-    def close_if_idle(self) -> bool:
-        if not self.busy and self.transport is not None:
-            self.transport.close()
-            return True
-        return False

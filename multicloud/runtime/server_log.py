@@ -1,56 +1,87 @@
 """Structured JSON logs of the private runtime: one object per line on stdout.
 
-Access lines are buffered and written in batches (at most 50 ms late, or every 256 lines) so logging
-does not cost a system call per request; `flush()` runs on shutdown. Paths are logged without their
-query string (it may carry tokens) and header values are never logged.
+Access lines are queued and written in batches by a flusher thread (at most 50 ms late) so logging does
+not cost a system call per request; `flush()` runs on shutdown. Paths are logged without their query
+string (it may carry tokens) and header values are never logged.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
+import threading
 import time
+from collections import deque
 from typing import TextIO
 
-FLUSH_LINES = 256
 FLUSH_DELAY = 0.05
+_str = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C-accelerated string -> JSON
+_second: list[object] = [-1, ""]
 
 
 def stamp(now: float | None = None) -> str:
+    """RFC 3339 UTC with milliseconds; the formatted second is cached (this runs once per request)."""
     now = time.time() if now is None else now
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    whole = int(now)
+    if _second[0] != whole:
+        _second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second[0] = whole
+    return f"{_second[1]}.{int((now - whole) * 1000):03d}Z"
 
 
 class JsonLog:
-    def __init__(self, stream: TextIO | None = None, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
-        self.loop = loop
-        self._lines: list[str] = []
-        self._armed = False
+        self._lines: deque[str] = deque()
+        self._lock = threading.Lock()  # one writer at a time: lines never interleave
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="log-flusher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_DELAY):
+            self.flush()
 
     def write(self, record: dict[str, object]) -> None:
         record = {"time": stamp(), **record}
         self._lines.append(json.dumps(record, default=str, ensure_ascii=False))
-        if len(self._lines) >= FLUSH_LINES or self.loop is None:
+        if self._thread is None:
             self.flush()
-        elif not self._armed:
-            self._armed = True
-            self.loop.call_later(FLUSH_DELAY, self.flush)
+
+    def access(self, method: str, path: str, status: int, size: int, client_ip: str, duration_ms: float,
+               extra: dict[str, object]) -> None:
+        """The per-request line, formatted by hand: same JSON as `write`, a third of the cost."""
+        line = (f'{{"time": "{stamp()}", "level": "{"INFO" if status < 500 else "ERROR"}", "type": "access", '
+                f'"status": {status}, "bytes": {size}, "method": {_str(method)}, "path": {_str(path)}, '
+                f'"client_ip": {_str(client_ip)}, "duration_ms": {duration_ms:.3f}')
+        for key, value in extra.items():
+            line += f", {_str(key)}: " + (_str(value) if isinstance(value, str) else json.dumps(value, default=str))
+        self._lines.append(line + "}")
+        if self._thread is None:
+            self.flush()
 
     def event(self, message: str, level: str = "INFO", **fields: object) -> None:
-        """A lifecycle line (listening, draining, schedule skipped...), written at once."""
+        """A lifecycle line (listening, draining, stopped...), written at once."""
         self.write({"level": level, "severity": level, "type": "server", "message": message, **fields})
         self.flush()
 
     def flush(self) -> None:
-        self._armed = False
-        if not self._lines:
-            return
-        data = "\n".join(self._lines) + "\n"
-        self._lines.clear()
-        try:
-            self.stream.write(data)
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed or full log stream must not take the server down
+        with self._lock:
+            lines = self._lines
+            out = []
+            while lines:
+                out.append(lines.popleft())
+            if not out:
+                return
+            try:
+                self.stream.write("\n".join(out) + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass  # a closed or full log stream must not take the server down
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
