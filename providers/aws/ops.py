@@ -38,7 +38,8 @@ def invoke(aws: Aws, project: Project, settings: AwsSettings, request: InvokeReq
     names = Names(project.name, settings.stage, fn.name)
     event = sample_event(fn, request, aws.region, aws.account, names.base)
     started = time.perf_counter()
-    resp = aws.client("lambda").invoke(FunctionName=names.lambda_name, Qualifier=ALIAS,
+    # "name:alias" rather than Qualifier=: same meaning on AWS, and moto 5.2 ignores the Qualifier parameter
+    resp = aws.client("lambda").invoke(FunctionName=f"{names.lambda_name}:{ALIAS}",
                                        Payload=json.dumps(event).encode(), LogType="Tail")
     took = (time.perf_counter() - started) * 1000
     payload: bytes = resp["Payload"].read()

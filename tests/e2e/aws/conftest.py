@@ -28,9 +28,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _patch_moto_versions() -> None:
+    """moto 5.2.5 bug: a published version is a copy made through `LambdaFunction.__getstate__`, which
+    drops the Docker client attribute, so invoking any version or alias fails with AttributeError
+    ("no attribute '_DockerModel__docker_client'"). Restore the attribute (unset) on copies; moto then
+    creates its client lazily as it does for $LATEST. Test infrastructure only: it fixes the emulator."""
+    from moto.awslambda.models import LambdaFunction
+
+    if getattr(LambdaFunction, "_multicloud_patched", False):
+        return
+
+    def __setstate__(self: object, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_DockerModel__docker_client", None)
+
+    LambdaFunction.__setstate__ = __setstate__  # type: ignore[attr-defined]
+    LambdaFunction._multicloud_patched = True  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
+
+    _patch_moto_versions()
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -94,7 +114,7 @@ def hello(event, context):
         return Response(200, {"content-type": "text/plain"}, f"{GREETING} {name}")
     if event.kind in ("queue", "stream"):
         for m in event.messages:
-            print("got message", m.id, m.data)
+            print("got message", m.id, m.body.decode())
         return None
     if event.kind == "storage":
         print("got object", event.storage.bucket, event.storage.key)
