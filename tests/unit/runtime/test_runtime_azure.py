@@ -136,6 +136,15 @@ def test_blob(shim, seen) -> None:
         shim.blob(InputStream(data=b"", name="uploads/crash", length=0))
 
 
+def test_invocation_context_and_limits_from_the_environment(monkeypatch, log_lines) -> None:
+    monkeypatch.setenv("MULTICLOUD_MEMORY_MB", "2048")
+    monkeypatch.setenv("MULTICLOUD_TIMEOUT_MS", "30000")
+    shim = AzureShim("portable_handler.handler", "orders")
+    ctx = shim._context(SimpleNamespace(invocation_id="inv-42"))
+    assert (ctx.request_id, ctx.memory_limit_mb, ctx.target) == ("inv-42", 2048, "azure")
+    assert 29_000 < ctx.remaining_time_ms() <= 30_000
+
+
 def test_queue_message_and_failure_means_retry(shim, seen) -> None:
     shim.queue(func.QueueMessage(id="q-1", body=b"order-1", pop_receipt="r"))
     with pytest.raises(BatchFailure):

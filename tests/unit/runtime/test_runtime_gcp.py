@@ -127,3 +127,20 @@ def test_scheduler_payload_over_pubsub(event_client, seen) -> None:
     assert event_client.post("/", headers=headers, data=body).status_code == 200
     assert seen == [{"kind": "schedule", "type": "io.multicloud.schedule.fired",
                      "time": "2026-11-22T03:00:00+00:00", "name": "nightly"}]
+
+
+def test_scheduler_payload_without_time_uses_the_publish_time(event_client, seen) -> None:
+    # the shape the GCP target's Cloud Scheduler job publishes: a name, and the publish time as due time
+    headers, body = to_binary(pubsub_event(json.dumps({"multicloud.schedule": {"name": "hourly"}})))
+    assert event_client.post("/", headers=headers, data=body).status_code == 200
+    assert seen == [{"kind": "schedule", "type": "io.multicloud.schedule.fired",
+                     "time": "2026-11-22T10:00:00.123000+00:00", "name": "hourly"}]
+
+
+def test_other_event_types_reach_the_handler_as_direct(event_client, seen) -> None:
+    ce = CloudEvent({"type": "com.example.custom", "source": "//example", "id": "x-1", "tenant": "acme"},
+                    {"k": "v"})
+    headers, body = to_structured(ce)
+    assert event_client.post("/", headers=headers, data=body).status_code == 200
+    assert seen == [{"kind": "direct", "type": "com.example.custom", "data": {"k": "v"},
+                     "extensions": {"tenant": "acme"}}]
