@@ -111,10 +111,5 @@ def _is_spec_requirements(project: Project, src: Path | bytes) -> bool:
 
 
 def _describe(cf: CloudFunction) -> str:
-    how = _HOW[cf.signature]
-    if cf.event_trigger is not None:
-        how += f", trigger {cf.event_trigger.event_type}"
-    if cf.schedules:
-        how += ", Cloud Scheduler " + "; ".join(s.cron for s in cf.schedules)
-    return how
-
+    # Only what the code depends on: trigger settings (schedules, topics) must not change the zip's hash.
+    return _HOW[cf.signature]

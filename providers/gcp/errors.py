@@ -30,15 +30,40 @@ FIXES: dict[str, str] = {
 }
 
 
+# Google's canonical status (the REST error envelope's `status`) -> the class whose fix applies
+STATUS_CLASS: dict[str, str] = {
+    "UNAUTHENTICATED": "Unauthenticated", "PERMISSION_DENIED": "PermissionDenied", "ALREADY_EXISTS": "Conflict",
+    "ABORTED": "Conflict", "NOT_FOUND": "NotFound", "FAILED_PRECONDITION": "FailedPrecondition",
+    "RESOURCE_EXHAUSTED": "ResourceExhausted", "INVALID_ARGUMENT": "InvalidArgument",
+    "DEADLINE_EXCEEDED": "DeadlineExceeded", "UNAVAILABLE": "ServiceUnavailable",
+}
+# HTTP-only classes api_core raises over REST -> the same fixes
+FIXES.update(Forbidden=FIXES["PermissionDenied"], TooManyRequests=FIXES["ResourceExhausted"],
+             Unauthorized=FIXES["Unauthenticated"])
+
+
+def _status(exc: Exception) -> str | None:
+    response = getattr(exc, "response", None)
+    try:
+        status = response.json()["error"]["status"] if response is not None else None
+    except Exception:
+        return None
+    return status if isinstance(status, str) else None
+
+
 def translate(exc: Exception) -> MulticloudError | None:
     module = type(exc).__module__
     if not module.startswith(("google.", "requests", "urllib3")):
         return None
-    for cls in type(exc).__mro__:
-        fix = FIXES.get(cls.__name__)
+    status = _status(exc)
+    names = [STATUS_CLASS[status]] if status in STATUS_CLASS else []
+    names += [cls.__name__ for cls in type(exc).__mro__]
+    for name in names:
+        fix = FIXES.get(name)
         if fix is not None:
             message = getattr(exc, "message", None) or str(exc)
             code = getattr(exc, "code", None)
-            prefix = f"Google {cls.__name__}" + (f" (HTTP {int(code)})" if isinstance(code, int) else "")
+            label = status or type(exc).__name__
+            prefix = f"Google {label}" + (f" (HTTP {int(code)})" if isinstance(code, int) else "")
             return OperationError(f"{prefix}: {message}", fix=fix)
     return None
