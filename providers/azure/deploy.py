@@ -1,0 +1,334 @@
+"""Plan, then apply: resource group, storage, (Event Hubs), plan, function app, settings, code.
+
+`plan` reads ARM and returns an inert Plan; `deploy` applies exactly the changes it lists, in order, then
+publishes the zip when its digest differs from the `multicloud-code` tag on the site. Every resource
+multicloud creates carries the ownership tags (`multicloud-service`, `managed-by`); `remove` deletes only
+resources that carry them, and the resource group only when nothing else is left in it.
+Secret values (storage keys, Event Hubs connection strings) go to app settings only: never into the
+plan, the result, logs or state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from multicloud.providers.azure.app import AppModel, app_model
+from multicloud.providers.azure.arm import TAG_CODE, TAG_CONFIG, ArmSession, get_or_none
+from multicloud.providers.azure.publish import deployment_log, publish_zip, scm_client, scm_host
+
+from multicloud.errors import OperationError, UnsupportedError
+from multicloud.provider import (
+    BuildResult,
+    Change,
+    DeployResult,
+    Endpoint,
+    FunctionStatus,
+    LogRecord,
+    Plan,
+    Progress,
+    RemoveResult,
+    StatusReport,
+)
+from multicloud.spec.models import StreamTrigger
+from multicloud.state import write_state
+
+MANAGED_LIST = "MULTICLOUD_MANAGED_SETTINGS"
+DEPLOYMENT_STORAGE_SETTING = "DEPLOYMENT_STORAGE_CONNECTION_STRING"
+PLAN_SKUS = {"flex": {"name": "FC1", "tier": "FlexConsumption"}, "consumption": {"name": "Y1", "tier": "Dynamic"}}
+MAX_INSTANCES = 100
+
+
+@dataclass(frozen=True)
+class Current:
+    """What ARM reports now (None: absent)."""
+
+    group: Any
+    storage: Any
+    namespace: Any
+    plan: Any
+    site: Any
+
+
+def _read(s: ArmSession) -> Current:
+    group = get_or_none(s.resources.resource_groups.get, s.resource_group)
+    if group is None:
+        return Current(None, None, None, None, None)
+    rg = s.resource_group
+    return Current(
+        group=group,
+        storage=get_or_none(s.storage.storage_accounts.get_properties, rg, s.storage_account),
+        namespace=get_or_none(s.eventhub.namespaces.get, rg, s.eventhub_namespace)
+        if s.settings.eventhub.create else None,
+        plan=get_or_none(s.web.app_service_plans.get, rg, s.plan_name),
+        site=get_or_none(s.web.web_apps.get, rg, s.app_name),
+    )
+
+
+def config_hash(s: ArmSession, model: AppModel) -> str:
+    """What the site's configuration follows from (no secret values in it: they are not known here)."""
+    data = {"plan": s.settings.plan, "location": s.settings.location, "python": s.project.spec.python_version,
+            "memory": model.instance_memory_mb, "settings": model.settings,
+            "eventhub": s.settings.eventhub.model_dump(), "tags": s.settings.tags}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _tags(resource: Any) -> dict[str, str]:
+    return dict(getattr(resource, "tags", None) or {})
+
+
+def plan(s: ArmSession, build: BuildResult | None, progress: Progress) -> Plan:
+    model = app_model(s.project)
+    cur = _read(s)
+    return Plan("azure", tuple(_changes(s, model, cur, build)))
+
+
+def _changes(s: ArmSession, model: AppModel, cur: Current, build: BuildResult | None) -> list[Change]:
+    rg = s.resource_group
+    out = [Change("noop" if cur.group else "create", f"resource group {rg}", s.settings.location),
+           Change("noop" if cur.storage else "create", f"storage account {s.storage_account}",
+                  "Standard_LRS, AzureWebJobsStorage" + (", deployment container" if s.settings.plan == "flex"
+                                                         else ""))]
+    if s.settings.eventhub.create:
+        hubs = sorted({t.config.name for f in s.project.functions_for("azure") for t in f.triggers
+                       if isinstance(t.config, StreamTrigger)})
+        out.append(Change("noop" if cur.namespace else "create", f"event hubs namespace {s.eventhub_namespace}",
+                          "hubs: " + ", ".join(hubs)))
+    sku = PLAN_SKUS[s.settings.plan]
+    plan_ok = cur.plan is not None and getattr(cur.plan.sku, "name", None) == sku["name"]
+    out.append(Change("noop" if plan_ok else ("update" if cur.plan else "create"),
+                      f"plan {s.plan_name}", f"{sku['tier']} ({sku['name']})"))
+    wanted = config_hash(s, model)
+    site_tags = _tags(cur.site)
+    out.append(Change("noop" if cur.site and site_tags.get(TAG_CONFIG) == wanted else
+                      ("update" if cur.site else "create"), f"function app {s.app_name}",
+                      f"{len(model.functions)} functions, settings: {', '.join(sorted(model.settings)) or 'none'}"))
+    if build is None:
+        out.append(Change("update", "code", "digest unknown: build first"))
+    else:
+        same = cur.site is not None and site_tags.get(TAG_CODE) == build.digest
+        out.append(Change("noop" if same else "update", "code", f"one-deploy {build.digest[:12]}"))
+    return out
+
+
+def _storage_connection(s: ArmSession, account: Any) -> str:
+    keys = s.storage.storage_accounts.list_keys(s.resource_group, s.storage_account)
+    key = keys["keys"][0]["value"]  # item access: `.keys` is the mapping method on these models
+    ep = account.properties.primary_endpoints
+    return (f"DefaultEndpointsProtocol=https;AccountName={s.storage_account};AccountKey={key};"
+            f"BlobEndpoint={ep.blob};QueueEndpoint={ep.queue};TableEndpoint={ep.table}")
+
+
+def _eventhubs(s: ArmSession, progress: Progress, create_ns: bool) -> dict[str, str]:
+    """Event Hubs app settings: a created namespace's connection, or an identity-based one."""
+    cfg = s.settings.eventhub
+    streams = [t.config for f in s.project.functions_for("azure") for t in f.triggers
+               if isinstance(t.config, StreamTrigger)]
+    if not streams:
+        return {}
+    if not cfg.create:
+        if cfg.namespace:  # identity-based connection: no secret at all
+            return {f"{cfg.connection}__fullyQualifiedNamespace": f"{cfg.namespace}.servicebus.windows.net"}
+        return {}  # the user's own app setting `cfg.connection` is kept as it is
+    rg, ns = s.resource_group, s.eventhub_namespace
+    if create_ns:
+        progress(f"creating Event Hubs namespace {ns}")
+        s.eventhub.namespaces.begin_create_or_update(rg, ns, {
+            "location": s.settings.location, "tags": s.tags(),
+            "sku": {"name": "Standard", "tier": "Standard", "capacity": 1},
+        }).result()
+    for hub in sorted({st.name for st in streams}):
+        s.eventhub.event_hubs.create_or_update(rg, ns, hub, {
+            "properties": {"partitionCount": 2, "messageRetentionInDays": 1}})
+    for hub, group in sorted({(st.name, st.consumer_group) for st in streams}):
+        if group != "$Default":  # every hub has $Default
+            s.eventhub.consumer_groups.create_or_update(rg, ns, hub, group, {"properties": {}})
+    keys = s.eventhub.namespaces.list_keys(rg, ns, "RootManageSharedAccessKey")
+    return {cfg.connection: keys.primary_connection_string}
+
+
+def _site_body(s: ArmSession, model: AppModel, settings: dict[str, str], tags: dict[str, str],
+               blob_endpoint: str) -> dict[str, Any]:
+    site_config: dict[str, Any] = {
+        "appSettings": [{"name": k, "value": v} for k, v in sorted(settings.items())],
+        "minTlsVersion": "1.2", "ftpsState": "Disabled",
+    }
+    props: dict[str, Any] = {"serverFarmId": s.plan_id(), "httpsOnly": True, "reserved": True,
+                             "siteConfig": site_config}
+    if s.settings.plan == "flex":
+        props["functionAppConfig"] = {
+            "deployment": {"storage": {
+                "type": "blobContainer", "value": f"{blob_endpoint.rstrip('/')}/{s.deploy_container}",
+                "authentication": {"type": "StorageAccountConnectionString",
+                                   "storageAccountConnectionStringName": DEPLOYMENT_STORAGE_SETTING}}},
+            "runtime": {"name": "python", "version": s.project.spec.python_version},
+            "scaleAndConcurrency": {"maximumInstanceCount": MAX_INSTANCES,
+                                    "instanceMemoryMB": model.instance_memory_mb},
+        }
+    else:
+        site_config["linuxFxVersion"] = f"Python|{s.project.spec.python_version}"
+    return {"location": s.settings.location, "kind": "functionapp,linux", "tags": tags,
+            "identity": {"type": "SystemAssigned"}, "properties": props}
+
+
+def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResult:
+    model = app_model(s.project)
+    cur = _read(s)
+    changes = {c.resource.split(" ")[0] if c.resource != "code" else "code": c for c in _changes(s, model, cur, build)}
+    rg, loc = s.resource_group, s.settings.location
+    if cur.group is None:
+        progress(f"creating resource group {rg}")
+        s.resources.resource_groups.create_or_update(rg, {"location": loc, "tags": s.tags()})
+    account = cur.storage
+    if account is None:
+        progress(f"creating storage account {s.storage_account}")
+        account = s.storage.storage_accounts.begin_create(rg, s.storage_account, {
+            "location": loc, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}, "tags": s.tags(),
+            "properties": {"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False},
+        }).result()
+    if s.settings.plan == "flex":
+        s.storage.blob_containers.create(rg, s.storage_account, s.deploy_container, {"properties": {}})
+    storage_conn = _storage_connection(s, account)
+    managed: dict[str, str] = {"AzureWebJobsStorage": storage_conn, "AzureWebJobsDisableHomepage": "true"}
+    if s.settings.plan == "flex":
+        managed[DEPLOYMENT_STORAGE_SETTING] = storage_conn
+    else:
+        managed |= {"FUNCTIONS_WORKER_RUNTIME": "python", "FUNCTIONS_EXTENSION_VERSION": "~4"}
+    managed |= _eventhubs(s, progress, create_ns=cur.namespace is None)
+    managed |= model.settings
+    managed[MANAGED_LIST] = ",".join(sorted([*managed, MANAGED_LIST]))
+
+    if changes["plan"].action != "noop":
+        progress(f"{changes['plan'].action} plan {s.plan_name}")
+        s.web.app_service_plans.begin_create_or_update(rg, s.plan_name, {
+            "location": loc, "kind": "functionapp", "tags": s.tags(), "sku": PLAN_SKUS[s.settings.plan],
+            "properties": {"reserved": True},
+        }).result()
+
+    settings = dict(managed)
+    if cur.site is not None:  # keep settings someone else set (e.g. an Event Hubs connection)
+        existing = dict(s.web.web_apps.list_application_settings(rg, s.app_name).properties or {})
+        previous = set((existing.get(MANAGED_LIST) or "").split(","))
+        settings = {k: v for k, v in existing.items() if k not in previous} | managed
+    site_changed = changes["function"].action != "noop"
+    if site_changed:
+        progress(f"{changes['function'].action} function app {s.app_name}")
+        tags = s.tags(**{TAG_CONFIG: config_hash(s, model), TAG_CODE: _tags(cur.site).get(TAG_CODE, "")})
+        site = s.web.web_apps.begin_create_or_update(
+            rg, s.app_name, _site_body(s, model, settings, tags, account.properties.primary_endpoints.blob)).result()
+        s.web.web_apps.update_application_settings(rg, s.app_name, {"properties": settings})
+    else:
+        site = cur.site
+    warnings = _warnings(s, settings)
+    if changes["code"].action != "noop":
+        client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
+        publish_zip(client, build.artifacts[0].path, progress)
+        s.resources.tags.begin_update_at_scope(
+            s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": {TAG_CODE: build.digest}}}).result()
+    host = str(site.default_host_name)
+    write_state(s.project, "azure", {"app": s.app_name, "resource_group": rg, "host": host,
+                                     "digest": build.digest, "subscription": s.subscription_id})
+    details = {"app": s.app_name, "resource_group": rg, "url": f"https://{host}", **warnings}
+    changed = any(c.action != "noop" for c in changes.values())
+    return DeployResult("azure", build.digest[:12], changed, _endpoints(s, host), details)
+
+
+def _warnings(s: ArmSession, settings: dict[str, str]) -> dict[str, str]:
+    cfg = s.settings.eventhub
+    needs_hub = any(isinstance(t.config, StreamTrigger) for f in s.project.functions_for("azure") for t in f.triggers)
+    if needs_hub and not cfg.create and cfg.connection not in settings and \
+            f"{cfg.connection}__fullyQualifiedNamespace" not in settings:
+        return {"warning": f"app setting {cfg.connection} is not set: Event Hubs functions cannot connect until "
+                           f"you set it to the hub's connection string (or set eventhub.namespace / create)"}
+    return {}
+
+
+def _endpoints(s: ArmSession, host: str) -> tuple[Endpoint, ...]:
+    out = []
+    for fn in s.project.functions_for("azure"):
+        for t in fn.triggers:
+            if t.kind == "http":
+                cfg = t.config
+                out.append(Endpoint(fn.name, f"https://{host}{cfg.path}",  # type: ignore[union-attr]
+                                    "key" if cfg.auth == "key" else "none"))  # type: ignore[union-attr]
+    return tuple(out)
+
+
+def status(s: ArmSession) -> StatusReport:
+    site = get_or_none(s.web.web_apps.get, s.resource_group, s.app_name)
+    if site is None:
+        return StatusReport("azure", False, details={"app": s.app_name, "resource_group": s.resource_group})
+    model = app_model(s.project)
+    deployed = {str(f.name).rsplit("/", 1)[-1] for f in s.web.web_apps.list_functions(s.resource_group, s.app_name)}
+    state = str(site.state or "unknown").lower()
+    endpoints = {e.function: e.url for e in _endpoints(s, str(site.default_host_name))}
+    out = []
+    for f in model.functions:
+        out.append(FunctionStatus(f.spec_function if f.name == f.spec_function else f"{f.spec_function} ({f.name})",
+                                  state if f.name in deployed else "missing",
+                                  _tags(site).get(TAG_CODE, "")[:12] or None,
+                                  endpoints.get(f.spec_function) if f.kind == "http" else None))
+    return StatusReport("azure", True, tuple(out), {"app": s.app_name, "state": state,
+                                                    "host": str(site.default_host_name)})
+
+
+def logs(s: ArmSession, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+    """The platform's deployment log from the SCM site; function logs live in Application Insights."""
+    if follow:
+        raise UnsupportedError("following Azure function logs needs Application Insights, which multicloud does "
+                               "not set up yet", fix="use `az webapp log tail` or Live Metrics in the portal")
+    site = get_or_none(s.web.web_apps.get, s.resource_group, s.app_name)
+    if site is None:
+        raise OperationError(f"function app {s.app_name} does not exist", fix="deploy first")
+    client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
+    for entry in deployment_log(client):
+        when = _parse_time(entry.get("log_time"))
+        if since is not None and when < since:
+            continue
+        yield LogRecord(when, function or "deployment", str(entry.get("message", "")))
+
+
+def _parse_time(value: object) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def remove(s: ArmSession, progress: Progress) -> RemoveResult:
+    rg = s.resource_group
+    removed: list[str] = []
+    if get_or_none(s.resources.resource_groups.get, rg) is None:
+        return RemoveResult("azure", ())
+    site = get_or_none(s.web.web_apps.get, rg, s.app_name)
+    if site is not None and s.owns(site):
+        progress(f"deleting function app {s.app_name}")
+        s.web.web_apps.delete(rg, s.app_name)
+        removed.append(f"function app {s.app_name}")
+    plan_ = get_or_none(s.web.app_service_plans.get, rg, s.plan_name)
+    if plan_ is not None and s.owns(plan_):
+        s.web.app_service_plans.delete(rg, s.plan_name)
+        removed.append(f"plan {s.plan_name}")
+    if s.settings.eventhub.create:
+        ns = get_or_none(s.eventhub.namespaces.get, rg, s.eventhub_namespace)
+        if ns is not None and s.owns(ns):
+            s.eventhub.namespaces.begin_delete(rg, s.eventhub_namespace).result()
+            removed.append(f"event hubs namespace {s.eventhub_namespace}")
+    account = get_or_none(s.storage.storage_accounts.get_properties, rg, s.storage_account)
+    if account is not None and s.owns(account):
+        s.storage.storage_accounts.delete(rg, s.storage_account)
+        removed.append(f"storage account {s.storage_account}")
+    group = s.resources.resource_groups.get(rg)
+    if s.owns(group) and not list(s.resources.resources.list_by_resource_group(rg)):
+        progress(f"deleting resource group {rg}")
+        s.resources.resource_groups.begin_delete(rg).result()
+        removed.append(f"resource group {rg}")
+    from multicloud.state import clear_state
+
+    clear_state(s.project, "azure")
+    return RemoveResult("azure", tuple(removed))

@@ -1,0 +1,450 @@
+"""A FAKE of the few Azure endpoints the deploy sequence uses: ARM and the SCM (Kudu) site. Not Azure.
+
+No Azure endpoint is reachable from this machine, so the real SDK clients talk HTTPS to this small
+stdlib server on 127.0.0.1 instead (a self-signed certificate trusted through REQUESTS_CA_BUNDLE). It
+checks what Azure's REST reference documents for each call the provider makes: the path, the
+`api-version` (the versions the installed SDKs send), a bearer token, and the body's required fields.
+It answers with the documented shapes: 202 + Location for storage account creation, 201 +
+Azure-AsyncOperation for an Event Hubs namespace, 202 + Location from one-deploy `/api/publish`, Kudu's
+deployment status JSON. It keeps resources in memory and records every request for the tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import ipaddress
+import json
+import re
+import ssl
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+TOKEN = "fake-arm-token"
+SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
+API_VERSIONS = {  # provider namespace -> versions accepted (those the installed SDKs send)
+    "microsoft.resources": {"2025-04-01"},
+    "microsoft.web": {"2025-05-01"},
+    "microsoft.storage": {"2025-08-01", "2026-04-01", "2026-06-01", "2026-09-01"},
+    "microsoft.eventhub": {"2026-01-01"},
+}
+RES = r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
+STORAGE_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+FLEX_FORBIDDEN_SETTINGS = ("FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION")
+
+
+class Reject(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class FakeAzure:
+    """In-memory ARM + SCM. `resources` maps lower-cased ARM ids to their JSON."""
+
+    host: str = ""
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    app_settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    published: dict[str, bytes] = field(default_factory=dict)  # site id -> zip
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    operations: dict[str, tuple[str, int]] = field(default_factory=dict)  # op id -> (resource id, polls left)
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
+    fail_next_publish: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # ---- helpers ------------------------------------------------------------------------------------
+    def get(self, rid: str) -> dict[str, Any] | None:
+        return self.resources.get(rid.lower())
+
+    def calls(self, method: str, contains: str) -> int:
+        return sum(1 for m, p in self.requests if m == method and contains.lower() in p.lower())
+
+    def _store(self, rid: str, rtype: str, body: dict[str, Any], extra: dict[str, Any] | None = None) -> dict:
+        name = rid.rsplit("/", 1)[-1]
+        props = {**(body.get("properties") or {}), "provisioningState": "Succeeded", **(extra or {})}
+        doc = {**body, "id": rid, "name": name, "type": rtype, "properties": props}
+        self.resources[rid.lower()] = doc
+        return doc
+
+    # ---- ARM -----------------------------------------------------------------------------------------
+    def arm(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, dict, Any]:
+        low = path.lower()
+        if "//" in path:
+            raise Reject(400, "InvalidRequestUri", f"malformed path {path}")
+        if low.startswith("/fake-operations/"):
+            return self._operation(path.rsplit("/", 1)[-1])
+        ns = "microsoft.resources"
+        namespaces = re.findall(r"/providers/(microsoft\.[a-z]+)/", low)
+        if namespaces:  # the innermost provider owns the call (tags on a site belong to Resources)
+            ns = namespaces[-1]
+        version = query.get("api-version")
+        if version not in API_VERSIONS.get(ns, set()):
+            raise Reject(400, "InvalidApiVersionParameter",
+                         f"The api-version '{version}' is invalid for {ns}. Supported: {sorted(API_VERSIONS[ns])}")
+        if re.fullmatch(RES, low):
+            return self._group(method, path, body)
+        if re.fullmatch(RES + r"/resources", low):
+            rg = path.split("/")[4].lower()
+            items = [{"id": r["id"], "name": r["name"], "type": r["type"]} for k, r in self.resources.items()
+                     if k.split("/")[4] == rg and k.count("/") == 8]
+            return 200, {}, {"value": items}
+        if low.endswith("/providers/microsoft.resources/tags/default") and method == "PATCH":
+            return self._tags(path, body)
+        for pattern, handler in self.ROUTES:
+            if re.fullmatch(RES + pattern, low):
+                return handler(self, method, path, body)
+        raise Reject(404, "NotFound", f"the fake has no route for {method} {path}")
+
+    def _group(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        rid = path
+        if method == "PUT":
+            _require(body, "location")
+            existed = self.get(rid) is not None
+            doc = self._store(rid, "Microsoft.Resources/resourceGroups", body)
+            return (200 if existed else 201), {}, doc
+        if method == "GET":
+            return self._found(rid)
+        if method == "DELETE":
+            self._found(rid)
+            rg = rid.lower()
+            for key in [k for k in self.resources if k == rg or k.startswith(rg + "/")]:
+                del self.resources[key]
+            return self._accepted(rid, gone=True)
+        raise Reject(405, "MethodNotAllowed", method)
+
+    def _found(self, rid: str) -> tuple[int, dict, Any]:
+        doc = self.get(rid)
+        if doc is None:
+            code = "ResourceGroupNotFound" if rid.lower().count("/") == 4 else "ResourceNotFound"
+            raise Reject(404, code, f"The Resource '{rid}' was not found.")
+        return 200, {}, doc
+
+    def _accepted(self, rid: str, *, gone: bool = False) -> tuple[int, dict, Any]:
+        op = uuid.uuid4().hex
+        self.operations[op] = ("" if gone else rid, 0)
+        loc = f"https://{self.host}/fake-operations/{op}?api-version=2025-04-01"
+        return 202, {"Location": loc, "Retry-After": "0"}, None
+
+    def _operation(self, op: str) -> tuple[int, dict, Any]:
+        rid, left = self.operations[op]
+        if left > 0:
+            self.operations[op] = (rid, left - 1)
+            return 202, {"Location": f"https://{self.host}/fake-operations/{op}", "Retry-After": "0"}, None
+        if op.startswith("async-"):
+            return 200, {}, {"status": "Succeeded"}
+        return (200, {}, self.get(rid)) if rid else (200, {}, None)
+
+    def _tags(self, path: str, body: Any) -> tuple[int, dict, Any]:
+        scope = path[: path.lower().index("/providers/microsoft.resources/tags/default")]
+        doc = self.get(scope)
+        if doc is None:
+            raise Reject(404, "ResourceNotFound", scope)
+        _require(body, "operation", "properties.tags")
+        if body["operation"] != "Merge":
+            raise Reject(400, "InvalidTagOperation", body["operation"])
+        doc["tags"] = {**(doc.get("tags") or {}), **body["properties"]["tags"]}
+        return 200, {}, {"id": scope + "/providers/Microsoft.Resources/tags/default",
+                         "properties": {"tags": doc["tags"]}}
+
+    def _storage_account(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        name = path.rsplit("/", 1)[-1]
+        if method == "PUT":
+            if not STORAGE_NAME.match(name):
+                raise Reject(400, "AccountNameInvalid", f"{name} is not a valid storage account name")
+            _require(body, "location", "kind", "sku.name")
+            host = name
+            self._store(path, "Microsoft.Storage/storageAccounts", body, {"primaryEndpoints": {
+                k: f"https://{host}.{k}.core.windows.net/" for k in ("blob", "queue", "table", "file")}})
+            return self._accepted(path)
+        if method == "GET":
+            return self._found(path)
+        if method == "DELETE":
+            self.resources.pop(path.lower(), None)
+            return 200, {}, None
+        raise Reject(405, "MethodNotAllowed", method)
+
+    def _storage_keys(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        self._found(path.rsplit("/", 1)[0])
+        return 200, {}, {"keys": [{"keyName": "key1", "value": "FAKEKEY1==", "permissions": "FULL"}]}
+
+    def _container(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        account = path.split("/blobServices/")[0]
+        self._found(account)
+        if method != "PUT":
+            raise Reject(405, "MethodNotAllowed", method)
+        return 200, {}, self._store(path, "Microsoft.Storage/storageAccounts/blobServices/containers", body)
+
+    def _plan(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        if method == "PUT":
+            _require(body, "location", "sku.name")
+            if body["sku"]["name"] == "FC1" and body["sku"].get("tier") != "FlexConsumption":
+                raise Reject(400, "BadRequest", "FC1 plans have tier FlexConsumption")
+            if not (body.get("properties") or {}).get("reserved"):
+                raise Reject(400, "BadRequest", "Linux plans need properties.reserved = true")
+            return 200, {}, self._store(path, "Microsoft.Web/serverfarms", body)
+        if method == "GET":
+            return self._found(path)
+        if method == "DELETE":
+            self.resources.pop(path.lower(), None)
+            return 200, {}, None
+        raise Reject(405, "MethodNotAllowed", method)
+
+    def _site(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        if method == "PUT":
+            _require(body, "location", "kind", "properties.serverFarmId")
+            plan = self.get(body["properties"]["serverFarmId"])
+            if plan is None:
+                raise Reject(404, "NotFound", "Server farm not found: " + body["properties"]["serverFarmId"])
+            settings = {s["name"]: s["value"] for s in
+                        (body["properties"].get("siteConfig") or {}).get("appSettings", [])}
+            if plan["sku"]["name"] == "FC1":
+                _require(body, "properties.functionAppConfig.runtime.name",
+                         "properties.functionAppConfig.runtime.version",
+                         "properties.functionAppConfig.deployment.storage.value")
+                bad = [s for s in FLEX_FORBIDDEN_SETTINGS if s in settings]
+                if bad:
+                    raise Reject(400, "BadRequest", f"{bad[0]} is not supported on Flex Consumption apps")
+                auth = body["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]
+                if auth["storageAccountConnectionStringName"] not in settings:
+                    raise Reject(400, "BadRequest", "the deployment storage connection setting is missing")
+            self.app_settings.setdefault(path.lower(), {}).update(settings)
+            host = self.host
+            doc = self._store(path, "Microsoft.Web/sites", body, {
+                "defaultHostName": host, "state": "Running",
+                "hostNameSslStates": [{"name": host, "hostType": "Standard", "sslState": "Disabled"},
+                                      {"name": host, "hostType": "Repository", "sslState": "Disabled"}]})
+            return 200, {}, doc
+        if method == "GET":
+            return self._found(path)
+        if method == "DELETE":
+            self.resources.pop(path.lower(), None)
+            self.published.pop(path.lower(), None)
+            return 200, {}, None
+        raise Reject(405, "MethodNotAllowed", method)
+
+    def _site_settings(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        site = path.split("/config/")[0]
+        self._found(site)
+        if method == "PUT":
+            _require(body, "properties")
+            if not all(isinstance(v, str) for v in body["properties"].values()):
+                raise Reject(400, "BadRequest", "app setting values are strings")
+            self.app_settings[site.lower()] = dict(body["properties"])
+        return 200, {}, {"id": site + "/config/appsettings", "name": "appsettings",
+                         "properties": self.app_settings.get(site.lower(), {})}
+
+    def _host_keys(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        self._found(path.split("/host/")[0])
+        return 200, {}, {"masterKey": "fake-master-key", "functionKeys": {"default": "fake-function-key"},
+                         "systemKeys": {}}
+
+    def _functions(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        site = path.rsplit("/functions", 1)[0]
+        self._found(site)
+        names: list[str] = []
+        package = self.published.get(site.lower())
+        if package:
+            with zipfile.ZipFile(io.BytesIO(package)) as zf:
+                source = zf.read("function_app.py").decode()
+            names = re.findall(r"@app\.function_name\(name='([^']+)'\)", source)
+        app = site.rsplit("/", 1)[-1]
+        return 200, {}, {"value": [{"id": f"{site}/functions/{n}", "name": f"{app}/{n}",
+                                    "type": "Microsoft.Web/sites/functions", "properties": {}} for n in names]}
+
+    def _namespace(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        if method == "PUT":
+            _require(body, "location", "sku.name")
+            if body["sku"]["name"] not in ("Basic", "Standard", "Premium"):
+                raise Reject(400, "BadRequest", "sku.name must be Basic, Standard or Premium")
+            name = path.rsplit("/", 1)[-1]
+            doc = self._store(path, "Microsoft.EventHub/namespaces", body,
+                              {"serviceBusEndpoint": f"https://{name}.servicebus.windows.net:443/"})
+            op = "async-" + uuid.uuid4().hex
+            self.operations[op] = (path, 0)
+            return 201, {"Azure-AsyncOperation": f"https://{self.host}/fake-operations/{op}?api-version=2026-01-01",
+                         "Retry-After": "0"}, doc
+        if method == "GET":
+            return self._found(path)
+        if method == "DELETE":
+            for key in [k for k in self.resources if k == path.lower() or k.startswith(path.lower() + "/")]:
+                del self.resources[key]
+            return 200, {}, None
+        raise Reject(405, "MethodNotAllowed", method)
+
+    def _hub(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        self._found(path.split("/eventhubs/")[0])
+        _require(body, "properties")
+        return 200, {}, self._store(path, "Microsoft.EventHub/namespaces/eventhubs", body)
+
+    def _consumer_group(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        self._found(path.split("/consumergroups/")[0])
+        return 200, {}, self._store(path, "Microsoft.EventHub/namespaces/eventhubs/consumergroups", body or {})
+
+    def _eh_keys(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        ns = path.split("/authorizationRules/")[0]
+        self._found(ns)
+        name = ns.rsplit("/", 1)[-1]
+        conn = (f"Endpoint=sb://{name}.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;"
+                "SharedAccessKey=FAKEEHKEY=")
+        return 200, {}, {"primaryConnectionString": conn, "secondaryConnectionString": conn,
+                         "primaryKey": "FAKEEHKEY=", "secondaryKey": "FAKEEHKEY=",
+                         "keyName": "RootManageSharedAccessKey"}
+
+    ROUTES: ClassVar[list[tuple[str, Any]]] = [
+        (r"/providers/microsoft\.storage/storageaccounts/[^/]+", _storage_account),
+        (r"/providers/microsoft\.storage/storageaccounts/[^/]+/listkeys", _storage_keys),
+        (r"/providers/microsoft\.storage/storageaccounts/[^/]+/blobservices/default/containers/[^/]+", _container),
+        (r"/providers/microsoft\.web/serverfarms/[^/]+", _plan),
+        (r"/providers/microsoft\.web/sites/[^/]+", _site),
+        (r"/providers/microsoft\.web/sites/[^/]+/config/appsettings(/list)?", _site_settings),
+        (r"/providers/microsoft\.web/sites/[^/]+/host/default/listkeys", _host_keys),
+        (r"/providers/microsoft\.web/sites/[^/]+/functions", _functions),
+        (r"/providers/microsoft\.eventhub/namespaces/[^/]+", _namespace),
+        (r"/providers/microsoft\.eventhub/namespaces/[^/]+/eventhubs/[^/]+", _hub),
+        (r"/providers/microsoft\.eventhub/namespaces/[^/]+/eventhubs/[^/]+/consumergroups/[^/]+", _consumer_group),
+        (r"/providers/microsoft\.eventhub/namespaces/[^/]+/authorizationrules/[^/]+/listkeys", _eh_keys),
+    ]
+
+    # ---- SCM (Kudu) ------------------------------------------------------------------------------------
+    def scm(self, method: str, path: str, query: dict[str, str], headers: Any, raw: bytes) -> tuple[int, dict, Any]:
+        site = next((k for k, r in self.resources.items() if r.get("type") == "Microsoft.Web/sites"), None)
+        if site is None:
+            raise Reject(404, "NotFound", "no site")
+        if method == "POST" and path == "/api/publish":
+            if query.get("type") != "zip":
+                raise Reject(400, "BadRequest", "type=zip is required")
+            if headers.get("Content-Type") != "application/zip":
+                raise Reject(415, "UnsupportedMediaType", "send application/zip")
+            try:
+                with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+                    names = set(zf.namelist())
+            except zipfile.BadZipFile as exc:
+                raise Reject(400, "BadRequest", "body is not a zip") from exc
+            missing = {"function_app.py", "host.json"} - names
+            dep = uuid.uuid4().hex
+            ok = not missing and not self.fail_next_publish
+            self.fail_next_publish = False
+            if ok:
+                self.published[site] = raw
+            now = dt.datetime.now(dt.timezone.utc).isoformat()
+            self.deployments[dep] = {"id": dep, "polls": 1, "ok": ok, "log": [
+                {"log_time": now, "id": dep, "message": f"Received {len(raw)} bytes"},
+                {"log_time": now, "id": dep, "message": "Deployment successful." if ok else
+                 f"Deployment failed: missing {sorted(missing) or 'worker indexing error'}"}]}
+            self.deployments["latest"] = self.deployments[dep]
+            return 202, {"Location": f"https://{self.host}/api/deployments/{dep}"}, None
+        m = re.fullmatch(r"/api/deployments/([^/]+)(/log)?", path)
+        if method == "GET" and m:
+            dep = self.deployments.get(m.group(1))
+            if dep is None:
+                raise Reject(404, "NotFound", "no deployment")
+            if m.group(2):
+                return 200, {}, dep["log"]
+            if dep["polls"] > 0:
+                dep["polls"] -= 1
+                return 202, {}, {"id": dep["id"], "status": 1, "complete": False, "status_text": "Building"}
+            status = 4 if dep["ok"] else 3
+            return 200, {}, {"id": dep["id"], "status": status, "complete": True,
+                             "status_text": "" if dep["ok"] else dep["log"][-1]["message"]}
+        raise Reject(404, "NotFound", f"no SCM route {method} {path}")
+
+
+class StaticToken:
+    """A TokenCredential that always returns the token the fake expects (in place of DefaultAzureCredential)."""
+
+    def get_token(self, *scopes: str, **kwargs: object) -> Any:
+        from azure.core.credentials import AccessToken
+
+        assert scopes == ("https://management.azure.com/.default",), scopes
+        return AccessToken(TOKEN, int(time.time()) + 3600)
+
+
+def _require(body: Any, *paths: str) -> None:
+    for path in paths:
+        node = body
+        for part in path.split("."):
+            if not isinstance(node, dict) or node.get(part) in (None, ""):
+                raise Reject(400, "InvalidRequestContent", f"required property '{path}' is missing")
+            node = node[part]
+
+
+def _handler(fake: FakeAzure) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+        def _serve(self) -> None:
+            parts = urlsplit(self.path)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with fake.lock:
+                fake.requests.append((self.command, parts.path))
+                try:
+                    if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                        raise Reject(401, "AuthenticationFailed", "missing or wrong bearer token")
+                    if parts.path.startswith("/api/"):
+                        status, headers, body = fake.scm(self.command, parts.path, query, self.headers, raw)
+                    else:
+                        data = json.loads(raw) if raw else None
+                        status, headers, body = fake.arm(self.command, parts.path, query, data)
+                except Reject as exc:
+                    status, headers = exc.status, {}
+                    body = {"error": {"code": exc.code, "message": exc.message}}
+            payload = b"" if body is None else json.dumps(body).encode()
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = _serve
+
+    return Handler
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (cryptography ships with azure-identity's msal)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-azure.localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "fake-azure.pem", directory / "fake-azure.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def serve(directory: Path) -> tuple[FakeAzure, ThreadingHTTPServer, Path]:
+    fake = FakeAzure()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
+    cert, key = make_certificate(directory)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    fake.host = f"127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True, name="fake-azure").start()
+    return fake, server, cert
