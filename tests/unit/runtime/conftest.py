@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 if str(FIXTURES) not in sys.path:
     sys.path.insert(0, str(FIXTURES))
 
@@ -33,6 +32,3 @@ def log_lines(capsys: pytest.CaptureFixture[str]):
 
     return lines
 
-
-def aws_event(name: str) -> dict[str, object]:
-    return json.loads((EVENTS / "aws" / name).read_text())

@@ -9,7 +9,7 @@ import json
 from urllib.parse import unquote_plus
 
 import pytest
-from conftest import aws_event
+from runtime_samples import aws_event
 
 from multicloud.runtime.aws import entry
 from multicloud.runtime.invoke import HandlerLoadError

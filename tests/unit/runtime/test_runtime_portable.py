@@ -12,7 +12,7 @@ import pytest
 from azure.functions.blob import InputStream
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
-from conftest import aws_event
+from runtime_samples import aws_event
 
 from multicloud.runtime.aws import entry
 from multicloud.runtime.azure import AzureShim
