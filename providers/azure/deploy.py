@@ -200,6 +200,9 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
         managed |= {"FUNCTIONS_WORKER_RUNTIME": "python", "FUNCTIONS_EXTENSION_VERSION": "~4"}
     managed |= _eventhubs(s, progress, create_ns=cur.namespace is None)
     managed |= model.settings
+    # read by multicloud.runtime.azure for Context.memory_limit_mb / remaining_time_ms
+    managed |= {"MULTICLOUD_MEMORY_MB": str(model.instance_memory_mb),
+                "MULTICLOUD_TIMEOUT_MS": str(model.timeout_s * 1000)}
     managed[MANAGED_LIST] = ",".join(sorted([*managed, MANAGED_LIST]))
 
     if changes["plan"].action != "noop":

@@ -29,7 +29,8 @@ SHIM_METHODS: dict[str, tuple[str, str, str]] = {
     "http": ("http", "req", "func.HttpRequest"),
     "schedule": ("timer", "timer", "func.TimerRequest"),
     "queue": ("queue", "msg", "func.QueueMessage"),
-    "stream": ("eventhub", "events", "list[func.EventHubEvent]"),
+    # typing.List, not list[...]: azure.functions' converter (typing_inspect) only accepts the former
+    "stream": ("eventhub", "events", "typing.List[func.EventHubEvent]"),
     "storage": ("blob", "blob", "func.InputStream"),
 }
 # spec auth -> azure.functions.AuthLevel member

@@ -9,7 +9,7 @@ def main(event, context):
         return {"kind": "http", "method": req.method, "path": req.path, "params": req.path_params,
                 "query": req.query, "body": req.text, "function": context.function_name}
     if event.kind in ("queue", "stream"):
-        bodies = [m.text if hasattr(m, "text") else m.data for m in event.messages]
+        bodies = [m.text for m in event.messages]
         CALLS.append({"kind": event.kind, "type": event.type, "bodies": bodies})
         return None
     if event.kind == "storage":
