@@ -14,7 +14,7 @@ import os
 
 from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import SCHEDULE_MARKER, Event, Message, ScheduleInfo, StorageObject, parse_time
-from multicloud.runtime.http import Headers, HttpRequest, HttpResult, parse_cookies, parse_query, unquote
+from multicloud.runtime.http import Headers, HttpRequest, HttpResult, unquote
 from multicloud.runtime.invoke import handle_direct, handle_event, handle_http, load_handler, rfc3339
 from multicloud.runtime.secrets import resolve_into_environ
 
@@ -66,9 +66,9 @@ def _request_v2(event: dict) -> HttpRequest:  # type: ignore[type-arg]
         http.get("method", "GET"),
         event.get("rawPath") or http.get("path") or "/",
         path_params=event.get("pathParameters"),
-        query=parse_query(event.get("rawQueryString") or ""),
+        query=event.get("rawQueryString") or "",
         headers=Headers(event.get("headers") or {}),
-        cookies=parse_cookies(cookies),
+        cookies=cookies,
         client_ip=source_ip.split("/", 1)[0] or None,
         body=_body(event),
         raw=event,

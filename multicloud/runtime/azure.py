@@ -17,7 +17,7 @@ import os
 
 from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import Event, Message, ScheduleInfo, StorageObject, parse_time
-from multicloud.runtime.http import Headers, HttpRequest, parse_query
+from multicloud.runtime.http import Headers, HttpRequest
 from multicloud.runtime.invoke import BatchFailure, handle_event, handle_http, load_handler, rfc3339
 from multicloud.runtime.secrets import resolve_into_environ
 
@@ -69,7 +69,7 @@ class AzureShim:
         url = str(getattr(req, "url", "") or "")
         path, raw_query = _path_and_query(url)
         params = getattr(req, "params", None) or {}
-        query = parse_query(raw_query) if raw_query else {k: [str(v)] for k, v in params.items()}
+        query = raw_query if raw_query else {k: [str(v)] for k, v in params.items()}
         headers = Headers(list((getattr(req, "headers", None) or {}).items()))
         request = HttpRequest(
             str(getattr(req, "method", "GET")),

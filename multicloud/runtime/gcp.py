@@ -19,7 +19,7 @@ import os
 
 from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import SCHEDULE_MARKER, Event, Message, ScheduleInfo, StorageObject, parse_time
-from multicloud.runtime.http import Headers, HttpRequest, match_route, parse_query
+from multicloud.runtime.http import Headers, HttpRequest, match_route
 from multicloud.runtime.invoke import BatchFailure, handle_direct, handle_event, handle_http, load_handler
 from multicloud.runtime.secrets import resolve_into_environ
 
@@ -62,7 +62,7 @@ class GcpShim:
             str(getattr(request, "method", "GET")),
             path,
             path_params=(match_route(self.route, path) or {}) if self.route else {},
-            query=parse_query(raw_query),
+            query=raw_query,
             headers=headers,
             client_ip=client_ip,
             body=request.get_data(cache=True) or b"",  # type: ignore[attr-defined]

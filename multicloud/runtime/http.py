@@ -82,9 +82,14 @@ def parse_cookies(header_values: Iterable[str]) -> dict[str, str]:
 
 
 class HttpRequest:
-    """One HTTP request, the same on every cloud."""
+    """One HTTP request, the same on every cloud.
 
-    __slots__ = ("method", "path", "path_params", "query", "headers", "cookies", "client_ip", "body", "raw")
+    `query` may be given parsed (`{name: [values]}`) or as the raw query string, and `cookies` as a
+    dict, a list of `name=value` strings, or left out (then read from the Cookie header): both are
+    parsed on first access, so a handler that never reads them does not pay for them.
+    """
+
+    __slots__ = ("method", "path", "path_params", "_query", "headers", "_cookies", "client_ip", "body", "raw")
 
     def __init__(
         self,
@@ -92,23 +97,46 @@ class HttpRequest:
         path: str = "/",
         *,
         path_params: dict[str, str] | None = None,
-        query: dict[str, list[str]] | None = None,
+        query: dict[str, list[str]] | str | None = None,
         headers: Headers | HeaderSource = None,
-        cookies: dict[str, str] | None = None,
+        cookies: dict[str, str] | list[str] | None = None,
         client_ip: str | None = None,
         body: bytes = b"",
         raw: object = None,
     ) -> None:
         self.method = method.upper()
         self.path = path or "/"
-        self.path_params = dict(path_params or {})
-        self.query = query if query is not None else {}
+        self.path_params = dict(path_params) if path_params else {}
+        self._query: dict[str, list[str]] | str = query if query is not None else {}
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
-        self.cookies = cookies if cookies is not None else parse_cookies(self.headers.get_all("cookie"))
+        self._cookies = cookies
         self.client_ip = client_ip
         self.body = body
         #: the platform's own request object or event, for the rare case the portable view is not enough
         self.raw = raw
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        """Query parameters, each with every value it was given, percent-decoded."""
+        if isinstance(self._query, str):
+            self._query = parse_query(self._query)
+        return self._query
+
+    @query.setter
+    def query(self, value: dict[str, list[str]]) -> None:
+        self._query = value
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Request cookies {name: value} (the first one wins when a name repeats)."""
+        if not isinstance(self._cookies, dict):
+            source = self._cookies if self._cookies is not None else self.headers.get_all("cookie")
+            self._cookies = parse_cookies(source)
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, value: dict[str, str]) -> None:
+        self._cookies = value
 
     @property
     def text(self) -> str:

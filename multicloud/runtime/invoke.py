@@ -79,9 +79,18 @@ def load_handler(spec: str) -> Handler:
     return func  # type: ignore[no-any-return]
 
 
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted; one tuple, so threads see a pair
+
+
 def rfc3339(seconds: float | None = None) -> str:
-    now = time.time() if seconds is None else seconds
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    """UTC time as `2026-11-22T10:00:00.123Z` (strftime runs once per second, not per call)."""
+    global _second
+    micros = round((time.time() if seconds is None else seconds) * 1_000_000)
+    whole, millis = micros // 1_000_000, micros // 1000 % 1000
+    cached = _second
+    if whole != cached[0]:
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{cached[1]}.{millis:03d}Z"
 
 
 def http_event(request: HttpRequest, ctx: Context, *, time: str | None = None) -> Event:

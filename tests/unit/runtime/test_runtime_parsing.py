@@ -38,3 +38,23 @@ def test_parse_time_forms() -> None:
     assert (converted.hour, converted.microsecond, converted.utcoffset().total_seconds()) == (2, 500000, 0)
     assert parse_time(0).year == 1970
     assert parse_time("garbage").tzinfo is not None
+
+
+def test_rfc3339_matches_datetime() -> None:
+    from datetime import datetime, timezone
+
+    from multicloud.runtime.invoke import rfc3339
+
+    for stamp in (0.0, 1.5, 1_763_800_000.987, 1_763_800_001.0):
+        expected = datetime.fromtimestamp(stamp, timezone.utc).isoformat(timespec="milliseconds")
+        assert rfc3339(stamp) == expected.replace("+00:00", "Z")
+
+
+def test_query_and_cookies_are_parsed_on_first_access() -> None:
+    from multicloud.runtime.http import HttpRequest
+
+    req = HttpRequest("GET", "/", query="a=1&a=%20", cookies=["x=1", "y=2"])
+    assert req.query == {"a": ["1", " "]} and req.cookies == {"x": "1", "y": "2"}
+    req.query = {"b": ["2"]}
+    assert req.query == {"b": ["2"]}
+    assert HttpRequest(headers={"Cookie": "k=v"}).cookies == {"k": "v"}
