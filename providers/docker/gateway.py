@@ -35,7 +35,6 @@ TARGET = re.compile(rb"^[\x21-\x7e]+$")
 VERSION = re.compile(rb"^HTTP/1\.[01]$")
 HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
               b"upgrade", b"expect", b"content-length"}
-IDEMPOTENT = {b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS"}
 REASONS = {400: "Bad Request", 413: "Content Too Large", 431: "Request Header Fields Too Large",
            501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
@@ -227,41 +226,39 @@ class Gateway:
             delay = min(delay * 2, 0.5)
 
     async def forward(self, method: bytes, request: bytes, writer: asyncio.StreamWriter) -> bool:
-        for attempt in (1, 2):
-            try:
-                upstream, up_r, up_w = await self.connect()
-            except ConnectionRefusedError:
-                await self.reply(writer, 503, "the function is not answering (restarting or stopped)")
+        # A refused connect is retried (in `connect`); a request that reached the upstream is never sent
+        # twice: a handler that crashed its process must not be run again by the proxy (query of death).
+        try:
+            upstream, up_r, up_w = await self.connect()
+        except ConnectionRefusedError:
+            await self.reply(writer, 503, "the function is not answering (restarting or stopped)")
+            return False
+        self.inflight[upstream] = self.inflight.get(upstream, 0) + 1
+        started = False
+        try:
+            up_w.write(request)
+            await up_w.drain()
+            status, head = await asyncio.wait_for(self.response_head(up_r), self.config.timeout)
+            started = True
+            keep = await self.relay(method, status, head, up_r, writer)
+            self.served += 1
+            return keep
+        except asyncio.TimeoutError:
+            if started:
                 return False
-            self.inflight[upstream] = self.inflight.get(upstream, 0) + 1
-            started = False
-            try:
-                up_w.write(request)
-                await up_w.drain()
-                status, head = await asyncio.wait_for(self.response_head(up_r), self.config.timeout)
-                started = True
-                keep = await self.relay(method, status, head, up_r, writer)
-                self.served += 1
-                return keep
-            except asyncio.TimeoutError:
-                if started:
-                    return False
-                await self.reply(writer, 504, "the function did not answer in time")
-                return False
-            except (ConnectionError, asyncio.IncompleteReadError, OSError):
-                if started:
-                    return False  # the response was cut: the client sees a truncated body and a close
-                if attempt == 1 and method in IDEMPOTENT:
-                    continue
-                await self.reply(writer, 502, "the function closed the connection without answering")
-                return False
-            finally:
-                self.inflight[upstream] -= 1
-                if not self.inflight[upstream]:
-                    del self.inflight[upstream]
-                with contextlib.suppress(Exception):
-                    up_w.close()
-        return False
+            await self.reply(writer, 504, "the function did not answer in time")
+            return False
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            if started:
+                return False  # the response was cut: the client sees a truncated body and a close
+            await self.reply(writer, 502, "the function closed the connection without answering")
+            return False
+        finally:
+            self.inflight[upstream] -= 1
+            if not self.inflight[upstream]:
+                del self.inflight[upstream]
+            with contextlib.suppress(Exception):
+                up_w.close()
 
     @staticmethod
     async def response_head(up_r: asyncio.StreamReader) -> tuple[int, bytes]:

@@ -107,8 +107,10 @@ def gateway_options(project: Project, settings: DockerSettings, *, image: str, n
     return opts
 
 
-def gateway_command(project: Project, settings: DockerSettings, upstream: str) -> list[str]:
-    return ["python3", "/opt/multicloud/gateway.py", "serve", "--listen", f"0.0.0.0:{eng.INTERNAL_PORT}",
-            "--upstream", upstream, "--control", "/run/gateway/control.sock", "--state-file", "/state/upstream",
-            "--max-body", str(int(settings.max_body_mb * 1024 * 1024)),
-            "--timeout", str(max_timeout(project) + 5), "--connect-wait", "15"]
+def gateway_command(project: Project, settings: DockerSettings, upstream: str, *,
+                    state_file: bool = True) -> list[str]:
+    cmd = ["python3", "/opt/multicloud/gateway.py", "serve", "--listen", f"0.0.0.0:{eng.INTERNAL_PORT}",
+           "--upstream", upstream, "--control", "/run/gateway/control.sock",
+           "--max-body", str(int(settings.max_body_mb * 1024 * 1024)),
+           "--timeout", str(max_timeout(project) + 5), "--connect-wait", "15"]
+    return cmd + (["--state-file", "/state/upstream"] if state_file else [])

@@ -182,7 +182,8 @@ class Single:
             failed = None
             if state["Status"] in ("exited", "dead") or state.get("Restarting") or container.attrs.get(
                     "RestartCount", 0) > 0:
-                failed = f"it exited with code {state.get('ExitCode')}"
+                restarts = container.attrs.get("RestartCount", 0)
+                failed = f"it crashed (exit code {state.get('ExitCode')}, restarted {restarts} time(s))"
             elif health == "unhealthy":
                 failed = "its health check failed"
             elif time.monotonic() > deadline:

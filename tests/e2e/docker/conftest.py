@@ -81,17 +81,36 @@ def engine() -> Iterator[Any]:
             pytest.fail(f"CI=true but {BASE_IMAGE} is missing; .ci/setup-docker.sh builds it")
         pytest.skip(f"{BASE_IMAGE} is not built yet (multicloud docker base-image)")
     yield client
+    cleanup(client)
+
+
+def cleanup(client: Any) -> None:
+    """Remove what this session made (by its label), tolerating things the engine is removing already."""
+    import time
+
+    from docker.errors import APIError
+
     flt = {"label": f"{TEST_LABEL}={SESSION}"}
-    for c in client.containers.list(all=True, filters=flt):
-        c.remove(force=True)
-    for v in client.volumes.list(filters=flt):
-        v.remove(force=True)
-    for n in client.networks.list(filters=flt):
-        n.remove()
+    for _ in range(20):
+        leftovers = client.containers.list(all=True, filters=flt)
+        for c in leftovers:
+            try:
+                c.remove(force=True)
+            except APIError:  # "removal already in progress" / gone
+                pass
+        if not leftovers:
+            break
+        time.sleep(0.5)
+    for kind in (client.volumes, client.networks):
+        for item in kind.list(filters=flt):
+            try:
+                item.remove()
+            except APIError:
+                pass
     for img in client.images.list(filters=flt):
         try:
             client.images.remove(img.id, force=True)
-        except Exception:  # noqa: BLE001 - shared layers / already gone
+        except APIError:  # shared layers / already gone
             pass
 
 

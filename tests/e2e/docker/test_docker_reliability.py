@@ -1,0 +1,103 @@
+"""Reliability under real load on a real engine: blue/green without a failed request, kill -9 recovery,
+OOM kill and restart. Numbers are printed (run with -s) and asserted against bounds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import pytest
+from docker_loadgen import Load
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def test_blue_green_under_load_loses_no_request(engine: Any, deployed: Any) -> None:
+    d = deployed("bluegreen")
+    d.deploy()
+    spec = d.spec.read_text()
+    with Load(d.url, "/hello", workers=4, max_requests=40_000, max_seconds=90) as load:
+        time.sleep(1.0)
+        (d.spec.parent / "multicloud.yaml").write_text(spec.replace('VERSION: "v1"', 'VERSION: "v2"'))
+        d.reload()
+        switch_started = time.monotonic()
+        result = d.deploy()
+        switch_done = time.monotonic()
+        time.sleep(1.0)
+    assert result.changed
+    versions = [json.loads(o.body)["version"] for o in load.outcomes if o.ok]
+    after = [json.loads(o.body)["version"] for o in load.outcomes if o.ok and o.started > switch_done]
+    print(f"\nblue/green: {len(load.outcomes)} requests, {len(load.failures)} failed, deploy took "
+          f"{switch_done - switch_started:.2f} s, max latency {max(o.latency for o in load.outcomes) * 1000:.0f} ms")
+    assert load.failures == [], load.failures[:3]
+    assert "v1" in versions and "v2" in versions
+    assert after and set(after) == {"v2"}
+    assert len(load.outcomes) > 200
+
+
+def test_kill_9_under_load_comes_back(engine: Any, deployed: Any) -> None:
+    d = deployed("kill9")
+    d.deploy()
+    container = d.provider.mode().live()
+    with Load(d.url, "/hello", workers=2, max_requests=40_000, max_seconds=60) as load:
+        time.sleep(1.0)
+        killed_at = time.monotonic()
+        os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)  # the container's PID 1, from the host
+        recovered = None
+        while time.monotonic() - killed_at < 30:
+            recent = [o for o in load.outcomes[-20:] if o.started > killed_at]
+            if len(recent) >= 10 and all(o.ok for o in recent):
+                recovered = time.monotonic()
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+    container.reload()
+    assert recovered is not None, "the function did not come back within 30 s"
+    assert container.attrs["RestartCount"] >= 1 and container.status == "running"
+    slow = max((o.latency for o in load.outcomes if o.started > killed_at - 0.1), default=0)
+    print(f"\nkill -9: {len(load.failures)} failed of {len(load.outcomes)}, error window "
+          f"{load.error_window() * 1000:.0f} ms, back to steady service after {(recovered - killed_at):.2f} s, "
+          f"slowest request {slow * 1000:.0f} ms")
+    assert load.error_window() < 15
+    report = d.provider.status()
+    assert report.functions[0].state == "running" and report.details["restarts"] != "0"
+
+
+def test_memory_hog_is_oom_killed_restarted_and_reported(engine: Any, deployed: Any) -> None:
+    d = deployed("oom", extra_functions="""
+hog:
+  handler: app.hog
+  memory: 64
+  timeout: 30
+  triggers:
+    - http: {path: /hog, methods: [GET]}
+""")
+    d.deploy()
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(d.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 0, timeout=60)
+    conn.request("GET", "/hog")
+    status = conn.getresponse().status
+    conn.close()
+    assert status in (502, 503)  # the process died under the request
+    deadline = time.monotonic() + 30
+    report = d.provider.status()
+    while time.monotonic() < deadline:
+        report = d.provider.status()
+        if report.functions[0].state == "running" and report.details["oom_kills"] != "0":
+            break
+        time.sleep(0.5)
+    print(f"\nOOM: {report.functions[0].detail}")
+    assert report.details["oom_kills"] != "0"
+    assert "OOM-killed" in report.functions[0].detail
+    assert report.functions[0].state == "running"  # restarted by the on-failure policy
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 0, timeout=20)
+    conn.request("GET", "/hello")
+    assert conn.getresponse().status == 200
+    conn.close()
