@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import socket
-import textwrap
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,55 +99,3 @@ def lambda_images() -> None:
         client.images.get(BUSYBOX)  # any image with `sleep` will do; keep one somebody else built
     except docker.errors.ImageNotFound:
         client.images.build(path=str(HERE / "busybox_image"), tag=BUSYBOX, rm=True, labels={LABEL: "aws"})
-
-APP = '''
-import json
-import os
-
-from multicloud import Response
-
-
-def hello(event, context):
-    if event.kind == "http":
-        name = event.http.query.get("name", ["world"])[0]
-        return Response(200, {"content-type": "text/plain"}, f"{GREETING} {name}")
-    if event.kind in ("queue", "stream"):
-        for m in event.messages:
-            print("got message", m.id, m.body.decode())
-        return None
-    if event.kind == "storage":
-        print("got object", event.storage.bucket, event.storage.key)
-        return None
-    return {"kind": event.kind, "type": event.type}
-
-
-GREETING = "hello"
-'''
-
-
-def write_service(root: Path, *, greeting: str = "hello", memory: int = 256, triggers: str | None = None,
-                  extra: str = "") -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "app.py").write_text(APP.replace('GREETING = "hello"', f"GREETING = {greeting!r}"))
-    trig = triggers if triggers is not None else textwrap.dedent("""\
-        - http: {path: /hello, methods: [GET]}
-    """)
-    spec = f"""\
-service: shop
-runtime: python3.11
-functions:
-  hello:
-    handler: app.hello
-    memory: {memory}
-    timeout: 10
-    env:
-      MODE: test
-    triggers:
-{textwrap.indent(trig, '      ')}{extra}targets:
-  aws:
-    stage: test
-    tags:
-      team: core
-"""
-    (root / "multicloud.yaml").write_text(spec)
-    return root

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from aws_e2e_support import CallLog, build, provider, write_service
 from botocore.awsrequest import AWSResponse
-from conftest import write_service
-from helpers import CallLog, build, provider
 
 from multicloud.errors import OperationError
 from multicloud.provider import InvokeRequest

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import write_service
-from helpers import CallLog, build, provider
+from aws_e2e_support import CallLog, build, provider, write_service
 
 from multicloud.errors import OperationError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import write
+from aws_functional_support import write
 from multicloud.providers.aws import AwsProvider
 
 from multicloud.errors import UnsupportedError

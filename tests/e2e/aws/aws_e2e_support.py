@@ -1,0 +1,92 @@
+"""Shared helpers for the AWS e2e tests: a sample service, a provider per spec folder, and a botocore-level
+call counter. (A uniquely named module: several test folders have a conftest.py.)"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from multicloud.providers.aws import AwsProvider
+
+from multicloud.project import Project
+from multicloud.provider import BuildResult
+from multicloud.state import build_dir
+
+READ_PREFIXES = ("Get", "List", "Describe", "Head")
+
+
+def provider(root: Path) -> AwsProvider:
+    return AwsProvider(Project.load(root))
+
+
+def build(p: AwsProvider) -> BuildResult:
+    return p.build(build_dir(p.project, "aws"))
+
+
+class CallLog:
+    """Every API call the provider's boto3 session makes, seen through botocore's `before-call` event."""
+
+    def __init__(self, p: AwsProvider) -> None:
+        self.calls: list[str] = []
+        p.aws.session.events.register("before-call.*.*", self._hook)
+
+    def _hook(self, model: object, **_: object) -> None:
+        service = model.service_model.service_name  # type: ignore[attr-defined]
+        self.calls.append(f"{service}:{model.name}")  # type: ignore[attr-defined]
+
+    @property
+    def writes(self) -> list[str]:
+        return [c for c in self.calls if not c.split(":", 1)[1].startswith(READ_PREFIXES)]
+
+
+APP = '''
+import json
+import os
+
+from multicloud import Response
+
+
+def hello(event, context):
+    if event.kind == "http":
+        name = event.http.query.get("name", ["world"])[0]
+        return Response(200, {"content-type": "text/plain"}, f"{GREETING} {name}")
+    if event.kind in ("queue", "stream"):
+        for m in event.messages:
+            print("got message", m.id, m.body.decode())
+        return None
+    if event.kind == "storage":
+        print("got object", event.storage.bucket, event.storage.key)
+        return None
+    return {"kind": event.kind, "type": event.type}
+
+
+GREETING = "hello"
+'''
+
+
+def write_service(root: Path, *, greeting: str = "hello", memory: int = 256, triggers: str | None = None,
+                  extra: str = "") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "app.py").write_text(APP.replace('GREETING = "hello"', f"GREETING = {greeting!r}"))
+    trig = triggers if triggers is not None else textwrap.dedent("""\
+        - http: {path: /hello, methods: [GET]}
+    """)
+    spec = f"""\
+service: shop
+runtime: python3.11
+functions:
+  hello:
+    handler: app.hello
+    memory: {memory}
+    timeout: 10
+    env:
+      MODE: test
+    triggers:
+{textwrap.indent(trig, '      ')}{extra}targets:
+  aws:
+    stage: test
+    tags:
+      team: core
+"""
+    (root / "multicloud.yaml").write_text(spec)
+    return root
