@@ -144,8 +144,9 @@ class Server:
 
     def serve(self, ready: Callable[[], None] | None = None) -> str:
         """Serve until SIGTERM/SIGINT (or `stop` is set), then drain. Returns how the drain ended."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop.set())
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: self.stop.set())
         self.log.start()
         indexes: dict[str, int] = {}
         for sched in self.config.schedules:
@@ -171,10 +172,10 @@ class Server:
     def drain(self, acceptor: threading.Thread) -> str:
         started = time.monotonic()
         self.app.draining = True
+        self.connections.start_drain()
         self.scheduler.stop()
         acceptor.join(ACCEPT_POLL * 4)  # stops calling accept(): queued connections stay for a successor
         self.sock.close()
-        self.connections.start_drain()
         self.log.event("draining", running=self.app.slots.running, connections=len(self.connections))
         deadline = started + self.config.drain_timeout
         while len(self.connections) and time.monotonic() < deadline:

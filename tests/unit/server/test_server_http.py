@@ -1,0 +1,190 @@
+"""HTTP behaviour of the private runtime over real sockets: keep-alive, limits, auth, errors, routing."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from conftest import KEY, Runtime, closed_by_peer, read_response, request
+
+
+def test_keepalive_serves_many_requests_on_one_connection(runtime: Runtime) -> None:
+    with runtime.connect() as sock:
+        ids = set()
+        for name in ("a", "b", "c"):
+            status, headers, body = request(runtime, "GET", f"/hello/{name}", sock=sock)
+            assert status == 200
+            assert headers["connection"] == "keep-alive"
+            data = json.loads(body)
+            assert data["hello"] == name
+            ids.add(headers["x-request-id"])
+        assert len(ids) == 3
+
+
+def test_pipelined_requests_are_answered_in_order(runtime: Runtime) -> None:
+    with runtime.connect() as sock:
+        sock.sendall(b"GET /hello/one HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/two?x=1&x=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = read_response(sock)
+        from conftest import sock_buffer
+
+        rest = sock_buffer.pop(sock, b"")
+        if rest:
+            # the second response arrived in the same segment: parse it from the leftover bytes
+            head, _, body = rest.partition(b"\r\n\r\n")
+            assert b"200 OK" in head
+            second_body = body
+        else:
+            second_body = read_response(sock)[2]
+        assert json.loads(first[2])["hello"] == "one"
+        assert json.loads(second_body) == {"hello": "two", "query": {"x": ["1", "2"]}, "method": "GET",
+                                           "request_id": json.loads(second_body)["request_id"]}
+
+
+def test_http10_closes_unless_keepalive_asked(runtime: Runtime) -> None:
+    with runtime.connect() as sock:
+        sock.sendall(b"GET /hello/x HTTP/1.0\r\n\r\n")
+        status, headers, _ = read_response(sock)
+        assert status == 200 and headers["connection"] == "close"
+        assert closed_by_peer(sock)
+
+
+def test_body_over_limit_gets_413_and_connection_closes(runtime: Runtime) -> None:
+    with runtime.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + b"x" * 100)
+        status, headers, _ = read_response(sock)
+        assert status == 413 and headers["connection"] == "close"
+        assert closed_by_peer(sock)
+    # chunked bodies count too
+    with runtime.connect() as sock:
+        chunk = b"400\r\n" + b"y" * 0x400 + b"\r\n"
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 2)
+        assert read_response(sock)[0] == 413
+    # at the limit is fine
+    status, headers, body = request(runtime, "POST", "/echo", b"z" * 1024)
+    assert status == 201 and headers["x-echo-len"] == "1024" and body == b"z" * 1024
+
+
+def test_chunked_body_and_expect_continue(runtime: Runtime) -> None:
+    with runtime.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n")
+        status, headers, body = read_response(sock)
+        assert status == 201 and body == b"hello world"
+        assert headers["set-cookie"] == "seen=1; Path=/"
+
+
+def test_timeout_gives_504_and_server_keeps_serving(runtime: Runtime) -> None:
+    started = time.monotonic()
+    status, headers, body = request(runtime, "GET", "/slow?s=3")
+    elapsed = time.monotonic() - started
+    assert status == 504, body
+    assert 0.9 <= elapsed < 2.0
+    assert headers["connection"] == "close"
+    assert "timed out after 1 s" in json.loads(body)["error"]
+    status, _, body = request(runtime, "GET", "/slow?s=0.1")
+    assert status == 200 and json.loads(body)["slept"] is True
+    assert request(runtime, "GET", "/hello/after")[0] == 200
+
+
+def test_auth_key_is_required_and_checked(runtime: Runtime) -> None:
+    assert request(runtime, "GET", "/private")[0] == 401
+    status, headers, _ = request(runtime, "GET", "/private", headers={"X-Multicloud-Key": KEY[:-1] + "?"})
+    assert status == 401 and headers["www-authenticate"] == "Bearer"
+    assert request(runtime, "GET", "/private", headers={"X-Multicloud-Key": KEY + "x"})[0] == 401
+    status, _, body = request(runtime, "GET", "/private", headers={"X-Multicloud-Key": KEY})
+    assert status == 200
+    assert json.loads(body) == {"has_secret": True, "greeting": "hi"}  # env: secret resolved at start
+    assert request(runtime, "GET", "/private", headers={"Authorization": f"Bearer {KEY}"})[0] == 200
+    # routes without auth stay open
+    assert request(runtime, "GET", "/hello/open")[0] == 200
+
+
+MALFORMED = [
+    b"GARBAGE\r\n\r\n",
+    b"GET / HTTP/2.0\r\n\r\n",
+    b"GET /hello/x HTTP/1.1\r\nBad Header\r\n\r\n",
+    b"GET /hello/x HTTP/1.1\r\n Folded: yes\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"GET nopath HTTP/1.1\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",  # a TLS ClientHello on the plain port
+]
+
+
+def test_malformed_requests_get_400_and_the_server_keeps_serving(runtime: Runtime) -> None:
+    for raw in MALFORMED:
+        with runtime.connect() as sock:
+            sock.sendall(raw)
+            status, headers, _ = read_response(sock)
+            assert status == 400, raw
+            assert headers["connection"] == "close"
+            assert closed_by_peer(sock)
+        assert request(runtime, "GET", "/healthz")[0] == 200
+    with runtime.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n")
+        assert read_response(sock)[0] == 501
+
+
+def test_header_too_large_gets_431(runtime: Runtime) -> None:
+    with runtime.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n")
+        assert read_response(sock)[0] == 431
+
+
+def test_routing_404_405_head(runtime: Runtime) -> None:
+    assert request(runtime, "GET", "/nope")[0] == 404
+    status, headers, _ = request(runtime, "DELETE", "/echo")
+    assert status == 405 and headers["allow"] == "POST, PUT"
+    with runtime.connect() as sock:
+        sock.sendall(b"HEAD /hello/h HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = sock.recv(4096)
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert b"200 OK" in head and body == b""
+    status, _, body = request(runtime, "GET", "/hello/a%20b")
+    assert json.loads(body)["hello"] == "a b"
+
+
+def test_handler_exception_is_a_generic_500(runtime: Runtime) -> None:
+    status, _, body = request(runtime, "GET", "/boom")
+    assert status == 500
+    assert b"kaboom" not in body and b"Traceback" not in body
+
+
+def test_healthz(runtime: Runtime) -> None:
+    status, _, body = request(runtime, "GET", "/healthz")
+    data = json.loads(body)
+    assert status == 200 and data["status"] == "ok" and data["pid"] == runtime.proc.pid
+
+
+def test_access_log_is_json_without_query_or_secrets(runtime: Runtime) -> None:
+    request(runtime, "GET", "/hello/logme?token=supersecret")
+    request(runtime, "GET", "/private", headers={"X-Multicloud-Key": KEY})
+    records = runtime.records()
+    access = [r for r in records if r.get("type") == "access"]
+    mine = [r for r in access if r.get("path") == "/hello/logme"]
+    assert mine and mine[-1]["status"] == 200 and mine[-1]["function"] == "hello"
+    assert {"time", "method", "duration_ms", "request_id", "client_ip", "bytes"} <= set(mine[-1])
+    text = runtime.log.read_text()
+    assert "supersecret" not in text and KEY not in text and "tok-123" not in text
+    # the handler's traceback is logged (stderr, structured) but only the server side sees it
+    assert any(r.get("message") == "unhandled exception in handler" for r in records)
+
+
+def test_concurrent_clients_are_served_in_parallel(runtime: Runtime) -> None:
+    results: list[int] = []
+
+    def call() -> None:
+        results.append(request(runtime, "GET", "/slow?s=0.5")[0])
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * 6
+    assert time.monotonic() - started < 1.5  # 6 x 0.5 s in parallel, not 3 s in a row

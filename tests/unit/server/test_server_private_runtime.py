@@ -1,0 +1,138 @@
+"""multicloud.private_runtime: runtime.json from a real spec, the staged layout, and that it really serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from multicloud.errors import SpecError, UnsupportedError
+from multicloud.private_runtime import runtime_config, stage_artifact
+from multicloud.project import Project
+
+SPEC = """\
+service: shop
+functions:
+  api:
+    handler: app.main
+    timeout: 7
+    memory: 512
+    env: {GREETING: hi}
+    secrets:
+      TOKEN: {local: "env:SHOP_TOKEN", aws: "ssm:/shop/token"}
+    triggers:
+      - http: {path: "/orders/{id}", methods: [GET]}
+      - http: {path: /admin, methods: [POST], auth: key}
+  worker:
+    handler: app.work
+    triggers:
+      - schedule: {rate: 5m}
+      - schedule: {cron: "0 * * * *"}
+      - queue: {name: orders}
+targets:
+  local: {concurrency: 4, max_body_mb: 1}
+"""
+APP = """\
+import os
+def main(event, context):
+    return {"id": event.http.path_params.get("id"), "greeting": os.environ.get("GREETING"),
+            "token_ok": os.environ.get("TOKEN") == "t0k"}
+def work(event, context):
+    return None
+"""
+
+
+def make_project(root: Path, spec: str = SPEC) -> Project:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "multicloud.yaml").write_text(spec)
+    (root / "app.py").write_text(APP)
+    return Project.load(root)
+
+
+def test_runtime_config_from_spec(tmp_path: Path) -> None:
+    cfg = runtime_config(make_project(tmp_path), "local")
+    api, worker = cfg["functions"]["api"], cfg["functions"]["worker"]
+    assert api["handler"] == "app.main" and api["timeout"] == 7 and api["memory"] == 512
+    assert api["http"] == [{"path": "/orders/{id}", "methods": ["GET"], "auth": "none"},
+                           {"path": "/admin", "methods": ["POST"], "auth": "key"}]
+    assert api["secrets"] == {"TOKEN": "env:SHOP_TOKEN"}  # the local reference, never a value
+    assert worker["schedules"] == [{"rate_seconds": 300, "expression": "5m"},
+                                   {"cron": "0 * * * *", "expression": "0 * * * *"}]
+    assert worker["events"][0]["kind"] == "queue"
+    assert cfg["auth"] == {"key": "env:MULTICLOUD_AUTH_KEY"}
+    assert cfg["limits"] == {"concurrency": 4, "max_body_bytes": 1024 * 1024}
+    assert runtime_config(make_project(tmp_path), "local", auth_key_ref="file:/k")["auth"] == {"key": "file:/k"}
+
+
+def test_conflicting_env_between_functions_is_refused(tmp_path: Path) -> None:
+    worker = "  worker:\n    handler: app.work\n"
+    spec = SPEC.replace(worker, worker + "    env: {GREETING: yo}\n")
+    with pytest.raises(UnsupportedError) as info:
+        runtime_config(make_project(tmp_path, spec), "local")
+    assert "GREETING" in info.value.what and info.value.fix
+
+
+def test_cloud_only_secret_reference_is_a_spec_error(tmp_path: Path) -> None:
+    spec = SPEC.replace('{local: "env:SHOP_TOKEN", aws: "ssm:/shop/token"}', '"ssm:/shop/token"')
+    with pytest.raises(SpecError) as info:
+        runtime_config(make_project(tmp_path, spec), "local")
+    assert "ssm:" in info.value.what and "TOKEN" in str(info.value.where)
+
+
+def test_stage_layout_no_rebuild_and_rebuild_on_change(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "svc")
+    out = tmp_path / "stage"
+    messages: list[str] = []
+    first = stage_artifact(project, "local", out, messages.append)
+    assert first.rebuilt and (out / "app" / "app.py").is_file()
+    assert (out / "app" / "multicloud" / "runtime" / "server.py").is_file()
+    assert not (out / "app" / "multicloud.yaml").exists()
+    assert json.loads((out / "runtime.json").read_text())["service"] == "shop"
+    mtime = (out / "app" / "app.py").stat().st_mtime_ns
+    second = stage_artifact(project, "local", out, messages.append)
+    assert not second.rebuilt and second.digest == first.digest
+    assert (out / "app" / "app.py").stat().st_mtime_ns == mtime
+    assert any("unchanged" in m for m in messages)
+    (tmp_path / "svc" / "app.py").write_text(APP + "\n# changed\n")
+    third = stage_artifact(project, "local", out)
+    assert third.rebuilt and third.digest != first.digest
+    assert (out / "app" / "app.py").read_text().endswith("# changed\n")
+
+
+def test_staged_artifact_serves_with_its_vendored_runtime(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "svc")
+    staged = stage_artifact(project, "local", tmp_path / "stage")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(SHOP_TOKEN="t0k", MULTICLOUD_AUTH_KEY="adminkey")
+    log = tmp_path / "log"
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([*staged.command(sys.executable), "--port", "0"], cwd=staged.app_dir,
+                                stdout=fh, stderr=subprocess.STDOUT, env=env)
+    try:
+        port = None
+        for _ in range(400):
+            for line in log.read_text().splitlines():
+                if '"listening"' in line:
+                    port = int(json.loads(line)["address"].rsplit(":", 1)[1])
+            if port or proc.poll() is not None:
+                break
+            time.sleep(0.025)
+        assert port, log.read_text()
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/orders/42", timeout=5) as resp:
+            assert json.loads(resp.read()) == {"id": "42", "greeting": "hi", "token_ok": True}
+        # the code that runs is the staged copy, not the checkout
+        probe = subprocess.run([sys.executable, "-c", "import multicloud.runtime.server as s; print(s.__file__)"],
+                               cwd=staged.app_dir, capture_output=True, text=True, env=env)
+        assert probe.stdout.strip().startswith(str(staged.app_dir))
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+    assert "adminkey" not in log.read_text() and "t0k" not in log.read_text()
+    assert "adminkey" not in (tmp_path / "stage" / "runtime.json").read_text()
