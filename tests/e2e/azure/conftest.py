@@ -23,6 +23,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAzure]
         monkeypatch.delenv(proxy, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     yield fake
+    fake.function_host.close()
     server.shutdown()
     server.server_close()
 

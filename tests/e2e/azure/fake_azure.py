@@ -58,6 +58,7 @@ class FakeAzure:
     operations: dict[str, tuple[str, int]] = field(default_factory=dict)  # op id -> (resource id, polls left)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     fail_next_publish: bool = False
+    function_host: Any = None  # a fake_host.FakeHost once serve() made one
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- helpers ------------------------------------------------------------------------------------
@@ -390,6 +391,9 @@ def _handler(fake: FakeAzure) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 fake.requests.append((self.command, parts.path))
                 try:
+                    if not parts.path.startswith(("/subscriptions/", "/fake-operations/", "/api/")):
+                        self._host(parts.path, parts.query, raw)
+                        return
                     if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                         raise Reject(401, "AuthenticationFailed", "missing or wrong bearer token")
                     if parts.path.startswith("/api/"):
@@ -405,6 +409,25 @@ def _handler(fake: FakeAzure) -> type[BaseHTTPRequestHandler]:
             for k, v in headers.items():
                 self.send_header(k, v)
             self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _host(self, path: str, query: str, raw: bytes) -> None:
+            """The app's own host name: function routes and the admin endpoint, run by the fake host."""
+            package = next(iter(fake.published.values()), None)
+            if package is None:
+                status, headers, payload = 404, {}, b""
+            else:
+                fake.function_host.load(package)
+                m = re.fullmatch(r"/admin/functions/([^/]+)", path)
+                if m and self.command == "POST":
+                    status, headers, payload = fake.function_host.admin(m.group(1), self.headers, raw)
+                else:
+                    status, headers, payload = fake.function_host.http(self.command, path, query, self.headers, raw)
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
@@ -439,7 +462,10 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 def serve(directory: Path) -> tuple[FakeAzure, ThreadingHTTPServer, Path]:
+    from fake_host import FakeHost
+
     fake = FakeAzure()
+    fake.function_host = FakeHost(directory)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     cert, key = make_certificate(directory)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

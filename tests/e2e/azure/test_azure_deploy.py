@@ -8,6 +8,7 @@ eventhub, azure-core's ARM polling and pipeline), its idempotence and its owners
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -147,3 +148,51 @@ def test_consumption_plan_sets_worker_runtime(fake: FakeAzure, service: Path) ->
     assert site is not None and site["properties"]["siteConfig"]["linuxFxVersion"] == "Python|3.11"
     assert fake.get(s.plan_id())["sku"] == {"name": "Y1", "tier": "Dynamic"}  # type: ignore[index]
     assert fake.app_settings[s.site_id().lower()]["FUNCTIONS_WORKER_RUNTIME"] == "python"
+
+
+def test_invoke_http_with_and_without_a_function_key(fake: FakeAzure, service: Path) -> None:
+    """HTTP invoke goes to the app's host name; the fake host runs the published package's function_app."""
+    from multicloud.provider import InvokeRequest
+
+    prov = provider(service)
+    prov.deploy(prov.build(service.parent / ".multicloud" / "build" / "azure"))
+    result = prov.invoke(InvokeRequest("api", path="/orders/42", method="POST", body=b"hi",
+                                       query={"q": ["1"]}))
+    assert result.ok and result.status == 200
+    assert json.loads(result.body) == {"kind": "http", "method": "POST", "path": "/orders/42", "params": {"id": "42"},
+                                       "query": {"q": ["1"]}, "body": "hi", "function": "api"}
+    keyed = prov.invoke(InvokeRequest("api", path="/admin/x/y", method="DELETE"))
+    assert keyed.status == 200 and json.loads(keyed.body)["params"] == {"rest": "x/y"}
+    assert fake.calls("POST", "/host/default/listkeys") >= 1
+
+
+def test_invoke_non_http_functions_through_the_admin_endpoint(fake: FakeAzure, service: Path) -> None:
+    import sys
+
+    from multicloud.provider import InvokeRequest
+
+    prov = provider(service)
+    prov.deploy(prov.build(service.parent / ".multicloud" / "build" / "azure"))
+    assert prov.invoke(InvokeRequest("worker", trigger="queue", body=b'{"order": 1}')).ok
+    assert prov.invoke(InvokeRequest("nightly", trigger="schedule")).ok
+    calls = sys.modules["handler"].CALLS
+    assert [c["kind"] for c in calls[-2:]] == ["queue", "schedule"]
+    assert calls[-2]["bodies"] == ['{"order": 1}']
+
+
+@pytest.mark.slow
+def test_invoke_stream_reports_an_unreachable_hub_clearly(fake: FakeAzure, service: Path) -> None:
+    """No Event Hubs endpoint exists here: the producer really tries, and the failure is a clear error."""
+    from multicloud.providers.azure.invoke import event_bodies
+
+    from multicloud.provider import InvokeRequest
+
+    assert event_bodies(InvokeRequest("worker", trigger="stream", event={"records": [{"a": 1}, "x"]})) == \
+        [b'{"a": 1}', b"x"]
+    prov = provider(service)
+    prov.deploy(prov.build(service.parent / ".multicloud" / "build" / "azure"))
+    site_id = prov.session().site_id().lower()
+    fake.app_settings[site_id]["CLICKS_HUB"] = (
+        "Endpoint=sb://127.0.0.1:9/;SharedAccessKeyName=k;SharedAccessKey=s2VjcmV0;EntityPath=clicks")
+    with pytest.raises(OperationError, match="sending 1 events to hub clicks failed"):
+        prov.invoke(InvokeRequest("worker", trigger="stream", event={"click": 1}))
