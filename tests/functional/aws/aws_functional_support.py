@@ -5,15 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 APP = '''
+import json
+
 from multicloud import Response
 
 
 def hello(event, context):
     if event.kind == "http":
         return Response(200, {"content-type": "text/plain"}, "hi " + event.http.path)
-    return {"kind": event.kind, "type": event.type,
+    seen = {"kind": event.kind, "type": event.type,
             "messages": [m.body.decode() for m in event.messages] if event.kind in ("queue", "stream") else None,
             "key": event.storage.key if event.kind == "storage" else None}
+    print("EVENT", json.dumps(seen))  # event handlers' results are not returned to the platform
+    return None
 '''
 
 FULL = """\
