@@ -19,7 +19,7 @@ from multicloud.provider import Artifact, BuildResult, Progress
 from multicloud.render import render
 from multicloud.vendor import artifact_files
 
-from .model import CloudFunction, cloud_functions
+from .model import SCHEDULE_HEADER, CloudFunction, cloud_functions
 
 FRAMEWORK = "functions-framework>=3.8,<4"
 GENERATED = ("main.py", "requirements.txt")
@@ -52,8 +52,9 @@ def build(project: Project, out_dir: Path, progress: Progress) -> BuildResult:
 def render_main(project: Project, functions: list[CloudFunction]) -> str:
     ctx = [dict(function=cf.function, function_id=cf.function_id, entry_point=cf.entry_point, handler=cf.handler,
                 signature=cf.signature, object_filter=cf.object_filter, route=cf.route,
+                scheduled=bool(cf.schedules),
                 how=_describe(cf)) for cf in functions]
-    return render("gcp", "main.py.j2", service=project.name, functions=ctx)
+    return render("gcp", "main.py.j2", service=project.name, functions=ctx, schedule_header=SCHEDULE_HEADER)
 
 
 def render_requirements(project: Project) -> str:

@@ -20,7 +20,7 @@ from multicloud.errors import OperationError, UsageError
 from multicloud.provider import InvokeRequest, InvokeResult, LogRecord
 
 from .deploy import Deployer
-from .model import DIRECT_EVENT_TYPE, PUBSUB_EVENT_TYPE, CloudFunction, topic_path
+from .model import DIRECT_EVENT_TYPE, PUBSUB_EVENT_TYPE, SCHEDULE_HEADER, CloudFunction, topic_path
 from .resources import schedule_event
 
 FOLLOW_INTERVAL_S = 2.0
@@ -74,7 +74,13 @@ def invoke(deployer: Deployer, request: InvokeRequest) -> InvokeResult:
     token = deployer.clients.identity_token(url)
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    if cf.signature == "http" and request.trigger in ("http", "direct"):
+    if request.trigger == "schedule" and cf.schedules:
+        # exactly what the Cloud Scheduler job sends
+        job = cf.schedules[0]
+        headers.update({"Content-Type": "application/cloudevents+json", SCHEDULE_HEADER: job.job_id})
+        event = schedule_event(deployer.clients.location, job)
+        method, path, body, params = "POST", "/", json.dumps(event).encode(), {}
+    elif cf.signature == "http":
         method, path, body, params = request.method, request.path or "/", request.body, request.query
     else:
         attrs, data = sample_event(cf, deployer.clients.location, deployer.clients.project_id, request.event)

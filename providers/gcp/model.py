@@ -29,6 +29,8 @@ STORAGE_EVENT_TYPES = {"created": "google.cloud.storage.object.v1.finalized",
 PUBSUB_EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 # the runtime's fixed schedule payload key (multicloud.runtime.events.SCHEDULE_MARKER, kept in sync by a test)
 SCHEDULE_MARKER = "multicloud.schedule"
+# header the Scheduler job sets, so an http function tells its schedule POST from ordinary requests
+SCHEDULE_HEADER = "X-Multicloud-Schedule"
 DIRECT_EVENT_TYPE = "io.multicloud.direct"
 INGRESS = {"all": "ALLOW_ALL", "internal": "ALLOW_INTERNAL_ONLY", "internal_and_gclb": "ALLOW_INTERNAL_AND_GCLB"}
 # Names the platform sets itself; a function may not define them.

@@ -14,7 +14,7 @@ from typing import Any
 
 from multicloud.spec.targets.gcp import GcpSettings
 
-from .model import INGRESS, PUBSUB_EVENT_TYPE, SCHEDULE_MARKER, CloudFunction, ScheduleSpec, topic_path
+from .model import INGRESS, PUBSUB_EVENT_TYPE, SCHEDULE_HEADER, SCHEDULE_MARKER, CloudFunction, ScheduleSpec, topic_path
 
 SOURCE_LABEL = "multicloud-source"
 MANAGED_BY = ("managed-by", "multicloud")
@@ -108,7 +108,7 @@ def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings
     event = schedule_event(location, schedule)
     target: dict[str, Any] = {
         "uri": url, "http_method": "POST",
-        "headers": {"Content-Type": "application/cloudevents+json"},
+        "headers": {"Content-Type": "application/cloudevents+json", SCHEDULE_HEADER: schedule.job_id},
         "body": json.dumps(event, sort_keys=True).encode(),
     }
     if not cf.public and settings.invoker_service_account:

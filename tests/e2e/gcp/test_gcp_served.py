@@ -90,6 +90,18 @@ def test_event_functions_get_a_generated_cloudevent_and_log_what_they_saw(
         assert json.loads(message["body"]) == {"hello": "from multicloud invoke"}
 
 
+def test_invoking_the_schedule_of_an_http_function(served: tuple[FakeGoogleCloud, Deployment]) -> None:
+    _fake, shop = served
+    result = shop.provider.invoke(InvokeRequest("api", trigger="schedule"))
+    assert result.ok and result.status == 204
+    for _ in range(50):
+        seen = [s for s in _seen(shop, "api") if s.get("kind") == "schedule"]
+        if seen:
+            break
+        time.sleep(0.1)
+    assert seen[-1] == {"function": "api", "kind": "schedule", "name": "shop-api-0"}
+
+
 def test_logs_are_per_function(served: tuple[FakeGoogleCloud, Deployment]) -> None:
     _fake, shop = served
     shop.provider.invoke(InvokeRequest("class", trigger="direct", event={"marker": "only-class"}))

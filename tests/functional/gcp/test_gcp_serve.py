@@ -19,8 +19,8 @@ import pytest
 from cloudevents.http import CloudEvent, to_binary, to_structured
 from google.events.cloud.pubsub_v1 import MessagePublishedData
 from google.events.cloud.storage_v1 import StorageObjectData
-from multicloud.providers.gcp.model import SCHEDULE_MARKER, cloud_functions
-from multicloud.providers.gcp.resources import schedule_event
+from multicloud.providers.gcp.model import SCHEDULE_MARKER, cloud_functions, settings_of
+from multicloud.providers.gcp.resources import desired_job, schedule_event
 
 from multicloud.project import Project
 from multicloud.provider import BuildResult
@@ -131,6 +131,19 @@ def test_scheduler_job_body_fires_a_schedule_event(service_dir: Path, source: Pa
     resp = client.post("/", data=json.dumps(event), headers={"Content-Type": "application/cloudevents+json"})
     assert resp.status_code == 200
     assert _seen()[-1] == {"function": "nightly", "kind": "schedule", "name": "shop-nightly-0"}
+
+
+def test_scheduler_job_request_to_an_http_function_is_a_schedule_event(service_dir: Path, source: Path) -> None:
+    """The http function `api` also has a schedule: its job's exact request (headers and body)."""
+    project = Project.load(service_dir)
+    api = next(cf for cf in cloud_functions(project) if cf.function == "api")
+    job = desired_job(api, api.schedules[0], settings_of(project), "projects/p/locations/r", "shop", "https://x")
+    client = _app(source, "api", "http")
+    resp = client.post("/", data=job["http_target"]["body"], headers=job["http_target"]["headers"])
+    assert resp.status_code == 204
+    assert _seen()[-1] == {"function": "api", "kind": "schedule", "name": "shop-api-0"}
+    # an ordinary POST to the same function is still plain HTTP
+    assert client.post("/orders/1", data=b"x").status_code == 201
 
 
 def test_direct_event_reaches_a_function_without_triggers(source: Path) -> None:

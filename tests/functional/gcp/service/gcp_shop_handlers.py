@@ -14,6 +14,9 @@ def _record(item):
 
 
 def api(event, context):
+    if event.kind == "schedule":  # the Cloud Scheduler job of this http function
+        _record({"function": context.function_name, "kind": event.kind, "name": event.schedule.name})
+        return None
     req = event.http
     if req.method == "POST":
         return Response(201, {"X-Echo": req.headers.get("x-echo", "")}, req.body)
