@@ -112,6 +112,22 @@ def test_eventhub_batch_decoded_by_the_worker_converter(shim, seen) -> None:
     assert [s["attributes"] for s in seen] == [{"tenant": "acme"}, {"tenant": "globex"}]
 
 
+def test_eventhub_single_event_decoded_by_the_worker_converter(shim, seen) -> None:
+    meta = {
+        "SystemProperties": Datum(json.dumps({"SequenceNumber": 77, "PartitionKey": "p"}), "json"),
+        "SequenceNumber": Datum("77", "string"),
+        "PartitionKey": Datum("p", "string"),
+        "Offset": Datum("4096", "string"),
+        "EnqueuedTimeUtc": Datum("2026-11-22T10:00:00Z", "string"),
+        "Properties": Datum(json.dumps({"tenant": "acme"}), "json"),
+    }
+    event = EventHubTriggerConverter.decode(Datum(b"single", "bytes"), trigger_metadata=meta)
+    assert isinstance(event, func.EventHubEvent)
+    shim.eventhub(event)
+    assert [(s["id"], s["text"], s["partition_key"], s["attributes"]) for s in seen] == [
+        ("77", "single", "p", {"tenant": "acme"})]
+
+
 def test_eventhub_exception_reraises(shim, seen) -> None:
     with pytest.raises(RuntimeError, match="batch handler failed"):
         shim.eventhub([hub_event(b"crash", 1)])
