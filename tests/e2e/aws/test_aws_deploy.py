@@ -134,3 +134,27 @@ def test_missing_queue_is_a_clear_error_before_any_write(moto: str, tmp_path: Pa
     assert "nowhere" in err.value.what and "does not exist" in err.value.what
     assert err.value.fix and "create the SQS queue" in err.value.fix
     assert log.writes == []
+
+
+def test_http_api_instead_of_function_url(moto: str, tmp_path: Path) -> None:
+    root = write_service(tmp_path / "svc")
+    spec = (root / "multicloud.yaml").read_text().replace("    stage: test\n", "    stage: test\n    http: http_api\n")
+    (root / "multicloud.yaml").write_text(spec)
+    p = provider(root)
+    artifact = build(p)
+    result = p.deploy(artifact)
+    (api,) = boto3.client("apigatewayv2").get_apis()["Items"]
+    assert api["Name"] == "shop-test-hello" and api["ProtocolType"] == "HTTP"
+    assert result.endpoints[0].url == api["ApiEndpoint"]
+    policy = json.loads(boto3.client("lambda").get_policy(FunctionName="shop-test-hello", Qualifier="live")["Policy"])
+    (stmt,) = policy["Statement"]
+    assert stmt["Sid"] == "multicloud-http-api" and api["ApiId"] in json.dumps(stmt)
+    with pytest.raises(Exception) as missing:
+        boto3.client("lambda").get_function_url_config(FunctionName="shop-test-hello", Qualifier="live")
+    assert "ResourceNotFound" in str(missing.value)
+    again = provider(root)
+    log = CallLog(again)
+    assert not again.deploy(artifact).changed and log.writes == []
+    removed = provider(root).remove()
+    assert "apigateway http api shop-test-hello" in removed.removed
+    assert boto3.client("apigatewayv2").get_apis()["Items"] == []
