@@ -35,6 +35,8 @@ TARGET = re.compile(rb"^[\x21-\x7e]+$")
 VERSION = re.compile(rb"^HTTP/1\.[01]$")
 HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
               b"upgrade", b"expect", b"content-length"}
+DNS_TTL = 1.0  # seconds an upstream name's addresses are reused (Swarm dnsrr tasks come and go)
+POOL_MAX_IDLE = 4.0  # seconds an idle upstream connection is kept (the runtime's keep-alive is 75 s)
 REASONS = {400: "Bad Request", 413: "Content Too Large", 431: "Request Header Fields Too Large",
            501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
@@ -63,6 +65,10 @@ class Gateway:
     inflight: dict[str, int] = field(default_factory=dict)
     served: int = 0
     generation: int = 0
+    # idle keep-alive connections per (upstream, address), and a short DNS cache per upstream name
+    pool: dict[tuple[str, str], list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]]] = field(
+        default_factory=dict)
+    dns: dict[str, tuple[float, list[tuple[str, int]]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.upstream = self.config.upstream
@@ -76,6 +82,9 @@ class Gateway:
     async def switch(self, upstream: str, drain_timeout: float) -> dict[str, object]:
         previous, self.upstream = self.upstream, upstream
         self.generation += 1
+        for key in [k for k in self.pool if k[0] != upstream]:
+            for _, _, w in self.pool.pop(key):
+                w.close()
         if self.config.state_file:
             tmp = self.config.state_file + ".tmp"
             with open(tmp, "w") as fh:
@@ -163,7 +172,7 @@ class Gateway:
             forwarded += b"Content-Length: %d\r\n" % len(body)
         request = (method + b" " + target + b" HTTP/1.1\r\n" + forwarded
                    + b"X-Forwarded-For: " + client_ip.encode() + b"\r\nX-Real-IP: " + client_ip.encode()
-                   + b"\r\nConnection: close\r\n\r\n" + body)
+                   + b"\r\n\r\n" + body)
         return await self.forward(method, request, writer) and keep
 
     async def read_body(self, method: bytes, get: dict[bytes, bytes], reader: asyncio.StreamReader,
@@ -203,23 +212,45 @@ class Gateway:
             await reader.readexactly(2)
 
     # ---- upstream side -------------------------------------------------------------------------
-    async def connect(self) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    async def resolve(self, upstream: str) -> list[tuple[str, int]]:
+        now = time.monotonic()
+        cached = self.dns.get(upstream)
+        if cached and cached[0] > now:
+            return cached[1]
+        host, _, port = upstream.rpartition(":")
+        infos = await asyncio.get_running_loop().getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        addrs = sorted({(str(i[4][0]), int(i[4][1])) for i in infos})
+        self.dns[upstream] = (now + DNS_TTL, addrs)
+        return addrs
+
+    async def connect(self) -> tuple[str, str, asyncio.StreamReader, asyncio.StreamWriter]:
+        """(upstream, address, reader, writer): a fresh idle pooled connection, else a new one."""
         deadline = time.monotonic() + self.config.connect_wait
         delay = 0.02
         while True:
             upstream = self.upstream
-            host, _, port = upstream.rpartition(":")
-            loop = asyncio.get_running_loop()
             try:
-                infos = await loop.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
-                random.shuffle(infos)
-                for info in infos:
-                    with contextlib.suppress(OSError):
-                        r, w = await asyncio.wait_for(
-                            asyncio.open_connection(info[4][0], info[4][1]), timeout=2.0)
-                        return upstream, r, w
-            except (OSError, asyncio.TimeoutError):
-                pass
+                addrs = await self.resolve(upstream)
+            except OSError:
+                addrs = []
+            addrs = random.sample(addrs, len(addrs))
+            for host, port in addrs:
+                address = f"{host}:{port}"
+                idle = self.pool.get((upstream, address), [])
+                while idle:
+                    since, r, w = idle.pop()
+                    # An idle connection is reused only while young (well under the server's keep-alive
+                    # timeout) and not closed by the server, so a request never races a server-side close.
+                    if time.monotonic() - since < POOL_MAX_IDLE and not r.at_eof() and not w.is_closing():
+                        return upstream, address, r, w
+                    w.close()
+                with contextlib.suppress(OSError, asyncio.TimeoutError):
+                    r, w = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=2.0)
+                    sock = w.get_extra_info("socket")
+                    if sock is not None:
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    return upstream, address, r, w
+            self.dns.pop(upstream, None)  # re-resolve: the container may have restarted elsewhere
             if time.monotonic() + delay > deadline:
                 raise ConnectionRefusedError(f"no upstream answered at {upstream}")
             await asyncio.sleep(delay)
@@ -229,18 +260,19 @@ class Gateway:
         # A refused connect is retried (in `connect`); a request that reached the upstream is never sent
         # twice: a handler that crashed its process must not be run again by the proxy (query of death).
         try:
-            upstream, up_r, up_w = await self.connect()
+            upstream, address, up_r, up_w = await self.connect()
         except ConnectionRefusedError:
             await self.reply(writer, 503, "the function is not answering (restarting or stopped)")
             return False
         self.inflight[upstream] = self.inflight.get(upstream, 0) + 1
         started = False
+        reusable = False
         try:
             up_w.write(request)
             await up_w.drain()
             status, head = await asyncio.wait_for(self.response_head(up_r), self.config.timeout)
             started = True
-            keep = await self.relay(method, status, head, up_r, writer)
+            keep, reusable = await self.relay(method, status, head, up_r, writer)
             self.served += 1
             return keep
         except asyncio.TimeoutError:
@@ -257,8 +289,11 @@ class Gateway:
             self.inflight[upstream] -= 1
             if not self.inflight[upstream]:
                 del self.inflight[upstream]
-            with contextlib.suppress(Exception):
-                up_w.close()
+            if reusable and upstream == self.upstream:
+                self.pool.setdefault((upstream, address), []).append((time.monotonic(), up_r, up_w))
+            else:
+                with contextlib.suppress(Exception):
+                    up_w.close()
 
     @staticmethod
     async def response_head(up_r: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -269,14 +304,18 @@ class Gateway:
                 return status, head
 
     async def relay(self, method: bytes, status: int, head: bytes, up_r: asyncio.StreamReader,
-                    writer: asyncio.StreamWriter) -> bool:
+                    writer: asyncio.StreamWriter) -> tuple[bool, bool]:
+        """Relay one response; returns (client connection may stay open, upstream connection reusable)."""
         lines = head[:-4].split(b"\r\n")
+        upstream_keep = lines[0].startswith(b"HTTP/1.1")
         out = [b"HTTP/1.1 " + lines[0].split(b" ", 1)[1]]  # we frame the reply ourselves: speak 1.1
         length: int | None = None
         chunked = False
         for line in lines[1:]:
             name, _, value = line.partition(b":")
             low = name.strip().lower()
+            if low == b"connection" and b"close" in value.lower():
+                upstream_keep = False
             if low == b"content-length":
                 length = int(value.strip())
             elif low == b"transfer-encoding":
@@ -329,7 +368,7 @@ class Gateway:
                 writer.write(data)
                 await writer.drain()
         await writer.drain()
-        return framed
+        return framed, framed and upstream_keep
 
 
 async def serve(args: argparse.Namespace) -> None:
