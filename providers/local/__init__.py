@@ -1,9 +1,359 @@
-"""The `local` target (work in progress: unimplemented hooks answer 'unsupported', exit 3)."""
+"""The `local` target: the private runtime as a supervised background process on this machine.
+
+build  -> `multicloud.private_runtime.stage_artifact`: code + vendored runtime + deps (pip --target, host
+          platform) + runtime.json; unchanged inputs are not rebuilt.
+deploy -> copy the build into an immutable release folder, start the supervisor if it is not running
+          (it binds the port once: a free one, remembered in state and kept across deploys) and ask it to
+          swap to the new release without dropping a request (supervisor.py explains how).
+invoke -> HTTP to the route, or a generated CloudEvent to `/_events/<function>`.
+logs   -> the runtime's JSON log file. status -> the supervisor and /healthz. remove -> drain, stop, delete.
+Needs nothing but Python: no engine, no SDK.
+"""
 
 from __future__ import annotations
 
-from multicloud.provider import Provider
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from multicloud.errors import OperationError, UsageError
+from multicloud.provider import (
+    Artifact,
+    BuildResult,
+    Change,
+    DeployResult,
+    Endpoint,
+    FunctionStatus,
+    InvokeRequest,
+    InvokeResult,
+    LogRecord,
+    Plan,
+    Progress,
+    Provider,
+    RemoveResult,
+    StatusReport,
+)
+from multicloud.spec.models import HttpTrigger
+from multicloud.spec.targets import LocalSettings
+from multicloud.state import clear_state, read_state, write_state
+
+from . import control
+
+SUPERVISOR_START_TIMEOUT = 20.0
+KEEP_RELEASES = 2
 
 
 class LocalProvider(Provider):
     name = "local"
+
+    @property
+    def settings(self) -> LocalSettings:
+        settings = self.project.settings("local")
+        assert isinstance(settings, LocalSettings)
+        return settings
+
+    @property
+    def rundir(self) -> Path:
+        return control.run_dir(self.project)
+
+    @property
+    def key_path(self) -> Path:
+        return self.rundir / "auth.key"
+
+    def _needs_key(self) -> bool:
+        return any(isinstance(t.config, HttpTrigger) and t.config.auth == "key"
+                   for fn in self.project.functions_for("local") for t in fn.triggers)
+
+    def _ensure_key(self) -> None:
+        if self.key_path.exists():
+            return
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+
+    # ---- build -------------------------------------------------------------------------------------
+    def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
+        from multicloud.private_runtime import stage_artifact
+
+        key_ref = None
+        if self._needs_key():
+            self._ensure_key()
+            key_ref = f"file:{self.key_path.resolve()}"
+        staged = stage_artifact(self.project, "local", out_dir, progress, auth_key_ref=key_ref)
+        artifacts = tuple(
+            Artifact(fn.name, out_dir, fn.handler, staged.size, staged.digest)
+            for fn in self.project.functions_for("local")
+        )
+        return BuildResult("local", out_dir, artifacts, staged.digest)
+
+    # ---- plan --------------------------------------------------------------------------------------
+    def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
+        state = read_state(self.project, "local")
+        live = control.reachable(Path(state["control"])) if state.get("control") else None
+        running = bool(live and live.get("state") == "running")
+        changes: list[Change] = []
+        for fn in self.project.functions_for("local"):
+            if not running:
+                changes.append(Change("create", f"function {fn.name}", "start the local server"))
+            elif build is None or build.digest != state.get("digest"):
+                changes.append(Change("update", f"function {fn.name}", "swap to the new release"))
+            else:
+                changes.append(Change("noop", f"function {fn.name}"))
+        return Plan("local", tuple(changes))
+
+    # ---- deploy ------------------------------------------------------------------------------------
+    def _release(self, build: BuildResult, progress: Progress) -> Path:
+        releases = self.rundir / "releases"
+        release = releases / build.digest[:16]
+        if not (release / "runtime.json").is_file():
+            progress(f"local: new release {release.name}")
+            tmp = releases / f".{release.name}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            shutil.copytree(build.out_dir / "app", tmp / "app")
+            shutil.copytree(build.out_dir / "deps", tmp / "deps")
+            shutil.copy2(build.out_dir / "runtime.json", tmp / "runtime.json")
+            shutil.rmtree(release, ignore_errors=True)
+            os.replace(tmp, release)
+        return release
+
+    def _prune(self, keep: set[str]) -> None:
+        releases = self.rundir / "releases"
+        if not releases.is_dir():
+            return
+        existing = sorted((p for p in releases.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                          key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in existing[KEEP_RELEASES:]:
+            if str(old) not in keep:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _secret_env(self) -> dict[str, str]:
+        """Values of `env:` references, read from this shell now and handed over in memory."""
+        out: dict[str, str] = {}
+        for fn in self.project.functions_for("local"):
+            for name, ref in fn.secrets.items():
+                scheme, _, locator = ref.partition(":")
+                if scheme != "env":
+                    continue
+                if locator not in os.environ:
+                    raise OperationError(
+                        f"secret {name} of function {fn.name} references env:{locator}, which is not set",
+                        fix=f"export {locator} in the shell that deploys",
+                        where=f"functions.{fn.name}.secrets.{name}",
+                    )
+                out[locator] = os.environ[locator]
+        return out
+
+    def _start_supervisor(self, progress: Progress) -> dict[str, Any]:
+        state = read_state(self.project, "local")
+        port = self.settings.port or int(state.get("port") or 0)
+        sock_path = control.control_path(self.rundir)
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        progress(f"local: starting the supervisor on {self.settings.host}:{port or 'a free port'}")
+        cmd = [sys.executable, "-m", "multicloud.providers.local.supervisor", "--dir", str(self.rundir),
+               "--control", str(sock_path), "--host", self.settings.host, "--port", str(port)]
+        with (self.rundir / "supervisor.log").open("ab") as out:
+            proc = subprocess.Popen(cmd, cwd=self.rundir, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        deadline = time.monotonic() + SUPERVISOR_START_TIMEOUT
+        while time.monotonic() < deadline:
+            status = control.reachable(sock_path)
+            if status is not None:
+                return status
+            if proc.poll() is not None:
+                tail = (self.rundir / "supervisor.log").read_text(errors="replace").strip().splitlines()[-1:]
+                if port and not self.settings.port and "cannot listen" in "".join(tail):
+                    # the remembered port was taken meanwhile: take a free one (the state records it)
+                    write_state(self.project, "local", {**state, "port": 0})
+                    return self._start_supervisor(progress)
+                raise OperationError(
+                    f"the local supervisor exited: {' '.join(tail) or proc.returncode}",
+                    fix="choose another `targets.local.port` or free the port",
+                    where=str(self.rundir / "supervisor.log"),
+                )
+            time.sleep(0.05)
+        raise OperationError("the local supervisor did not start in time", where=str(self.rundir / "supervisor.log"))
+
+    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
+        state = read_state(self.project, "local")
+        sock_path = control.control_path(self.rundir)
+        live = control.reachable(sock_path)
+        changed = True
+        if live is not None and live.get("state") == "running" and state.get("digest") == build.digest:
+            changed = False
+            answer = live
+            progress("local: unchanged, still serving")
+        else:
+            env = self._secret_env()
+            release = self._release(build, progress)
+            if live is None:
+                live = self._start_supervisor(progress)
+            progress(f"local: switching to release {release.name}")
+            answer = control.call(sock_path, {"cmd": "deploy", "release": str(release), "env": env}, timeout=180)
+            if not answer.get("ok"):
+                raise OperationError(
+                    f"the new release did not start: {answer.get('error')}",
+                    fix="fix the error and deploy again; the previous release keeps serving"
+                    if answer.get("state") == "running" else "fix the error and deploy again",
+                    where=str(self.rundir / "service.log"),
+                )
+            self._prune({str(answer.get("release"))})
+        host, port = self.settings.host, int(answer["port"])
+        url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        version = build.digest[:12]
+        write_state(self.project, "local", {
+            "host": host, "port": port, "url": url, "digest": build.digest, "version": version,
+            "release": answer.get("release"), "control": str(sock_path), "supervisor_pid": answer.get("supervisor_pid"),
+            "server_pid": answer.get("server_pid"), "log": str(self.rundir / "service.log"),
+            "key_file": str(self.key_path) if self.key_path.exists() else None,
+            "deployed_at": datetime.now(timezone.utc).isoformat() if changed else state.get("deployed_at"),
+        })
+        return DeployResult("local", version, changed, self._endpoints(url), {
+            "url": url, "log": str(self.rundir / "service.log"), "server_pid": str(answer.get("server_pid")),
+            "generation": str(answer.get("generation")),
+        })
+
+    def _endpoints(self, url: str) -> tuple[Endpoint, ...]:
+        out: list[Endpoint] = []
+        for fn in self.project.functions_for("local"):
+            routes = [t.config for t in fn.triggers if isinstance(t.config, HttpTrigger)]
+            for route in routes:
+                out.append(Endpoint(fn.name, url + route.path, route.auth))
+            if not routes:
+                out.append(Endpoint(fn.name, f"{url}/_events/{fn.name}", "none"))
+        return tuple(out)
+
+    # ---- invoke ------------------------------------------------------------------------------------
+    def _deployed_state(self) -> dict[str, Any]:
+        state = read_state(self.project, "local")
+        if not state.get("url"):
+            raise OperationError("the service is not deployed to the local target",
+                                 fix="run `multicloud deploy --target local`")
+        return state
+
+    def _invoke(self, request: InvokeRequest) -> InvokeResult:
+        from . import invoke
+
+        state = self._deployed_state()
+        fn = self.project.function("local", request.function)
+        headers = dict(request.headers)
+        timeout = fn.timeout + 10
+        if request.trigger == "http":
+            path, needs_key = invoke.http_route(fn, request)
+            if needs_key and not any(k.lower() in ("x-multicloud-key", "authorization") for k in headers):
+                key_file = state.get("key_file")
+                if key_file and Path(key_file).is_file():
+                    headers[invoke.KEY_HEADER] = Path(key_file).read_text().strip()
+            return invoke.send(state["url"], request.method, invoke.with_query(path, request.query), headers,
+                               request.body, fn.name, timeout)
+        if request.trigger not in invoke.EVENT_TYPES:
+            raise UsageError(f"unknown trigger {request.trigger!r}", fix="use http, queue, stream, storage, schedule "
+                             "or direct")
+        headers.setdefault("Content-Type", "application/cloudevents+json")
+        return invoke.send(state["url"], "POST", invoke.events_path(fn.name), headers, invoke.cloudevent(fn, request),
+                           fn.name, timeout)
+
+    # ---- logs --------------------------------------------------------------------------------------
+    def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+        from . import logs
+
+        if function is not None:
+            self.project.function("local", function)  # a clear error for an unknown name
+        yield from logs.read(self.rundir / "service.log", function, since, follow)
+
+    # ---- status ------------------------------------------------------------------------------------
+    def _status(self) -> StatusReport:
+        state = read_state(self.project, "local")
+        live = control.reachable(Path(state["control"])) if state.get("control") else None
+        functions = self.project.functions_for("local")
+        if not state or live is None:
+            return StatusReport("local", False, tuple(
+                FunctionStatus(fn.name, "stopped" if state else "missing", state.get("version")) for fn in functions
+            ), {"detail": "no supervisor is running" if state else "never deployed"})
+        health = self._health(state["url"])
+        server_state = live.get("state", "unknown")
+        fn_state = "running" if server_state == "running" and health == 200 else (
+            "draining" if health == 503 else str(server_state))
+        endpoints: dict[str, str] = {}
+        for endpoint in self._endpoints(state["url"]):
+            endpoints.setdefault(endpoint.function, endpoint.url)
+        detail = f"pid {live.get('server_pid')}, generation {live.get('generation')}"
+        if live.get("last_error"):
+            detail += f"; last error: {live['last_error']}"
+        return StatusReport("local", server_state == "running", tuple(
+            FunctionStatus(fn.name, fn_state, state.get("version"), endpoints.get(fn.name), detail) for fn in functions
+        ), {"url": state["url"], "supervisor_pid": str(live.get("supervisor_pid")),
+            "server_pid": str(live.get("server_pid")), "restarts": str(live.get("restarts")),
+            "log": str(state.get("log"))})
+
+    @staticmethod
+    def _health(url: str) -> int | None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=5)
+        try:
+            conn.request("GET", "/healthz")
+            return conn.getresponse().status
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            conn.close()
+
+    # ---- remove ------------------------------------------------------------------------------------
+    def _remove(self, progress: Progress) -> RemoveResult:
+        state = read_state(self.project, "local")
+        sock_path = Path(state["control"]) if state.get("control") else control.control_path(self.rundir)
+        if control.reachable(sock_path) is not None:
+            progress("local: draining and stopping the server")
+            control.call(sock_path, {"cmd": "stop"}, timeout=300)
+        else:
+            self._kill_stale(state)
+        pid = state.get("supervisor_pid")
+        deadline = time.monotonic() + 10
+        while pid and _alive(int(pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        names = tuple(fn.name for fn in self.project.functions_for("local"))
+        shutil.rmtree(self.rundir / "releases", ignore_errors=True)
+        self.key_path.unlink(missing_ok=True)
+        sock_path.unlink(missing_ok=True)
+        clear_state(self.project, "local")
+        return RemoveResult("local", names if state else ())
+
+    @staticmethod
+    def _kill_stale(state: dict[str, Any]) -> None:
+        """A supervisor that no longer answers: stop it only if the pid still is our supervisor."""
+        for key in ("supervisor_pid", "server_pid"):
+            pid = state.get(key)
+            if not pid or not _alive(int(pid)):
+                continue
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"multicloud" in cmdline:
+                os.kill(int(pid), signal.SIGTERM)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as gone
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True

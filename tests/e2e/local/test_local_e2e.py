@@ -1,0 +1,162 @@
+"""The `local` target end to end through the LocalProvider API: real background processes, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import Deployment
+
+from multicloud.errors import OperationError
+from multicloud.provider import InvokeRequest
+
+pytestmark = pytest.mark.slow
+
+
+def get(url: str, timeout: float = 10) -> tuple[int, dict]:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def test_deploy_invoke_status_logs_remove(deployment: Deployment) -> None:
+    messages: list[str] = []
+    build, result = deployment.build_and_deploy(messages.append)
+    assert result.changed and result.target == "local"
+    url = result.details["url"]
+    assert url.startswith("http://127.0.0.1:")
+    assert {e.url for e in result.endpoints} >= {f"{url}/items/{{id}}", f"{url}/admin", f"{url}/_events/worker"}
+    assert get(f"{url}/items/7")[1]["id"] == "7"
+
+    provider = deployment.provider
+    res = provider.invoke(InvokeRequest("api", path="/items/42", query={"q": ["1"]}))
+    assert res.ok and json.loads(res.body)["id"] == "42"
+    # auth: key -> the provider sends the generated key; without it the route answers 401
+    res = provider.invoke(InvokeRequest("admin"))
+    assert res.ok and json.loads(res.body) == {"token_ok": True, "version": "1"}
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(f"{url}/admin")
+    assert err.value.code == 401
+    # a non-HTTP kind goes as a generated CloudEvent
+    res = provider.invoke(InvokeRequest("worker", trigger="queue"))
+    assert res.ok and json.loads(res.body) == {"failed": []}
+    res = provider.invoke(InvokeRequest("worker", trigger="queue",
+                                        event={"messages": [{"id": "a", "body": "ok"}, {"id": "b", "body": "bad"}]}))
+    assert json.loads(res.body) == {"failed": ["b"]}
+
+    status = provider.status()
+    assert status.deployed and {f.state for f in status.functions} == {"running"}
+    assert all(f.version == result.version for f in status.functions)
+
+    time.sleep(0.2)  # access lines are flushed every 50 ms
+    records = list(provider.logs(None, None, False))
+    assert any(r.function == "api" and "GET /items/42 200" in r.message for r in records)
+    assert any(r.function == "worker" and "batch" in r.message for r in records)
+    admin_only = list(provider.logs("admin", None, False))
+    assert admin_only and all(r.function == "admin" for r in admin_only)
+    log_text = Path(result.details["log"]).read_text()
+    key = (deployment.root / ".multicloud" / "local" / "auth.key").read_text().strip()
+    assert key not in log_text and "e2e-token" not in log_text
+    state_text = (deployment.root / ".multicloud" / "state" / "local.json").read_text()
+    assert key not in state_text and "e2e-token" not in state_text
+
+    # unchanged inputs: no rebuild and no redeploy
+    again, result2 = deployment.build_and_deploy()
+    assert again.digest == build.digest and not result2.changed
+
+    removed = provider.remove()
+    assert set(removed.removed) == {"api", "admin", "worker"}
+    with pytest.raises(OSError):
+        get(f"{url}/items/1", timeout=2)
+    assert not provider.status().deployed
+    with pytest.raises(OperationError):
+        provider.invoke(InvokeRequest("api", path="/items/1"))
+
+
+def test_redeploy_swaps_without_dropping_requests(deployment: Deployment) -> None:
+    _, first = deployment.build_and_deploy()
+    url = first.details["url"]
+    port = url.rsplit(":", 1)[1]
+    errors: list[str] = []
+    versions: list[str] = []
+    stop = threading.Event()
+    max_requests = 4000
+
+    def load() -> None:  # a new connection per request: every one goes through the accept queue
+        while not stop.is_set() and len(versions) + len(errors) < max_requests:
+            try:
+                versions.append(get(f"{url}/items/1", timeout=10)[1]["version"])
+            except Exception as exc:  # noqa: BLE001 - any failure is a dropped request
+                errors.append(repr(exc))
+
+    slow: list[object] = []
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for w in workers:
+        w.start()
+    time.sleep(0.5)
+    in_flight = threading.Thread(target=lambda: slow.append(get(f"{url}/slow?s=1.5")))
+    in_flight.start()
+    time.sleep(0.2)
+    deployment.write("2")
+    _, second = deployment.build_and_deploy()
+    assert second.changed and second.details["url"] == url  # same port across redeploys
+    time.sleep(0.8)
+    stop.set()
+    for w in workers:
+        w.join(30)
+    in_flight.join(30)
+    assert errors == []
+    assert "1" in versions and "2" in versions
+    assert versions[-1] == "2"
+    first_v2 = versions.index("2")
+    assert set(versions[first_v2 + 50:]) <= {"2"}  # after the swap settles, only the new code answers
+    status, body = slow[0]  # type: ignore[misc]
+    assert status == 200 and body["version"] == "1"  # the old generation drained it
+    assert deployment.provider.status().details["url"].endswith(port)
+    assert len(versions) > 100
+
+
+def test_failed_redeploy_keeps_the_previous_release_serving(deployment: Deployment) -> None:
+    _, first = deployment.build_and_deploy()
+    url = first.details["url"]
+    deployment.write("broken", extra="\nraise RuntimeError('import-time failure')\n")
+    with pytest.raises(OperationError) as info:
+        deployment.build_and_deploy()
+    assert "import-time failure" in info.value.what and "previous release keeps serving" in (info.value.fix or "")
+    assert get(f"{url}/items/3")[1]["version"] == "1"
+    status = deployment.provider.status()
+    assert status.deployed and "import-time failure" in status.functions[0].detail
+    deployment.write("3")
+    _, third = deployment.build_and_deploy()
+    assert get(f"{url}/items/3")[1]["version"] == "3" and third.details["url"] == url
+
+
+def test_supervisor_restarts_a_crashed_server(deployment: Deployment) -> None:
+    _, first = deployment.build_and_deploy()
+    url = first.details["url"]
+    pid = get(f"{url}/items/1")[1]["pid"]
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 15
+    new_pid = None
+    while time.monotonic() < deadline:
+        try:
+            new_pid = get(f"{url}/items/1", timeout=2)[1]["pid"]
+            if new_pid != pid:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    assert new_pid is not None and new_pid != pid
+    assert deployment.provider.status().details["restarts"] == "1"
+
+
+def test_missing_env_secret_is_a_clear_error(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SHOP_E2E_TOKEN")
+    with pytest.raises(OperationError) as info:
+        deployment.build_and_deploy()
+    assert "SHOP_E2E_TOKEN" in info.value.what and info.value.fix
