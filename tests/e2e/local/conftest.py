@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from multicloud.providers.local import LocalProvider
 
 from multicloud.project import Project
-from multicloud.providers.local import LocalProvider
 from multicloud.state import build_dir
 
 SPEC = """\
