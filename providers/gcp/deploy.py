@@ -126,9 +126,14 @@ class Deployer:
             fp = self.function_plan(cf, build.digest if build else None)
             detail = ", ".join((["build_config.source"] if fp.upload and fp.current else []) + fp.mask)
             changes.append(Change(fp.action, f"function {cf.function_id}", detail))  # type: ignore[arg-type]
-            for sched in cf.schedules:
-                changes.append(Change("noop" if fp.current else "create", f"scheduler job {sched.job_id}",
-                                      sched.cron))
+            url = (fp.current or {}).get("service_config", {}).get("uri")
+            if url:  # the function exists: diff its jobs against what the URL needs
+                for action, want, mask in self.job_plans(cf, url):
+                    detail = ", ".join(mask) if mask else want["schedule"]
+                    changes.append(Change(action, f"scheduler job {want['name'].rsplit('/', 1)[1]}",  # type: ignore[arg-type]
+                                          detail))
+            else:
+                changes += [Change("create", f"scheduler job {s.job_id}", s.cron) for s in cf.schedules]
         for fn in self.owned_functions():
             if fn["name"].rsplit("/", 1)[1] not in wanted:
                 changes.append(Change("delete", f"function {fn['name'].rsplit('/', 1)[1]}", "not in the spec"))
@@ -165,6 +170,7 @@ class Deployer:
                             {"project": self.clients.project_id, "region": self.clients.region})
 
     def _apply(self, fp: FunctionPlan, digest: str, zip_path: Any, progress: Progress) -> dict[str, Any]:
+        from google.api_core.exceptions import GoogleAPICallError
         from google.cloud import functions_v2
         from google.protobuf import field_mask_pb2
 
@@ -186,7 +192,15 @@ class Deployer:
             progress(f"gcp: updating {cf.function_id} ({', '.join(mask)})")
             op = client.update_function(function=functions_v2.Function(want),
                                         update_mask=field_mask_pb2.FieldMask(paths=mask))
-        result = op.result(timeout=OPERATION_TIMEOUT_S)
+        try:
+            result = op.result(timeout=OPERATION_TIMEOUT_S)
+        except GoogleAPICallError as exc:
+            raise OperationError(
+                f"deploying Cloud Function {cf.function_id} failed: {exc.message}",
+                fix="read the build log linked in the message; fix the code or requirements and deploy again "
+                    "(the function keeps serving its previous revision, if any)",
+                where=function_name(self.clients.location, cf),
+            ) from exc
         data = to_dict(result)
         if data.get("state") == "FAILED":
             messages = "; ".join(m.get("message", "") for m in data.get("state_messages", []))
@@ -239,31 +253,41 @@ class Deployer:
         self.clients.rest("POST", "run", f"v2/{service}:setIamPolicy", {"policy": new_policy})
         return True
 
-    def _ensure_jobs(self, cf: CloudFunction, url: str, progress: Progress) -> bool:
+    def job_plans(self, cf: CloudFunction, url: str) -> list[tuple[str, dict[str, Any], list[str]]]:
+        """(create|update|noop, desired job, mask) for each schedule of a function."""
         from google.api_core.exceptions import NotFound
-        from google.cloud import scheduler_v1
-        from google.protobuf import field_mask_pb2
 
-        changed = False
+        out: list[tuple[str, dict[str, Any], list[str]]] = []
         for sched in cf.schedules:
             want = desired_job(cf, sched, self.settings, self.clients.location, self.project.name, url)
             try:
                 current = to_dict(self.clients.scheduler.get_job(name=want["name"]))
             except NotFound:
-                progress(f"gcp: creating scheduler job {sched.job_id}")
-                self.clients.scheduler.create_job(parent=self.clients.location, job=scheduler_v1.Job(want))
-                changed = True
+                out.append(("create", want, []))
                 continue
             if not owns_job(current, self.project.name):
                 raise OperationError(
                     f"Cloud Scheduler job {sched.job_id} exists but is not managed by multicloud",
                     fix="delete or rename that job", where=want["name"])
             mask = changed_fields(want, current, JOB_MASK_FIELDS)
-            if mask:
-                progress(f"gcp: updating scheduler job {sched.job_id} ({', '.join(mask)})")
+            out.append(("update" if mask else "noop", want, mask))
+        return out
+
+    def _ensure_jobs(self, cf: CloudFunction, url: str, progress: Progress) -> bool:
+        from google.cloud import scheduler_v1
+        from google.protobuf import field_mask_pb2
+
+        changed = False
+        for action, want, mask in self.job_plans(cf, url):
+            job_id = want["name"].rsplit("/", 1)[1]
+            if action == "create":
+                progress(f"gcp: creating scheduler job {job_id}")
+                self.clients.scheduler.create_job(parent=self.clients.location, job=scheduler_v1.Job(want))
+            elif action == "update":
+                progress(f"gcp: updating scheduler job {job_id} ({', '.join(mask)})")
                 self.clients.scheduler.update_job(job=scheduler_v1.Job(want),
                                                   update_mask=field_mask_pb2.FieldMask(paths=mask))
-                changed = True
+            changed |= action != "noop"
         return changed
 
     def _delete_stale(self, progress: Progress) -> bool:

@@ -72,6 +72,7 @@ class FakeGoogleCloud:
         self.log_entries: list[dict[str, Any]] = []
         self.processes: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
         self.fail_next: list[tuple[str, ApiError]] = []  # (method + " " + path regex, error)
+        self.build_failures: list[str] = []  # the next create/update operations end with this build error
         self._lock = threading.RLock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -199,13 +200,19 @@ class FakeGoogleCloud:
         name = f"{parent}/operations/operation-{uuid.uuid4().hex[:12]}"
         op: dict[str, Any] = {"name": name, "done": self.pending_polls == 0,
                               "metadata": {"@type": METADATA_TYPE, "target": target, "verb": verb}}
+        if response is not None and verb != "delete" and self.build_failures:
+            message = self.build_failures.pop(0)
+            response["state"] = "FAILED"
+            response["stateMessages"] = [{"severity": "ERROR", "type": "BuildFailed", "message": message}]
+            op["error"] = {"code": 3, "message": message}
+            response = None
         if response is not None:
             op["response"] = {"@type": FUNCTION_TYPE, **response}
-        else:
+        elif "error" not in op:
             op["response"] = {"@type": "type.googleapis.com/google.protobuf.Empty"}
         self.operations[name] = op
         self.polls[name] = self.pending_polls
-        return {k: v for k, v in op.items() if k != "response" or op["done"]}
+        return {k: v for k, v in op.items() if k not in ("response", "error") or op["done"]}
 
     def _poll(self, name: str) -> dict[str, Any]:
         op = self.operations.get(name)
@@ -214,7 +221,7 @@ class FakeGoogleCloud:
         if self.polls[name] > 0:
             self.polls[name] -= 1
         op["done"] = self.polls[name] == 0
-        return {k: v for k, v in op.items() if k != "response" or op["done"]}
+        return {k: v for k, v in op.items() if k not in ("response", "error") or op["done"]}
 
     def _check_source(self, fn: dict[str, Any]) -> None:
         source = fn.get("buildConfig", {}).get("source", {}).get("storageSource", {})
@@ -254,6 +261,8 @@ class FakeGoogleCloud:
                 _apply(fn, body, _camel(path).split("."))
             if any(_camel(p).startswith("buildConfig.source") for p in mask):
                 self._check_source(fn)
+            fn["state"] = "ACTIVE"
+            fn.pop("stateMessages", None)
             self._start(name)
             return self._operation(fn, name, "update")
         raise ApiError(405, "UNIMPLEMENTED", method)

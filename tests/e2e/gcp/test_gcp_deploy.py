@@ -112,6 +112,9 @@ def test_schedule_and_trigger_changes_update_in_place(fake: FakeGoogleCloud, sho
     before = len(fake.mutations())
     shop.edit('cron: "0 3 * * *"', 'cron: "30 4 * * *"')
     shop.edit("queue: {name: orders}", "queue: {name: orders-v2}")
+    plan = shop.provider.plan(shop.build())
+    assert {(c.action, c.resource) for c in plan.changes if c.action != "noop"} == {
+        ("update", "function shop-orders"), ("update", "scheduler job shop-nightly-0")}
     shop.deploy()
     new = [(m, p.rsplit("/", 1)[1], q.get("updateMask")) for m, p, q in fake.mutations()[before:]]
     assert ("PATCH", "shop-orders", ["eventTrigger"]) in new
@@ -175,6 +178,18 @@ def test_google_errors_become_clear_messages_with_a_fix(fake: FakeGoogleCloud, s
     err = info.value
     assert kind in err.what and "Google says no" in err.what and needle in (err.fix or "")
     assert isinstance(err.__cause__, Exception) and err.exit_code == 1
+
+
+def test_a_failed_build_is_reported_and_retried_on_the_next_deploy(fake: FakeGoogleCloud, shop: Deployment) -> None:
+    fake.build_failures.append("Build failed: pip could not find humanize==4.9.0; logs at https://console/build/1")
+    with pytest.raises(OperationError) as info:
+        shop.deploy()
+    assert "pip could not find humanize" in info.value.what and info.value.fix
+    assert fn(fake, "shop-api")["state"] == "FAILED"
+    status = {f.function: f for f in shop.provider.status().functions}
+    assert status["api"].state == "failed" and "pip could not find" in status["api"].detail
+    shop.deploy()  # same code: a FAILED function gets its source again
+    assert fn(fake, "shop-api")["state"] == "ACTIVE"
 
 
 def test_an_unreachable_endpoint_is_a_clear_error(shop: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
