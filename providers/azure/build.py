@@ -76,7 +76,7 @@ def build_app(project: Project, out_dir: Path, progress: Progress) -> BuildResul
     path = out_dir / ZIP_NAME
     sha = write_zip(path, files)
     size = path.stat().st_size
-    names = {}
+    names: dict[str, list[str]] = {}
     for f in model.functions:
         names.setdefault(f.spec_function, []).append(f.name)
     artifacts = tuple(

@@ -34,13 +34,12 @@ from multicloud.provider import (
     RemoveResult,
     StatusReport,
 )
-from multicloud.spec.models import StreamTrigger
+from multicloud.spec.models import HttpTrigger, StreamTrigger
 from multicloud.state import write_state
 
 MANAGED_LIST = "MULTICLOUD_MANAGED_SETTINGS"
 DEPLOYMENT_STORAGE_SETTING = "DEPLOYMENT_STORAGE_CONNECTION_STRING"
 PLAN_SKUS = {"flex": {"name": "FC1", "tier": "FlexConsumption"}, "consumption": {"name": "Y1", "tier": "Dynamic"}}
-MAX_INSTANCES = 100
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ def _site_body(s: ArmSession, model: AppModel, settings: dict[str, str], tags: d
                 "authentication": {"type": "StorageAccountConnectionString",
                                    "storageAccountConnectionStringName": DEPLOYMENT_STORAGE_SETTING}}},
             "runtime": {"name": "python", "version": s.project.spec.python_version},
-            "scaleAndConcurrency": {"maximumInstanceCount": MAX_INSTANCES,
+            "scaleAndConcurrency": {"maximumInstanceCount": s.settings.max_instances,
                                     "instanceMemoryMB": model.instance_memory_mb},
         }
     else:
@@ -254,10 +253,9 @@ def _endpoints(s: ArmSession, host: str) -> tuple[Endpoint, ...]:
     out = []
     for fn in s.project.functions_for("azure"):
         for t in fn.triggers:
-            if t.kind == "http":
-                cfg = t.config
-                out.append(Endpoint(fn.name, f"https://{host}{cfg.path}",  # type: ignore[union-attr]
-                                    "key" if cfg.auth == "key" else "none"))  # type: ignore[union-attr]
+            if isinstance(t.config, HttpTrigger):
+                out.append(Endpoint(fn.name, f"https://{host}{t.config.path}",
+                                    "key" if t.config.auth == "key" else "none"))
     return tuple(out)
 
 

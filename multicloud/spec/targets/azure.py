@@ -23,6 +23,7 @@ class AzureSettings(BaseModel):
     resource_group: str | None = Field(None, description="Default: <service>-rg.")
     plan: Literal["flex", "consumption"] = "flex"
     app_name: str | None = Field(None, description="Function app name; default: <service>-<hash>.")
-    storage_account: str | None = None
+    storage_account: str | None = Field(None, description="Default: mc<service><hash> (global, 3-24 a-z0-9).")
+    max_instances: int = Field(100, ge=40, le=1000, description="Flex Consumption maximumInstanceCount.")
     eventhub: EventHubSettings = Field(default_factory=EventHubSettings)
     tags: dict[str, str] = Field(default_factory=dict)
