@@ -283,8 +283,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     control.settimeout(0.5)
     sup = Supervisor(rundir, listener, control, control_path)
 
+    def stop_and_exit() -> None:
+        sup.stop()
+        sup.shutdown()
+
     def on_term(*_: object) -> None:
-        threading.Thread(target=lambda: (sup.stop(), sup.shutdown()), daemon=True).start()
+        threading.Thread(target=stop_and_exit, daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
