@@ -52,12 +52,13 @@ class FunctionPlan:
     current: dict[str, Any] | None
     mask: list[str] = field(default_factory=list)
     upload: bool = False
+    replace: bool = False  # HTTP <-> event trigger cannot be updated in place: delete, then create
 
     @property
     def action(self) -> str:
         if self.current is None:
             return "create"
-        return "update" if self.mask or self.upload else "noop"
+        return "update" if self.mask or self.upload or self.replace else "noop"
 
 
 def to_dict(message: Any) -> dict[str, Any]:
@@ -116,7 +117,8 @@ class Deployer:
         upload = source_sha is not None and current.get("labels", {}).get(SOURCE_LABEL) != source_label(sha)
         upload = upload or current.get("state") == "FAILED"
         mask = changed_fields(want, current, MASK_FIELDS)
-        return FunctionPlan(cf, current, mask, upload)
+        replace = bool(current.get("event_trigger", {}).get("event_type")) != ("event_trigger" in want)
+        return FunctionPlan(cf, current, mask, upload, replace)
 
     # ---- plan ------------------------------------------------------------------------------------
     def plan(self, build: BuildResult | None) -> Plan:
@@ -125,6 +127,8 @@ class Deployer:
         for cf in self.functions:
             fp = self.function_plan(cf, build.digest if build else None)
             detail = ", ".join((["build_config.source"] if fp.upload and fp.current else []) + fp.mask)
+            if fp.replace:
+                detail = "replace (delete, then create): an HTTP function cannot become event-triggered or back"
             changes.append(Change(fp.action, f"function {cf.function_id}", detail))  # type: ignore[arg-type]
             url = (fp.current or {}).get("service_config", {}).get("uri")
             if url:  # the function exists: diff its jobs against what the URL needs
@@ -176,6 +180,10 @@ class Deployer:
 
         cf = fp.cf
         client = self.clients.functions
+        if fp.replace:
+            progress(f"gcp: replacing {cf.function_id} (trigger kind changed)")
+            client.delete_function(name=function_name(self.clients.location, cf)).result(timeout=OPERATION_TIMEOUT_S)
+            fp = FunctionPlan(cf, None, upload=True)
         want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, digest)
         mask = list(fp.mask)
         if fp.upload:

@@ -124,6 +124,21 @@ def test_schedule_and_trigger_changes_update_in_place(fake: FakeGoogleCloud, sho
     assert fn(fake, "shop-orders")["eventTrigger"]["pubsubTopic"] == "projects/shop-test-1/topics/orders-v2"
 
 
+def test_switching_between_http_and_event_trigger_replaces_the_function(fake: FakeGoogleCloud,
+                                                                        shop: Deployment) -> None:
+    shop.deploy()
+    shop.edit("      - queue: {name: orders}\n", "      - http: {path: /orders}\n")
+    plan = shop.provider.plan(shop.build())
+    change = next(c for c in plan.changes if c.resource == "function shop-orders")
+    assert change.action == "update" and change.detail.startswith("replace")
+    before = len(fake.mutations())
+    shop.deploy()
+    orders = [(m, p.rsplit("/", 1)[1]) for m, p, _q in fake.mutations()[before:] if "shop-orders" in p or
+              ("functionId" in _q and _q["functionId"] == ["shop-orders"])]
+    assert orders[0] == ("DELETE", "shop-orders") and orders[1] == ("POST", "functions")
+    assert "eventTrigger" not in fn(fake, "shop-orders")
+
+
 def test_functions_and_jobs_dropped_from_the_spec_are_deleted(fake: FakeGoogleCloud, shop: Deployment) -> None:
     shop.deploy()
     shop.edit("  nightly:\n    handler: gcp_shop_handlers.on_schedule\n    triggers:\n"
