@@ -180,6 +180,21 @@ class Deployed:
 
 
 @pytest.fixture
+def new_project(tmp_path: Path) -> Any:
+    """new_project(tag, **kwargs) -> path of a fresh multicloud.yaml (not deployed)."""
+
+    def make(tag: str, **kwargs: Any) -> Path:
+        return write_project(tmp_path / tag, service_name(tag), **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    return BASE_IMAGE
+
+
+@pytest.fixture
 def deployed(engine: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     made: list[Deployed] = []
 
