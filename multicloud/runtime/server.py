@@ -135,7 +135,15 @@ class Server:
                 finally:
                     client.close()
                 continue
-            threading.Thread(target=conn.run, name="conn", daemon=True).start()
+            try:
+                threading.Thread(target=conn.run, name="conn", daemon=True).start()
+            except RuntimeError:  # out of threads (a container's pids limit): refuse this one, keep serving
+                self.connections.discard(conn)
+                try:
+                    client.sendall(error_response(HttpError(503, "server busy")))
+                except OSError:
+                    pass
+                client.close()
 
     def _sweep_loop(self) -> None:
         while True:
