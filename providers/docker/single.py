@@ -389,6 +389,8 @@ def log_record(line: str, function: str | None) -> LogRecord | None:
     try:
         data = json.loads(message)
         if isinstance(data, dict):
+            if data.get("path") == "/healthz":
+                return None  # the engine's health probe, once a second: noise for a reader
             name = str(data.get("function", ""))
     except ValueError:
         pass
