@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from typing import Any
 from multicloud.providers.azure.app import AppModel, app_model
 from multicloud.providers.azure.arm import TAG_CODE, TAG_CONFIG, ArmSession, get_or_none
 from multicloud.providers.azure.publish import deployment_log, publish_zip, scm_client, scm_host
+from multicloud.providers.azure.triggers import AzureFunction
 
 from multicloud.errors import OperationError, UnsupportedError
 from multicloud.provider import (
@@ -34,10 +36,11 @@ from multicloud.provider import (
     RemoveResult,
     StatusReport,
 )
-from multicloud.spec.models import HttpTrigger, StreamTrigger
+from multicloud.spec.models import HttpTrigger, QueueTrigger, StorageTrigger, StreamTrigger
 from multicloud.state import write_state
 
 MANAGED_LIST = "MULTICLOUD_MANAGED_SETTINGS"
+EVENTGRID_API_VERSION = "2022-06-15"  # GA Event Grid REST version (no Event Grid SDK is needed for one PUT)
 DEPLOYMENT_STORAGE_SETTING = "DEPLOYMENT_STORAGE_CONNECTION_STRING"
 PLAN_SKUS = {"flex": {"name": "FC1", "tier": "FlexConsumption"}, "consumption": {"name": "Y1", "tier": "Dynamic"}}
 
@@ -72,6 +75,7 @@ def config_hash(s: ArmSession, model: AppModel) -> str:
     """What the site's configuration follows from (no secret values in it: they are not known here)."""
     data = {"plan": s.settings.plan, "location": s.settings.location, "python": s.project.spec.python_version,
             "memory": model.instance_memory_mb, "settings": model.settings,
+            "functions": [(f.name, f.decorator) for f in model.functions], "max": s.settings.max_instances,
             "eventhub": s.settings.eventhub.model_dump(), "tags": s.settings.tags}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -87,6 +91,7 @@ def plan(s: ArmSession, build: BuildResult | None, progress: Progress) -> Plan:
 
 
 def _changes(s: ArmSession, model: AppModel, cur: Current, build: BuildResult | None) -> list[Change]:
+    """In apply order; `deploy` finds each step by its resource kind (`_kind`)."""
     rg = s.resource_group
     out = [Change("noop" if cur.group else "create", f"resource group {rg}", s.settings.location),
            Change("noop" if cur.storage else "create", f"storage account {s.storage_account}",
@@ -112,6 +117,13 @@ def _changes(s: ArmSession, model: AppModel, cur: Current, build: BuildResult | 
         same = cur.site is not None and site_tags.get(TAG_CODE) == build.digest
         out.append(Change("noop" if same else "update", "code", f"one-deploy {build.digest[:12]}"))
     return out
+
+
+def _kind(change: Change) -> str:
+    for kind in ("resource group", "storage account", "event hubs namespace", "plan", "function app", "code"):
+        if change.resource.startswith(kind):
+            return kind
+    raise AssertionError(change.resource)
 
 
 def _storage_connection(s: ArmSession, account: Any) -> str:
@@ -177,7 +189,7 @@ def _site_body(s: ArmSession, model: AppModel, settings: dict[str, str], tags: d
 def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResult:
     model = app_model(s.project)
     cur = _read(s)
-    changes = {c.resource.split(" ")[0] if c.resource != "code" else "code": c for c in _changes(s, model, cur, build)}
+    changes = {_kind(c): c for c in _changes(s, model, cur, build)}
     rg, loc = s.resource_group, s.settings.location
     if cur.group is None:
         progress(f"creating resource group {rg}")
@@ -216,9 +228,9 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
         existing = dict(s.web.web_apps.list_application_settings(rg, s.app_name).properties or {})
         previous = set((existing.get(MANAGED_LIST) or "").split(","))
         settings = {k: v for k, v in existing.items() if k not in previous} | managed
-    site_changed = changes["function"].action != "noop"
+    site_changed = changes["function app"].action != "noop"
     if site_changed:
-        progress(f"{changes['function'].action} function app {s.app_name}")
+        progress(f"{changes['function app'].action} function app {s.app_name}")
         tags = s.tags(**{TAG_CONFIG: config_hash(s, model), TAG_CODE: _tags(cur.site).get(TAG_CODE, "")})
         site = s.web.web_apps.begin_create_or_update(
             rg, s.app_name, _site_body(s, model, settings, tags, account.properties.primary_endpoints.blob)).result()
@@ -226,17 +238,70 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
     else:
         site = cur.site
     warnings = _warnings(s, settings)
+    if site_changed:
+        _trigger_storage(s, progress)
     if changes["code"].action != "noop":
         client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
         publish_zip(client, build.artifacts[0].path, progress)
         s.resources.tags.begin_update_at_scope(
             s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": {TAG_CODE: build.digest}}}).result()
+    if s.settings.plan == "flex" and (site_changed or changes["code"].action != "noop"):
+        warnings |= _blob_event_subscriptions(s, model, str(site.default_host_name), progress)
     host = str(site.default_host_name)
     write_state(s.project, "azure", {"app": s.app_name, "resource_group": rg, "host": host,
                                      "digest": build.digest, "subscription": s.subscription_id})
     details = {"app": s.app_name, "resource_group": rg, "url": f"https://{host}", **warnings}
     changed = any(c.action != "noop" for c in changes.values())
     return DeployResult("azure", build.digest[:12], changed, _endpoints(s, host), details)
+
+
+def _trigger_storage(s: ArmSession, progress: Progress) -> None:
+    """Blob containers and queues the triggers watch, in the app's storage account (AzureWebJobsStorage)."""
+    rg, acct = s.resource_group, s.storage_account
+    configs = [t.config for f in s.project.functions_for("azure") for t in f.triggers]
+    for bucket in sorted({c.bucket for c in configs if isinstance(c, StorageTrigger)}):
+        s.storage.blob_containers.create(rg, acct, bucket, {"properties": {}})
+    for queue in sorted({c.name for c in configs if isinstance(c, QueueTrigger)}):
+        s.storage.queue.create(rg, acct, queue, {"properties": {}})
+
+
+def _blob_event_subscriptions(s: ArmSession, model: AppModel, host: str, progress: Progress) -> dict[str, str]:
+    """Flex runs only the Event Grid blob trigger: subscribe each one to BlobCreated on its container.
+
+    The webhook carries the host's `blobs_extension` system key, which exists once the host has indexed
+    a blob trigger; until then deploy reports a warning and the next deploy subscribes.
+    """
+    blobs = [(f, _trigger(s, f)) for f in model.functions if f.kind == "storage"]
+    if not blobs:
+        return {}
+    keys = s.web.web_apps.list_host_keys(s.resource_group, s.app_name)
+    key = (keys.system_keys or {}).get("blobs_extension")
+    if not key:
+        return {"warning": "the host has no blobs_extension key yet: deploy again to subscribe blob triggers to "
+                           "Event Grid"}
+    account_id = f"{s.rg_id()}/providers/Microsoft.Storage/storageAccounts/{s.storage_account}"
+    for fn, cfg in blobs:
+        assert isinstance(cfg, StorageTrigger)
+        progress(f"subscribing {fn.name} to Event Grid BlobCreated on {cfg.bucket}")
+        url = f"https://{host}/runtime/webhooks/blobs?functionName=Host.Functions.{fn.name}&code={key}"
+        s.resources.resources.begin_create_or_update_by_id(
+            f"{account_id}/providers/Microsoft.EventGrid/eventSubscriptions/{_subscription_name(fn.name)}".lstrip("/"),
+            {"properties": {
+                "destination": {"endpointType": "WebHook", "properties": {"endpointUrl": url}},
+                "filter": {"includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+                           "subjectBeginsWith": f"/blobServices/default/containers/{cfg.bucket}/blobs/{cfg.prefix}",
+                           "subjectEndsWith": cfg.suffix},
+                "eventDeliverySchema": "EventGridSchema"}},
+            api_version=EVENTGRID_API_VERSION).result()
+    return {}
+
+
+def _subscription_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", name)[:64]  # Event Grid: 3-64 letters, digits and dashes
+
+
+def _trigger(s: ArmSession, f: AzureFunction) -> object:
+    return s.project.function("azure", f.spec_function).triggers[f.trigger_index].config
 
 
 def _warnings(s: ArmSession, settings: dict[str, str]) -> dict[str, str]:
@@ -321,6 +386,18 @@ def remove(s: ArmSession, progress: Progress) -> RemoveResult:
             s.eventhub.namespaces.begin_delete(rg, s.eventhub_namespace).result()
             removed.append(f"event hubs namespace {s.eventhub_namespace}")
     account = get_or_none(s.storage.storage_accounts.get_properties, rg, s.storage_account)
+    if account is not None and s.settings.plan == "flex":  # subscriptions outlive the app on a kept account
+        from azure.core.exceptions import ResourceNotFoundError
+
+        for f in app_model(s.project).functions:
+            if f.kind == "storage":
+                sub_id = f"{account.id}/providers/Microsoft.EventGrid/eventSubscriptions/{_subscription_name(f.name)}"
+                try:
+                    s.resources.resources.begin_delete_by_id(sub_id.lstrip("/"),
+                                                             api_version=EVENTGRID_API_VERSION).result()
+                    removed.append(f"event grid subscription {_subscription_name(f.name)}")
+                except ResourceNotFoundError:
+                    pass
     if account is not None and s.owns(account):
         s.storage.storage_accounts.delete(rg, s.storage_account)
         removed.append(f"storage account {s.storage_account}")

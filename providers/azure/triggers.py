@@ -52,6 +52,7 @@ class AzureFunction:
     spec_function: str
     shim_var: str  # module-level AzureShim of the spec function
     kind: str  # spec trigger kind
+    trigger_index: int  # position in the spec function's `triggers`
     decorator: str  # the `@app....(...)` line after the `@app.` prefix
     shim_method: str
     param: str
@@ -137,7 +138,7 @@ def azure_functions(project: Project, functions: list[ResolvedFunction], *, plan
                                 fix="rename one of the functions", where=where)
             seen.add(name)
             out.append(AzureFunction(name=name, py_name=_py_name(name), spec_function=fn.name,
-                                     shim_var=f"_{_py_name(fn.name)}_shim", kind=kind,
+                                     shim_var=f"_{_py_name(fn.name)}_shim", kind=kind, trigger_index=index,
                                      decorator=decorator, shim_method=method, param=param,
                                      annotation=annotation))
     return out

@@ -34,6 +34,7 @@ API_VERSIONS = {  # provider namespace -> versions accepted (those the installed
     "microsoft.web": {"2025-05-01"},
     "microsoft.storage": {"2025-08-01", "2026-04-01", "2026-06-01", "2026-09-01"},
     "microsoft.eventhub": {"2026-01-01"},
+    "microsoft.eventgrid": {"2022-06-15", "2025-02-15"},
 }
 RES = r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
 STORAGE_NAME = re.compile(r"^[a-z0-9]{3,24}$")
@@ -183,6 +184,28 @@ class FakeAzure:
             raise Reject(405, "MethodNotAllowed", method)
         return 200, {}, self._store(path, "Microsoft.Storage/storageAccounts/blobServices/containers", body)
 
+    def _queue(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        self._found(path.split("/queueServices/")[0])
+        if method != "PUT":
+            raise Reject(405, "MethodNotAllowed", method)
+        return 200, {}, self._store(path, "Microsoft.Storage/storageAccounts/queueServices/queues", body or {})
+
+    def _event_subscription(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        self._found(path.split("/providers/Microsoft.EventGrid/")[0])
+        if method == "DELETE":
+            self._found(path)
+            del self.resources[path.lower()]
+            return 200, {}, None
+        name = path.rsplit("/", 1)[-1]
+        if not re.fullmatch(r"[A-Za-z0-9-]{3,64}", name):
+            raise Reject(400, "InvalidRequest", f"event subscription name {name} is invalid")
+        _require(body, "properties.destination.endpointType", "properties.destination.properties.endpointUrl",
+                 "properties.filter.includedEventTypes")
+        url = body["properties"]["destination"]["properties"]["endpointUrl"]
+        if not url.startswith("https://") or "code=" not in url:
+            raise Reject(400, "InvalidRequest", "webhook endpoints must be https, with the blobs extension key")
+        return 201, {}, self._store(path, "Microsoft.EventGrid/eventSubscriptions", body)
+
     def _plan(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         if method == "PUT":
             _require(body, "location", "sku.name")
@@ -244,8 +267,10 @@ class FakeAzure:
 
     def _host_keys(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         self._found(path.split("/host/")[0])
+        package = self.published.get(path.split("/host/")[0].lower())
+        blob = package is not None and b"blob_trigger" in zipfile.ZipFile(io.BytesIO(package)).read("function_app.py")
         return 200, {}, {"masterKey": "fake-master-key", "functionKeys": {"default": "fake-function-key"},
-                         "systemKeys": {}}
+                         "systemKeys": {"blobs_extension": "fake-blobs-key"} if blob else {}}
 
     def _functions(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         site = path.rsplit("/functions", 1)[0]
@@ -303,6 +328,9 @@ class FakeAzure:
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+", _storage_account),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/listkeys", _storage_keys),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/blobservices/default/containers/[^/]+", _container),
+        (r"/providers/microsoft\.storage/storageaccounts/[^/]+/queueservices/default/queues/[^/]+", _queue),
+        (r"/providers/microsoft\.storage/storageaccounts/[^/]+/providers/microsoft\.eventgrid/eventsubscriptions/[^/]+",
+         _event_subscription),
         (r"/providers/microsoft\.web/serverfarms/[^/]+", _plan),
         (r"/providers/microsoft\.web/sites/[^/]+", _site),
         (r"/providers/microsoft\.web/sites/[^/]+/config/appsettings(/list)?", _site_settings),

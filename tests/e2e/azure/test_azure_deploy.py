@@ -46,6 +46,17 @@ def test_first_deploy_creates_everything_then_redeploy_is_a_noop(fake: FakeAzure
     ns = f"{rg}/providers/Microsoft.EventHub/namespaces/{s.eventhub_namespace}"
     assert fake.get(f"{ns}/eventhubs/clicks/consumergroups/analytics") is not None
 
+    acct = f"{rg}/providers/Microsoft.Storage/storageAccounts/{s.storage_account}"
+    assert fake.get(f"{acct}/blobServices/default/containers/uploads") is not None
+    assert fake.get(f"{acct}/queueServices/default/queues/orders-in") is not None
+    sub = fake.get(f"{acct}/providers/Microsoft.EventGrid/eventSubscriptions/worker-storage")
+    assert sub is not None, "Flex blob triggers need an Event Grid subscription"
+    prefix = "/blobServices/default/containers/uploads/blobs/incoming/"
+    assert sub["properties"]["filter"]["subjectBeginsWith"] == prefix
+    assert sub["properties"]["filter"]["subjectEndsWith"] == ".csv"
+    assert "functionName=Host.Functions.worker-storage&code=fake-blobs-key" in \
+        sub["properties"]["destination"]["properties"]["endpointUrl"]
+
     settings = fake.app_settings[site["id"].lower()]
     assert settings["API_KEY"] == "@Microsoft.KeyVault(SecretUri=https://orders-kv.vault.azure.net/secrets/api-key)"
     assert settings["GREETING"] == "hello"
@@ -110,6 +121,7 @@ def test_remove_deletes_only_what_multicloud_created(fake: FakeAzure, service: P
     prov.deploy(prov.build(service.parent / ".multicloud" / "build" / "azure"))
     result = prov.remove()
     assert {r.split(" ")[0] for r in result.removed} == {"function", "plan", "event", "storage"}
+    assert "event grid subscription worker-storage" in result.removed
     assert fake.get(rg) is not None and fake.get(other) is not None  # not ours: untouched
     assert not prov.status().deployed
 
