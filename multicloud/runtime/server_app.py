@@ -140,6 +140,7 @@ class RuntimeApp:
         self.auth_key = auth_key.encode() if auth_key is not None else None
         self.log = log
         self.routes = RouteTable(config.routes)
+        self.key_functions = frozenset(r.function for r in config.routes if r.auth == "key")
         self.slots = Slots(config.limits.concurrency, config.limits.max_queue)
         self.watchdog = Watchdog()
         self.watchdog.thread.start()
@@ -186,6 +187,10 @@ class RuntimeApp:
             if request.method != "POST":
                 return conn.answer(request, 405, [("Allow", "POST"), *JSON], b'{"error":"POST a CloudEvent"}',
                                    {"function": name})
+            if name in self.key_functions and not self._authorized(request):
+                # a function behind `auth: key` must not be reachable keyless through its events endpoint
+                return conn.answer(request, 401, [("WWW-Authenticate", "Bearer"), *JSON],
+                                   b'{"error":"missing or wrong key"}', {"function": name})
             event = parse_cloudevent(request)
             return self._call(conn, request, name, request_id,
                               lambda deadline: self._run_event(name, event, request_id, deadline))

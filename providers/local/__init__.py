@@ -247,18 +247,25 @@ class LocalProvider(Provider):
         fn = self.project.function("local", request.function)
         headers = dict(request.headers)
         timeout = fn.timeout + 10
-        if request.trigger == "http":
-            path, needs_key = invoke.http_route(fn, request)
-            if needs_key and not any(k.lower() in ("x-multicloud-key", "authorization") for k in headers):
+
+        def add_key() -> None:
+            if not any(k.lower() in ("x-multicloud-key", "authorization") for k in headers):
                 key_file = state.get("key_file")
                 if key_file and Path(key_file).is_file():
                     headers[invoke.KEY_HEADER] = Path(key_file).read_text().strip()
+
+        if request.trigger == "http":
+            path, needs_key = invoke.http_route(fn, request)
+            if needs_key:
+                add_key()
             return invoke.send(state["url"], request.method, invoke.with_query(path, request.query), headers,
                                request.body, fn.name, timeout)
         if request.trigger not in invoke.EVENT_TYPES:
             raise UsageError(f"unknown trigger {request.trigger!r}", fix="use http, queue, stream, storage, schedule "
                              "or direct")
         headers.setdefault("Content-Type", "application/cloudevents+json")
+        if any(isinstance(t.config, HttpTrigger) and t.config.auth == "key" for t in fn.triggers):
+            add_key()  # the runtime guards the events endpoint of a key-protected function too
         return invoke.send(state["url"], "POST", invoke.events_path(fn.name), headers, invoke.cloudevent(fn, request),
                            fn.name, timeout)
 

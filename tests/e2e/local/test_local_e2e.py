@@ -48,6 +48,9 @@ def test_deploy_invoke_status_logs_remove(deployment: Deployment) -> None:
     res = provider.invoke(InvokeRequest("worker", trigger="queue",
                                         event={"messages": [{"id": "a", "body": "ok"}, {"id": "b", "body": "bad"}]}))
     assert json.loads(res.body) == {"failed": ["b"]}
+    # a key-protected function's events endpoint needs the key too; the provider sends it
+    res = provider.invoke(InvokeRequest("admin", trigger="direct"))
+    assert res.ok and json.loads(res.body)["token_ok"] is True
 
     status = provider.status()
     assert status.deployed and {f.state for f in status.functions} == {"running"}

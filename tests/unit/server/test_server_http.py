@@ -99,6 +99,11 @@ def test_auth_key_is_required_and_checked(runtime: Runtime) -> None:
     assert request(runtime, "GET", "/private", headers={"Authorization": f"Bearer {KEY}"})[0] == 200
     # routes without auth stay open
     assert request(runtime, "GET", "/hello/open")[0] == 200
+    # the events endpoint of a key-protected function is no back door
+    event = b'{"specversion":"1.0","id":"1","source":"s","type":"io.multicloud.direct","data":{}}'
+    ce = {"Content-Type": "application/cloudevents+json"}
+    assert request(runtime, "POST", "/_events/private", event, ce)[0] == 401
+    assert request(runtime, "POST", "/_events/private", event, {**ce, "X-Multicloud-Key": KEY})[0] == 200
 
 
 MALFORMED = [
