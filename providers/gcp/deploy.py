@@ -149,16 +149,28 @@ class Deployer:
 
     # ---- apply -----------------------------------------------------------------------------------
     def deploy(self, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
+        """Read everything first (so a conflict fails before any change), start every create/update so
+        the platform builds them concurrently, wait for all, then reconcile invokers and schedules."""
         zip_path = build.artifacts[0].path if build.artifacts else None
+        plans = [self.function_plan(cf, build.digest) for cf in self.functions]
+        started = [(fp, self._start(fp, build.digest, zip_path, progress)) for fp in plans if fp.action != "noop"]
+        finished: dict[str, dict[str, Any]] = {}
+        errors: list[OperationError] = []
+        for fp, op in started:
+            try:
+                finished[fp.cf.function_id] = self._finish(fp.cf, op)
+            except OperationError as exc:
+                errors.append(exc)
+        if errors:
+            if len(errors) == 1:
+                raise errors[0]
+            raise OperationError("; ".join(e.what for e in errors), fix=errors[0].fix) from errors[0].__cause__
         endpoints: list[Endpoint] = []
-        changed = False
+        changed = bool(started)
         facts: dict[str, Any] = {}
-        for cf in self.functions:
-            fp = self.function_plan(cf, build.digest)
-            fn = fp.current
-            if fp.action != "noop":
-                changed = True
-                fn = self._apply(fp, build.digest, zip_path, progress)
+        for fp in plans:
+            cf = fp.cf
+            fn = finished.get(cf.function_id) or fp.current
             assert fn is not None
             url = fn.get("service_config", {}).get("uri") or fn.get("url", "")
             changed |= self._ensure_invokers(cf, fn, progress)
@@ -173,8 +185,8 @@ class Deployer:
         return DeployResult("gcp", build.digest[:12], changed, tuple(endpoints),
                             {"project": self.clients.project_id, "region": self.clients.region})
 
-    def _apply(self, fp: FunctionPlan, digest: str, zip_path: Any, progress: Progress) -> dict[str, Any]:
-        from google.api_core.exceptions import GoogleAPICallError
+    def _start(self, fp: FunctionPlan, digest: str, zip_path: Any, progress: Progress) -> Any:
+        """Upload if needed and send the create or update; returns the long-running operation."""
         from google.cloud import functions_v2
         from google.protobuf import field_mask_pb2
 
@@ -194,12 +206,15 @@ class Deployer:
                 mask.append("labels")
         if fp.current is None:
             progress(f"gcp: creating {cf.function_id}")
-            op = client.create_function(parent=self.clients.location, function=functions_v2.Function(want),
-                                        function_id=cf.function_id)
-        else:
-            progress(f"gcp: updating {cf.function_id} ({', '.join(mask)})")
-            op = client.update_function(function=functions_v2.Function(want),
-                                        update_mask=field_mask_pb2.FieldMask(paths=mask))
+            return client.create_function(parent=self.clients.location, function=functions_v2.Function(want),
+                                          function_id=cf.function_id)
+        progress(f"gcp: updating {cf.function_id} ({', '.join(mask)})")
+        return client.update_function(function=functions_v2.Function(want),
+                                      update_mask=field_mask_pb2.FieldMask(paths=mask))
+
+    def _finish(self, cf: CloudFunction, op: Any) -> dict[str, Any]:
+        from google.api_core.exceptions import GoogleAPICallError
+
         try:
             result = op.result(timeout=OPERATION_TIMEOUT_S)
         except GoogleAPICallError as exc:

@@ -163,11 +163,12 @@ def test_remove_deletes_only_what_this_service_owns(fake: FakeGoogleCloud, shop:
 
 
 def test_a_foreign_function_with_our_name_is_never_overwritten(fake: FakeGoogleCloud, shop: Deployment) -> None:
-    fake.functions[f"{LOC}/functions/shop-api"] = {"name": f"{LOC}/functions/shop-api", "labels": {"team": "x"}}
+    fake.functions[f"{LOC}/functions/shop-class"] = {"name": f"{LOC}/functions/shop-class", "labels": {"team": "x"}}
     with pytest.raises(OperationError) as info:
         shop.deploy()
     assert "not managed by multicloud" in info.value.what and info.value.fix and info.value.exit_code == 1
-    assert fake.functions[f"{LOC}/functions/shop-api"]["labels"] == {"team": "x"}
+    assert fake.mutations() == []  # every function is read before anything changes
+    assert fake.functions[f"{LOC}/functions/shop-class"]["labels"] == {"team": "x"}
 
 
 def test_status_reports_state_version_and_url(fake: FakeGoogleCloud, shop: Deployment) -> None:
@@ -223,6 +224,10 @@ def test_long_running_operations_are_polled(shop: Deployment, monkeypatch: pytes
         shop.deploy()
         polls = [p for m, p, _q in cloud.requests if m == "GET" and "/operations/" in p]
         assert len(polls) >= 6 and all(f["state"] == "ACTIVE" for f in cloud.functions.values())
+        # all six creates were sent before the first operation was polled: the builds overlap
+        kinds = [("create" if m == "POST" and p.endswith("/functions") else "poll" if "/operations/" in p else "")
+                 for m, p, _q in cloud.requests]
+        assert kinds.index("poll") > max(i for i, k in enumerate(kinds) if k == "create")
 
 
 def test_project_comes_from_the_standard_variable(fake: FakeGoogleCloud, shop: Deployment,
