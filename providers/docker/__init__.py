@@ -47,28 +47,29 @@ class DockerProvider(Provider):
         return settings
 
     def client(self) -> Any:
-        from multicloud.providers.docker.engine import client
+        from .engine import client
 
         return client()
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
-        from multicloud.providers.docker.engine import translate
+        from .engine import translate
 
-        return translate(exc)
+        mapped: MulticloudError | None = translate(exc)
+        return mapped
 
     def mode(self) -> Any:
         client = self.client()
         if self.settings.mode == "swarm":
-            from multicloud.providers.docker.swarm import Swarm
+            from .swarm import Swarm
 
             return Swarm(client, self.project, self.settings, lambda _m: None)
-        from multicloud.providers.docker.single import Single
+        from .single import Single
 
         return Single(client, self.project, self.settings, lambda _m: None)
 
     # ---- build -------------------------------------------------------------------------------------
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
-        from multicloud.providers.docker.context import build_function_image, build_gateway_image
+        from .context import build_function_image, build_gateway_image
 
         client = self.client()
         image = build_function_image(client, self.project, self.settings, out_dir, progress)
@@ -151,9 +152,10 @@ class DockerProvider(Provider):
         return str(self.mode().url())
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
-        from multicloud.providers.docker.invoke import invoke
+        from .invoke import invoke
 
-        return invoke(self.project, self.settings, self.url(), request)
+        result: InvokeResult = invoke(self.project, self.settings, self.url(), request)
+        return result
 
     def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
         yield from self.mode().logs(function, since, follow)

@@ -64,7 +64,7 @@ def build_base_image(python_version: str, tag: str | None = None, progress: Prog
         raise OperationError("debootstrap needs root to build a root filesystem",
                              fix="run `multicloud docker base-image` as root (e.g. with sudo)",
                              where="multicloud docker base-image")
-    from multicloud.providers.docker.engine import client as docker_client
+    from .engine import client as docker_client
 
     engine = docker_client()
     with tempfile.TemporaryDirectory(prefix="multicloud-rootfs-") as tmp:

@@ -194,7 +194,8 @@ class Gateway:
             await writer.drain()
         if te is None:
             return await reader.readexactly(length) if length else b""
-        chunks, total = [], 0
+        chunks: list[bytes] = []
+        total = 0
         while True:
             size_line = await reader.readuntil(b"\r\n")
             try:
