@@ -27,6 +27,8 @@ MASK_FIELDS = (
     "service_config.max_instance_request_concurrency", "service_config.service_account_email",
     "event_trigger",
 )
+# memory (MiB) up to -> the least CPU gen2 accepts with it (cloud.google.com/functions/docs/configuring/memory)
+MIN_CPU_FOR_MEMORY = ((4096, "1"), (8192, "2"), (16384, "4"), (32768, "8"))
 JOB_MASK_FIELDS = ("description", "schedule", "time_zone", "http_target")
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*(k|M|G|Mi|Gi|Ki)?$")
 _UNITS = {None: 1, "k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
@@ -56,8 +58,8 @@ def desired_function(cf: CloudFunction, settings: GcpSettings, project_id: str, 
         "all_traffic_on_latest_revision": True,
     }
     if settings.concurrency > 1 or cf.memory_mb > 2048:
-        # gen2 needs a whole CPU for concurrency and for the larger memory tiers
-        service["available_cpu"] = "1" if cf.memory_mb <= 4096 else ("2" if cf.memory_mb <= 8192 else "4")
+        # gen2 needs a whole CPU for concurrency, and more CPUs for the larger memory tiers
+        service["available_cpu"] = next(cpu for limit, cpu in MIN_CPU_FOR_MEMORY if cf.memory_mb <= limit)
     if settings.max_instances is not None:
         service["max_instance_count"] = settings.max_instances
     if settings.service_account:
