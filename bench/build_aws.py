@@ -12,8 +12,10 @@ Peers live outside the repo and outside .venv:
 Override their paths with SLS_BIN / SAM_BIN. A missing peer is reported (with these instructions) and
 skipped; multicloud is always measured.
 
-cold = no build output and no tool cache of the project; warm = the same command again, nothing changed
-(`sam build --cached` for SAM, its fastest warm mode).
+cold = no build output, no tool cache of the project, empty pip and uv download caches; warm = the same
+command again, nothing changed (`sam build --cached` for SAM, its fastest warm mode). multicloud installs
+dependencies with uv when it is installed (else pip; MULTICLOUD_INSTALLER=pip forces pip): the line
+"installer" says which one ran.
 """
 
 from __future__ import annotations
@@ -183,6 +185,10 @@ def measure(name: str, build: Callable[[], None], clean: Callable[[], None], rep
     colds, warms = [], []
     for _ in range(repeat):
         clean()
+        # truly cold: empty pip and uv caches too (downloads from the index again), for every tool
+        caches = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+        os.environ["PIP_CACHE_DIR"] = str(caches / "pip")
+        os.environ["UV_CACHE_DIR"] = str(caches / "uv")
         colds.append(timed(cold_build or build))
         warms.append(min(timed(build) for _ in range(3)))
     result = {"cold_s": statistics.median(colds), "warm_s": statistics.median(warms)}
@@ -201,6 +207,9 @@ def main() -> int:
         work = Path(tmp)
         print(f"build of one Lambda function with one dependency ({REQUIREMENTS.strip()}), "
               f"median of {args.repeat}:")
+        from multicloud.providers.aws.deps import installer
+
+        print(f"  installer used by multicloud: {installer()}")
         build, clean = multicloud_project(work)
         results["multicloud"] = measure("multicloud", build, clean, args.repeat)
         sls = sls_bin()

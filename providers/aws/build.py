@@ -59,11 +59,11 @@ def _dependencies(project: Project, settings: AwsSettings, cache: Path, progress
     key = sha256_bytes(json.dumps([req.read_text(), version, plats, BUILD_FORMAT]).encode())[:24]
     target = cache / key
     if not (target / ".complete").exists():
-        from multicloud.package import pip_install_target
+        from .deps import install
 
         progress(f"installing {req_name} for Lambda ({settings.architecture}, Python {version})")
         shutil.rmtree(target, ignore_errors=True)
-        pip_install_target(req, target, python_version=version, platforms=plats)
+        install(req, target, python_version=version, architecture=settings.architecture, pip_platforms=plats)
         (target / ".complete").write_text("")
         for old in cache.iterdir():  # keep one dependency set: builds stay lean
             if old.name != key:

@@ -64,8 +64,26 @@ def test_package_layout(tmp_path: Path) -> None:
     assert "ssm:" not in entry  # secrets never in artifacts, not even references
 
 
+def _installers() -> list[str]:
+    import shutil
+
+    try:
+        import uv  # noqa: F401
+
+        has_uv = True
+    except ImportError:
+        has_uv = shutil.which("uv") is not None
+    return ["pip", "uv"] if has_uv else ["pip"]  # pip always: it is the fallback every machine has
+
+
 @pytest.mark.slow
-def test_dependencies_are_installed_for_lambdas_platform(tmp_path: Path) -> None:
+@pytest.mark.parametrize("installer", _installers())
+def test_dependencies_are_installed_for_lambdas_platform(tmp_path: Path, installer: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from multicloud.providers.aws.deps import installer as chosen
+
+    monkeypatch.setenv("MULTICLOUD_INSTALLER", installer)
+    assert chosen() == installer
     root = write(tmp_path / "svc", requirements="markupsafe==3.0.3\nsix\n")
     with zipfile.ZipFile(_build(root).artifacts[0].path) as zf:
         names = zf.namelist()
