@@ -1,7 +1,7 @@
 """ARM session: credentials, endpoint, management clients and the names of every resource.
 
 Endpoint: `AZURE_RESOURCE_MANAGER_ENDPOINT` when set (Azure Stack, sovereign clouds, a test fake),
-otherwise the SDK's own choice from azure-core's cloud setting (`AZURE_CLOUD`). Credentials: the
+otherwise the SDK's own choice from azure-core's cloud setting (`AZURE_SDK_CLOUD_CONF`). Credentials: the
 TokenCredential passed in, else azure-identity's DefaultAzureCredential. Clients are created on first use.
 """
 
@@ -71,7 +71,8 @@ class ArmSession:
 
     @cached_property
     def eventhub_namespace(self) -> str:
-        return self.settings.eventhub.namespace or f"{self.project.name}-ehns-{self._suffix[:6]}"
+        # 6-50 characters, a letter first, a letter or digit last
+        return self.settings.eventhub.namespace or f"{self.project.name[:40].rstrip('-')}-{self._suffix}"
 
     def tags(self, **extra: str) -> dict[str, str]:
         return {**self.settings.tags, TAG_SERVICE: self.project.name, TAG_MANAGED: "multicloud", **extra}

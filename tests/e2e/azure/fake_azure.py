@@ -60,6 +60,7 @@ class FakeAzure:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     fail_next_publish: bool = False
     function_host: Any = None  # a fake_host.FakeHost once serve() made one
+    read_only: bool = False  # answer writes as ARM does for an identity with the Reader role only
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- helpers ------------------------------------------------------------------------------------
@@ -83,6 +84,9 @@ class FakeAzure:
             raise Reject(400, "InvalidRequestUri", f"malformed path {path}")
         if low.startswith("/fake-operations/"):
             return self._operation(path.rsplit("/", 1)[-1])
+        if self.read_only and method in ("PUT", "PATCH", "DELETE"):
+            raise Reject(403, "AuthorizationFailed", "The client 'fake-principal' does not have authorization to "
+                         f"perform action on scope '{path}' or the scope is invalid.")
         ns = "microsoft.resources"
         namespaces = re.findall(r"/providers/(microsoft\.[a-z]+)/", low)
         if namespaces:  # the innermost provider owns the call (tags on a site belong to Resources)

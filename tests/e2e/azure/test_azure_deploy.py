@@ -143,6 +143,15 @@ def test_azure_errors_become_clear_operation_errors(fake: FakeAzure, service: Pa
     assert info.value.fix
 
 
+def test_missing_permissions_name_the_role_to_grant(fake: FakeAzure, service: Path) -> None:
+    fake.read_only = True
+    prov = provider(service)
+    with pytest.raises(OperationError) as info:
+        prov.deploy(prov.build(service.parent / ".multicloud" / "build" / "azure"))
+    assert "403 AuthorizationFailed" in info.value.what
+    assert "Contributor" in (info.value.fix or "")
+
+
 def test_failed_publish_is_reported_with_a_fix(fake: FakeAzure, service: Path) -> None:
     prov = provider(service)
     fake.fail_next_publish = True
