@@ -158,3 +158,35 @@ def test_http_api_instead_of_function_url(moto: str, tmp_path: Path) -> None:
     removed = provider(root).remove()
     assert "apigateway http api shop-test-hello" in removed.removed
     assert boto3.client("apigatewayv2").get_apis()["Items"] == []
+
+
+@pytest.mark.parametrize(("operation", "status", "code", "fix_words"), [
+    ("lambda.UpdateFunctionConfiguration", 429, "TooManyRequestsException", "wait a minute"),
+    ("iam.PutRolePolicy", 403, "AccessDenied", "grant that identity"),
+    ("lambda.UpdateAlias", 409, "ResourceConflictException", "deploy again"),
+])
+def test_aws_errors_become_clear_operation_errors(moto: str, tmp_path: Path, operation: str, status: int,
+                                                 code: str, fix_words: str) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    root = write_service(tmp_path / "svc", triggers="- queue: {name: orders}\n")
+    boto3.client("sqs").create_queue(QueueName="orders")
+    p = provider(root)
+    p.deploy(build(p))
+    boto3.client("sqs").create_queue(QueueName="more")  # the update changes code, config and the policy
+    write_service(root, greeting="new", memory=512, triggers="- queue: {name: orders}\n- queue: {name: more}\n")
+    p2 = provider(root)
+
+    def refuse(**_: object) -> tuple[AWSResponse, dict[str, object]]:
+        # the answer AWS gives, returned in place of sending the request
+        return AWSResponse("https://aws", status, {}, None), {
+            "Error": {"Code": code, "Message": "refused by the test"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+    p2.aws.session.events.register(f"before-call.{operation}", refuse)
+    with pytest.raises(OperationError) as err:
+        p2.deploy(build(p2))
+    assert code in err.value.what and operation.split(".")[1] in err.value.what
+    assert fix_words in (err.value.fix or "")
+    assert err.value.__cause__ is not None  # raise ... from exc
+    live = boto3.client("lambda").get_alias(FunctionName="shop-test-hello", Name="live")
+    assert live["FunctionVersion"] == "1"
