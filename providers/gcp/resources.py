@@ -29,7 +29,9 @@ MASK_FIELDS = (
 )
 # memory (MiB) up to -> the least CPU gen2 accepts with it (cloud.google.com/functions/docs/configuring/memory)
 MIN_CPU_FOR_MEMORY = ((4096, "1"), (8192, "2"), (16384, "4"), (32768, "8"))
-JOB_MASK_FIELDS = ("description", "schedule", "time_zone", "http_target")
+JOB_MASK_FIELDS = ("description", "schedule", "time_zone", "http_target", "attempt_deadline")
+# Cloud Scheduler waits at most this long for an HTTP target (15 s to 30 min); we wait as long as the function
+SCHEDULER_DEADLINE_S = (15, 1800)
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*(k|M|G|Mi|Gi|Ki)?$")
 _UNITS = {None: 1, "k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
 
@@ -121,6 +123,7 @@ def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings
         "schedule": schedule.cron,
         "time_zone": settings.time_zone,
         "http_target": target,
+        "attempt_deadline": f"{min(max(cf.timeout_s, SCHEDULER_DEADLINE_S[0]), SCHEDULER_DEADLINE_S[1])}s",
     }
 
 

@@ -59,6 +59,7 @@ def test_first_deploy_creates_functions_triggers_jobs_and_iam(fake: FakeGoogleCl
     # schedules: Scheduler jobs POSTing the schedule CloudEvent to the URL, OIDC only for the private one
     nightly = fake.jobs[f"{LOC}/jobs/shop-nightly-0"]
     assert nightly["schedule"] == "0 3 * * *" and nightly["timeZone"] == "Etc/UTC"
+    assert nightly["attemptDeadline"] == "30s" and fake.jobs[f"{LOC}/jobs/shop-api-0"]["attemptDeadline"] == "60s"
     target = nightly["httpTarget"]
     assert target["uri"] == fn(fake, "shop-nightly")["serviceConfig"]["uri"]
     assert target["oidcToken"]["serviceAccountEmail"] == "invoker@shop-test-1.iam.gserviceaccount.com"
