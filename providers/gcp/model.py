@@ -122,6 +122,10 @@ def cloud_functions(project: Project) -> list[CloudFunction]:
     """Every enabled spec function as the Cloud Function that serves it; located errors for misfits."""
     settings = settings_of(project)
     errors: list[SpecError] = []
+    for key in settings.labels:
+        if key == "managed-by" or key.startswith(LABEL_PREFIX):
+            errors.append(SpecError(f"label {key!r} is reserved: multicloud uses it to recognise what it owns",
+                                    fix="rename the label", where=project.locate(("targets", "gcp", "labels", key))))
     out: list[CloudFunction] = []
     ids: dict[str, str] = {}
     entries: dict[str, str] = {}

@@ -144,6 +144,14 @@ def test_bad_gcp_settings_are_located_spec_errors(tmp_path: Path, body: str, nee
     assert all(e.fix and e.exit_code == 2 and "multicloud.yaml" in str(e.where) for e in errors)
 
 
+def test_reserved_labels_are_refused(service_dir: Path) -> None:
+    spec = service_dir / "multicloud.yaml"
+    spec.write_text(spec.read_text().replace("labels: {team: payments}", "labels: {managed-by: me}"))
+    with pytest.raises(SpecError) as info:
+        cloud_functions(Project.load(service_dir))
+    assert "reserved" in info.value.what and "targets.gcp.labels" in str(info.value.where)
+
+
 def test_service_main_py_would_shadow_the_generated_one(service_dir: Path) -> None:
     (service_dir / "main.py").write_text("print('mine')\n")
     with pytest.raises(SpecError) as info:
