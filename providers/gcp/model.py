@@ -119,7 +119,10 @@ def settings_of(project: Project) -> GcpSettings:
 
 
 def cloud_functions(project: Project) -> list[CloudFunction]:
-    """Every enabled spec function as the Cloud Function that serves it; located errors for misfits."""
+    """Every enabled spec function as the Cloud Function that serves it.
+
+    Spec problems are collected and raised together (exit 2); a mapping gcp cannot do at all raises
+    `UnsupportedError` (exit 3) at once."""
     settings = settings_of(project)
     errors: list[SpecError] = []
     for key in settings.labels:
@@ -145,10 +148,7 @@ def cloud_functions(project: Project) -> list[CloudFunction]:
             seen[key] = fn.name
         out.append(cf)
     if errors:
-        unsupported = [e for e in errors if isinstance(e, UnsupportedError)]
-        if unsupported and len(unsupported) == len(errors):
-            raise unsupported[0]
-        raise SpecErrors([e for e in errors if not isinstance(e, UnsupportedError)])
+        raise SpecErrors(errors)
     return out
 
 
