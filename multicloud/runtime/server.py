@@ -81,11 +81,13 @@ def prepare(config: RuntimeConfig) -> tuple[dict[str, Callable[..., object]], st
     return handlers, key
 
 
-def listen_socket(host: str, port: int) -> socket.socket:
+def listen_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
+    """Bind a listener. SO_REUSEPORT only on request: by default a second server on a taken port fails
+    loudly instead of silently sharing the traffic."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if hasattr(socket, "SO_REUSEPORT"):
+    if reuse_port and hasattr(socket, "SO_REUSEPORT"):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
@@ -108,7 +110,7 @@ class Server:
         self.log = log
         self.app = RuntimeApp(config, handlers, key, log)
         limits = config.limits
-        self.connections = ConnectionSet(limits.keepalive_timeout, limits.max_connections)
+        self.connections = ConnectionSet(limits.keepalive_timeout, limits.max_connections, limits.header_timeout)
         self.stop = threading.Event()
         self.scheduler = Scheduler(self.app.fire_schedule)
 
@@ -202,7 +204,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                      description="multicloud private HTTP runtime")
     parser.add_argument("--config", required=True, help="path of runtime.json")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
-    parser.add_argument("--port", type=int, help="port to bind (SO_REUSEPORT is set)")
+    parser.add_argument("--port", type=int, help="port to bind")
+    parser.add_argument("--reuse-port", action="store_true", help="set SO_REUSEPORT (several servers, one port)")
     parser.add_argument("--fd", type=int, help="an inherited, listening socket to serve instead of binding")
     parser.add_argument("--ready-fd", type=int, help="write 'ready' to this fd once serving, then close it")
     args = parser.parse_args(argv)
@@ -220,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.fd is not None:
             sock = socket.socket(fileno=args.fd)
         else:
-            sock = listen_socket(args.host, args.port)
+            sock = listen_socket(args.host, args.port, args.reuse_port)
     except (ConfigError, StartupError) as exc:
         log.event("cannot start", level="ERROR", error=str(exc))
         return 78  # EX_CONFIG: a supervisor should not restart-loop on this

@@ -56,6 +56,7 @@ class Limits:
     max_body_bytes: int = DEFAULT_MAX_BODY
     max_header_bytes: int = 64 * 1024
     keepalive_timeout: float = 75.0
+    header_timeout: float = 30.0  # a started request must be complete (head and body) within this
     max_connections: int = 1024
     drain_timeout: float | None = None  # default: the longest function timeout + 1 s
 

@@ -17,7 +17,6 @@ from typing import Protocol
 from multicloud.runtime.server_http import HttpError, RawRequest, RequestParser, error_response, serialize
 
 RECV_SIZE = 65536
-HEADER_TIMEOUT = 30.0  # a client that starts a request must finish its head and body within this
 
 
 class Dispatcher(Protocol):
@@ -37,6 +36,7 @@ class Connection:
         self.answered = True  # for the request in progress
         self.state = "idle"  # idle | reading | busy
         self.last_active = time.monotonic()
+        self.request_started = self.last_active
         self.drain = False
 
     def run(self) -> None:
@@ -70,6 +70,8 @@ class Connection:
                 if not data:
                     return
                 self.last_active = time.monotonic()
+                if not parser.buf:
+                    self.request_started = self.last_active  # first bytes of a new request
                 parser.feed(data)
                 continue
             self.state = "busy"
@@ -112,8 +114,9 @@ class Connection:
 
 
 class ConnectionSet:
-    def __init__(self, keepalive_timeout: float, max_connections: int) -> None:
+    def __init__(self, keepalive_timeout: float, max_connections: int, header_timeout: float = 30.0) -> None:
         self.keepalive_timeout = keepalive_timeout
+        self.header_timeout = header_timeout
         self.max_connections = max_connections
         self.lock = threading.Lock()
         self.live: set[Connection] = set()
@@ -147,9 +150,10 @@ class ConnectionSet:
         with self.lock:
             conns = list(self.live)
         for conn in conns:
-            quiet = now - conn.last_active
-            if (conn.state == "idle" and quiet > idle_limit) or (conn.state == "reading" and quiet > HEADER_TIMEOUT):
+            if conn.state == "idle" and now - conn.last_active > idle_limit:
                 conn.kick()
+            elif conn.state == "reading" and now - conn.request_started > self.header_timeout:
+                conn.kick()  # a request trickled in too slowly (slowloris): its thread is freed
 
     def close_all(self) -> None:
         with self.lock:

@@ -98,8 +98,25 @@ def error_response(err: HttpError) -> bytes:
     return serialize(err.status, [("Content-Type", "text/plain; charset=utf-8")], body, keep_alive=False)
 
 
+@dataclass
+class _Head:
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]
+    chunked: bool
+    length: int
+    keep_alive: bool
+    expect: bool
+    body_start: int
+
+
 class RequestParser:
-    """Incremental parser over one connection's buffer. `wants_continue` asks for `100 Continue`."""
+    """Incremental parser over one connection's buffer. `wants_continue` asks for `100 Continue`.
+
+    Work is linear in the bytes received however they are split: the head is searched from where the
+    last search stopped and parsed once, and a chunked body is decoded chunk by chunk as it arrives.
+    """
 
     def __init__(self, max_body: int, max_header: int, client_ip: str = "") -> None:
         self.max_body = max_body
@@ -107,23 +124,55 @@ class RequestParser:
         self.client_ip = client_ip
         self.buf = bytearray()
         self.wants_continue = False
-        self._continued = False
+        self._head: _Head | None = None
+        self._scan_from = 0
+        self._chunk_pos = 0
+        self._chunk_out = bytearray()
+        self._chunks_done = False
 
     def feed(self, data: bytes) -> None:
         self.buf += data
 
     def next(self) -> RawRequest | None:
         buf = self.buf
-        while buf.startswith(b"\r\n"):  # stray CRLF between requests is allowed (RFC 9112 2.2)
-            del buf[:2]
-        end = buf.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buf) > self.max_header:
+        head = self._head
+        if head is None:
+            while buf.startswith(b"\r\n"):  # stray CRLF between requests is allowed (RFC 9112 2.2)
+                del buf[:2]
+            end = buf.find(b"\r\n\r\n", self._scan_from)
+            if end < 0:
+                if len(buf) > self.max_header:
+                    raise HttpError(431, "request header fields too large")
+                self._scan_from = max(0, len(buf) - 3)
+                return None
+            if end > self.max_header:
                 raise HttpError(431, "request header fields too large")
-            return None
-        if end > self.max_header:
-            raise HttpError(431, "request header fields too large")
-        lines = bytes(buf[:end]).split(b"\r\n")
+            head = self._head = self._parse_head(bytes(buf[:end]), end + 4)
+            self._chunk_pos = head.body_start
+            self._chunk_out = bytearray()
+            self._chunks_done = False
+            if head.expect and (head.chunked or head.length > 0) and len(buf) <= head.body_start:
+                self.wants_continue = True  # once per request, however slowly the body arrives
+        if head.chunked:
+            consumed = self._dechunk()
+            if consumed is None:
+                return None
+            body = bytes(self._chunk_out)
+        else:
+            consumed = head.body_start + head.length
+            if len(buf) < consumed:
+                return None
+            body = bytes(buf[head.body_start:consumed])
+        del buf[:consumed]
+        self._head = None
+        self._scan_from = 0
+        self.wants_continue = False
+        path, _, query = head.target.partition("?")
+        return RawRequest(head.method, head.target, path, query, head.version, head.headers, body, head.keep_alive,
+                          self.client_ip, time.perf_counter())
+
+    def _parse_head(self, raw: bytes, body_start: int) -> _Head:
+        lines = raw.split(b"\r\n")
         m = REQUEST_LINE_RE.match(lines[0])
         if m is None:
             raise HttpError(400, "malformed request line")
@@ -166,41 +215,16 @@ class RequestParser:
             raise HttpError(400, "both content-length and transfer-encoding")
         if len(set(length_values)) > 1 or (length_values and not length_values[0].isdigit()):
             raise HttpError(400, "invalid content-length")
-        body_start = end + 4
-        if chunked:
-            decoded = self._dechunk(body_start)
-            if decoded is None:
-                self._continue(expect)
-                return None
-            body, consumed = decoded
-        else:
-            length = int(length_values[0]) if length_values else 0
-            if length > self.max_body:
-                raise HttpError(413, f"request body over the {self.max_body} byte limit")
-            if len(buf) - body_start < length:
-                self._continue(expect)
-                return None
-            body = bytes(buf[body_start:body_start + length])
-            consumed = body_start + length
-        del buf[:consumed]
-        self.wants_continue = False
-        self._continued = False
+        length = int(length_values[0]) if length_values else 0
+        if length > self.max_body:
+            raise HttpError(413, f"request body over the {self.max_body} byte limit")
         keep_alive = "close" not in conn_tokens if version == "1.1" else "keep-alive" in conn_tokens
-        path, _, query = target.partition("?")
-        return RawRequest(method, target, path, query, version, headers, body, keep_alive, self.client_ip,
-                          time.perf_counter())
+        return _Head(method, target, version, headers, chunked, length, keep_alive, expect, body_start)
 
-    def _continue(self, expect: bool) -> None:
-        """Ask once per request for `100 Continue`, however slowly the body arrives."""
-        if expect and not self._continued:
-            self._continued = True
-            self.wants_continue = True
-
-    def _dechunk(self, pos: int) -> tuple[bytes, int] | None:
-        """Decode a chunked body starting at buf[pos]: (body, bytes consumed) or None if incomplete."""
-        out = bytearray()
-        buf = self.buf
-        while True:
+    def _dechunk(self) -> int | None:
+        """Decode the chunks that have fully arrived; the end of the body once complete, else None."""
+        buf, pos, out = self.buf, self._chunk_pos, self._chunk_out
+        while not self._chunks_done:
             eol = buf.find(b"\r\n", pos)
             if eol < 0:
                 if len(buf) - pos > MAX_CHUNK_LINE:
@@ -212,20 +236,23 @@ class RequestParser:
             size = int(size_text, 16)
             if len(out) + size > self.max_body:
                 raise HttpError(413, f"request body over the {self.max_body} byte limit")
-            pos = eol + 2
             if size == 0:
-                while True:  # trailers until an empty line
-                    eol = buf.find(b"\r\n", pos)
-                    if eol < 0:
-                        if len(buf) - pos > self.max_header:
-                            raise HttpError(431, "trailers too large")
-                        return None
-                    if eol == pos:
-                        return bytes(out), eol + 2
-                    pos = eol + 2
-            if len(buf) < pos + size + 2:
+                self._chunks_done = True
+                self._chunk_pos = pos = eol + 2
+                break
+            if len(buf) < eol + 2 + size + 2:
                 return None
-            out += buf[pos:pos + size]
-            if buf[pos + size:pos + size + 2] != b"\r\n":
+            data_end = eol + 2 + size
+            if buf[data_end:data_end + 2] != b"\r\n":
                 raise HttpError(400, "malformed chunk")
-            pos += size + 2
+            out += buf[eol + 2:data_end]
+            self._chunk_pos = pos = data_end + 2
+        while True:  # trailers until an empty line
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                if len(buf) - pos > self.max_header:
+                    raise HttpError(431, "trailers too large")
+                return None
+            if eol == pos:
+                return eol + 2
+            pos = eol + 2

@@ -103,3 +103,18 @@ def test_schedules_fire_inside_the_runtime(tmp_path: Path) -> None:
     count = len(ticks.read_text().splitlines())
     time.sleep(0.5)
     assert len(ticks.read_text().splitlines()) == count
+
+
+def test_overlapping_schedule_runs_are_skipped(tmp_path: Path) -> None:
+    functions = {"tick": {"handler": "svc.slow_tick", "timeout": 5,
+                          "schedules": [{"rate_seconds": 0.1, "expression": "every-100ms"}]}}
+    rt = start_runtime(tmp_path, functions)
+    try:
+        time.sleep(1.2)
+    finally:
+        assert rt.stop() == 0
+    records = [r for r in rt.records() if r.get("type") == "schedule"]
+    skipped = [r for r in records if r.get("skipped")]
+    ran = [r for r in records if r.get("status") == 200]
+    assert skipped and ran
+    assert len(ran) <= 3  # each run takes 0.5 s: at most one at a time

@@ -154,3 +154,37 @@ def test_serves_an_inherited_socket_and_reports_ready(tmp_path: Path) -> None:
     # the parent's socket is still open and listening after the child drained and exited
     assert listener.fileno() >= 0
     listener.close()
+
+
+def test_slow_request_is_cut_after_header_timeout(tmp_path: Path) -> None:
+    rt = start_runtime(tmp_path, SLOW, limits={"header_timeout": 0.6})
+    try:
+        with rt.connect() as sock:
+            started = time.monotonic()
+            sock.sendall(b"GET /hello/x HTTP/1.1\r\n")
+            for _ in range(10):  # trickle a header byte now and then: still cut by the total time
+                time.sleep(0.15)
+                try:
+                    sock.sendall(b"X")
+                except OSError:
+                    break
+            assert closed_by_peer(sock, timeout=5)
+            assert time.monotonic() - started < 3
+        assert request(rt, "GET", "/hello/ok")[0] == 200
+    finally:
+        rt.stop()
+
+
+def test_port_in_use_fails_unless_sharing_is_asked(tmp_path: Path) -> None:
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    first = start_runtime(tmp_path / "a", SLOW, extra_args=["--port", "0", "--reuse-port"])
+    try:
+        with pytest.raises(AssertionError, match="server exited 78"):
+            start_runtime(tmp_path / "b", SLOW, extra_args=["--port", str(first.port)])
+        assert "cannot listen" in (tmp_path / "b" / "server.log").read_text()
+        second = start_runtime(tmp_path / "c", SLOW, extra_args=["--port", str(first.port), "--reuse-port"])
+        assert second.port == first.port
+        assert second.stop() == 0
+    finally:
+        first.stop()

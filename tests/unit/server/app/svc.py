@@ -50,3 +50,7 @@ def tick(event, context):
     path = os.environ["TICK_FILE"]
     with open(path, "a") as fh:
         fh.write(f"{event.kind} {event.schedule.name} {event.schedule.time.isoformat()}\n")
+
+
+def slow_tick(event, context):
+    time.sleep(0.5)
