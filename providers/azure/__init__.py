@@ -81,6 +81,11 @@ class AzureProvider(Provider):
 
         return logs(self.session(), function, since, follow)
 
+    def _rollback(self, progress: Progress) -> DeployResult:
+        from multicloud.providers.azure.deploy import rollback
+
+        return rollback(self.session(), progress)
+
     def _remove(self, progress: Progress) -> RemoveResult:
         from multicloud.providers.azure.deploy import remove
 

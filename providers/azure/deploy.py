@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from multicloud.providers.azure.app import AppModel, app_model
@@ -37,7 +39,7 @@ from multicloud.provider import (
     StatusReport,
 )
 from multicloud.spec.models import HttpTrigger, QueueTrigger, StorageTrigger, StreamTrigger
-from multicloud.state import write_state
+from multicloud.state import build_dir, read_state, write_state
 
 MANAGED_LIST = "MULTICLOUD_MANAGED_SETTINGS"
 EVENTGRID_API_VERSION = "2022-06-15"  # GA Event Grid REST version (no Event Grid SDK is needed for one PUT)
@@ -226,8 +228,8 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
     settings = dict(managed)
     if cur.site is not None:  # keep settings someone else set (e.g. an Event Hubs connection)
         existing = dict(s.web.web_apps.list_application_settings(rg, s.app_name).properties or {})
-        previous = set((existing.get(MANAGED_LIST) or "").split(","))
-        settings = {k: v for k, v in existing.items() if k not in previous} | managed
+        ours_before = set((existing.get(MANAGED_LIST) or "").split(","))
+        settings = {k: v for k, v in existing.items() if k not in ours_before} | managed
     site_changed = changes["function app"].action != "noop"
     if site_changed:
         progress(f"{changes['function app'].action} function app {s.app_name}")
@@ -240,19 +242,63 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
     warnings = _warnings(s, settings)
     if site_changed:
         _trigger_storage(s, progress)
+    previous = _tags(cur.site).get(TAG_CODE) or None
     if changes["code"].action != "noop":
-        client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
-        publish_zip(client, build.artifacts[0].path, progress)
-        s.resources.tags.begin_update_at_scope(
-            s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": {TAG_CODE: build.digest}}}).result()
+        _publish(s, site, build.artifacts[0].path, build.digest, progress)
+    else:
+        previous = read_state(s.project, "azure").get("previous")
     if s.settings.plan == "flex" and (site_changed or changes["code"].action != "noop"):
         warnings |= _blob_event_subscriptions(s, model, str(site.default_host_name), progress)
     host = str(site.default_host_name)
-    write_state(s.project, "azure", {"app": s.app_name, "resource_group": rg, "host": host,
-                                     "digest": build.digest, "subscription": s.subscription_id})
+    _remember(s, host, build.digest, previous, build.artifacts[0].path)
     details = {"app": s.app_name, "resource_group": rg, "url": f"https://{host}", **warnings}
     changed = any(c.action != "noop" for c in changes.values())
     return DeployResult("azure", build.digest[:12], changed, _endpoints(s, host), details)
+
+
+def _publish(s: ArmSession, site: Any, zip_path: Path, digest: str, progress: Progress) -> None:
+    client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
+    publish_zip(client, zip_path, progress)
+    s.resources.tags.begin_update_at_scope(
+        s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": {TAG_CODE: digest}}}).result()
+
+
+def _releases(s: ArmSession) -> Path:
+    return build_dir(s.project, "azure") / "releases"
+
+
+def _remember(s: ArmSession, host: str, digest: str, previous: str | None, zip_path: Path | None) -> None:
+    """State (a cache): what runs now and what ran before; keep those two packages for `rollback`."""
+    releases = _releases(s)
+    releases.mkdir(parents=True, exist_ok=True)
+    if zip_path is not None and not (releases / f"{digest}.zip").exists():
+        shutil.copyfile(zip_path, releases / f"{digest}.zip")
+    for old in releases.glob("*.zip"):
+        if old.stem not in (digest, previous):
+            old.unlink()
+    write_state(s.project, "azure", {"app": s.app_name, "resource_group": s.resource_group, "host": host,
+                                     "digest": digest, "previous": previous, "subscription": s.subscription_id})
+
+
+def rollback(s: ArmSession, progress: Progress) -> DeployResult:
+    """Publish the package that ran before the current one (code only: settings stay as they are)."""
+    state = read_state(s.project, "azure")
+    previous = state.get("previous")
+    package = _releases(s) / f"{previous}.zip"
+    if not previous or not package.is_file():
+        raise OperationError("no previous release of this app is known on this machine",
+                             fix="deploy the earlier version of the code again (multicloud deploy --target azure)",
+                             where=str(_releases(s)))
+    site = get_or_none(s.web.web_apps.get, s.resource_group, s.app_name)
+    if site is None:
+        raise OperationError(f"function app {s.app_name} does not exist", fix="deploy first")
+    current = _tags(site).get(TAG_CODE) or state.get("digest")
+    progress(f"rolling back {s.app_name} to {previous[:12]}")
+    _publish(s, site, package, previous, progress)
+    host = str(site.default_host_name)
+    _remember(s, host, previous, current, None)
+    return DeployResult("azure", previous[:12], True, _endpoints(s, host),
+                        {"app": s.app_name, "resource_group": s.resource_group, "url": f"https://{host}"})
 
 
 def _trigger_storage(s: ArmSession, progress: Progress) -> None:

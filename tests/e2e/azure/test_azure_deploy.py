@@ -217,3 +217,25 @@ def test_invoke_stream_reports_an_unreachable_hub_clearly(fake: FakeAzure, servi
         "Endpoint=sb://127.0.0.1:9/;SharedAccessKeyName=k;SharedAccessKey=s2VjcmV0;EntityPath=clicks")
     with pytest.raises(OperationError, match="sending 1 events to hub clicks failed"):
         prov.invoke(InvokeRequest("worker", trigger="stream", event={"click": 1}))
+
+
+def test_rollback_republishes_the_previous_package(fake: FakeAzure, service: Path) -> None:
+    out = service.parent / ".multicloud" / "build" / "azure"
+    prov = provider(service)
+    prov.deploy(prov.build(out))
+    with pytest.raises(OperationError, match="no previous release"):
+        prov.rollback()  # a first deploy has nothing to go back to
+    first = (out / "app.zip").read_bytes()
+    (service.parent / "handler.py").write_text((service.parent / "handler.py").read_text() + "\n# v2\n")
+    prov = provider(service)
+    second = prov.build(out)
+    prov.deploy(second)
+    site_id = prov.session().site_id()
+    assert fake.published[site_id.lower()] == second.artifacts[0].path.read_bytes()
+
+    back = provider(service).rollback()
+    assert fake.published[site_id.lower()] == first
+    assert fake.get(site_id)["tags"]["multicloud-code"].startswith(back.version)  # type: ignore[index]
+    forward = provider(service).rollback()  # rolling back a rollback returns to the newer package
+    assert forward.version == second.digest[:12]
+    assert fake.published[site_id.lower()] == second.artifacts[0].path.read_bytes()
