@@ -107,6 +107,16 @@ def test_deploy_wires_every_trigger_then_redeploy_makes_no_write(moto: str, tmp_
     assert log.writes == [] and not result.changed
     assert [c for c in again.plan(artifact).changes if c.action != "noop"] == []
 
+    # remove: everything multicloud made, nothing else
+    provider(root).remove()
+    assert lam.list_functions()["Functions"] == [] and iam.list_roles()["Roles"] == []
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+    assert sched.list_schedules()["Schedules"] == []
+    notif = boto3.client("s3").get_bucket_notification_configuration(Bucket="uploads")
+    assert [q["Id"] for q in notif["QueueConfigurations"]] == ["audit"] and "LambdaFunctionConfigurations" not in notif
+    assert boto3.client("kinesis").describe_stream_summary(StreamName="clicks")
+    assert len(boto3.client("sqs").list_queues()["QueueUrls"]) == 2
+
 
 def test_plan_lists_changes_without_making_them(moto: str, tmp_path: Path) -> None:
     root = write_service(tmp_path / "svc")
