@@ -110,7 +110,8 @@ def _changes(s: ArmSession, model: AppModel, cur: Current, build: BuildResult | 
                       f"plan {s.plan_name}", f"{sku['tier']} ({sku['name']})"))
     wanted = config_hash(s, model)
     site_tags = _tags(cur.site)
-    out.append(Change("noop" if cur.site and site_tags.get(TAG_CONFIG) == wanted else
+    new_keys = cur.storage is None or (s.settings.eventhub.create and cur.namespace is None)
+    out.append(Change("noop" if cur.site and site_tags.get(TAG_CONFIG) == wanted and not new_keys else
                       ("update" if cur.site else "create"), f"function app {s.app_name}",
                       f"{len(model.functions)} functions, settings: {', '.join(sorted(model.settings)) or 'none'}"))
     if build is None:
@@ -203,6 +204,37 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
             "location": loc, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}, "tags": s.tags(),
             "properties": {"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False},
         }).result()
+    if changes["plan"].action != "noop":
+        progress(f"{changes['plan'].action} plan {s.plan_name}")
+        s.web.app_service_plans.begin_create_or_update(rg, s.plan_name, {
+            "location": loc, "kind": "functionapp", "tags": s.tags(), "sku": PLAN_SKUS[s.settings.plan],
+            "properties": {"reserved": True},
+        }).result()
+    # an unchanged app reads ARM and writes nothing: keys, settings and trigger resources only on change
+    site_changed = changes["function app"].action != "noop"
+    warnings: dict[str, str] = {}
+    if site_changed:
+        progress(f"{changes['function app'].action} function app {s.app_name}")
+        site, warnings = _configure_site(s, model, cur, account, progress)
+    else:
+        site = cur.site
+    previous = _tags(cur.site).get(TAG_CODE) or None
+    if changes["code"].action != "noop":
+        _publish(s, site, build.artifacts[0].path, build.digest, progress)
+    else:
+        previous = read_state(s.project, "azure").get("previous")
+    if s.settings.plan == "flex" and (site_changed or changes["code"].action != "noop"):
+        warnings |= _blob_event_subscriptions(s, model, str(site.default_host_name), progress)
+    host = str(site.default_host_name)
+    _remember(s, host, build.digest, previous, build.artifacts[0].path)
+    details = {"app": s.app_name, "resource_group": rg, "url": f"https://{host}", **warnings}
+    changed = any(c.action != "noop" for c in changes.values())
+    return DeployResult("azure", build.digest[:12], changed, _endpoints(s, host), details)
+
+
+def _configure_site(s: ArmSession, model: AppModel, cur: Current, account: Any,
+                    progress: Progress) -> tuple[Any, dict[str, str]]:
+    rg = s.resource_group
     if s.settings.plan == "flex":
         s.storage.blob_containers.create(rg, s.storage_account, s.deploy_container, {"properties": {}})
     storage_conn = _storage_connection(s, account)
@@ -217,43 +249,18 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
     managed |= {"MULTICLOUD_MEMORY_MB": str(model.instance_memory_mb),
                 "MULTICLOUD_TIMEOUT_MS": str(model.timeout_s * 1000)}
     managed[MANAGED_LIST] = ",".join(sorted([*managed, MANAGED_LIST]))
-
-    if changes["plan"].action != "noop":
-        progress(f"{changes['plan'].action} plan {s.plan_name}")
-        s.web.app_service_plans.begin_create_or_update(rg, s.plan_name, {
-            "location": loc, "kind": "functionapp", "tags": s.tags(), "sku": PLAN_SKUS[s.settings.plan],
-            "properties": {"reserved": True},
-        }).result()
-
     settings = dict(managed)
     if cur.site is not None:  # keep settings someone else set (e.g. an Event Hubs connection)
         existing = dict(s.web.web_apps.list_application_settings(rg, s.app_name).properties or {})
         ours_before = set((existing.get(MANAGED_LIST) or "").split(","))
         settings = {k: v for k, v in existing.items() if k not in ours_before} | managed
-    site_changed = changes["function app"].action != "noop"
-    if site_changed:
-        progress(f"{changes['function app'].action} function app {s.app_name}")
-        tags = s.tags(**{TAG_CONFIG: config_hash(s, model), TAG_CODE: _tags(cur.site).get(TAG_CODE, "")})
-        site = s.web.web_apps.begin_create_or_update(
-            rg, s.app_name, _site_body(s, model, settings, tags, account.properties.primary_endpoints.blob)).result()
-        s.web.web_apps.update_application_settings(rg, s.app_name, {"properties": settings})
-    else:
-        site = cur.site
-    warnings = _warnings(s, settings)
-    if site_changed:
-        _trigger_storage(s, progress)
-    previous = _tags(cur.site).get(TAG_CODE) or None
-    if changes["code"].action != "noop":
-        _publish(s, site, build.artifacts[0].path, build.digest, progress)
-    else:
-        previous = read_state(s.project, "azure").get("previous")
-    if s.settings.plan == "flex" and (site_changed or changes["code"].action != "noop"):
-        warnings |= _blob_event_subscriptions(s, model, str(site.default_host_name), progress)
-    host = str(site.default_host_name)
-    _remember(s, host, build.digest, previous, build.artifacts[0].path)
-    details = {"app": s.app_name, "resource_group": rg, "url": f"https://{host}", **warnings}
-    changed = any(c.action != "noop" for c in changes.values())
-    return DeployResult("azure", build.digest[:12], changed, _endpoints(s, host), details)
+    tags = s.tags(**{TAG_CONFIG: config_hash(s, model), TAG_CODE: _tags(cur.site).get(TAG_CODE, "")})
+    blob_endpoint = account.properties.primary_endpoints.blob
+    site = s.web.web_apps.begin_create_or_update(rg, s.app_name,
+                                                 _site_body(s, model, settings, tags, blob_endpoint)).result()
+    s.web.web_apps.update_application_settings(rg, s.app_name, {"properties": settings})
+    _trigger_storage(s, progress)
+    return site, _warnings(s, settings)
 
 
 def _publish(s: ArmSession, site: Any, zip_path: Path, digest: str, progress: Progress) -> None:
