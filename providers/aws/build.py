@@ -99,7 +99,7 @@ def build(project: Project, settings: AwsSettings, out_dir: Path, progress: Prog
     cached = _read_json(inputs_file)
     if (cached.get("inputs") == inputs and package.is_file()
             and package.stat().st_size == cached.get("size")):
-        sha, size, unzipped = str(cached["sha256"]), int(cached["size"]), int(cached["unzipped"])
+        sha, size, unzipped = str(cached["sha256"]), int(str(cached["size"])), int(str(cached["unzipped"]))
         progress("package unchanged: reusing it")
     else:
         progress(f"zipping {len(files)} files")

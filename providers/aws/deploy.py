@@ -57,7 +57,8 @@ def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, 
     if not fn.triggers_of("schedule"):
         iam.delete_role(run, names.scheduler_role)
     triggers.ensure_mappings(run, names, fn, found, target)
-    old_buckets = [str(b) for b in previous.get("buckets", [])] if isinstance(previous.get("buckets"), list) else []
+    before = previous.get("buckets")
+    old_buckets = [str(b) for b in before] if isinstance(before, list) else []
     triggers.ensure_notifications(run, names, fn, list(found.buckets) + old_buckets, target)
     http = fn.triggers_of("http")
     endpoint = api_url or url

@@ -24,7 +24,7 @@ def uv_binary() -> str | None:
     if os.environ.get("MULTICLOUD_INSTALLER", "").lower() == "pip":
         return None
     try:
-        from uv import find_uv_bin  # type: ignore[import-not-found]
+        from uv import find_uv_bin
 
         return str(find_uv_bin())
     except (ImportError, FileNotFoundError):

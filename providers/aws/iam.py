@@ -6,6 +6,7 @@ are granted on the function's resource policy instead). Schedules get their own 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from multicloud.project import ResolvedFunction
@@ -124,6 +125,6 @@ def delete_role(run: Run, name: str) -> bool:
         raise
     for policy in names:
         run.write("delete", f"iam role policy {name}/{policy}",
-                  lambda p=policy: iam.delete_role_policy(RoleName=name, PolicyName=p))
+                  partial(iam.delete_role_policy, RoleName=name, PolicyName=policy))
     run.write("delete", f"iam role {name}", lambda: iam.delete_role(RoleName=name))
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from functools import partial
 from typing import Any
 
 from multicloud.project import Project, ResolvedFunction
@@ -82,8 +83,8 @@ def rollback(aws: Aws, project: Project, settings: AwsSettings, progress: Progre
     for fn in project.functions_for("aws"):
         name = Names(project.name, settings.stage, fn.name).lambda_name
         current, previous = fnmod.previous_version(run, name)
-        run.write("update", f"lambda alias {name}:{ALIAS}", lambda n=name, v=previous: lam.update_alias(
-            FunctionName=n, Name=ALIAS, FunctionVersion=v), f"{current} -> {previous}")
+        run.write("update", f"lambda alias {name}:{ALIAS}", partial(
+            lam.update_alias, FunctionName=name, Name=ALIAS, FunctionVersion=previous), f"{current} -> {previous}")
         moved[f"{fn.name}.version"] = previous
         moved[f"{fn.name}.previous"] = current
     return DeployResult(target="aws", version=",".join(v for k, v in moved.items() if k.endswith(".version")),
@@ -156,15 +157,15 @@ def remove(aws: Aws, project: Project, settings: AwsSettings, progress: Progress
                     for m in triggers.list_mappings(run, arn)}
         for uuid in mappings:
             run.write("delete", f"lambda event source mapping {uuid}",
-                      lambda u=uuid: lam.delete_event_source_mapping(UUID=u))
+                      partial(lam.delete_event_source_mapping, UUID=uuid))
         triggers.ensure_schedules(run, names, bare, target, None)
         api = triggers.find_http_api(run, names)
         if api is not None:
             run.write("delete", f"apigateway http api {names.base}",
-                      lambda a=api["ApiId"]: aws.client("apigatewayv2").delete_api(ApiId=a))
+                      partial(aws.client("apigatewayv2").delete_api, ApiId=api["ApiId"]))
         try:
             lam.get_function(FunctionName=lname)
-            run.write("delete", f"lambda function {lname}", lambda n=lname: lam.delete_function(FunctionName=n))
+            run.write("delete", f"lambda function {lname}", partial(lam.delete_function, FunctionName=lname))
         except Exception as exc:
             if not is_not_found(exc):
                 raise
@@ -209,6 +210,6 @@ def _delete_artifacts(run: Run, project: Project, settings: AwsSettings) -> None
     for page in pages:
         for obj in page.get("Contents", []):
             run.write("delete", f"s3 object s3://{bucket}/{obj['Key']}",
-                      lambda k=obj["Key"]: s3.delete_object(Bucket=bucket, Key=k))
+                      partial(s3.delete_object, Bucket=bucket, Key=obj["Key"]))
 
 

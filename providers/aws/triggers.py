@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from typing import Any
 
 from multicloud.errors import SpecError
@@ -80,11 +81,11 @@ def ensure_permissions(run: Run, names: Names, wanted: dict[str, dict[str, Any]]
         if sid in sids:
             run.noop(f"lambda permission {name}:{sid}")
             continue
-        run.write("create", f"lambda permission {name}:{sid}", lambda s=sid, a=args: lam.add_permission(
-            FunctionName=name, Qualifier=ALIAS, StatementId=s, **a))
+        run.write("create", f"lambda permission {name}:{sid}", partial(
+            lam.add_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid, **args))
     for sid in sorted(s for s in sids if isinstance(s, str) and s.startswith("multicloud-") and s not in wanted):
-        run.write("delete", f"lambda permission {name}:{sid}", lambda s=sid: lam.remove_permission(
-            FunctionName=name, Qualifier=ALIAS, StatementId=s))
+        run.write("delete", f"lambda permission {name}:{sid}", partial(
+            lam.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid))
 
 
 # ---- http ------------------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ def ensure_schedules(run: Run, names: Names, fn: ResolvedFunction, target_arn: s
                     FlexibleTimeWindow={"Mode": "OFF"}, Target=target, State="ENABLED",
                     Description="managed by multicloud")
         if sname not in existing:
-            run.write("create", f"scheduler schedule {sname}", lambda a=args: sched.create_schedule(**a), expr)
+            run.write("create", f"scheduler schedule {sname}", partial(sched.create_schedule, **args), expr)
             continue
         cur = sched.get_schedule(Name=sname)
         same = (cur.get("ScheduleExpression") == expr and cur.get("State") == "ENABLED"
@@ -174,9 +175,9 @@ def ensure_schedules(run: Run, names: Names, fn: ResolvedFunction, target_arn: s
         if same:
             run.noop(f"scheduler schedule {sname}")
         else:
-            run.write("update", f"scheduler schedule {sname}", lambda a=args: sched.update_schedule(**a), expr)
+            run.write("update", f"scheduler schedule {sname}", partial(sched.update_schedule, **args), expr)
     for sname in sorted(set(existing) - set(wanted)):
-        run.write("delete", f"scheduler schedule {sname}", lambda s=sname: sched.delete_schedule(Name=s))
+        run.write("delete", f"scheduler schedule {sname}", partial(sched.delete_schedule, Name=sname))
 
 
 def list_schedules(run: Run, names: Names) -> list[str]:
@@ -221,19 +222,20 @@ def ensure_mappings(run: Run, names: Names, fn: ResolvedFunction, sources: Sourc
         resource = f"lambda event source mapping {names.lambda_name} <- {arn.rsplit(':', 1)[-1]}"
         cur = existing.get(arn)
         if cur is None:
-            run.write("create", resource, lambda a=arn, x=args: lam.create_event_source_mapping(
-                FunctionName=target_arn, EventSourceArn=a, Enabled=True,
-                FunctionResponseTypes=BATCH_RESPONSES, **x))
+            run.write("create", resource, partial(
+                lam.create_event_source_mapping, FunctionName=target_arn, EventSourceArn=arn, Enabled=True,
+                FunctionResponseTypes=BATCH_RESPONSES, **args))
         elif cur.get("BatchSize") != args["BatchSize"] or list(cur.get("FunctionResponseTypes") or []) \
                 != BATCH_RESPONSES:
-            run.write("update", resource, lambda u=cur["UUID"], x=args: lam.update_event_source_mapping(
-                UUID=u, BatchSize=x["BatchSize"], FunctionResponseTypes=BATCH_RESPONSES))
+            run.write("update", resource, partial(
+                lam.update_event_source_mapping, UUID=cur["UUID"], BatchSize=args["BatchSize"],
+                FunctionResponseTypes=BATCH_RESPONSES))
         else:
             run.noop(resource)
     for arn, cur in sorted(existing.items()):
         if arn not in wanted:
             run.write("delete", f"lambda event source mapping {cur['UUID']}",
-                      lambda u=cur["UUID"]: lam.delete_event_source_mapping(UUID=u))
+                      partial(lam.delete_event_source_mapping, UUID=cur["UUID"]))
 
 
 # ---- storage ---------------------------------------------------------------------------------------
@@ -277,8 +279,8 @@ def ensure_notifications(run: Run, names: Names, fn: ResolvedFunction, buckets: 
         if not merged["LambdaFunctionConfigurations"]:
             del merged["LambdaFunctionConfigurations"]
         run.write("update" if wanted else "delete", f"s3 notification {bucket} -> {names.lambda_name}",
-                  lambda b=bucket, m=merged: s3.put_bucket_notification_configuration(
-                      Bucket=b, NotificationConfiguration=m))
+                  partial(s3.put_bucket_notification_configuration,
+                          Bucket=bucket, NotificationConfiguration=merged))
 
 
 def _normal(items: list[dict[str, Any]]) -> str:
