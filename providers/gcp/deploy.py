@@ -9,6 +9,7 @@ A resource with the right name but without our ownership labels is never touched
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from multicloud.errors import OperationError
@@ -72,7 +73,11 @@ class Deployer:
         self.project = project
         self.clients = clients
         self.settings = settings_of(project)
-        self.functions = cloud_functions(project)
+
+    @cached_property
+    def functions(self) -> list[CloudFunction]:
+        # lazy: `remove` works from ownership labels alone, even for a spec gcp can no longer map
+        return cloud_functions(self.project)
 
     # ---- reading ---------------------------------------------------------------------------------
     def get_function(self, cf: CloudFunction) -> dict[str, Any] | None:

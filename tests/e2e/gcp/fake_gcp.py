@@ -88,6 +88,8 @@ class FakeGoogleCloud:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        for proc, _workdir in self.processes.values():  # signal all first, then wait: they stop together
+            proc.terminate()
         for name in list(self.processes):
             self._stop(name)
 

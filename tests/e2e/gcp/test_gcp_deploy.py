@@ -161,6 +161,9 @@ def test_remove_deletes_only_what_this_service_owns(fake: FakeGoogleCloud, shop:
     assert not (shop.root / ".multicloud" / "state" / "gcp.json").exists()
     status = shop.provider.status()
     assert not status.deployed and {f.state for f in status.functions} == {"missing"}
+    shop.deploy()
+    shop.edit("      - queue: {name: orders}\n", "      - queue: {name: orders}\n      - http: {path: /o}\n")
+    assert len(shop.provider.remove().removed) == 8  # a spec gcp can no longer map is still removable
 
 
 def test_a_foreign_function_with_our_name_is_never_overwritten(fake: FakeGoogleCloud, shop: Deployment) -> None:
