@@ -13,6 +13,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,14 @@ def test_logs_are_per_function(served: tuple[FakeGoogleCloud, Deployment]) -> No
     api_logs = " ".join(r.message for r in shop.provider.logs("api", None, False))
     assert "only-class" in class_logs and "only-class" not in api_logs
     assert all(r.function == "class" for r in shop.provider.logs("class", None, False))
+
+
+def test_logs_since_and_follow(served: tuple[FakeGoogleCloud, Deployment]) -> None:
+    _fake, shop = served
+    future = datetime.now(timezone.utc) + timedelta(hours=1)
+    assert list(shop.provider.logs("api", future, False)) == []
+    shop.provider.invoke(InvokeRequest("api", path="/orders/1"))
+    follow = shop.provider.logs(None, datetime.now(timezone.utc) - timedelta(minutes=5), True)
+    first = next(follow)  # follow yields what exists, then keeps polling
+    follow.close()
+    assert first.function in {"api", "uploads", "uploads_gone", "orders", "nightly", "class"}
