@@ -16,13 +16,13 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from multicloud.providers.azure.app import AppModel, app_model
 from multicloud.providers.azure.arm import TAG_CODE, TAG_CONFIG, ArmSession, get_or_none
-from multicloud.providers.azure.publish import deployment_log, publish_zip, scm_client, scm_host
+from multicloud.providers.azure.publish import deployment_log, publish_zip, scm_client, scm_host, upload_blob
 from multicloud.providers.azure.triggers import AzureFunction
 
 from multicloud.errors import OperationError, UnsupportedError
@@ -42,6 +42,7 @@ from multicloud.spec.models import HttpTrigger, QueueTrigger, StorageTrigger, St
 from multicloud.state import build_dir, read_state, write_state
 
 MANAGED_LIST = "MULTICLOUD_MANAGED_SETTINGS"
+RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
 EVENTGRID_API_VERSION = "2022-06-15"  # GA Event Grid REST version (no Event Grid SDK is needed for one PUT)
 DEPLOYMENT_STORAGE_SETTING = "DEPLOYMENT_STORAGE_CONNECTION_STRING"
 PLAN_SKUS = {"flex": {"name": "FC1", "tier": "FlexConsumption"}, "consumption": {"name": "Y1", "tier": "Dynamic"}}
@@ -118,7 +119,8 @@ def _changes(s: ArmSession, model: AppModel, cur: Current, build: BuildResult | 
         out.append(Change("update", "code", "digest unknown: build first"))
     else:
         same = cur.site is not None and site_tags.get(TAG_CODE) == build.digest
-        out.append(Change("noop" if same else "update", "code", f"one-deploy {build.digest[:12]}"))
+        how = "one-deploy" if s.settings.plan == "flex" else "run-from-package URL"
+        out.append(Change("noop" if same else "update", "code", f"{how} {build.digest[:12]}"))
     return out
 
 
@@ -235,8 +237,7 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
 def _configure_site(s: ArmSession, model: AppModel, cur: Current, account: Any,
                     progress: Progress) -> tuple[Any, dict[str, str]]:
     rg = s.resource_group
-    if s.settings.plan == "flex":
-        s.storage.blob_containers.create(rg, s.storage_account, s.deploy_container, {"properties": {}})
+    s.storage.blob_containers.create(rg, s.storage_account, s.deploy_container, {"properties": {}})
     storage_conn = _storage_connection(s, account)
     managed: dict[str, str] = {"AzureWebJobsStorage": storage_conn, "AzureWebJobsDisableHomepage": "true"}
     if s.settings.plan == "flex":
@@ -254,6 +255,8 @@ def _configure_site(s: ArmSession, model: AppModel, cur: Current, account: Any,
         existing = dict(s.web.web_apps.list_application_settings(rg, s.app_name).properties or {})
         ours_before = set((existing.get(MANAGED_LIST) or "").split(","))
         settings = {k: v for k, v in existing.items() if k not in ours_before} | managed
+        if s.settings.plan == "consumption" and RUN_FROM_PACKAGE in existing:  # set by _run_from_package_url
+            settings[RUN_FROM_PACKAGE] = existing[RUN_FROM_PACKAGE]
     tags = s.tags(**{TAG_CONFIG: config_hash(s, model), TAG_CODE: _tags(cur.site).get(TAG_CODE, "")})
     blob_endpoint = account.properties.primary_endpoints.blob
     site = s.web.web_apps.begin_create_or_update(rg, s.app_name,
@@ -264,10 +267,35 @@ def _configure_site(s: ArmSession, model: AppModel, cur: Current, account: Any,
 
 
 def _publish(s: ArmSession, site: Any, zip_path: Path, digest: str, progress: Progress) -> None:
-    client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
-    publish_zip(client, zip_path, progress)
+    if s.settings.plan == "flex":
+        client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
+        publish_zip(client, zip_path, progress)
+    else:
+        _run_from_package_url(s, zip_path, digest, progress)
     s.resources.tags.begin_update_at_scope(
         s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": {TAG_CODE: digest}}}).result()
+
+
+def _sas(s: ArmSession, blob: str, permission: str, hours: int) -> str:
+    expiry = (datetime.now(timezone.utc) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = s.storage.storage_accounts.list_service_sas(s.resource_group, s.storage_account, {
+        "canonicalizedResource": f"/blob/{s.storage_account}/{s.deploy_container}/{blob}",
+        "signedResource": "b", "signedPermission": permission, "signedProtocol": "https", "signedExpiry": expiry})
+    return str(result["serviceSasToken"])
+
+
+def _run_from_package_url(s: ArmSession, zip_path: Path, digest: str, progress: Progress) -> None:
+    """Linux Consumption has no one-deploy: upload the zip to the app's storage account and point
+    WEBSITE_RUN_FROM_PACKAGE at it (read-only SAS), then have the platform sync its triggers."""
+    rg, blob = s.resource_group, f"{digest}.zip"
+    account = s.storage.storage_accounts.get_properties(rg, s.storage_account)
+    base = f"{account.properties.primary_endpoints.blob.rstrip('/')}/{s.deploy_container}/{blob}"
+    progress(f"uploading {zip_path.name} ({zip_path.stat().st_size} bytes) to {s.storage_account}")
+    upload_blob(f"{base}?{_sas(s, blob, 'cw', 1)}", zip_path)
+    settings = dict(s.web.web_apps.list_application_settings(rg, s.app_name).properties or {})
+    settings[RUN_FROM_PACKAGE] = f"{base}?{_sas(s, blob, 'r', 24 * 365 * 10)}"
+    s.web.web_apps.update_application_settings(rg, s.app_name, {"properties": settings})
+    s.web.web_apps.sync_function_triggers(rg, s.app_name)
 
 
 def _releases(s: ArmSession) -> Path:

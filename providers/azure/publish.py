@@ -89,6 +89,23 @@ def publish_zip(client: Any, zip_path: Path, progress: Progress, *, timeout_s: f
         time.sleep(poll_s)
 
 
+def upload_blob(url: str, zip_path: Path) -> None:
+    """PUT a block blob through a SAS URL (Linux Consumption runs the package from such a URL)."""
+    import requests
+
+    try:
+        response = requests.put(url, data=zip_path.read_bytes(), timeout=600,
+                                headers={"x-ms-blob-type": "BlockBlob", "Content-Type": "application/zip"})
+    except requests.RequestException as exc:
+        raise OperationError(f"uploading the package failed: {exc.__class__.__name__}",
+                             fix="check network access to the storage account, then deploy again",
+                             where=f"azure: PUT {url.split('?')[0]}") from exc
+    if response.status_code not in (200, 201):
+        raise OperationError(f"uploading the package failed: HTTP {response.status_code} {_short(response.text)}",
+                             fix="check that the storage account allows shared key (SAS) access",
+                             where=f"azure: PUT {url.split('?')[0]}")
+
+
 def deployment_log(client: Any, deployment: str = "latest") -> list[dict[str, Any]]:
     from azure.core.rest import HttpRequest
 

@@ -55,6 +55,7 @@ class FakeAzure:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     app_settings: dict[str, dict[str, str]] = field(default_factory=dict)
     published: dict[str, bytes] = field(default_factory=dict)  # site id -> zip
+    blobs: dict[str, bytes] = field(default_factory=dict)  # "<account>/<container>/<blob>" -> bytes
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, tuple[str, int]] = field(default_factory=dict)  # op id -> (resource id, polls left)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
@@ -167,8 +168,9 @@ class FakeAzure:
                 raise Reject(400, "AccountNameInvalid", f"{name} is not a valid storage account name")
             _require(body, "location", "kind", "sku.name")
             host = name
-            self._store(path, "Microsoft.Storage/storageAccounts", body, {"primaryEndpoints": {
-                k: f"https://{host}.{k}.core.windows.net/" for k in ("blob", "queue", "table", "file")}})
+            endpoints = {k: f"https://{host}.{k}.core.windows.net/" for k in ("queue", "table", "file")}
+            endpoints["blob"] = f"https://{self.host}/_blob/{name}/"  # path-style, served by this fake
+            self._store(path, "Microsoft.Storage/storageAccounts", body, {"primaryEndpoints": endpoints})
             return self._accepted(path)
         if method == "GET":
             return self._found(path)
@@ -180,6 +182,45 @@ class FakeAzure:
     def _storage_keys(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         self._found(path.rsplit("/", 1)[0])
         return 200, {}, {"keys": [{"keyName": "key1", "value": "FAKEKEY1==", "permissions": "FULL"}]}
+
+    def _service_sas(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        self._found(path.rsplit("/", 1)[0])
+        _require(body, "canonicalizedResource", "signedResource", "signedPermission", "signedExpiry")
+        if not re.fullmatch(r"/blob/[a-z0-9]+/[a-z0-9-]+(/.+)?", body["canonicalizedResource"]):
+            raise Reject(400, "InvalidValuesForRequestParameters",
+                         "canonicalizedResource is /blob/<account>/<container>/<blob>")
+        sas = (f"sv=2022-11-02&sr={body['signedResource']}&sp={body['signedPermission']}"
+               f"&se={body['signedExpiry']}&spr=https&sig=FAKESIG")
+        return 200, {}, {"serviceSasToken": sas}
+
+    def blob(self, method: str, path: str, query: dict[str, str], headers: Any, raw: bytes) -> tuple[int, dict, Any]:
+        """Path-style Blob service: PUT/GET one block blob with a SAS that allows it."""
+        account, container, name = path.removeprefix("/_blob/").split("/", 2)
+        if query.get("sig") != "FAKESIG" or query.get("sr") != "b":
+            raise Reject(403, "AuthenticationFailed", "a blob SAS is required")
+        container_id = next((k for k in self.resources if k.endswith(f"/storageaccounts/{account}/blobservices"
+                                                                        f"/default/containers/{container}")), None)
+        if container_id is None:
+            raise Reject(404, "ContainerNotFound", container)
+        key = f"{account}/{container}/{name}"
+        if method == "PUT":
+            if "w" not in query.get("sp", "") or headers.get("x-ms-blob-type") != "BlockBlob":
+                raise Reject(403, "AuthorizationPermissionMismatch", "write needs sp=w and x-ms-blob-type")
+            self.blobs[key] = raw
+            return 201, {}, None
+        raise Reject(405, "UnsupportedHttpVerb", method)
+
+    def _sync_triggers(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """The platform reads the package from WEBSITE_RUN_FROM_PACKAGE when triggers are synced."""
+        site = path.rsplit("/", 1)[0]
+        self._found(site)
+        url = self.app_settings.get(site.lower(), {}).get("WEBSITE_RUN_FROM_PACKAGE", "")
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        if not parts.path.startswith("/_blob/") or "r" not in query.get("sp", [""])[0]:
+            raise Reject(400, "BadRequest", "WEBSITE_RUN_FROM_PACKAGE must be a blob URL with a read SAS")
+        self.published[site.lower()] = self.blobs[parts.path.removeprefix("/_blob/")]
+        return 204, {}, None
 
     def _container(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         account = path.split("/blobServices/")[0]
@@ -331,6 +372,8 @@ class FakeAzure:
     ROUTES: ClassVar[list[tuple[str, Any]]] = [
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+", _storage_account),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/listkeys", _storage_keys),
+        (r"/providers/microsoft\.storage/storageaccounts/[^/]+/listservicesas", _service_sas),
+        (r"/providers/microsoft\.web/sites/[^/]+/syncfunctiontriggers", _sync_triggers),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/blobservices/default/containers/[^/]+", _container),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/queueservices/default/queues/[^/]+", _queue),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/providers/microsoft\.eventgrid/eventsubscriptions/[^/]+",
@@ -423,12 +466,14 @@ def _handler(fake: FakeAzure) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 fake.requests.append((self.command, parts.path))
                 try:
-                    if not parts.path.startswith(("/subscriptions/", "/fake-operations/", "/api/")):
+                    if parts.path.startswith("/_blob/"):
+                        status, headers, body = fake.blob(self.command, parts.path, query, self.headers, raw)
+                    elif not parts.path.startswith(("/subscriptions/", "/fake-operations/", "/api/")):
                         self._host(parts.path, parts.query, raw)
                         return
-                    if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    elif self.headers.get("Authorization") != f"Bearer {TOKEN}":
                         raise Reject(401, "AuthenticationFailed", "missing or wrong bearer token")
-                    if parts.path.startswith("/api/"):
+                    elif parts.path.startswith("/api/"):
                         status, headers, body = fake.scm(self.command, parts.path, query, self.headers, raw)
                     else:
                         data = json.loads(raw) if raw else None

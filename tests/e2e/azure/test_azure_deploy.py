@@ -40,7 +40,7 @@ def test_first_deploy_creates_everything_then_redeploy_is_a_noop(fake: FakeAzure
     fac = site["properties"]["functionAppConfig"]
     assert fac["runtime"] == {"name": "python", "version": "3.11"}
     assert fac["scaleAndConcurrency"]["instanceMemoryMB"] == 2048
-    assert fac["deployment"]["storage"]["value"].startswith(f"https://{s.storage_account}.blob.core.windows.net/")
+    assert fac["deployment"]["storage"]["value"] == f"https://{fake.host}/_blob/{s.storage_account}/{s.deploy_container}"
     plan_doc = fake.get(f"{rg}/providers/Microsoft.Web/serverfarms/{s.plan_name}")
     assert plan_doc is not None and plan_doc["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
     ns = f"{rg}/providers/Microsoft.EventHub/namespaces/{s.eventhub_namespace}"
@@ -160,15 +160,32 @@ def test_failed_publish_is_reported_with_a_fix(fake: FakeAzure, service: Path) -
     assert "logs" in (info.value.fix or "")
 
 
-def test_consumption_plan_sets_worker_runtime(fake: FakeAzure, service: Path) -> None:
+def test_consumption_plan_runs_from_a_package_url(fake: FakeAzure, service: Path) -> None:
+    """Linux Consumption has no one-deploy: blob upload with a write SAS, WEBSITE_RUN_FROM_PACKAGE with a
+    read SAS, then syncfunctiontriggers (the fake host loads the package from that URL)."""
+    from multicloud.provider import InvokeRequest
+
     service.write_text(service.read_text().replace("  azure:\n", "  azure:\n    plan: consumption\n"))
     prov = provider(service)
-    prov.deploy(prov.build(service.parent / ".multicloud" / "build" / "azure"))
+    build = prov.build(service.parent / ".multicloud" / "build" / "azure")
+    prov.deploy(build)
     s = prov.session()
     site = fake.get(s.site_id())
     assert site is not None and site["properties"]["siteConfig"]["linuxFxVersion"] == "Python|3.11"
+    assert "functionAppConfig" not in site["properties"]
     assert fake.get(s.plan_id())["sku"] == {"name": "Y1", "tier": "Dynamic"}  # type: ignore[index]
-    assert fake.app_settings[s.site_id().lower()]["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    settings = fake.app_settings[s.site_id().lower()]
+    assert settings["FUNCTIONS_WORKER_RUNTIME"] == "python" and settings["FUNCTIONS_EXTENSION_VERSION"] == "~4"
+    url = settings["WEBSITE_RUN_FROM_PACKAGE"]
+    assert f"/{s.deploy_container}/{build.digest}.zip?" in url and "sp=r&" in url
+    assert fake.published[s.site_id().lower()] == build.artifacts[0].path.read_bytes()
+    assert fake.calls("POST", "/api/publish") == 0
+    assert prov.invoke(InvokeRequest("api", path="/orders/7")).status == 200
+
+    service.write_text(service.read_text().replace("GREETING: hello", "GREETING: hi"))  # settings only
+    prov = provider(service)
+    prov.deploy(prov.build(service.parent / ".multicloud" / "build" / "azure"))
+    assert fake.app_settings[s.site_id().lower()]["WEBSITE_RUN_FROM_PACKAGE"] == url  # kept
 
 
 def test_invoke_http_with_and_without_a_function_key(fake: FakeAzure, service: Path) -> None:
