@@ -3,7 +3,9 @@ update, rollback, a failed update that leaves the previous version serving, SQS 
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
@@ -30,10 +32,22 @@ def test_deploy_invoke_update_rollback_remove(moto: str, lambda_images: None, tm
     boto3.client("sqs").create_queue(QueueName="orders")
     root = write_service(tmp_path / "svc", triggers="- http: {path: /hello}\n- queue: {name: orders}\n")
     p = provider(root)
+    since = datetime.now(timezone.utc) - timedelta(seconds=5)
     assert p.deploy(build(p)).details["hello.version"] == "1"
     assert greet(root) == "hello ann"
     direct = provider(root).invoke(InvokeRequest(function="hello", trigger="direct", body=b'{"x": 1}'))
     assert direct.ok and b'"kind": "direct"' in direct.body
+    # generated native events for the other kinds run through the deployed zip too
+    queue = provider(root).invoke(InvokeRequest(function="hello", trigger="queue", body=b'{"order": 7}'))
+    assert queue.ok and json.loads(queue.body) == {"batchItemFailures": []}, queue.error
+    for kind in ("schedule", "storage", "stream"):
+        result = provider(root).invoke(InvokeRequest(function="hello", trigger=kind))  # type: ignore[arg-type]
+        assert result.ok, (kind, result.error)
+    # logs --follow: a live iterator that yields what the invocations printed
+    follow = provider(root).logs("hello", since, True)
+    seen = [next(follow).message for _ in range(3)]
+    follow.close()
+    assert any(line.startswith("START RequestId") for line in seen), seen
 
     write_service(root, greeting="hi", triggers="- http: {path: /hello}\n- queue: {name: orders}\n")
     p2 = provider(root)
