@@ -152,7 +152,7 @@ class Server:
             time.sleep(SWEEP_SECONDS if not self.connections.draining else 0.05)
             self.connections.sweep()
 
-    def serve(self, ready: Callable[[], None] | None = None) -> str:
+    def serve(self, ready: Callable[[], None] | None = None, parent_pid: int | None = None) -> str:
         """Serve until SIGTERM/SIGINT (or `stop` is set), then drain. Returns how the drain ended."""
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -176,7 +176,9 @@ class Server:
         if ready is not None:
             ready()
         while not self.stop.wait(0.5):
-            pass
+            if parent_pid is not None and os.getppid() != parent_pid:
+                self.log.event("parent exited; stopping", parent_pid=parent_pid)
+                break  # an orphan must not keep the supervisor's port after the supervisor is gone
         return self.drain(acceptor)
 
     def drain(self, acceptor: threading.Thread) -> str:
@@ -208,6 +210,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--reuse-port", action="store_true", help="set SO_REUSEPORT (several servers, one port)")
     parser.add_argument("--fd", type=int, help="an inherited, listening socket to serve instead of binding")
     parser.add_argument("--ready-fd", type=int, help="write 'ready' to this fd once serving, then close it")
+    parser.add_argument("--parent-pid", type=int, help="drain and exit when this parent process is gone")
     args = parser.parse_args(argv)
     if (args.port is None) == (args.fd is None):
         parser.error("give exactly one of --port or --fd")
@@ -236,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError:
                 pass
 
-    Server(config, handlers, key, sock, log).serve(ready)
+    Server(config, handlers, key, sock, log).serve(ready, args.parent_pid)
     return 0
 
 

@@ -153,7 +153,7 @@ class LocalProvider(Provider):
                 out[locator] = os.environ[locator]
         return out
 
-    def _start_supervisor(self, progress: Progress) -> dict[str, Any]:
+    def _start_supervisor(self, progress: Progress, attempt: int = 0) -> dict[str, Any]:
         state = read_state(self.project, "local")
         port = self.settings.port or int(state.get("port") or 0)
         sock_path = control.control_path(self.rundir)
@@ -171,10 +171,13 @@ class LocalProvider(Provider):
                 return status
             if proc.poll() is not None:
                 tail = (self.rundir / "supervisor.log").read_text(errors="replace").strip().splitlines()[-1:]
+                if port and "cannot listen" in "".join(tail) and attempt < 10:
+                    time.sleep(0.5)  # the previous server may still be draining on its way out
+                    return self._start_supervisor(progress, attempt + 1)
                 if port and not self.settings.port and "cannot listen" in "".join(tail):
-                    # the remembered port was taken meanwhile: take a free one (the state records it)
+                    # the remembered port was taken by something else: take a free one (the state records it)
                     write_state(self.project, "local", {**state, "port": 0})
-                    return self._start_supervisor(progress)
+                    return self._start_supervisor(progress, attempt + 1)
                 raise OperationError(
                     f"the local supervisor exited: {' '.join(tail) or proc.returncode}",
                     fix="choose another `targets.local.port` or free the port",
@@ -196,6 +199,7 @@ class LocalProvider(Provider):
             env = self._secret_env()
             release = self._release(build, progress)
             if live is None:
+                self._kill_stale(state)  # a supervisor that died (kill -9, reboot) must not keep the port
                 live = self._start_supervisor(progress)
             progress(f"local: switching to release {release.name}")
             answer = control.call(sock_path, {"cmd": "deploy", "release": str(release), "env": env}, timeout=180)
@@ -339,7 +343,9 @@ class LocalProvider(Provider):
 
     @staticmethod
     def _kill_stale(state: dict[str, Any]) -> None:
-        """A supervisor that no longer answers: stop it only if the pid still is our supervisor."""
+        """Processes of a supervisor that no longer answers: SIGTERM (they drain) and wait a little.
+        Only pids whose command line is still ours are touched (a pid may have been reused)."""
+        pids = []
         for key in ("supervisor_pid", "server_pid"):
             pid = state.get(key)
             if not pid or not _alive(int(pid)):
@@ -348,8 +354,12 @@ class LocalProvider(Provider):
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"multicloud" in cmdline:
+            if b"multicloud.providers.local.supervisor" in cmdline or b"multicloud.runtime.server" in cmdline:
                 os.kill(int(pid), signal.SIGTERM)
+                pids.append(int(pid))
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:

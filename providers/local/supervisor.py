@@ -68,7 +68,7 @@ class Supervisor:
         env = {**os.environ, **self.env}
         env.pop("PYTHONPATH", None)  # the release's vendored runtime, not whatever the shell points at
         cmd = [sys.executable, "-m", "multicloud.runtime.server", "--config", str(Path(release) / "runtime.json"),
-               "--fd", str(self.listener.fileno()), "--ready-fd", str(write_fd)]
+               "--fd", str(self.listener.fileno()), "--ready-fd", str(write_fd), "--parent-pid", str(os.getpid())]
         with self._log_file() as out:
             try:
                 proc = subprocess.Popen(cmd, cwd=app_dir, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env,

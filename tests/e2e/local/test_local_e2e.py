@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import threading
@@ -152,10 +153,13 @@ def test_supervisor_restarts_a_crashed_server(deployment: Deployment) -> None:
             new_pid = get(f"{url}/items/1", timeout=2)[1]["pid"]
             if new_pid != pid:
                 break
-        except OSError:
+        except (OSError, http.client.HTTPException):
             pass
         time.sleep(0.1)
     assert new_pid is not None and new_pid != pid
+    deadline = time.monotonic() + 5  # the supervisor counts the restart right after the new server is ready
+    while deployment.provider.status().details["restarts"] != "1" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert deployment.provider.status().details["restarts"] == "1"
 
 
@@ -164,3 +168,38 @@ def test_missing_env_secret_is_a_clear_error(deployment: Deployment, monkeypatch
     with pytest.raises(OperationError) as info:
         deployment.build_and_deploy()
     assert "SHOP_E2E_TOKEN" in info.value.what and info.value.fix
+
+
+def test_lost_supervisor_is_replaced_on_the_same_port(deployment: Deployment) -> None:
+    import signal
+
+    _, first = deployment.build_and_deploy()
+    url = first.details["url"]
+    old_server = get(f"{url}/items/1")[1]["pid"]
+    supervisor = int(deployment.provider.status().details["supervisor_pid"])
+    os.kill(supervisor, signal.SIGKILL)  # no goodbye: the orphaned server notices and drains away
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{old_server}").exists():
+        time.sleep(0.1)
+    assert not Path(f"/proc/{old_server}").exists()
+    assert not deployment.provider.status().deployed
+    _, again = deployment.build_and_deploy()
+    assert again.changed and again.details["url"] == url
+    assert get(f"{url}/items/2")[1]["pid"] != old_server
+
+
+def test_logs_follow_sees_new_requests(deployment: Deployment) -> None:
+    from datetime import datetime, timezone
+
+    _, first = deployment.build_and_deploy()
+    url = first.details["url"]
+    since = datetime.now(timezone.utc)
+    follow = deployment.provider.logs("api", since, True)
+    get(f"{url}/items/followed")
+    seen = []
+    for record in follow:
+        seen.append(record.message)
+        if "GET /items/followed 200" in record.message:
+            break
+    follow.close()
+    assert any("/items/followed" in m for m in seen)
