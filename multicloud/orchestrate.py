@@ -50,6 +50,7 @@ def provider_for(project: Project, target: str) -> Provider:
 def build_target(project: Project, target: str, progress: Progress) -> BuildResult:
     project.check_target(target)
     provider = provider_for(project, target)
+    provider.check()
     progress("building")
     return provider.build(build_dir(project, target), progress)
 

@@ -184,6 +184,13 @@ class Provider:
         self.project = project
 
     # ---- flow (template methods) -------------------------------------------------------------------
+    def check(self) -> None:
+        """Target-specific spec checks that need no cloud: raise SpecErrors (exit 2) or
+        UnsupportedError (exit 3). `validate` and every build run it, so a mapping the target cannot do
+        fails before anything is built."""
+        with self._translated():
+            self._check()
+
     def build(self, out_dir: Path, progress: Progress = no_progress) -> BuildResult:
         out_dir.mkdir(parents=True, exist_ok=True)
         with self._translated():
@@ -224,6 +231,9 @@ class Provider:
             return self._export(fmt, out_dir)
 
     # ---- hooks -------------------------------------------------------------------------------------
+    def _check(self) -> None:
+        return None
+
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         raise self._unsupported("build")
 

@@ -163,12 +163,17 @@ def validate(ctx: typer.Context, path: PathArg = Path("."), target: TargetOpt = 
         targets = _targets(project, target)
         from multicloud.errors import SpecError, SpecErrors
 
+        from multicloud.orchestrate import provider_for
+
         errors: list[SpecError] = []
         for t in targets:
             try:
                 project.check_target(t)
+                provider_for(project, t).check()
             except SpecErrors as exc:
                 errors += exc.errors
+            except SpecError as exc:
+                errors.append(exc)
         if errors:
             raise SpecErrors(errors)
         fns = list(project.spec.functions)

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 class GcpProvider(Provider):
     name = "gcp"
 
+    def _check(self) -> None:
+        from .model import cloud_functions
+
+        cloud_functions(self.project)
+
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         from .build import build
 
