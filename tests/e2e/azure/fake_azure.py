@@ -60,7 +60,7 @@ class FakeAzure:
     operations: dict[str, tuple[str, int]] = field(default_factory=dict)  # op id -> (resource id, polls left)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     fail_next_publish: bool = False
-    function_host: Any = None  # a fake_host.FakeHost once serve() made one
+    function_host: Any = None  # a fake_azure_host.FakeHost once serve() made one
     read_only: bool = False  # answer writes as ARM does for an identity with the Reader role only
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -539,7 +539,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 
 
 def serve(directory: Path) -> tuple[FakeAzure, ThreadingHTTPServer, Path]:
-    from fake_host import FakeHost
+    from fake_azure_host import FakeHost
 
     fake = FakeAzure()
     fake.function_host = FakeHost(directory)
