@@ -200,3 +200,36 @@ def test_aws_errors_become_clear_operation_errors(moto: str, tmp_path: Path, ope
     assert err.value.__cause__ is not None  # raise ... from exc
     live = boto3.client("lambda").get_alias(FunctionName="shop-test-hello", Name="live")
     assert live["FunctionVersion"] == "1"
+
+
+@pytest.mark.slow
+def test_package_over_50_mb_goes_through_the_artifact_bucket_once(moto: str, tmp_path: Path) -> None:
+    import os
+
+    boto3.client("s3").create_bucket(Bucket="shop-artifacts")
+    root = write_service(tmp_path / "svc")
+    (root / "model.bin").write_bytes(os.urandom(51 * 1024 * 1024))  # random bytes: the zip stays over 50 MB
+    spec = (root / "multicloud.yaml").read_text().replace("    stage: test\n",
+                                                          "    stage: test\n    artifact_bucket: shop-artifacts\n")
+    (root / "multicloud.yaml").write_text(spec)
+    p = provider(root)
+    artifact = build(p)
+    assert artifact.artifacts[0].size > 50 * 1024 * 1024
+    log = CallLog(p)
+    p.deploy(artifact)
+    assert "s3:PutObject" in log.calls or "s3:CreateMultipartUpload" in log.calls
+    (obj,) = boto3.client("s3").list_objects_v2(Bucket="shop-artifacts")["Contents"]
+    assert obj["Key"] == f"multicloud/shop/test/{artifact.digest}.zip"
+    conf = boto3.client("lambda").get_function_configuration(FunctionName="shop-test-hello", Qualifier="live")
+    assert conf["CodeSize"] == artifact.artifacts[0].size
+    # same package again with a config change: no second upload
+    write_service(root, memory=512)
+    (root / "multicloud.yaml").write_text((root / "multicloud.yaml").read_text().replace(
+        "    stage: test\n", "    stage: test\n    artifact_bucket: shop-artifacts\n"))
+    again = provider(root)
+    log2 = CallLog(again)
+    again.deploy(artifact)
+    assert not [c for c in log2.writes if c.startswith("s3:")]
+    removed = provider(root).remove()
+    assert any(r.startswith("s3 object s3://shop-artifacts/") for r in removed.removed)
+    assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket="shop-artifacts")
