@@ -72,3 +72,40 @@ def test_routes_params_greedy_and_methods() -> None:
     assert m.route is None and m.allowed == ("GET", "DELETE")
     assert table.match("GET", "/orders/1/extra").route is None
     assert table.match("GET", "/").route.function == "root"  # type: ignore[union-attr]
+
+
+def test_scheduler_thread_fires_rate_and_cron_in_order() -> None:
+    import threading
+    import time
+    from datetime import timedelta
+
+    from multicloud.runtime.scheduler import Scheduler
+
+    class SecondCron(Cron):
+        """A real Cron whose grain is shortened to 0.3 s so the thread can be watched firing."""
+
+        def next_after(self, after: datetime) -> datetime:
+            return after + timedelta(seconds=0.3)
+
+    fired: list[tuple[str, int, datetime]] = []
+    lock = threading.Lock()
+
+    def fire(function: str, index: int, due: datetime) -> None:
+        with lock:
+            fired.append((function, index, due))
+
+    sched = Scheduler(fire)
+    sched.add_rate("fast", 0, 0.1)
+    sched.add_cron("slow", 0, SecondCron("* * * * *"))
+    sched.start()
+    time.sleep(1.05)
+    sched.stop()
+    count = len(fired)
+    time.sleep(0.3)
+    assert len(fired) == count  # nothing after stop
+    fast = [due for fn, _, due in fired if fn == "fast"]
+    slow = [due for fn, _, due in fired if fn == "slow"]
+    assert 7 <= len(fast) <= 11 and 2 <= len(slow) <= 4
+    gaps = [(b - a).total_seconds() for a, b in zip(fast, fast[1:], strict=False)]
+    assert all(abs(g - 0.1) < 1e-5 for g in gaps)  # fixed rate: due times do not drift
+    assert all(d.tzinfo is not None for _, _, d in fired)
