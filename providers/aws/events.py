@@ -29,7 +29,10 @@ def http_event(request: InvokeRequest, path: str, region: str) -> dict[str, Any]
     headers.setdefault("host", f"example.lambda-url.{region}.on.aws")
     headers.setdefault("user-agent", "multicloud-invoke")
     cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
-    query = urllib.parse.urlencode([(k, v) for k, vs in request.query.items() for v in vs])
+    path, _, inline = path.partition("?")  # `--path '/orders?id=1'` carries its query string
+    pairs = urllib.parse.parse_qsl(inline, keep_blank_values=True)
+    pairs += [(k, v) for k, vs in request.query.items() for v in vs]
+    query = urllib.parse.urlencode(pairs)
     try:
         body, b64 = request.body.decode("utf-8"), False
     except UnicodeDecodeError:
@@ -53,8 +56,11 @@ def http_event(request: InvokeRequest, path: str, region: str) -> dict[str, Any]
     }
     if cookies:
         event["cookies"] = cookies
-    if request.query:
-        event["queryStringParameters"] = {k: ",".join(v) for k, v in request.query.items()}
+    if pairs:
+        grouped: dict[str, list[str]] = {}
+        for k, v in pairs:
+            grouped.setdefault(k, []).append(v)
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in grouped.items()}
     if request.body:
         event["body"] = body
     return event

@@ -29,7 +29,7 @@ def test_cli_deploy_invoke_status_remove(moto: str, lambda_images: None, tmp_pat
     assert "lambda-url" in deploy.stdout
     invoke = cli("-o", "json", "invoke", "-t", "aws", "--path", "/hello?name=cli", cwd=root)
     assert invoke.returncode == 0, invoke.stderr + invoke.stdout
-    assert "hello" in invoke.stdout
+    assert "hello cli" in invoke.stdout  # the query string in --path reached the handler
     status = cli("-o", "json", "status", "-t", "aws", cwd=root)
     assert status.returncode == 0 and '"active"' in status.stdout, status.stderr + status.stdout
     again = cli("-o", "json", "deploy", "-t", "aws", cwd=root)
