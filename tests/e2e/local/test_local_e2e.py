@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import Deployment
+from local_harness import Deployment
 
 from multicloud.errors import OperationError
 from multicloud.provider import InvokeRequest

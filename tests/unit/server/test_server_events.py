@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import Runtime, request, start_runtime
+from server_harness import Runtime, request, start_runtime
 
 
 def structured(ce_type: str, data: object, **attrs: object) -> bytes:

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from conftest import KEY, Runtime, closed_by_peer, read_response, request
+from server_harness import KEY, Runtime, closed_by_peer, read_response, request
 
 
 def test_keepalive_serves_many_requests_on_one_connection(runtime: Runtime) -> None:
@@ -26,7 +26,7 @@ def test_pipelined_requests_are_answered_in_order(runtime: Runtime) -> None:
     with runtime.connect() as sock:
         sock.sendall(b"GET /hello/one HTTP/1.1\r\nHost: x\r\n\r\nGET /hello/two?x=1&x=2 HTTP/1.1\r\nHost: x\r\n\r\n")
         first = read_response(sock)
-        from conftest import sock_buffer
+        from server_harness import sock_buffer
 
         rest = sock_buffer.pop(sock, b"")
         if rest:

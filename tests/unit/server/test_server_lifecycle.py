@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BASIC_FUNCTIONS, closed_by_peer, read_response, request, start_runtime
+from server_harness import BASIC_FUNCTIONS, closed_by_peer, read_response, request, start_runtime
 
 SLOW = {"slow": {"handler": "svc.slow", "timeout": 10, "http": [{"path": "/slow", "methods": ["GET"]}]},
         "hello": BASIC_FUNCTIONS["hello"]}
