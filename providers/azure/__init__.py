@@ -72,22 +72,22 @@ class AzureProvider(Provider):
         return invoke(self.session(), request)
 
     def _status(self) -> StatusReport:
-        from multicloud.providers.azure.deploy import status
+        from multicloud.providers.azure.manage import status
 
         return status(self.session())
 
     def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
-        from multicloud.providers.azure.deploy import logs
+        from multicloud.providers.azure.manage import logs
 
         return logs(self.session(), function, since, follow)
 
     def _rollback(self, progress: Progress) -> DeployResult:
-        from multicloud.providers.azure.deploy import rollback
+        from multicloud.providers.azure.release import rollback
 
         return rollback(self.session(), progress)
 
     def _remove(self, progress: Progress) -> RemoveResult:
-        from multicloud.providers.azure.deploy import remove
+        from multicloud.providers.azure.manage import remove
 
         return remove(self.session(), progress)
 

@@ -17,6 +17,8 @@ from multicloud.providers.azure.app import settings_of
 
 from multicloud.errors import UsageError
 from multicloud.project import Project
+from multicloud.provider import Endpoint
+from multicloud.spec.models import HttpTrigger
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -135,6 +137,21 @@ class ArmSession:
 
     def plan_id(self) -> str:
         return f"{self.rg_id()}/providers/Microsoft.Web/serverfarms/{self.plan_name}"
+
+
+def tags_of(resource: Any) -> dict[str, str]:
+    return dict(getattr(resource, "tags", None) or {})
+
+
+def endpoints(s: ArmSession, host: str) -> tuple[Endpoint, ...]:
+    """The public URL of every http trigger (routePrefix is empty: the spec's paths)."""
+    out = []
+    for fn in s.project.functions_for("azure"):
+        for t in fn.triggers:
+            if isinstance(t.config, HttpTrigger):
+                out.append(Endpoint(fn.name, f"https://{host}{t.config.path}",
+                                    "key" if t.config.auth == "key" else "none"))
+    return tuple(out)
 
 
 def get_or_none(call: Any, *args: Any) -> Any:

@@ -24,6 +24,8 @@ from multicloud.vendor import artifact_files
 SITE_PACKAGES = ".python_packages/lib/site-packages"
 PLATFORMS = ("manylinux2014_x86_64",)
 ZIP_NAME = "app.zip"
+# top-level names in the app root that would replace what function_app.py or the worker imports
+SHADOWING = {"azure", "azure.py", "typing.py", "function_app"}
 
 
 def install_dependencies(project: Project, out_dir: Path, progress: Progress) -> Path | None:
@@ -64,6 +66,11 @@ def build_app(project: Project, out_dir: Path, progress: Progress) -> BuildResul
                else "declare it in the spec (`requirements: requirements.txt`) so its lines are kept")
         raise SpecError(f"the service has its own {clash[0]}, which multicloud generates for Azure",
                         fix=fix, where=str(project.root / clash[0]))
+    shadow = sorted({name.split("/", 1)[0] for name in files} & SHADOWING)
+    if shadow:
+        raise SpecError(f"the service's top-level {shadow[0]!r} would shadow a module the Functions worker imports",
+                        fix=f"rename {shadow[0]} (e.g. move it into a package of your own)",
+                        where=str(project.root / shadow[0]))
     files.update(generated)
     app_dir = out_dir / "app"  # the rendered files, for reading; the zip is what ships
     app_dir.mkdir(parents=True, exist_ok=True)

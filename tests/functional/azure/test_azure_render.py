@@ -131,3 +131,10 @@ def test_user_function_app_py_would_be_shadowed(tmp_path: Path) -> None:
     (spec.parent / "function_app.py").write_text("x = 1\n")
     with pytest.raises(SpecError, match="its own function_app.py"):
         build(spec, tmp_path / "build")
+
+
+def test_a_top_level_azure_module_would_shadow_the_sdk(tmp_path: Path) -> None:
+    spec = copy_sample(tmp_path / "svc")
+    (spec.parent / "azure.py").write_text("x = 1\n")
+    with pytest.raises(SpecError, match="shadow"):
+        build(spec, tmp_path / "build")

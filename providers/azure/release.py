@@ -1,0 +1,91 @@
+"""Code releases: publish a package (one-deploy on Flex, a package URL on Consumption), remember the
+current and previous package, and `rollback` to the previous one.
+
+`WEBSITE_RUN_FROM_PACKAGE` holds a read-only SAS URL: it lives in app settings only, never in state or logs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from multicloud.providers.azure.arm import TAG_CODE, ArmSession, endpoints, get_or_none, tags_of
+from multicloud.providers.azure.publish import publish_zip, scm_client, scm_host, upload_blob
+
+from multicloud.errors import OperationError
+from multicloud.provider import DeployResult, Progress
+from multicloud.state import build_dir, read_state, write_state
+
+RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
+
+
+def publish(s: ArmSession, site: Any, zip_path: Path, digest: str, progress: Progress) -> None:
+    if s.settings.plan == "flex":
+        client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
+        publish_zip(client, zip_path, progress)
+    else:
+        _run_from_package_url(s, zip_path, digest, progress)
+    s.resources.tags.begin_update_at_scope(
+        s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": {TAG_CODE: digest}}}).result()
+
+
+def _sas(s: ArmSession, blob: str, permission: str, hours: int) -> str:
+    expiry = (datetime.now(timezone.utc) + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = s.storage.storage_accounts.list_service_sas(s.resource_group, s.storage_account, {
+        "canonicalizedResource": f"/blob/{s.storage_account}/{s.deploy_container}/{blob}",
+        "signedResource": "b", "signedPermission": permission, "signedProtocol": "https", "signedExpiry": expiry})
+    return str(result["serviceSasToken"])
+
+
+def _run_from_package_url(s: ArmSession, zip_path: Path, digest: str, progress: Progress) -> None:
+    """Linux Consumption has no one-deploy: upload the zip to the app's storage account and point
+    WEBSITE_RUN_FROM_PACKAGE at it (read-only SAS), then have the platform sync its triggers."""
+    rg, blob = s.resource_group, f"{digest}.zip"
+    account = s.storage.storage_accounts.get_properties(rg, s.storage_account)
+    base = f"{account.properties.primary_endpoints.blob.rstrip('/')}/{s.deploy_container}/{blob}"
+    progress(f"uploading {zip_path.name} ({zip_path.stat().st_size} bytes) to {s.storage_account}")
+    upload_blob(f"{base}?{_sas(s, blob, 'cw', 1)}", zip_path)
+    settings = dict(s.web.web_apps.list_application_settings(rg, s.app_name).properties or {})
+    settings[RUN_FROM_PACKAGE] = f"{base}?{_sas(s, blob, 'r', 24 * 365 * 10)}"
+    s.web.web_apps.update_application_settings(rg, s.app_name, {"properties": settings})
+    s.web.web_apps.sync_function_triggers(rg, s.app_name)
+
+
+def _releases(s: ArmSession) -> Path:
+    return build_dir(s.project, "azure") / "releases"
+
+
+def remember(s: ArmSession, host: str, digest: str, previous: str | None, zip_path: Path | None) -> None:
+    """State (a cache): what runs now and what ran before; keep those two packages for `rollback`."""
+    releases = _releases(s)
+    releases.mkdir(parents=True, exist_ok=True)
+    if zip_path is not None and not (releases / f"{digest}.zip").exists():
+        shutil.copyfile(zip_path, releases / f"{digest}.zip")
+    for old in releases.glob("*.zip"):
+        if old.stem not in (digest, previous):
+            old.unlink()
+    write_state(s.project, "azure", {"app": s.app_name, "resource_group": s.resource_group, "host": host,
+                                     "digest": digest, "previous": previous, "subscription": s.subscription_id})
+
+
+def rollback(s: ArmSession, progress: Progress) -> DeployResult:
+    """Publish the package that ran before the current one (code only: settings stay as they are)."""
+    state = read_state(s.project, "azure")
+    previous = state.get("previous")
+    package = _releases(s) / f"{previous}.zip"
+    if not previous or not package.is_file():
+        raise OperationError("no previous release of this app is known on this machine",
+                             fix="deploy the earlier version of the code again (multicloud deploy --target azure)",
+                             where=str(_releases(s)))
+    site = get_or_none(s.web.web_apps.get, s.resource_group, s.app_name)
+    if site is None:
+        raise OperationError(f"function app {s.app_name} does not exist", fix="deploy first")
+    current = tags_of(site).get(TAG_CODE) or state.get("digest")
+    progress(f"rolling back {s.app_name} to {previous[:12]}")
+    publish(s, site, package, previous, progress)
+    host = str(site.default_host_name)
+    remember(s, host, previous, current, None)
+    return DeployResult("azure", previous[:12], True, endpoints(s, host),
+                        {"app": s.app_name, "resource_group": s.resource_group, "url": f"https://{host}"})
