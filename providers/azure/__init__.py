@@ -1,9 +1,12 @@
 """The `azure` target: one Azure Functions app (Python v2 model) per service, Event Hubs included.
 
-build  -> `build.py`: render `function_app.py`/`host.json`/`requirements.txt`, zip with dependencies.
-plan   -> `deploy.py`: read ARM, compare with the desired resources, return an inert Plan.
-deploy -> `deploy.py` + `publish.py`: apply the plan through the management SDKs, then one-deploy the zip.
-invoke -> `invoke.py`: HTTP with a function key, Event Hubs through azure-eventhub's producer.
+triggers.py, app.py  spec -> Azure functions, host.json, app settings (pure, no SDK)
+build.py             render the blueprints, zip with dependencies pre-installed for Linux
+deploy.py            plan (read ARM, inert Plan) and apply through the management SDKs (arm.py)
+release.py           publish (one-deploy on Flex via publish.py, a package URL on Consumption), rollback
+trigger_resources.py containers, queues, Event Grid subscriptions for Flex blob triggers
+invoke.py            HTTP with a function key, Event Hubs producer, admin endpoint for the rest
+manage.py            status, deployment log, remove (ownership tags); errors.py maps SDK errors
 
 Azure SDKs are imported inside the hooks' modules only, so importing this package stays cheap.
 """
