@@ -45,7 +45,7 @@ def _patch_moto_versions() -> None:
     LambdaFunction._multicloud_patched = True  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # the AWS_* variables must not leak into other folders' tests
 def moto_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
