@@ -56,10 +56,12 @@ def publish_zip(client: Any, zip_path: Path, progress: Progress, *, timeout_s: f
                           headers={"Content-Type": "application/zip"}, content=zip_path.read_bytes())
     response = client.send_request(request)
     if response.status_code not in (200, 202):
+        fix = ("give the signed-in identity Contributor (or Website Contributor) on the function app: the SCM "
+               "site accepts the same Entra ID token as ARM" if response.status_code in (401, 403)
+               else "check that the app exists and runs Python on Linux; deploy again")
         raise OperationError(
             f"one-deploy refused the package: HTTP {response.status_code} {_short(response.text())}",
-            fix="check that the app exists and runs Python on Linux; deploy again",
-            where=f"azure: POST {request.url}",
+            fix=fix, where=f"azure: POST {request.url}",
         )
     location = response.headers.get("Location") or client.format_url("/api/deployments/latest")
     deadline = time.monotonic() + timeout_s
