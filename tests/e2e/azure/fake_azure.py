@@ -62,6 +62,7 @@ class FakeAzure:
     fail_next_publish: bool = False
     function_host: Any = None  # a fake_azure_host.FakeHost once serve() made one
     read_only: bool = False  # answer writes as ARM does for an identity with the Reader role only
+    scm_forbidden: bool = False  # answer one-deploy as Kudu does for an identity without rights on the app
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- helpers ------------------------------------------------------------------------------------
@@ -395,6 +396,8 @@ class FakeAzure:
         if site is None:
             raise Reject(404, "NotFound", "no site")
         if method == "POST" and path == "/api/publish":
+            if self.scm_forbidden:
+                raise Reject(403, "Forbidden", "The caller does not have permission to deploy to this site")
             if query.get("type") != "zip":
                 raise Reject(400, "BadRequest", "type=zip is required")
             if headers.get("Content-Type") != "application/zip":

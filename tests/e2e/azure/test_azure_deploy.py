@@ -16,7 +16,7 @@ import pytest
 from fake_azure import SUBSCRIPTION, FakeAzure, StaticToken
 from multicloud.providers.azure import AzureProvider
 
-from multicloud.errors import OperationError
+from multicloud.errors import OperationError, UnsupportedError
 from multicloud.project import Project
 
 
@@ -150,6 +150,16 @@ def test_missing_permissions_name_the_role_to_grant(fake: FakeAzure, service: Pa
         prov.deploy(prov.build(service.parent / ".multicloud" / "build" / "azure"))
     assert "403 AuthorizationFailed" in info.value.what
     assert "Contributor" in (info.value.fix or "")
+
+
+def test_publish_forbidden_names_the_role(fake: FakeAzure, service: Path) -> None:
+    fake.scm_forbidden = True
+    prov = provider(service)
+    with pytest.raises(OperationError, match="one-deploy refused the package: HTTP 403") as info:
+        prov.deploy(prov.build(service.parent / ".multicloud" / "build" / "azure"))
+    assert "Website Contributor" in (info.value.fix or "")
+    with pytest.raises(UnsupportedError, match="Application Insights"):
+        list(prov.logs(None, None, True))
 
 
 def test_failed_publish_is_reported_with_a_fix(fake: FakeAzure, service: Path) -> None:
