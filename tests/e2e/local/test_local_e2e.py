@@ -82,22 +82,33 @@ def test_deploy_invoke_status_logs_remove(deployment: Deployment) -> None:
         provider.invoke(InvokeRequest("api", path="/items/1"))
 
 
-def test_redeploy_swaps_without_dropping_requests(deployment: Deployment) -> None:
+@pytest.mark.parametrize("client", ["new-connection", "keep-alive"])
+def test_redeploy_swaps_without_dropping_requests(deployment: Deployment, client: str) -> None:
     _, first = deployment.build_and_deploy()
     url = first.details["url"]
     port = url.rsplit(":", 1)[1]
     errors: list[str] = []
     answers: list[tuple[float, str]] = []  # (when the request started, which version answered)
     stop = threading.Event()
-    max_requests = 4000
+    max_requests = 6000
 
-    def load() -> None:  # a new connection per request: every one goes through the accept queue
+    def load() -> None:
+        # new-connection: every request goes through the shared accept queue; keep-alive: one
+        # http.client connection reused (it reconnects after a `Connection: close` answer, as clients do)
+        conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
         while not stop.is_set() and len(answers) + len(errors) < max_requests:
             started = time.monotonic()
             try:
-                answers.append((started, get(f"{url}/items/1", timeout=10)[1]["version"]))
+                if client == "new-connection":
+                    version = get(f"{url}/items/1", timeout=10)[1]["version"]
+                else:
+                    conn.request("GET", "/items/1")
+                    version = json.loads(conn.getresponse().read())["version"]
+                answers.append((started, version))
             except Exception as exc:  # noqa: BLE001 - any failure is a dropped request
                 errors.append(repr(exc))
+                conn.close()
+        conn.close()
 
     slow: list[object] = []
     workers = [threading.Thread(target=load) for _ in range(4)]
