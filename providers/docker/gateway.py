@@ -252,9 +252,10 @@ class Gateway:
                         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     return upstream, address, r, w
             self.dns.pop(upstream, None)  # re-resolve: the container may have restarted elsewhere
-            if time.monotonic() + delay > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise ConnectionRefusedError(f"no upstream answered at {upstream}")
-            await asyncio.sleep(delay)
+            await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.5)
 
     async def forward(self, method: bytes, request: bytes, writer: asyncio.StreamWriter) -> bool:

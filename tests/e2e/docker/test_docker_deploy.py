@@ -177,3 +177,21 @@ def test_http_errors_and_server_keeps_serving(engine: Any, deployed: Any) -> Non
     for _ in range(5):
         status, body = get(d.url, "/hello")
         assert status == 200 and json.loads(body)["version"] == "v1"
+
+
+def test_missing_secret_fails_before_anything_changes(engine: Any, deployed: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MC_TEST_MISSING", raising=False)
+    d = deployed("nosecret", extra_functions="""
+needy:
+  handler: app.private
+  memory: 64
+  secrets:
+    TOKEN: env:MC_TEST_MISSING
+  triggers:
+    - http: {path: /needy, methods: [GET]}
+""")
+    with pytest.raises(OperationError) as info:
+        d.deploy()
+    assert "MC_TEST_MISSING" in info.value.what and info.value.exit_code == 1
+    assert engine.containers.list(all=True, filters={"label": f"io.multicloud.service={d.provider.project.name}"}) == []
