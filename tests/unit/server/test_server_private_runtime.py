@@ -143,3 +143,49 @@ def test_docker_limits_stay_under_the_pids_limit(tmp_path: Path) -> None:
     cfg = runtime_config(make_project(tmp_path, spec), "docker", auth_key_ref="file:/run/secrets/key")
     assert cfg["limits"]["max_connections"] == 84 and cfg["limits"]["concurrency"] == 8
     assert cfg["auth"] == {"key": "file:/run/secrets/key"}
+
+
+def _tiny_wheel(folder: Path) -> Path:
+    """A real (hand-made) wheel, so pip --target can install it with no index reachable."""
+    import base64
+    import hashlib
+    import zipfile
+
+    files = {
+        "tinydep/__init__.py": b"ANSWER = 42\n",
+        "tinydep-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: tinydep\nVersion: 1.0\n",
+        "tinydep-1.0.dist-info/WHEEL": (b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                                        b"Tag: py3-none-any\n"),
+    }
+    record = ""
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record += f"{name},sha256={digest},{len(data)}\n"
+    record += "tinydep-1.0.dist-info/RECORD,,\n"
+    wheel = folder / "tinydep-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr("tinydep-1.0.dist-info/RECORD", record)
+    return wheel
+
+
+def test_dependencies_are_installed_into_deps_and_importable(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = _tiny_wheel(wheels)
+    root = tmp_path / "svc"
+    root.mkdir()
+    (root / "requirements.txt").write_text(f"tinydep @ {wheel.as_uri()}\n")
+    make_project(root, SPEC.replace("service: shop\n", "service: shop\nrequirements: requirements.txt\n"))
+    (root / "app.py").write_text(APP + "\nimport tinydep\nANSWER = tinydep.ANSWER\n")
+    project = Project.load(root)
+    staged = stage_artifact(project, "local", tmp_path / "stage")
+    assert (staged.deps_dir / "tinydep" / "__init__.py").read_text() == "ANSWER = 42\n"
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.path[:0] = ['.', '../deps']; import app; print(app.ANSWER)"],
+        cwd=staged.app_dir, capture_output=True, text=True)
+    assert probe.stdout.strip() == "42", probe.stderr
+    # requirements unchanged: no second pip run (the folder is reused as is)
+    again = stage_artifact(project, "local", tmp_path / "stage")
+    assert not again.rebuilt
