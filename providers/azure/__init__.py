@@ -54,6 +54,11 @@ class AzureProvider(Provider):
             self._session = ArmSession(self.project, self._credential)
         return self._session
 
+    def _check(self) -> None:
+        from multicloud.providers.azure.app import app_model
+
+        app_model(self.project)  # every mapping Azure cannot do raises here, before any build
+
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         from multicloud.providers.azure.build import build_app
 

@@ -108,3 +108,15 @@ def test_wheel_installs_providers_and_blueprints_under_multicloud(tmp_path: Path
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[multicloud.providers]" in text and "aws = multicloud.providers.aws:AwsProvider" in text
+
+
+def test_validate_runs_the_targets_own_mapping_checks(tmp_path: Path) -> None:
+    """Azure blob triggers cannot see deletes: validate says so (exit 3) before anything is built."""
+    (tmp_path / "multicloud.yaml").write_text(
+        "service: azdel\nfunctions:\n  f:\n    handler: h.main\n    triggers:\n"
+        "      - storage: {bucket: uploads, events: [created, deleted]}\n")
+    (tmp_path / "h.py").write_text("def main(event, context):\n    return None\n")
+    res = cli("validate", str(tmp_path), "--target", "azure")
+    assert res.exit_code == 3, res.output  # type: ignore[attr-defined]
+    assert "never when it is deleted" in res.output  # type: ignore[attr-defined]
+    assert cli("validate", str(tmp_path), "--target", "aws").exit_code == 0  # type: ignore[attr-defined]
