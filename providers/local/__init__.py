@@ -190,6 +190,17 @@ class LocalProvider(Provider):
         state = read_state(self.project, "local")
         sock_path = control.control_path(self.rundir)
         live = control.reachable(sock_path)
+        wanted_port = self.settings.port
+        if live is not None and ((wanted_port and live.get("port") != wanted_port)
+                                 or live.get("host") != _address(self.settings.host)):
+            # the address itself changed: the old supervisor drains and goes, a new one binds the new address
+            progress(f"local: moving from {live.get('host')}:{live.get('port')} to "
+                     f"{self.settings.host}:{wanted_port or 'a free port'}")
+            control.call(sock_path, {"cmd": "stop"}, timeout=300)
+            self._wait_gone(live.get("supervisor_pid"))
+            write_state(self.project, "local", {**state, "port": wanted_port or 0, "digest": None})
+            state = read_state(self.project, "local")
+            live = None
         changed = True
         if live is not None and live.get("state") == "running" and state.get("digest") == build.digest:
             changed = False
@@ -330,16 +341,19 @@ class LocalProvider(Provider):
             control.call(sock_path, {"cmd": "stop"}, timeout=300)
         else:
             self._kill_stale(state)
-        pid = state.get("supervisor_pid")
-        deadline = time.monotonic() + 10
-        while pid and _alive(int(pid)) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self._wait_gone(state.get("supervisor_pid"))
         names = tuple(fn.name for fn in self.project.functions_for("local"))
         shutil.rmtree(self.rundir / "releases", ignore_errors=True)
         self.key_path.unlink(missing_ok=True)
         sock_path.unlink(missing_ok=True)
         clear_state(self.project, "local")
         return RemoveResult("local", names if state else ())
+
+    @staticmethod
+    def _wait_gone(pid: object, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while isinstance(pid, int) and _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     @staticmethod
     def _kill_stale(state: dict[str, Any]) -> None:
@@ -360,6 +374,16 @@ class LocalProvider(Provider):
         deadline = time.monotonic() + 15
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def _address(host: str) -> str:
+    """The address a host name binds to (`localhost` -> 127.0.0.1), as the supervisor reports it."""
+    import socket
+
+    try:
+        return str(socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0])
+    except OSError:
+        return host
 
 
 def _alive(pid: int) -> bool:

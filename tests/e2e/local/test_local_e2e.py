@@ -214,3 +214,19 @@ def test_logs_follow_sees_new_requests(deployment: Deployment) -> None:
             break
     follow.close()
     assert any("/items/followed" in m for m in seen)
+
+
+def test_changing_the_port_moves_the_service(deployment: Deployment) -> None:
+    import socket
+
+    _, first = deployment.build_and_deploy()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        wanted = s.getsockname()[1]
+    spec = deployment.root / "multicloud.yaml"
+    spec.write_text(spec.read_text() + f"targets:\n  local: {{port: {wanted}}}\n")
+    _, moved = deployment.build_and_deploy()
+    assert moved.details["url"] == f"http://127.0.0.1:{wanted}"
+    assert get(f"{moved.details['url']}/items/5")[1]["id"] == "5"
+    with pytest.raises(OSError):
+        get(f"{first.details['url']}/items/5", timeout=2)
