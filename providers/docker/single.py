@@ -61,10 +61,12 @@ class Single:
 
     # ---- discovery -------------------------------------------------------------------------------
     def function_containers(self) -> list[Any]:
-        return list(self.client.containers.list(all=True, filters=eng.owned(self.project.name, "function")))
+        return list(self.client.containers.list(all=True, ignore_removed=True,
+                                                filters=eng.owned(self.project.name, "function")))
 
     def gateway(self) -> Any | None:
-        found = self.client.containers.list(all=True, filters=eng.owned(self.project.name, "gateway"))
+        found = self.client.containers.list(all=True, ignore_removed=True,
+                                            filters=eng.owned(self.project.name, "gateway"))
         return found[0] if found else None
 
     def upstream(self, gateway: Any) -> str | None:
@@ -271,7 +273,7 @@ class Single:
         if gateway is not None:
             gateway.remove(force=True)
             removed.append(gateway.name)
-        for c in self.client.containers.list(all=True, filters=eng.owned(self.project.name)):
+        for c in self.client.containers.list(all=True, ignore_removed=True, filters=eng.owned(self.project.name)):
             c.remove(force=True)
             removed.append(c.name)
         for v in self.client.volumes.list(filters=eng.owned(self.project.name)):

@@ -322,7 +322,7 @@ class Swarm:
         # tasks take a moment to go; secrets and the network can only go after them
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.client.containers.list(
-                all=True, filters={"label": f"com.docker.swarm.service.name={self.name}"}):
+                all=True, ignore_removed=True, filters={"label": f"com.docker.swarm.service.name={self.name}"}):
             time.sleep(0.5)
         for secret in self.client.secrets.list(filters={"label": f"{eng.SERVICE}={self.project.name}"}):
             secret.remove()

@@ -92,7 +92,7 @@ def cleanup(client: Any) -> None:
 
     flt = {"label": f"{TEST_LABEL}={SESSION}"}
     for _ in range(20):
-        leftovers = client.containers.list(all=True, filters=flt)
+        leftovers = client.containers.list(all=True, ignore_removed=True, filters=flt)
         for c in leftovers:
             try:
                 c.remove(force=True)

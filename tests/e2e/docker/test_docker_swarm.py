@@ -1,4 +1,5 @@
-"""Swarm mode on a real single-node swarm: replicas, rolling update and rollback config, limits, secrets,
+"""Swarm mode on a real single-node swarm: replicas, a rolling update under load without a failed request,
+rolling update and rollback config, limits, secrets,
 a failed update rolled back by Swarm while the old version keeps serving. The swarm is initialised for the
 test when the engine is not in one, and left again in teardown (the engine is left as it was found).
 """
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from docker_loadgen import Load
 
 from multicloud.errors import OperationError
 
@@ -92,7 +94,13 @@ private:
     # rolling update to v2 keeps the endpoint
     d.spec.write_text(d.spec.read_text().replace('VERSION: "v1"', 'VERSION: "v2"'))
     d.reload()
-    second = d.deploy()
+    with Load(f"http://127.0.0.1:{urlsplit(d.url).port}", "/hello", workers=4, max_seconds=120) as load:
+        time.sleep(0.5)
+        second = d.deploy()
+        time.sleep(0.5)
+    versions = {json.loads(o.body)["version"] for o in load.outcomes if o.ok}
+    print(f"\nswarm rolling update: {len(load.outcomes)} requests, {len(load.failures)} failed")
+    assert load.failures == [] and versions == {"v1", "v2"}
     assert second.changed and second.details["url"] == first.details["url"]
     assert json.loads(wait_answer(d.url, "/hello")[1])["version"] == "v2"
     report = d.provider.status()
