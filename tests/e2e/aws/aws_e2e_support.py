@@ -40,6 +40,7 @@ class CallLog:
 
 
 APP = '''
+import hashlib
 import json
 import os
 
@@ -57,7 +58,10 @@ def hello(event, context):
     if event.kind == "storage":
         print("got object", event.storage.bucket, event.storage.key)
         return None
-    return {"kind": event.kind, "type": event.type}
+    # secrets: report only a digest of each, never the value
+    digests = {k: hashlib.sha256(os.environ[k].encode()).hexdigest() for k in ("API_KEY", "DB_PASSWORD")
+               if k in os.environ}
+    return {"kind": event.kind, "type": event.type, "secrets": digests}
 
 
 GREETING = "hello"

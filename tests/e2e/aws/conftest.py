@@ -83,9 +83,17 @@ def moto(moto_endpoint: str) -> Iterator[str]:
     yield moto_endpoint
 
 
+# What the Lambda Python runtime provides besides the standard library (in /var/runtime on AWS): boto3.
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
 @pytest.fixture(scope="session")
-def lambda_images() -> None:
-    """Build the emulation image and a busybox stand-in from the base image, when absent."""
+def lambda_images(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Build the emulation image (with boto3, as Lambda's runtime has it) and, when absent, a busybox
+    stand-in, both from the air-gapped base image."""
+    import shutil
+    import sys
+
     import docker
 
     client = docker.from_env()
@@ -93,9 +101,47 @@ def lambda_images() -> None:
         client.images.get(BASE_IMAGE)
     except docker.errors.ImageNotFound:
         pytest.fail(f"{BASE_IMAGE} is missing: build it with `multicloud docker base-image` (CI: .ci/run)")
+    context = tmp_path_factory.mktemp("lambda-image")
+    shutil.copytree(HERE / "lambda_image", context, dirs_exist_ok=True)
+    site = next(Path(p) for p in sys.path if p.endswith("site-packages") and (Path(p) / "botocore").is_dir())
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in RUNTIME_PACKAGES:
+        src = site / name
+        if src.is_dir():
+            shutil.copytree(src, context / "runtime" / name, ignore=ignore)
+        else:
+            (context / "runtime").mkdir(exist_ok=True)
+            shutil.copyfile(src, context / "runtime" / name)
     # ours: always (re)built, the layer cache makes an unchanged rebuild take a moment
-    client.images.build(path=str(HERE / "lambda_image"), tag=EMULATOR_IMAGE, rm=True, labels={LABEL: "aws"})
+    client.images.build(path=str(context), tag=EMULATOR_IMAGE, rm=True, labels={LABEL: "aws"})
     try:
         client.images.get(BUSYBOX)  # any image with `sleep` will do; keep one somebody else built
     except docker.errors.ImageNotFound:
         client.images.build(path=str(HERE / "busybox_image"), tag=BUSYBOX, rm=True, labels={LABEL: "aws"})
+
+
+@pytest.fixture
+def moto_for_containers(moto: str) -> Iterator[str]:
+    """A second listener of the same in-process moto, on the Docker bridge's gateway address, so code
+    running in a Lambda container reaches it as host.docker.internal (moto's default for containers)."""
+    import ipaddress
+
+    import docker
+    from moto.server import ThreadedMotoServer
+
+    config = docker.from_env().networks.get("bridge").attrs["IPAM"]["Config"][0]
+    # `host-gateway` is the default bridge's gateway: given, or the subnet's first address (Engine 20.10)
+    gateway = config.get("Gateway") or str(ipaddress.ip_network(config["Subnet"])[1])
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address=gateway, port=port, verbose=False)
+    server.start()
+    saved = os.environ.get("MOTO_PORT")
+    os.environ["MOTO_PORT"] = str(port)  # moto gives containers AWS_ENDPOINT_URL=host.docker.internal:$MOTO_PORT
+    try:
+        yield f"http://{gateway}:{port}"
+    finally:
+        server.stop()
+        if saved is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = saved

@@ -1,6 +1,7 @@
 """Lambda emulation entry point for moto (lambci convention), built on the air-gapped base image.
 
-moto runs `<image> <handler> <event-json>` with the function's zip mounted at /var/task and reads the
+The image carries boto3 in /var/runtime, as Lambda's Python runtime does. moto runs
+`<image> <handler> <event-json>` with the function's zip mounted at /var/task and reads the
 last line of the container's output as the result. Like Lambda, anything the handler prints goes to the
 logs (stderr here); the result is printed last, as one JSON line, on stdout.
 """
@@ -32,7 +33,12 @@ class Context:
 
 def main() -> int:
     handler, event = sys.argv[1], json.loads(sys.argv[2] if len(sys.argv) > 2 else "{}")
+    # variables Lambda's runtime sets and moto does not
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
+    os.environ.setdefault("LAMBDA_TASK_ROOT", "/var/task")
+    os.environ.setdefault("LAMBDA_RUNTIME_DIR", "/var/runtime")
     sys.path.insert(0, "/var/task")
+    sys.path.append("/var/runtime")  # boto3, as on Lambda
     os.chdir("/var/task")
     result_out = sys.stdout
     sys.stdout = sys.stderr  # the handler's prints are logs, as on Lambda
