@@ -123,7 +123,10 @@ class Swarm:
             init=True, cap_drop=["ALL"], stop_signal="SIGTERM",
             stop_grace_period=(hardening.max_timeout(self.project) + 2) * SECOND,
             env={"MULTICLOUD_SCRATCH_DIR": hardening.SCRATCH},
-            healthcheck=Healthcheck(**hardening.healthcheck(hardening.HEALTH_CMD, start_period=30.0)),
+            # Swarm marks a task running only once healthy, so a rolling update waits for this check:
+            # probe every second (Engine 20.10 has no separate start interval).
+            healthcheck=Healthcheck(**hardening.healthcheck(hardening.HEALTH_CMD, interval=1.0,
+                                                            start_period=30.0)),
             mounts=[Mount(target=hardening.SCRATCH, source=None, type="tmpfs",
                           tmpfs_size=self.settings.scratch_mb * 2**20, tmpfs_mode=0o1777)],
             secrets=secret_refs or None,

@@ -105,3 +105,28 @@ hog:
     conn.request("GET", "/hello")
     assert conn.getresponse().status == 200
     conn.close()
+
+
+def test_gateway_kill_9_restarts_on_the_live_version(engine: Any, deployed: Any) -> None:
+    d = deployed("gwkill")
+    d.deploy()
+    (d.spec.parent / "multicloud.yaml").write_text(d.spec.read_text().replace('VERSION: "v1"', 'VERSION: "v2"'))
+    d.reload()
+    d.deploy()
+    gateway = d.provider.mode().gateway()
+    with Load(d.url, "/hello", workers=2, max_requests=40_000, max_seconds=60) as load:
+        time.sleep(0.5)
+        killed_at = time.monotonic()
+        os.kill(gateway.attrs["State"]["Pid"], signal.SIGKILL)
+        recovered = None
+        while time.monotonic() - killed_at < 30:
+            recent = [o for o in load.outcomes[-10:] if o.started > killed_at]
+            if len(recent) >= 10 and all(o.ok for o in recent):
+                recovered = time.monotonic()
+                break
+            time.sleep(0.05)
+    assert recovered is not None, "the gateway did not come back within 30 s"
+    versions = {json.loads(o.body)["version"] for o in load.outcomes if o.ok and o.started > killed_at}
+    print(f"\ngateway kill -9: {len(load.failures)} failed of {len(load.outcomes)}, error window "
+          f"{load.error_window() * 1000:.0f} ms, serving again after {recovered - killed_at:.2f} s")
+    assert versions == {"v2"}  # the restarted gateway kept routing to the live version (state volume)
