@@ -17,6 +17,7 @@ from typing import Protocol
 from multicloud.runtime.server_http import HttpError, RawRequest, RequestParser, error_response, serialize
 
 RECV_SIZE = 65536
+CLOSE_SEND_TIMEOUT = 5.0
 
 
 class Dispatcher(Protocol):
@@ -91,6 +92,9 @@ class Connection:
             keep_alive = request.keep_alive and not self.drain and not close
             data = serialize(status, headers, body, keep_alive=keep_alive, head=request.method == "HEAD")
             try:
+                if close:
+                    # the watchdog answers from its own thread: a client that does not read must not stall it
+                    self.sock.settimeout(CLOSE_SEND_TIMEOUT)
                 self.sock.sendall(data)
             except OSError:
                 keep_alive = False
