@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import parse_qs, unquote
 
-from multicloud.runtime.context import Context
+from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import Event, ScheduleInfo
 from multicloud.runtime.http import HttpRequest, error_result, to_result
 from multicloud.runtime.invoke import handle_direct, handle_event, handle_http, rfc3339
@@ -149,6 +149,7 @@ class RuntimeApp:
         self._id_prefix = os.urandom(6).hex()
         self._ids = itertools.count(1)
         self._schedule_busy: set[tuple[str, int]] = set()
+        self.logger = Logger()  # handlers' base logger (level read once from MULTICLOUD_LOG_LEVEL)
 
     def request_id(self) -> str:
         """Unique per process start (random prefix) and cheap: no system call per request."""
@@ -253,7 +254,7 @@ class RuntimeApp:
 
     def _context(self, name: str, request_id: str, deadline: float) -> Context:
         return Context(name, request_id, self.config.target, memory_limit_mb=self.config.functions[name].memory,
-                       remaining=lambda: max(0, int((deadline - time.monotonic()) * 1000)))
+                       remaining=lambda: max(0, int((deadline - time.monotonic()) * 1000)), logger=self.logger)
 
     def _run_http(self, name: str, request: HttpRequest, request_id: str, deadline: float) -> Answer:
         result = handle_http(self.handlers[name], request, self._context(name, request_id, deadline))
