@@ -188,3 +188,39 @@ def test_port_in_use_fails_unless_sharing_is_asked(tmp_path: Path) -> None:
         assert second.stop() == 0
     finally:
         first.stop()
+
+
+def test_connection_cap_answers_503_and_keeps_serving(tmp_path: Path) -> None:
+    rt = start_runtime(tmp_path, SLOW, limits={"max_connections": 2})
+    try:
+        held = [rt.connect(), rt.connect()]
+        for sock in held:  # both are live, served connections
+            assert request(rt, "GET", "/hello/held", sock=sock)[0] == 200
+        with rt.connect() as extra:
+            status, headers, _ = read_response(extra)
+            assert status == 503 and headers["connection"] == "close"
+        held[0].close()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # a freed place is usable again
+            try:
+                if request(rt, "GET", "/hello/again")[0] == 200:
+                    break
+            except (OSError, ConnectionError):
+                pass
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no place freed")
+        held[1].close()
+    finally:
+        rt.stop()
+
+
+def test_client_connection_close_is_honoured(tmp_path: Path) -> None:
+    rt = start_runtime(tmp_path, SLOW)
+    try:
+        with rt.connect() as sock:
+            status, headers, _ = request(rt, "GET", "/hello/bye", headers={"Connection": "close"}, sock=sock)
+            assert status == 200 and headers["connection"] == "close"
+            assert closed_by_peer(sock)
+    finally:
+        rt.stop()
