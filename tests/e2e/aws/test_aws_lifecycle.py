@@ -102,12 +102,15 @@ def _wait_logs(root: Path, needle: str, timeout: float = 60) -> list[str]:
         time.sleep(0.5)
 
 
-def test_sqs_send_and_s3_put_reach_the_function(moto: str, lambda_images: None, tmp_path: Path) -> None:
-    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+def test_sqs_send_s3_put_and_kinesis_put_reach_the_function(moto: str, lambda_images: None, tmp_path: Path
+                                                           ) -> None:
+    sqs, s3, kinesis = boto3.client("sqs"), boto3.client("s3"), boto3.client("kinesis")
     url = sqs.create_queue(QueueName="orders")["QueueUrl"]
     s3.create_bucket(Bucket="uploads")
+    kinesis.create_stream(StreamName="clicks", ShardCount=1)
     root = write_service(tmp_path / "svc", triggers="- queue: {name: orders}\n"
-                                                    "- storage: {bucket: uploads, prefix: in/}\n")
+                                                    "- storage: {bucket: uploads, prefix: in/}\n"
+                                                    "- stream: {name: clicks}\n")
     p = provider(root)
     log = CallLog(p)
     p.deploy(build(p))
@@ -118,5 +121,8 @@ def test_sqs_send_and_s3_put_reach_the_function(moto: str, lambda_images: None, 
     s3.put_object(Bucket="uploads", Key="in/report.json", Body=b"{}")
     lines = _wait_logs(root, "got object")
     assert any("got object uploads in/report.json" in line for line in lines), lines
+    kinesis.put_record(StreamName="clicks", Data=b'{"click": 99}', PartitionKey="p")
+    lines = _wait_logs(root, "99")
+    assert any("got message" in line and '{"click": 99}' in line for line in lines), "\n".join(lines)
     s3.put_object(Bucket="uploads", Key="out/skip.json", Body=b"{}")  # filtered out by the prefix
     assert not any("out/skip.json" in line for line in _wait_logs(root, "out/skip.json", timeout=2))
