@@ -48,7 +48,6 @@ from multicloud.state import clear_state, read_state, write_state
 from . import control
 
 SUPERVISOR_START_TIMEOUT = 20.0
-KEEP_RELEASES = 2
 
 
 class LocalProvider(Provider):
@@ -127,13 +126,12 @@ class LocalProvider(Provider):
         return release
 
     def _prune(self, keep: set[str]) -> None:
+        """Keep the live release and the one before it (for rollback); delete older ones."""
         releases = self.rundir / "releases"
         if not releases.is_dir():
             return
-        existing = sorted((p for p in releases.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                          key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in existing[KEEP_RELEASES:]:
-            if str(old) not in keep:
+        for old in releases.iterdir():
+            if old.is_dir() and not old.name.startswith(".") and str(old) not in keep:
                 shutil.rmtree(old, ignore_errors=True)
 
     def _secret_env(self) -> dict[str, str]:
@@ -207,27 +205,43 @@ class LocalProvider(Provider):
             answer = live
             progress("local: unchanged, still serving")
         else:
-            env = self._secret_env()
             release = self._release(build, progress)
-            if live is None:
-                self._kill_stale(state)  # a supervisor that died (kill -9, reboot) must not keep the port
-                live = self._start_supervisor(progress)
-            progress(f"local: switching to release {release.name}")
-            answer = control.call(sock_path, {"cmd": "deploy", "release": str(release), "env": env}, timeout=180)
-            if not answer.get("ok"):
-                raise OperationError(
-                    f"the new release did not start: {answer.get('error')}",
-                    fix="fix the error and deploy again; the previous release keeps serving"
-                    if answer.get("state") == "running" else "fix the error and deploy again",
-                    where=str(self.rundir / "service.log"),
-                )
-            self._prune({str(answer.get("release"))})
+            answer = self._switch(release, live, state, progress)
+        previous = state.get("previous")
+        if changed and state.get("release") and state.get("release") != answer.get("release"):
+            previous = {"release": state["release"], "digest": state.get("digest")}
+        if changed:
+            self._prune({str(answer.get("release")), str((previous or {}).get("release"))})
+        return self._record(answer, build.digest, previous, changed, state)
+
+    def _switch(self, release: Path, live: dict[str, Any] | None, state: dict[str, Any],
+                progress: Progress) -> dict[str, Any]:
+        """Make `release` the serving one (starting the supervisor if needed); the supervisor's answer."""
+        env = self._secret_env()
+        sock_path = control.control_path(self.rundir)
+        if live is None:
+            self._kill_stale(state)  # a supervisor that died (kill -9, reboot) must not keep the port
+            self._start_supervisor(progress)
+        progress(f"local: switching to release {release.name}")
+        answer = control.call(sock_path, {"cmd": "deploy", "release": str(release), "env": env}, timeout=180)
+        if not answer.get("ok"):
+            raise OperationError(
+                f"the new release did not start: {answer.get('error')}",
+                fix="fix the error and deploy again; the previous release keeps serving"
+                if answer.get("state") == "running" else "fix the error and deploy again",
+                where=str(self.rundir / "service.log"),
+            )
+        return answer
+
+    def _record(self, answer: dict[str, Any], digest: str, previous: dict[str, Any] | None, changed: bool,
+                state: dict[str, Any]) -> DeployResult:
         host, port = self.settings.host, int(answer["port"])
         url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-        version = build.digest[:12]
+        version = digest[:12]
         write_state(self.project, "local", {
-            "host": host, "port": port, "url": url, "digest": build.digest, "version": version,
-            "release": answer.get("release"), "control": str(sock_path), "supervisor_pid": answer.get("supervisor_pid"),
+            "host": host, "port": port, "url": url, "digest": digest, "version": version,
+            "release": answer.get("release"), "previous": previous,
+            "control": str(control.control_path(self.rundir)), "supervisor_pid": answer.get("supervisor_pid"),
             "server_pid": answer.get("server_pid"), "log": str(self.rundir / "service.log"),
             "key_file": str(self.key_path) if self.key_path.exists() else None,
             "deployed_at": datetime.now(timezone.utc).isoformat() if changed else state.get("deployed_at"),
@@ -236,6 +250,19 @@ class LocalProvider(Provider):
             "url": url, "log": str(self.rundir / "service.log"), "server_pid": str(answer.get("server_pid")),
             "generation": str(answer.get("generation")),
         })
+
+    # ---- rollback ----------------------------------------------------------------------------------
+    def _rollback(self, progress: Progress) -> DeployResult:
+        state = self._deployed_state()
+        previous = state.get("previous") or {}
+        release = Path(str(previous.get("release") or ""))
+        if not previous or not (release / "runtime.json").is_file():
+            raise OperationError("there is no previous local release to roll back to",
+                                 fix="deploy at least twice; the release before the live one is kept")
+        live = control.reachable(control.control_path(self.rundir))
+        answer = self._switch(release, live, state, progress)
+        back = {"release": state.get("release"), "digest": state.get("digest")}
+        return self._record(answer, str(previous.get("digest")), back, True, state)
 
     def _endpoints(self, url: str) -> tuple[Endpoint, ...]:
         out: list[Endpoint] = []

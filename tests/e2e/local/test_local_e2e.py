@@ -230,3 +230,25 @@ def test_changing_the_port_moves_the_service(deployment: Deployment) -> None:
     assert get(f"{moved.details['url']}/items/5")[1]["id"] == "5"
     with pytest.raises(OSError):
         get(f"{first.details['url']}/items/5", timeout=2)
+
+
+def test_rollback_returns_to_the_previous_release(deployment: Deployment) -> None:
+    with pytest.raises(OperationError):
+        deployment.provider.rollback()  # nothing deployed yet
+    _, first = deployment.build_and_deploy()
+    url = first.details["url"]
+    with pytest.raises(OperationError) as info:
+        deployment.provider.rollback()  # one release only
+    assert "no previous" in info.value.what
+    deployment.write("2")
+    _, second = deployment.build_and_deploy()
+    assert get(f"{url}/items/1")[1]["version"] == "2"
+    back = deployment.provider.rollback()
+    assert back.version == first.version and back.details["url"] == url
+    assert get(f"{url}/items/1")[1]["version"] == "1"
+    assert deployment.provider.status().functions[0].version == first.version
+    forth = deployment.provider.rollback()  # the release we left is kept: rolling back again returns to it
+    assert forth.version == second.version
+    assert get(f"{url}/items/1")[1]["version"] == "2"
+    releases = sorted(p.name for p in (deployment.root / ".multicloud" / "local" / "releases").iterdir())
+    assert len(releases) == 2
