@@ -149,6 +149,16 @@ class Single:
                                              upstream=upstream, port=port, state_volume=self.names.gateway_state)
             self.progress(f"starting the gateway {self.names.gateway}")
             gateway = self.client.containers.run(**opts)
+            if port is None:
+                # A port the engine picks is picked again on every restart of the container: pin the one it
+                # chose, so the endpoint survives a gateway crash (kill -9, OOM) too.
+                port = self.endpoint(gateway)[1]
+                gateway.remove(force=True)
+                opts = hardening.gateway_options(self.project, self.settings, image=gateway_image,
+                                                 name=self.names.gateway, network=self.names.network,
+                                                 labels=labels, upstream=upstream, port=port,
+                                                 state_volume=self.names.gateway_state)
+                gateway = self.client.containers.run(**opts)
             self.switch(gateway, upstream)  # records the upstream in the state volume (survives restarts)
             return gateway
         if gateway.status != "running":
@@ -350,6 +360,10 @@ def container_health(client: Any, container: Any) -> tuple[str, str, dict[str, s
     ooms = sum(1 for _ in client.events(since=int(since.timestamp()), until=int(time.time()) + 1,
                                         filters={"container": container.id, "event": "oom"}, decode=True))
     health = (st.get("Health") or {}).get("Status", "none")
+    if health == "starting" and st["Status"] == "running":
+        # The engine has not probed yet (every 5 s): probe now with the same command.
+        code, _ = container.exec_run(hardening.HEALTH_CMD[1:], user=container.attrs["Config"]["User"] or None)
+        health = "healthy" if code == 0 else "starting"
     if st["Status"] == "running":
         state = "running" if health in ("healthy", "none") else health
     elif st.get("OOMKilled"):
