@@ -13,6 +13,7 @@ import hmac
 import itertools
 import json
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -35,6 +36,7 @@ JSON = [("Content-Type", "application/json")]
 EVENTS_PREFIX = "/_events/"
 KEY_HEADER = "x-multicloud-key"
 WATCHDOG_TICK = 0.05
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # a caller's X-Request-Id is kept only if it is tame
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
@@ -180,7 +182,8 @@ class RuntimeApp:
             body = json.dumps({"status": "ok", "pid": self.pid, "running": self.slots.running,
                                "queued": self.slots.waiting}).encode()
             return conn.answer(request, 200, list(JSON), body, {})
-        request_id = request.header("x-request-id") or self.request_id()
+        given_id = request.header("x-request-id")
+        request_id = given_id if given_id and REQUEST_ID_RE.fullmatch(given_id) else self.request_id()
         if path.startswith(EVENTS_PREFIX):
             name = unquote(path[len(EVENTS_PREFIX):]).strip("/")
             if name not in self.handlers:

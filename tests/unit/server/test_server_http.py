@@ -193,3 +193,10 @@ def test_concurrent_clients_are_served_in_parallel(runtime: Runtime) -> None:
         t.join()
     assert results == [200] * 6
     assert time.monotonic() - started < 1.5  # 6 x 0.5 s in parallel, not 3 s in a row
+
+
+def test_request_id_is_kept_only_when_tame(runtime: Runtime) -> None:
+    _, headers, _ = request(runtime, "GET", "/hello/id", headers={"X-Request-Id": "trace-123.abc"})
+    assert headers["x-request-id"] == "trace-123.abc"
+    _, headers, _ = request(runtime, "GET", "/hello/id", headers={"X-Request-Id": "x" * 500})
+    assert headers["x-request-id"] != "x" * 500 and len(headers["x-request-id"]) < 40
