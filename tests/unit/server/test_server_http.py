@@ -192,7 +192,7 @@ def test_concurrent_clients_are_served_in_parallel(runtime: Runtime) -> None:
     for t in threads:
         t.join()
     assert results == [200] * 6
-    assert time.monotonic() - started < 1.5  # 6 x 0.5 s in parallel, not 3 s in a row
+    assert time.monotonic() - started < 2.4  # 6 x 0.5 s in parallel, not 3 s in a row
 
 
 def test_request_id_is_kept_only_when_tame(runtime: Runtime) -> None:
