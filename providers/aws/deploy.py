@@ -30,7 +30,20 @@ def walk(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, 
         names = Names(project.name, settings.stage, fn.name)
         facts[fn.name] = _deploy_one(run, project, names, fn, artifacts[fn.name], previous.get(fn.name, {}),
                                      endpoints)
+    _prune(run, project, settings, previous)
     return run, endpoints, facts
+
+
+def _prune(run: Run, project: Project, settings: AwsSettings, previous: dict[str, dict[str, object]]) -> None:
+    """Functions this service and stage deployed before but the spec no longer has (or disables)."""
+    from .ops import owned_functions, remove_function
+
+    keep = {fn.name for fn in project.functions_for("aws")}
+    for short, lname in sorted(owned_functions(run.aws, project, settings).items()):
+        if short in keep:
+            continue
+        before = previous.get(short, {}).get("buckets")
+        remove_function(run, project, short, lname, [str(b) for b in before] if isinstance(before, list) else [])
 
 
 def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, artifact: object,

@@ -142,40 +142,45 @@ def owned_functions(aws: Aws, project: Project, settings: AwsSettings) -> dict[s
 
 def remove(aws: Aws, project: Project, settings: AwsSettings, progress: Progress) -> RemoveResult:
     run = _run(aws, project, settings, progress)
-    lam = aws.client("lambda")
     state_fns = read_state(project, "aws").get("functions", {})
     spec_fns = {f.name: f for f in project.functions_for("aws")}
     for short, lname in sorted(owned_functions(aws, project, settings).items()):
-        names = Names(project.name, settings.stage, short)
         spec_fn = spec_fns.get(short)
         buckets = [t.storage.bucket for t in (spec_fn.triggers if spec_fn else ()) if t.storage is not None]
         buckets += list(state_fns.get(short, {}).get("buckets", []))
-        bare = ResolvedFunction(name=short, handler="x.y", memory=128, timeout=3, env={}, secrets={}, triggers=())
-        target = fnmod.alias_arn(run, names)
-        triggers.ensure_notifications(run, names, bare, buckets, target)
-        mappings = {m["UUID"]: m for arn in (target, fnmod.function_arn(run, names))
-                    for m in triggers.list_mappings(run, arn)}
-        for uuid in mappings:
-            run.write("delete", f"lambda event source mapping {uuid}",
-                      partial(lam.delete_event_source_mapping, UUID=uuid))
-        triggers.ensure_schedules(run, names, bare, target, None)
-        api = triggers.find_http_api(run, names)
-        if api is not None:
-            run.write("delete", f"apigateway http api {names.base}",
-                      partial(aws.client("apigatewayv2").delete_api, ApiId=api["ApiId"]))
-        try:
-            lam.get_function(FunctionName=lname)
-            run.write("delete", f"lambda function {lname}", partial(lam.delete_function, FunctionName=lname))
-        except Exception as exc:
-            if not is_not_found(exc):
-                raise
-        for role in (names.role, names.scheduler_role):
-            if _owned_role(aws, role, project.name):
-                iam.delete_role(run, role)
-        _delete_log_group(run, names.log_group)
+        remove_function(run, project, short, lname, buckets)
     _delete_artifacts(run, project, settings)
     clear_state(project, "aws")
     return RemoveResult(target="aws", removed=tuple(c.resource for c in run.changes if c.action == "delete"))
+
+
+def remove_function(run: Run, project: Project, short: str, lname: str, buckets: list[str]) -> None:
+    """Delete one function and everything multicloud made for it (also used by deploy for functions
+    dropped from the spec)."""
+    aws, lam = run.aws, run.aws.client("lambda")
+    names = Names(project.name, run.settings.stage, short)
+    bare = ResolvedFunction(name=short, handler="x.y", memory=128, timeout=3, env={}, secrets={}, triggers=())
+    target = fnmod.alias_arn(run, names)
+    triggers.ensure_notifications(run, names, bare, buckets, target)
+    mappings = {m["UUID"]: m for arn in (target, fnmod.function_arn(run, names))
+                for m in triggers.list_mappings(run, arn)}
+    for uuid in mappings:
+        run.write("delete", f"lambda event source mapping {uuid}", partial(lam.delete_event_source_mapping, UUID=uuid))
+    triggers.ensure_schedules(run, names, bare, target, None)
+    api = triggers.find_http_api(run, names)
+    if api is not None:
+        run.write("delete", f"apigateway http api {names.base}",
+                  partial(aws.client("apigatewayv2").delete_api, ApiId=api["ApiId"]))
+    try:
+        lam.get_function(FunctionName=lname)
+        run.write("delete", f"lambda function {lname}", partial(lam.delete_function, FunctionName=lname))
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+    for role in (names.role, names.scheduler_role):
+        if _owned_role(aws, role, project.name):
+            iam.delete_role(run, role)
+    _delete_log_group(run, names.log_group)
 
 
 def _owned_role(aws: Aws, role: str, service: str) -> bool:

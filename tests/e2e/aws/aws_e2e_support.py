@@ -24,7 +24,8 @@ def build(p: AwsProvider) -> BuildResult:
 
 
 class CallLog:
-    """Every API call the provider's boto3 session makes, seen through botocore's `before-call` event."""
+    """Every API call the provider's boto3 session makes, seen through botocore's `before-call` event.
+    Create it before the provider makes its first client: a client copies the session's hooks when made."""
 
     def __init__(self, p: AwsProvider) -> None:
         self.calls: list[str] = []

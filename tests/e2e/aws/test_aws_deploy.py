@@ -233,3 +233,34 @@ def test_package_over_50_mb_goes_through_the_artifact_bucket_once(moto: str, tmp
     removed = provider(root).remove()
     assert any(r.startswith("s3 object s3://shop-artifacts/") for r in removed.removed)
     assert "Contents" not in boto3.client("s3").list_objects_v2(Bucket="shop-artifacts")
+
+
+def test_functions_dropped_from_the_spec_are_removed_on_deploy(moto: str, tmp_path: Path) -> None:
+    boto3.client("sqs").create_queue(QueueName="orders")
+    root = write_service(tmp_path / "svc")
+    spec = (root / "multicloud.yaml").read_text()
+    two = spec.replace("targets:\n", "  bye:\n    handler: app.hello\n    triggers:\n"
+                                     "      - queue: {name: orders}\n      - schedule: {rate: 1h}\ntargets:\n", 1)
+    (root / "multicloud.yaml").write_text(two)
+    p = provider(root)
+    p.deploy(build(p))
+    lam = boto3.client("lambda")
+    assert sorted(f["FunctionName"] for f in lam.list_functions()["Functions"]) == ["shop-test-bye", "shop-test-hello"]
+
+    (root / "multicloud.yaml").write_text(spec)
+    p2 = provider(root)
+    planned = {(c.action, c.resource) for c in p2.plan(build(p2)).changes}
+    assert ("delete", "lambda function shop-test-bye") in planned
+    assert lam.get_function(FunctionName="shop-test-bye")  # plan changed nothing
+    p3 = provider(root)
+    log = CallLog(p3)  # before p3 makes any client: clients copy the session's hooks when created
+    p3.deploy(build(p3))
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["shop-test-hello"]
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+    assert boto3.client("scheduler").list_schedules()["Schedules"] == []
+    assert sorted(r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]) == ["shop-test-hello"]
+    # hello gets a new version only because the shared package's entry module no longer lists bye
+    kept = [w for w in log.writes if not w.split(":")[1].startswith("Delete")]
+    assert kept == ["lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias"], log.writes
+    assert {"lambda:DeleteFunction", "lambda:DeleteEventSourceMapping", "scheduler:DeleteSchedule",
+            "iam:DeleteRole"} <= set(log.writes)
