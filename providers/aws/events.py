@@ -151,8 +151,10 @@ def sample_event(fn: ResolvedFunction, request: InvokeRequest, region: str, acco
         return kinesis_event(fn, request, region, account)
     if kind == "schedule":
         name = f"{service_name}-0"
+        from .triggers import schedule_expression  # triggers imports this module
+
         trig = next((t.schedule for t in fn.triggers if t.schedule is not None), None)
-        expr = (trig.rate or trig.cron or "") if trig else "rate(1 hour)"
+        expr = schedule_expression(trig, fn.name) if trig else "rate(1 hour)"
         return scheduled_event(name, expr, region, account, _now()[:19] + "Z", str(uuid.uuid4()),
                                f"arn:aws:scheduler:{region}:{account}:schedule/default/{name}")
     return json.loads(_body(request, {})) if request.body else {}
