@@ -119,6 +119,8 @@ class Supervisor:
 
     def deploy(self, release: str, env: dict[str, str]) -> dict[str, Any]:
         with self.lock:
+            if self.stopping.is_set():
+                return {"ok": False, "error": "the supervisor is stopping (remove in progress)", **self._status()}
             old_env = self.env
             self.env = dict(env)
             proc, error = self._spawn(release)
@@ -216,6 +218,7 @@ class Supervisor:
         with conn:
             conn.settimeout(30)
             data = b""
+            cmd: object = None
             try:
                 while chunk := conn.recv(65536):
                     data += chunk
@@ -235,7 +238,7 @@ class Supervisor:
                     conn.sendall(json.dumps({"ok": False, "error": f"bad request: {exc}"}).encode())
                 except OSError:
                     pass
-        if self.stopping.is_set():
+        if cmd == "stop":  # only the stop handler ends the process, once its answer is out
             self.shutdown()
 
     def shutdown(self) -> None:
