@@ -1,0 +1,102 @@
+"""Call a deployed function by service, function and (optionally) target, wherever it runs.
+
+    from multicloud.client import Client
+    client = Client("examples/hybrid-clinic")
+    reply = client.call("records", path="/records/42", headers={"x-api-key": "..."})
+    reply.status, reply.json(), reply.target
+
+The client finds the function through the spec's placement and each target's own status (read back
+from the target, not from a local file), then calls it through that target's provider, which knows the
+endpoint and the auth the target needs (function keys, identity tokens, the private runtime's key).
+
+Any other language can skip this module: every HTTP function is plain HTTP + JSON at the endpoint that
+`multicloud status --output json` reports (see docs/client.md).
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from multicloud.errors import OperationError, UsageError
+from multicloud.orchestrate import provider_for
+from multicloud.project import Project
+from multicloud.provider import InvokeRequest
+
+LIVE_STATES = {"running", "active", "healthy", "ready", "deployed"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    target: str
+    status: int | None
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    ok: bool = True
+    error: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> object:
+        return _json.loads(self.body)
+
+
+class Client:
+    def __init__(self, spec: Path | str | Project = ".", *, prefer: Sequence[str] = ("local", "docker")) -> None:
+        self.project = spec if isinstance(spec, Project) else Project.load(spec)
+        self.prefer = tuple(prefer)
+        self._where: dict[str, list[str]] = {}
+
+    def candidates(self, function: str) -> list[str]:
+        """Targets the spec lists and places this function on, private ones first (or in `prefer` order).
+        A target deployed by hand but not listed in the spec is reached with `call(..., target=...)`."""
+        if function not in self.project.spec.functions:
+            raise UsageError(f"no function {function!r} in service {self.project.name}",
+                             fix=f"use one of: {', '.join(self.project.spec.functions)}")
+        listed = self.project.spec.targets.configured() or ["local"]
+        targets = [t for t in listed if any(f.name == function for f in self.project.functions_for(t))]
+        return sorted(targets, key=lambda t: self.prefer.index(t) if t in self.prefer else len(self.prefer))
+
+    def _live(self, function: str, target: str) -> bool:
+        try:
+            report = provider_for(self.project, target).status()
+        except Exception:  # noqa: BLE001 - an unreachable target is simply not a place to call
+            return False
+        return any(f.function == function and f.state in LIVE_STATES for f in report.functions)
+
+    def locate(self, function: str) -> str | None:
+        """The first target, in preference order, where the function is live (asked of each target, in
+        turn, stopping at the first: remote clouds are not probed when a nearer target serves)."""
+        if function not in self._where:
+            found = next((t for t in self.candidates(function) if self._live(function, t)), None)
+            self._where[function] = [found] if found else []
+        return self._where[function][0] if self._where[function] else None
+
+    def call(
+        self,
+        function: str,
+        *,
+        path: str | None = None,
+        method: str = "GET",
+        json: object = None,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        query: dict[str, list[str]] | None = None,
+        target: str | None = None,
+    ) -> Reply:
+        chosen = target or self.locate(function)
+        if not chosen:
+            raise OperationError(f"function {function!r} of {self.project.name} is not deployed anywhere it may run",
+                                 fix=f"deploy it: multicloud deploy {self.project.root}")
+        hdrs = dict(headers or {})
+        if json is not None:
+            body = _json.dumps(json).encode()
+            hdrs.setdefault("content-type", "application/json")
+        request = InvokeRequest(function=function, trigger="http", method=method.upper(), path=path, headers=hdrs,
+                                query=query or {}, body=body)
+        result = provider_for(self.project, chosen).invoke(request)
+        return Reply(chosen, result.status, result.body, result.headers, result.ok, result.error)
