@@ -91,12 +91,15 @@ class DockerProvider(Provider):
 
     # ---- plan / deploy -----------------------------------------------------------------------------
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
-        deployed = self.mode().deployed_digest()
+        mode = self.mode()
+        deployed = mode.deployed_digest()
         resource = f"{self.settings.mode} service {self.project.name}"
         if build is None:
             change = Change("noop" if deployed else "create", resource, "not built yet")
         elif deployed is None:
             change = Change("create", resource, f"image {build.digest[:12]}")
+        elif deployed == build.digest and mode.settings_changed():
+            change = Change("update", resource, "run-time settings changed (limits, user, replicas...)")
         elif deployed == build.digest:
             change = Change("noop", resource, f"image {build.digest[:12]} is live")
         else:

@@ -17,6 +17,7 @@ MANAGED = "io.multicloud.managed"
 SERVICE = "io.multicloud.service"
 ROLE = "io.multicloud.role"  # function | gateway | secrets
 DIGEST = "io.multicloud.digest"
+RUN_CONFIG = "io.multicloud.run-config"  # hash of run-time settings (limits, user, replicas...)
 SLOT = "io.multicloud.slot"  # blue | green
 INTERNAL_PORT = 8080
 

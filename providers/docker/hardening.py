@@ -41,6 +41,16 @@ def max_timeout(project: Project) -> int:
     return max(fn.timeout for fn in project.functions_for("docker"))
 
 
+def run_config(project: Project, settings: DockerSettings) -> str:
+    """Hash of every setting applied at run time (not baked into the image): a change is a redeploy."""
+    import hashlib
+    import json
+
+    data = settings.model_dump(mode="json", exclude={"base_image", "concurrency", "max_body_mb", "auth_key"})
+    data.update(memory=memory_mb(project), timeout=max_timeout(project))
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def uid_gid(settings: DockerSettings) -> tuple[str, str]:
     uid, _, gid = settings.user.partition(":")
     return uid, gid or uid

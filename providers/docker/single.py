@@ -98,7 +98,9 @@ class Single:
         """Returns (changed, host, port)."""
         live = self.live()
         gateway = self.gateway()
+        config = hardening.run_config(self.project, self.settings)
         if (live is not None and gateway is not None and live.labels.get(eng.DIGEST) == digest
+                and live.labels.get(eng.RUN_CONFIG) == config
                 and live.status == "running" and gateway.status == "running"
                 and gateway.labels.get("io.multicloud.gateway-config") == self.gateway_config(gateway_image)):
             self.progress(f"{image} is already live: nothing to do")
@@ -109,6 +111,7 @@ class Single:
         name = self.names.function(digest)
         volume = self.secrets_volume(name, image, values) if values else None
         labels = eng.labels_for(self.project.name, "function", self.settings.labels, digest=digest)
+        labels[eng.RUN_CONFIG] = config
         opts = hardening.function_options(self.project, self.settings, image=image, name=name,
                                           network=self.names.network, labels=labels, secrets_volume=volume)
         self.progress(f"starting {name}")
@@ -307,6 +310,11 @@ class Single:
     def deployed_digest(self) -> str | None:
         live = self.live()
         return live.labels.get(eng.DIGEST) if live is not None else None
+
+    def settings_changed(self) -> bool:
+        live = self.live()
+        return live is not None and live.labels.get(eng.RUN_CONFIG) != hardening.run_config(
+            self.project, self.settings)
 
     def url(self) -> str:
         gateway = self.gateway()

@@ -64,6 +64,11 @@ class Swarm:
         labels = svc.attrs["Spec"].get("Labels") or {}
         return labels.get(eng.DIGEST)
 
+    def settings_changed(self) -> bool:
+        svc = self.service(self.name)
+        labels = (svc.attrs["Spec"].get("Labels") or {}) if svc is not None else {}
+        return svc is not None and labels.get(eng.RUN_CONFIG) != hardening.run_config(self.project, self.settings)
+
     def published_port(self, gateway: Any) -> int:
         ports = gateway.attrs.get("Endpoint", {}).get("Ports") or gateway.attrs["Spec"]["EndpointSpec"]["Ports"]
         return int(ports[0]["PublishedPort"])
@@ -82,8 +87,7 @@ class Swarm:
         gateway = self.service(self.gateway_name)
         host = eng.public_host("0.0.0.0")
         if current is not None and gateway is not None and self.deployed_digest() == digest \
-                and (current.attrs["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas")
-                     == self.settings.replicas):
+                and not self.settings_changed():
             self.progress(f"{image} is already live on the swarm: nothing to do")
             return False, host, self.published_port(gateway)
         refs_by_file = secret_files(self.project, self.settings)[0]
@@ -117,6 +121,7 @@ class Swarm:
         )
 
         labels = eng.labels_for(self.project.name, "function", self.settings.labels, digest=digest)
+        labels[eng.RUN_CONFIG] = hardening.run_config(self.project, self.settings)
         memory = hardening.memory_mb(self.project) * 2**20
         container = ContainerSpec(
             image=image, user=hardening.common(self.settings)["user"], labels=labels, read_only=True,

@@ -195,3 +195,17 @@ needy:
         d.deploy()
     assert "MC_TEST_MISSING" in info.value.what and info.value.exit_code == 1
     assert engine.containers.list(all=True, filters={"label": f"io.multicloud.service={d.provider.project.name}"}) == []
+
+
+def test_changed_run_settings_are_a_redeploy(engine: Any, deployed: Any) -> None:
+    d = deployed("settings")
+    first = d.deploy()
+    text = d.spec.read_text()
+    d.spec.write_text(text.replace("    labels: {", "    pids_limit: 100\n    labels: {", 1))
+    d.reload()
+    plan = d.provider.plan(d.build())
+    assert plan.has_changes and "settings" in plan.changes[0].detail
+    second = d.deploy()
+    assert second.changed and second.version == first.version and second.details["url"] == first.details["url"]
+    assert live_container(engine, d).attrs["HostConfig"]["PidsLimit"] == 100
+    assert not d.deploy().changed
