@@ -201,11 +201,12 @@ def test_changed_run_settings_are_a_redeploy(engine: Any, deployed: Any) -> None
     d = deployed("settings")
     first = d.deploy()
     text = d.spec.read_text()
-    d.spec.write_text(text.replace("    labels: {", "    pids_limit: 100\n    labels: {", 1))
+    d.spec.write_text(text.replace("    labels: {", "    cpus: 0.5\n    scratch_mb: 16\n    labels: {", 1))
     d.reload()
     plan = d.provider.plan(d.build())
     assert plan.has_changes and "settings" in plan.changes[0].detail
     second = d.deploy()
     assert second.changed and second.version == first.version and second.details["url"] == first.details["url"]
-    assert live_container(engine, d).attrs["HostConfig"]["PidsLimit"] == 100
+    host = live_container(engine, d).attrs["HostConfig"]
+    assert host["NanoCpus"] == 5 * 10**8 and "size=16m" in host["Tmpfs"]["/tmp"]
     assert not d.deploy().changed
