@@ -113,7 +113,8 @@ class DockerProvider(Provider):
         mode = self.mode()
         mode.progress = progress
         previous = read_state(self.project, "docker")
-        changed, host, port = mode.deploy(images["image"], images["digest"], images["gateway"])
+        with self.lock(mode, images["image"]):
+            changed, host, port = mode.deploy(images["image"], images["digest"], images["gateway"])
         url = f"http://{host}:{port}"
         state = {"mode": self.settings.mode, "url": url, "port": port,
                  "live": {"image": images["image"], "digest": images["digest"]},
@@ -135,12 +136,19 @@ class DockerProvider(Provider):
                                  fix="deploy at least twice before rolling back", where="docker")
         mode = self.mode()
         mode.progress = progress
-        changed, host, port = mode.deploy(prev["image"], prev["digest"], state["gateway_image"])
+        with self.lock(mode, prev["image"]):
+            changed, host, port = mode.deploy(prev["image"], prev["digest"], state["gateway_image"])
         url = f"http://{host}:{port}"
         write_state(self.project, "docker", {**state, "live": prev, "previous": state["live"], "url": url,
                                              "port": port})
         return DeployResult("docker", version=prev["digest"][:12], changed=changed,
                             endpoints=self.endpoints(url), details={"url": url, "image": prev["image"]})
+
+    def lock(self, mode: Any, image: str) -> Any:
+        from .engine import deploy_lock, labels_for
+
+        return deploy_lock(mode.client, self.project.name, image,
+                           labels_for(self.project.name, "lock", self.settings.labels))
 
     def endpoints(self, url: str) -> tuple[Endpoint, ...]:
         out = []

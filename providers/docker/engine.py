@@ -9,9 +9,11 @@ their own containers, images, networks, volumes and services.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from multicloud.errors import MulticloudError, OperationError
+from multicloud.errors import LockedError, MulticloudError, OperationError
 
 MANAGED = "io.multicloud.managed"
 SERVICE = "io.multicloud.service"
@@ -87,3 +89,33 @@ def public_host(publish_host: str) -> str:
         if remote and publish_host in ("0.0.0.0", "::"):
             return remote
     return "127.0.0.1" if publish_host in ("0.0.0.0", "") else publish_host
+
+
+@contextmanager
+def deploy_lock(client: Any, service: str, image: str, labels: dict[str, str]) -> Iterator[None]:
+    """One deploy per service at a time, on the engine itself (works for every client of a remote engine).
+
+    The lock is a created, never started container with a fixed name: the engine refuses a second one
+    with 409, atomically. A lock left by a killed deploy names itself in the error, with the fix.
+    """
+    from docker.errors import APIError, NotFound
+
+    name = f"mc-{service}-deploy-lock"
+    try:
+        holder = client.containers.create(image, command=["true"], name=name, network_disabled=True,
+                                          labels={**labels, ROLE: "lock"})
+    except APIError as exc:
+        if exc.status_code != 409:
+            raise
+        raise LockedError(
+            f"another deploy of {service} is running (lock container {name} exists)",
+            fix=f"wait for it; if no deploy is running (a killed one left it), `docker rm {name}`",
+            where="docker",
+        ) from exc
+    try:
+        yield
+    finally:
+        try:
+            holder.remove(force=True)
+        except NotFound:
+            pass

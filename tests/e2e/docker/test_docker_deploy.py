@@ -210,3 +210,21 @@ def test_changed_run_settings_are_a_redeploy(engine: Any, deployed: Any) -> None
     host = live_container(engine, d).attrs["HostConfig"]
     assert host["NanoCpus"] == 5 * 10**8 and "size=16m" in host["Tmpfs"]["/tmp"]
     assert not d.deploy().changed
+
+
+def test_one_deploy_at_a_time(engine: Any, deployed: Any, base_image: str) -> None:
+    from multicloud.providers.docker.engine import deploy_lock
+
+    from multicloud.errors import LockedError
+
+    d = deployed("lock")
+    d.deploy()
+    name = d.provider.project.name
+    with deploy_lock(engine, name, base_image, {"io.multicloud.test": "lock", "io.multicloud.service": name}):
+        (d.spec.parent / "multicloud.yaml").write_text(d.spec.read_text().replace('VERSION: "v1"', 'VERSION: "v2"'))
+        d.reload()
+        with pytest.raises(LockedError) as info:
+            d.deploy()
+        assert f"mc-{name}-deploy-lock" in info.value.fix and info.value.exit_code == 1
+    assert d.deploy().changed  # the lock is gone with the block
+    assert engine.containers.list(all=True, filters={"name": f"mc-{name}-deploy-lock"}) == []
