@@ -33,11 +33,10 @@ def client() -> Any:
         engine.ping()
     except DockerException as exc:
         where = os.environ.get("DOCKER_HOST", "the default socket (unix:///var/run/docker.sock)")
-        raise OperationError(
-            f"cannot reach the Docker Engine at {where}: {exc}",
-            fix="start dockerd, or point DOCKER_HOST at a reachable engine (tcp://host:2376, ssh://user@host)",
-            where="docker",
-        ) from exc
+        fix = "start dockerd, or point DOCKER_HOST at a reachable engine (tcp://host:2376, ssh://user@host)"
+        if "paramiko" in str(exc):  # docker-py's ssh:// transport lives in its `ssh` extra
+            fix = "pip install 'docker[ssh]' (paramiko) for ssh:// engines, or use tcp:// with TLS"
+        raise OperationError(f"cannot reach the Docker Engine at {where}: {exc}", fix=fix, where="docker") from exc
     return engine
 
 
