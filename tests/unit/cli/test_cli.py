@@ -54,7 +54,7 @@ def test_capability_failure_names_limit(tmp_path: Path) -> None:
 
 
 def test_unsupported_operation_exits_3() -> None:
-    res = cli("rollback", str(ROOT / "examples" / "hello-http"), "--target", "local")
+    res = cli("export", str(ROOT / "examples" / "hello-http"), "--target", "gcp", "--out", "/nonexistent")
     assert res.exit_code == 3, res.output  # type: ignore[attr-defined]
     assert "not implemented" in res.output  # type: ignore[attr-defined]
 
