@@ -125,9 +125,8 @@ def multicloud_project(work: Path) -> tuple[Callable[[], None], Callable[[], Non
     (root / "handler.py").write_text(HANDLER)
     (root / "requirements.txt").write_text(REQUIREMENTS)
     (root / "multicloud.yaml").write_text(SPEC)
-    from multicloud.providers.aws import AwsProvider
-
     from multicloud.project import Project
+    from multicloud.providers.aws import AwsProvider
     from multicloud.state import build_dir
 
     def build() -> None:

@@ -162,7 +162,6 @@ def validate(ctx: typer.Context, path: PathArg = Path("."), target: TargetOpt = 
         project = _project(path)
         targets = _targets(project, target)
         from multicloud.errors import SpecError, SpecErrors
-
         from multicloud.orchestrate import provider_for
 
         errors: list[SpecError] = []

@@ -11,10 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import cast
 
-from multicloud.providers.azure.triggers import AzureFunction, azure_functions, host_extensions
-
 from multicloud.errors import SpecError, UnsupportedError
 from multicloud.project import Project, ResolvedFunction
+from multicloud.providers.azure.triggers import AzureFunction, azure_functions, host_extensions
 from multicloud.render import render
 from multicloud.spec.secrets import scheme_of
 from multicloud.spec.targets.azure import AzureSettings

@@ -13,11 +13,10 @@ import re
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from multicloud.providers.azure.app import settings_of
-
 from multicloud.errors import UsageError
 from multicloud.project import Project
 from multicloud.provider import Endpoint
+from multicloud.providers.azure.app import settings_of
 from multicloud.spec.models import HttpTrigger
 
 if TYPE_CHECKING:

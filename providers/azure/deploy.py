@@ -15,12 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from multicloud.provider import BuildResult, Change, DeployResult, Plan, Progress
 from multicloud.providers.azure.app import AppModel, app_model
 from multicloud.providers.azure.arm import TAG_CODE, TAG_CONFIG, ArmSession, endpoints, get_or_none, tags_of
 from multicloud.providers.azure.release import RUN_FROM_PACKAGE, publish, remember
 from multicloud.providers.azure.trigger_resources import create_trigger_storage, subscribe_blob_triggers
-
-from multicloud.provider import BuildResult, Change, DeployResult, Plan, Progress
 from multicloud.spec.models import StreamTrigger
 from multicloud.state import read_state
 

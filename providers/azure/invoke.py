@@ -15,11 +15,10 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from multicloud.providers.azure.app import app_model
-from multicloud.providers.azure.arm import ArmSession, get_or_none
-
 from multicloud.errors import OperationError, UnsupportedError, UsageError
 from multicloud.provider import InvokeRequest, InvokeResult
+from multicloud.providers.azure.app import app_model
+from multicloud.providers.azure.arm import ArmSession, get_or_none
 from multicloud.spec.models import HttpTrigger, StreamTrigger
 
 TIMEOUT_S = 240  # a little over the 230 s the front end allows an HTTP response

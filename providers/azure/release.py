@@ -11,11 +11,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from multicloud.providers.azure.arm import TAG_CODE, ArmSession, endpoints, get_or_none, tags_of
-from multicloud.providers.azure.publish import publish_zip, scm_client, scm_host, upload_blob
-
 from multicloud.errors import OperationError
 from multicloud.provider import DeployResult, Progress
+from multicloud.providers.azure.arm import TAG_CODE, ArmSession, endpoints, get_or_none, tags_of
+from multicloud.providers.azure.publish import publish_zip, scm_client, scm_host, upload_blob
 from multicloud.state import build_dir, read_state, write_state
 
 RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"

@@ -34,13 +34,14 @@ ENTRY_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "local": ("", ("runtime.json",)),
 }
 UPDATE = os.environ.get("MULTICLOUD_UPDATE_GOLDEN") == "1"
+DOCKER_FILES = ("Dockerfile", "runtime.json")  # the docker build context, staged without an engine
 
 
 def cases() -> list[tuple[str, str]]:
     out = []
     for example in EXAMPLES:
         project = Project.load(ROOT / "examples" / example)
-        for target in ENTRY_FILES:
+        for target in (*ENTRY_FILES, "docker"):
             if project.functions_for(target):
                 out.append((example, target))
     return out
@@ -58,6 +59,10 @@ def test_rendered_entry_files_match_golden(example: str, target: str, tmp_path: 
     src = tmp_path / example
     shutil.copytree(ROOT / "examples" / example, src, ignore=shutil.ignore_patterns(".multicloud"))
     project = Project.load(src)
+    if target == "docker":
+        rendered = docker_context(project, tmp_path)
+        compare(example, target, rendered, src)
+        return
     try:
         result = build_target(project, target, lambda _m: None)
     except MulticloudError as exc:  # a target that cannot take this example must say why, located
@@ -70,6 +75,22 @@ def test_rendered_entry_files_match_golden(example: str, target: str, tmp_path: 
         manifest = json.loads((result.out_dir / "build.json").read_text())
         entry_points = {fn: meta["entry_point"] for fn, meta in manifest["functions"].items()}
         rendered["entry_points.json"] = (json.dumps(entry_points, indent=2, sort_keys=True) + "\n").encode()
+    compare(example, target, rendered, src)
+
+
+def docker_context(project: Project, tmp_path: Path) -> dict[str, bytes]:
+    from multicloud.providers.docker.context import stage
+    from multicloud.spec.targets.docker import DockerSettings
+
+    settings = project.settings("docker")
+    assert isinstance(settings, DockerSettings)
+    files = stage(project, settings, tmp_path / "docker-build", "x86_64", lambda _m: None)
+    return {name: files[name] if isinstance(files[name], bytes) else files[name].read_bytes()  # type: ignore[union-attr]
+            for name in DOCKER_FILES}
+
+
+def compare(example: str, target: str, rendered: dict[str, bytes], src: Path) -> None:
+    rendered = {name: data.replace(str(src).encode(), b"<project>") for name, data in rendered.items()}
     folder = GOLDEN / example / target
     if UPDATE:
         shutil.rmtree(folder, ignore_errors=True)

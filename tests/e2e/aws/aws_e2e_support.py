@@ -6,10 +6,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from multicloud.providers.aws import AwsProvider
-
 from multicloud.project import Project
 from multicloud.provider import BuildResult
+from multicloud.providers.aws import AwsProvider
 from multicloud.state import build_dir
 
 READ_PREFIXES = ("Get", "List", "Describe", "Head")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from fake_azure import SUBSCRIPTION, FakeAzure, StaticToken
-from multicloud.providers.azure import AzureProvider
 
 from multicloud.errors import OperationError, UnsupportedError
 from multicloud.project import Project
+from multicloud.providers.azure import AzureProvider
 
 
 def provider(spec: Path) -> AzureProvider:
@@ -231,9 +231,8 @@ def test_invoke_non_http_functions_through_the_admin_endpoint(fake: FakeAzure, s
 @pytest.mark.slow
 def test_invoke_stream_reports_an_unreachable_hub_clearly(fake: FakeAzure, service: Path) -> None:
     """No Event Hubs endpoint exists here: the producer really tries, and the failure is a clear error."""
-    from multicloud.providers.azure.invoke import event_bodies
-
     from multicloud.provider import InvokeRequest
+    from multicloud.providers.azure.invoke import event_bodies
 
     assert event_bodies(InvokeRequest("worker", trigger="stream", event={"records": [{"a": 1}, "x"]})) == \
         [b'{"a": 1}', b"x"]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from fake_azure import StaticToken
-from multicloud.providers.azure.arm import ArmSession
 
 from multicloud.errors import UsageError
 from multicloud.project import Project
+from multicloud.providers.azure.arm import ArmSession
 
 SPEC = "service: {name}\nfunctions:\n  f:\n    handler: h.main\n    triggers:\n      - http: {{path: /x}}\n"
 

@@ -155,18 +155,16 @@ class Deployed:
     """A project deployed on the engine for one test; removed afterwards."""
 
     def __init__(self, spec: Path) -> None:
-        from multicloud.providers.docker import DockerProvider
-
         from multicloud.project import Project
+        from multicloud.providers.docker import DockerProvider
 
         self.spec = spec
         self.provider = DockerProvider(Project.load(spec))
         self.url = ""
 
     def reload(self) -> None:
-        from multicloud.providers.docker import DockerProvider
-
         from multicloud.project import Project
+        from multicloud.providers.docker import DockerProvider
 
         self.provider = DockerProvider(Project.load(self.spec))
 

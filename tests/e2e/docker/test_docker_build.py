@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from multicloud.providers.docker import DockerProvider
-from multicloud.providers.docker.base_image import default_tag, suite_for
 
 from multicloud.errors import OperationError, UnsupportedError
 from multicloud.project import Project
+from multicloud.providers.docker import DockerProvider
+from multicloud.providers.docker.base_image import default_tag, suite_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

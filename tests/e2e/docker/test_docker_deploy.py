@@ -213,9 +213,8 @@ def test_changed_run_settings_are_a_redeploy(engine: Any, deployed: Any) -> None
 
 
 def test_one_deploy_at_a_time(engine: Any, deployed: Any, base_image: str) -> None:
-    from multicloud.providers.docker.engine import deploy_lock
-
     from multicloud.errors import LockedError
+    from multicloud.providers.docker.engine import deploy_lock
 
     d = deployed("lock")
     d.deploy()

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import multicloud.providers.docker.gateway as gateway_module
 import pytest
 from docker_loadgen import raw_exchange
+
+import multicloud.providers.docker.gateway as gateway_module
 
 GATEWAY = Path(gateway_module.__file__)
 

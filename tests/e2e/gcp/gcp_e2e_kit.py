@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from fake_gcp import FakeGoogleCloud
-from multicloud.providers.gcp import GcpProvider
 
 from multicloud.project import Project
 from multicloud.provider import BuildResult, DeployResult
+from multicloud.providers.gcp import GcpProvider
 
 SERVICE = Path(__file__).parents[2] / "functional" / "gcp" / "service"
 SECRETS = {"projects/shop-test-1/secrets/api-key/versions/latest": "s3cr3t-api-key-value",

@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gcp_e2e_kit import Deployment
-from multicloud.providers.gcp.clients import GcpClients, endpoint
 
 from multicloud.errors import OperationError
+from multicloud.providers.gcp.clients import GcpClients, endpoint
 
 APIS = ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from multicloud.providers.local import LocalProvider
-
 from multicloud.project import Project
+from multicloud.providers.local import LocalProvider
 from multicloud.state import build_dir
 
 SPEC = """\

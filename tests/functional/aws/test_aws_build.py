@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from aws_functional_support import FULL, write
-from multicloud.providers.aws import AwsProvider
-from multicloud.providers.aws.events import sample_event
 
 from multicloud.errors import SpecError
 from multicloud.project import Project
 from multicloud.provider import InvokeRequest
+from multicloud.providers.aws import AwsProvider
+from multicloud.providers.aws.events import sample_event
 
 
 def _build(root: Path):  # type: ignore[no-untyped-def]

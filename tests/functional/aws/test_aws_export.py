@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 from aws_functional_support import write
-from multicloud.providers.aws import AwsProvider
 
 from multicloud.errors import UnsupportedError
 from multicloud.project import Project
+from multicloud.providers.aws import AwsProvider
 
 
 class NoManagedPolicies:

@@ -9,10 +9,9 @@ import zipfile
 from pathlib import Path
 from types import ModuleType
 
-from multicloud.providers.azure import AzureProvider
-
 from multicloud.project import Project
 from multicloud.provider import BuildResult
+from multicloud.providers.azure import AzureProvider
 
 SAMPLE = Path(__file__).parent / "sample"
 

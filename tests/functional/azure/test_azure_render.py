@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from azure_testkit import SAMPLE, build, copy_sample
-from multicloud.providers.azure.triggers import ncrontab, route_of
 
 from multicloud.errors import SpecError, UnsupportedError
 from multicloud.provider import BuildResult
+from multicloud.providers.azure.triggers import ncrontab, route_of
 from multicloud.spec.models import ScheduleTrigger
 
 
@@ -50,9 +50,8 @@ def test_rebuild_is_byte_identical(built: BuildResult, tmp_path: Path) -> None:
 
 
 def test_secrets_are_key_vault_references_never_values(tmp_path: Path) -> None:
-    from multicloud.providers.azure.app import app_model
-
     from multicloud.project import Project
+    from multicloud.providers.azure.app import app_model
 
     model = app_model(Project.load(copy_sample(tmp_path / "svc")))
     assert model.settings == {

@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from multicloud.providers.gcp import GcpProvider
 
 from multicloud.project import Project
 from multicloud.provider import BuildResult
+from multicloud.providers.gcp import GcpProvider
 
 SERVICE = Path(__file__).parent / "service"
 

@@ -14,13 +14,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from multicloud.providers.gcp import GcpProvider
-from multicloud.providers.gcp.build import FRAMEWORK
-from multicloud.providers.gcp.model import cloud_functions, cron_of
 
 from multicloud.errors import SpecError, SpecErrors, UnsupportedError
 from multicloud.project import Project
 from multicloud.provider import BuildResult
+from multicloud.providers.gcp import GcpProvider
+from multicloud.providers.gcp.build import FRAMEWORK
+from multicloud.providers.gcp.model import cloud_functions, cron_of
 from multicloud.spec.models import ScheduleTrigger
 
 GOLDEN = Path(__file__).parent / "golden"

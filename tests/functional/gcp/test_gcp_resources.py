@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from google.cloud import functions_v2, scheduler_v1
+
+from multicloud.project import Project
 from multicloud.providers.gcp.deploy import to_dict
 from multicloud.providers.gcp.model import cloud_functions, settings_of
 from multicloud.providers.gcp.resources import (
@@ -22,8 +24,6 @@ from multicloud.providers.gcp.resources import (
     desired_job,
     memory_bytes,
 )
-
-from multicloud.project import Project
 from multicloud.spec.targets.gcp import GcpSettings
 
 LOC = "projects/p-123456/locations/europe-west1"

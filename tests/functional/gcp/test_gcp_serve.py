@@ -19,11 +19,11 @@ import pytest
 from cloudevents.http import CloudEvent, to_binary, to_structured
 from google.events.cloud.pubsub_v1 import MessagePublishedData
 from google.events.cloud.storage_v1 import StorageObjectData
-from multicloud.providers.gcp.model import SCHEDULE_MARKER, cloud_functions, settings_of
-from multicloud.providers.gcp.resources import desired_job, schedule_event
 
 from multicloud.project import Project
 from multicloud.provider import BuildResult
+from multicloud.providers.gcp.model import SCHEDULE_MARKER, cloud_functions, settings_of
+from multicloud.providers.gcp.resources import desired_job, schedule_event
 from multicloud.runtime import events as runtime_events
 
 BUCKET = "shop-uploads"
