@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from multicloud.spec.models import TriggerKind
 
@@ -89,18 +89,9 @@ CAPABILITIES: dict[str, Limits] = {
                           "storage": "CloudEvents push endpoint"},
         notes="Event triggers are delivered by POSTing CloudEvents to the runtime's /events endpoint.",
     ),
-    "local": Limits(
-        triggers=ALL_TRIGGERS,
-        memory_mb=(64, 32768),
-        max_timeout_s=86400,
-        max_http_timeout_s=86400,
-        payload_bytes=1024 * MB,
-        package_bytes=10 * 1024 * MB,
-        unzipped_bytes=None,
-        secret_schemes=frozenset({"env", "file"}),
-        trigger_services={"http": "runtime HTTP server", "schedule": "in-runtime scheduler",
-                          "queue": "CloudEvents push endpoint", "stream": "CloudEvents push endpoint",
-                          "storage": "CloudEvents push endpoint"},
-        notes="Memory limits are not enforced on the local target (no engine); use docker for that.",
-    ),
 }
+# the embedded target runs the same runtime as docker, without an engine to enforce limits
+CAPABILITIES["local"] = replace(
+    CAPABILITIES["docker"],
+    notes="Memory limits are not enforced on the local target (no engine); use docker for that.",
+)

@@ -15,6 +15,7 @@ import typer
 if TYPE_CHECKING:
     from multicloud.cli.output import Output
     from multicloud.project import Project
+    from multicloud.provider import Provider
 
 app = typer.Typer(
     name="multicloud",
@@ -78,6 +79,15 @@ def _one_target(project: Project, value: str) -> str:
     if len(names) != 1:
         raise UsageError("this command takes exactly one target", fix="pass --target NAME")
     return names[0]
+
+
+def _target_provider(path: Path, target: str) -> tuple[Project, str, Provider]:
+    """The project, the one target named on the command line, and that target's provider."""
+    from multicloud.orchestrate import provider_for
+
+    project = _project(path)
+    name = _one_target(project, target)
+    return project, name, provider_for(project, name)
 
 
 def _function(project: Project, target: str, name: str | None) -> str:
@@ -306,11 +316,9 @@ def invoke(
         import json
 
         from multicloud.errors import UsageError
-        from multicloud.orchestrate import provider_for
         from multicloud.provider import InvokeRequest
 
-        project = _project(path)
-        t = _one_target(project, target)
+        project, t, provider = _target_provider(path, target)
         fn = _function(project, t, function)
         body = b""
         if data is not None:
@@ -331,7 +339,7 @@ def invoke(
             raise UsageError(f"unknown trigger {trigger!r}", fix="use http, schedule, queue, stream, storage or direct")
         req = InvokeRequest(function=fn, trigger=trigger, method=method.upper(), path=route,  # type: ignore[arg-type]
                             headers=headers, body=body, event=payload)
-        res = provider_for(project, t).invoke(req)
+        res = provider.invoke(req)
         text = res.body.decode("utf-8", "replace") if res.body else ""
         if res.status is not None and not out.json:
             text = f"{res.status}\n{text}" if not res.ok else text
@@ -375,13 +383,11 @@ def logs(
     def work(out: Output) -> int:
         import json
 
-        from multicloud.orchestrate import provider_for
         from multicloud.provider import to_jsonable
 
-        project = _project(path)
-        t = _one_target(project, target)
+        project, t, provider = _target_provider(path, target)
         fn = project.function(t, function).name if function else None
-        for rec in provider_for(project, t).logs(fn, _parse_since(since), follow):
+        for rec in provider.logs(fn, _parse_since(since), follow):
             if out.json:
                 sys.stdout.write(json.dumps(to_jsonable(rec)) + "\n")
             else:
@@ -397,11 +403,8 @@ def status(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = "l
     """Show what is deployed on a target and whether it is healthy."""
 
     def work(out: Output) -> int:
-        from multicloud.orchestrate import provider_for
-
-        project = _project(path)
-        t = _one_target(project, target)
-        rep = provider_for(project, t).status()
+        project, t, provider = _target_provider(path, target)
+        rep = provider.status()
         lines = [f"{t}: {'deployed' if rep.deployed else 'not deployed'}"]
         for f in rep.functions:
             lines.append(f"  {f.function}: {f.state}" + (f" version {f.version}" if f.version else "")
@@ -423,13 +426,11 @@ def remove(
 
     def work(out: Output) -> int:
         from multicloud.cli.output import interactive
-        from multicloud.orchestrate import provider_for
 
-        project = _project(path)
-        t = _one_target(project, target)
+        project, t, provider = _target_provider(path, target)
         if not yes and interactive() and not typer.confirm(f"Remove {project.name} from {t}?"):
             return 1
-        res = provider_for(project, t).remove(out.progress_for(t))
+        res = provider.remove(out.progress_for(t))
         out.result(res, f"{t}: removed {len(res.removed)} resource(s)"
                    + "".join(f"\n  {r}" for r in res.removed))
         return 0
@@ -442,11 +443,8 @@ def rollback(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = 
     """Point the live version back at the previous one."""
 
     def work(out: Output) -> int:
-        from multicloud.orchestrate import provider_for
-
-        project = _project(path)
-        t = _one_target(project, target)
-        res = provider_for(project, t).rollback(out.progress_for(t))
+        project, t, provider = _target_provider(path, target)
+        res = provider.rollback(out.progress_for(t))
         out.result(res, f"{t}: live is now version {res.version}")
         return 0
 
@@ -464,11 +462,8 @@ def export(
     """Write the deployment in another tool's format (e.g. a SAM template)."""
 
     def work(out: Output) -> int:
-        from multicloud.orchestrate import provider_for
-
-        project = _project(path)
-        t = _one_target(project, target)
-        files = provider_for(project, t).export(fmt, out_dir)
+        project, t, provider = _target_provider(path, target)
+        files = provider.export(fmt, out_dir)
         out.result({"files": [str(f) for f in files]}, "\n".join(str(f) for f in files))
         return 0
 
