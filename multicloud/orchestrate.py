@@ -77,9 +77,13 @@ def for_each_target(
 
 
 def deploy(project: Project, target: str, progress: Progress) -> DeployResult:
-    build = build_target(project, target, progress)
-    progress("deploying")
-    return provider_for(project, target).deploy(build, progress)
+    from multicloud.locking import target_lock
+
+    provider = provider_for(project, target)
+    with target_lock(provider, "deploy"):
+        build = build_target(project, target, progress)
+        progress("deploying")
+        return provider.deploy(build, progress)
 
 
 def plan(project: Project, target: str, progress: Progress) -> Plan:

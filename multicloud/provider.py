@@ -11,6 +11,7 @@ Providers import their cloud SDK lazily, inside hooks, so `multicloud --help` an
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -148,6 +149,23 @@ class StatusReport:
 
 
 @dataclass(frozen=True)
+class LockInfo:
+    """Who holds a target's deploy lock: stored with the lock so a contender can say who and since when."""
+
+    owner: str  # host:pid:nonce
+    operation: str  # deploy, remove, rollback, move
+    since: datetime
+
+    def to_json(self) -> str:
+        return json.dumps({"owner": self.owner, "operation": self.operation, "since": self.since.isoformat()})
+
+    @classmethod
+    def from_json(cls, text: str) -> LockInfo:
+        data = json.loads(text)
+        return cls(str(data["owner"]), str(data["operation"]), datetime.fromisoformat(data["since"]))
+
+
+@dataclass(frozen=True)
 class RemoveResult:
     target: str
     removed: tuple[str, ...]
@@ -230,6 +248,21 @@ class Provider:
         with self._translated():
             return self._export(fmt, out_dir)
 
+    def acquire_lock(self, info: LockInfo) -> LockInfo | None:
+        """Take the target's deploy lock atomically: None when taken, else the current holder."""
+        with self._translated():
+            return self._acquire_lock(info)
+
+    def release_lock(self, info: LockInfo) -> None:
+        """Release the lock if `info` still holds it."""
+        with self._translated():
+            self._release_lock(info)
+
+    def break_lock(self) -> LockInfo | None:
+        """Remove whatever lock is held (a deploy that died); returns who held it."""
+        with self._translated():
+            return self._break_lock()
+
     # ---- hooks -------------------------------------------------------------------------------------
     def _check(self) -> None:
         return None
@@ -260,6 +293,45 @@ class Provider:
 
     def _export(self, fmt: str, out_dir: Path) -> list[Path]:
         raise self._unsupported("export")
+
+    # Locks: by default a file beside the spec, created atomically (O_EXCL). That serialises deploys
+    # from one machine only; targets that can store the lock with the deployment (a tag, a parameter,
+    # a named container) override these three hooks so runners on different machines exclude each other.
+    def _lock_path(self) -> Path:
+        return self.project.root / ".multicloud" / "locks" / f"{self.name}.lock"
+
+    def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
+        path = self._lock_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            try:
+                return LockInfo.from_json(path.read_text())
+            except (OSError, ValueError, KeyError):
+                return LockInfo("unknown (unreadable lock file)", "deploy", datetime.fromtimestamp(0).astimezone())
+        with os.fdopen(fd, "w") as fh:
+            fh.write(info.to_json())
+        return None
+
+    def _release_lock(self, info: LockInfo) -> None:
+        path = self._lock_path()
+        try:
+            if LockInfo.from_json(path.read_text()).owner == info.owner:
+                path.unlink()
+        except (OSError, ValueError, KeyError):
+            return
+
+    def _break_lock(self) -> LockInfo | None:
+        path = self._lock_path()
+        try:
+            holder = LockInfo.from_json(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError):
+            holder = LockInfo("unknown (unreadable lock file)", "deploy", datetime.fromtimestamp(0).astimezone())
+        path.unlink(missing_ok=True)
+        return holder
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
         """Map an SDK exception to a clear error with a fix; None leaves it alone (a bug: traceback)."""

@@ -430,7 +430,10 @@ def remove(
         project, t, provider = _target_provider(path, target)
         if not yes and interactive() and not typer.confirm(f"Remove {project.name} from {t}?"):
             return 1
-        res = provider.remove(out.progress_for(t))
+        from multicloud.locking import target_lock
+
+        with target_lock(provider, "remove"):
+            res = provider.remove(out.progress_for(t))
         out.result(res, f"{t}: removed {len(res.removed)} resource(s)"
                    + "".join(f"\n  {r}" for r in res.removed))
         return 0
@@ -444,7 +447,10 @@ def rollback(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = 
 
     def work(out: Output) -> int:
         project, t, provider = _target_provider(path, target)
-        res = provider.rollback(out.progress_for(t))
+        from multicloud.locking import target_lock
+
+        with target_lock(provider, "rollback"):
+            res = provider.rollback(out.progress_for(t))
         out.result(res, f"{t}: live is now version {res.version}")
         return 0
 
@@ -483,6 +489,47 @@ def dev(
 
         project = _project(path)
         return serve(project, port, out.step)
+
+    run(ctx, work)
+
+
+@app.command()
+def unlock(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = "local") -> None:
+    """Break a target's deploy lock left behind by a run that died."""
+
+    def work(out: Output) -> int:
+        project, t, provider = _target_provider(path, target)
+        holder = provider.break_lock()
+        if holder is None:
+            out.result({"target": t, "broken": None}, f"{t}: no lock was held")
+        else:
+            out.result({"target": t, "broken": {"owner": holder.owner, "operation": holder.operation,
+                                                "since": holder.since.isoformat()}},
+                       f"{t}: broke the lock of {holder.owner} ({holder.operation} since {holder.since.isoformat()})")
+        return 0
+
+    run(ctx, work)
+
+
+@app.command()
+def move(
+    ctx: typer.Context,
+    path: PathArg = Path("."),
+    source: Annotated[str, typer.Option("--from", help="Where the service runs now.")] = "aws",
+    destination: Annotated[str, typer.Option("--to", help="Where it should run.")] = "docker",
+) -> None:
+    """Move a service: deploy to --to, verify it serves, only then remove it from --from."""
+
+    def work(out: Output) -> int:
+        from multicloud.move import move_service
+
+        project = _project(path)
+        src = _one_target(project, source)
+        dst = _one_target(project, destination)
+        result = move_service(project, src, dst, out.progress_for(f"{src}->{dst}"))
+        out.result(result, f"moved {project.name} from {src} to {dst}"
+                   + "".join(f"\n    {e.function}: {e.url}" for e in result.deployed.endpoints))
+        return 0
 
     run(ctx, work)
 
