@@ -51,10 +51,10 @@ def hello(event, context):
 '''
 
 
-def write_service(root: Path, tag: str, *, base_image: str = BASE_IMAGE) -> Path:
+def write_service(root: Path, tag: str, *, base_image: str = BASE_IMAGE, app: str = APP) -> Path:
     """A one-function service that every one of local, docker and aws can run."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "app.py").write_text(APP)
+    (root / "app.py").write_text(app)
     (root / "multicloud.yaml").write_text(f"""\
 service: {docker_fixtures.service_name(tag)}
 runtime: python3.11
