@@ -65,7 +65,8 @@ def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, 
                                          iam.invoke_policy([target]), tags)
     api_id, api_url = triggers.ensure_http_api(run, names, fn, target, tags)
     triggers.ensure_permissions(run, names, triggers.desired_statements(run, fn, found, api_id))
-    url = triggers.ensure_function_url(run, names, fn)
+    was = str(previous.get("url") or "")
+    url = triggers.ensure_function_url(run, names, fn, was if ".lambda-url." in was else None)
     triggers.ensure_schedules(run, names, fn, target, scheduler_role)
     if not fn.triggers_of("schedule"):
         iam.delete_role(run, names.scheduler_role)

@@ -133,7 +133,13 @@ def ensure_function(run: Run, want: Desired) -> str | None:
     if alias is not None and current is not None:
         served = lam.get_function_configuration(FunctionName=name, Qualifier=alias["FunctionVersion"])
         if _matches(served, want):
-            run.noop(resource)
+            latest = _config_of(current["Configuration"])
+            changed = [k.lower() for k, v in want.config().items() if latest.get(k) != v]
+            if changed:  # $LATEST edited outside multicloud; `live` still serves the deployed version
+                run.write("update", resource, lambda: _update_config(run, want),
+                          f"drift: {', '.join(changed)} of $LATEST changed outside multicloud")
+            else:
+                run.noop(resource)
             return str(alias["FunctionVersion"])
     if current is not None:
         latest = current["Configuration"]

@@ -89,7 +89,9 @@ def ensure_permissions(run: Run, names: Names, wanted: dict[str, dict[str, Any]]
 
 
 # ---- http ------------------------------------------------------------------------------------------
-def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction) -> str | None:
+def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction,
+                        deployed: str | None = None) -> str | None:
+    """`deployed`: the URL the last deploy recorded; if the target has none now, it is drift."""
     lam = run.aws.client("lambda")
     name = names.lambda_name
     http = fn.triggers_of("http")
@@ -109,7 +111,8 @@ def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction) -> str | N
         return None
     if current is None:
         created = run.write("create", resource, lambda: lam.create_function_url_config(
-            FunctionName=name, Qualifier=ALIAS, AuthType=auth))
+            FunctionName=name, Qualifier=ALIAS, AuthType=auth),
+            f"drift: {deployed} was deleted outside multicloud" if deployed else "")
         return str(created["FunctionUrl"]) if created else None
     if current.get("AuthType") != auth:
         run.write("update", resource, lambda: lam.update_function_url_config(

@@ -94,8 +94,11 @@ class DockerProvider(Provider):
         mode = self.mode()
         deployed = mode.deployed_digest()
         resource = f"{self.settings.mode} service {self.project.name}"
+        drift = self._drift(mode)
         if build is None:
             change = Change("noop" if deployed else "create", resource, "not built yet")
+        elif drift is not None:
+            change = Change("create" if deployed is None else "update", resource, drift)
         elif deployed is None:
             change = Change("create", resource, f"image {build.digest[:12]}")
         elif deployed == build.digest and mode.settings_changed():
@@ -107,6 +110,24 @@ class DockerProvider(Provider):
                             if self.settings.mode == "single" else f"{deployed[:12]} -> {build.digest[:12]} "
                             "(rolling update)")
         return Plan("docker", (change,))
+
+    def _drift(self, mode: Any) -> str | None:
+        """What was changed on the engine by hand since the last deploy (single mode), read from the engine."""
+        from .single import Single
+
+        if not isinstance(mode, Single) or not read_state(self.project, "docker").get("live"):
+            return None  # swarm reconciles its own tasks; never deployed: nothing to drift from
+        gateway = mode.gateway()
+        if gateway is None:
+            return "drift: the gateway container is gone (removed outside multicloud)"
+        if gateway.status != "running":
+            return f"drift: the gateway container {gateway.name} is {gateway.status}"
+        live = mode.live()
+        if live is None:
+            return "drift: the gateway routes to no function container (removed outside multicloud)"
+        if live.status != "running":
+            return f"drift: the function container {live.name} is {live.status}"
+        return None
 
     def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
         images = self.images(build)

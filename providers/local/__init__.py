@@ -102,7 +102,8 @@ class LocalProvider(Provider):
         changes: list[Change] = []
         for fn in self.project.functions_for("local"):
             if not running:
-                changes.append(Change("create", f"function {fn.name}", "start the local server"))
+                changes.append(Change("create", f"function {fn.name}", "start the local server" if not state
+                                      else "drift: the local server is not running (stopped outside multicloud)"))
             elif build is None or build.digest != state.get("digest"):
                 changes.append(Change("update", f"function {fn.name}", "swap to the new release"))
             else:
