@@ -21,6 +21,7 @@ from multicloud.provider import (
     DeployResult,
     InvokeRequest,
     InvokeResult,
+    LockInfo,
     LogRecord,
     Plan,
     Progress,
@@ -97,6 +98,22 @@ class AwsProvider(Provider):
         from .export import export
 
         return export(self.project, self.settings, fmt, out_dir)
+
+    # The deploy lock lives in AWS (an SSM parameter), so runners on different machines exclude each other.
+    def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
+        from .lock import acquire
+
+        return acquire(self.aws, self.project.name, self.settings.stage, info)
+
+    def _release_lock(self, info: LockInfo) -> None:
+        from .lock import release
+
+        release(self.aws, self.project.name, self.settings.stage, info)
+
+    def _break_lock(self) -> LockInfo | None:
+        from .lock import break_lock
+
+        return break_lock(self.aws, self.project.name, self.settings.stage)
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
         from .errors import translate

@@ -24,6 +24,7 @@ from multicloud.provider import (
     Endpoint,
     InvokeRequest,
     InvokeResult,
+    LockInfo,
     LogRecord,
     Plan,
     Progress,
@@ -134,8 +135,7 @@ class DockerProvider(Provider):
         mode = self.mode()
         mode.progress = progress
         previous = read_state(self.project, "docker")
-        with self.lock(mode, images["image"]):
-            changed, host, port = mode.deploy(images["image"], images["digest"], images["gateway"])
+        changed, host, port = mode.deploy(images["image"], images["digest"], images["gateway"])
         url = f"http://{host}:{port}"
         state = {"mode": self.settings.mode, "url": url, "port": port,
                  "live": {"image": images["image"], "digest": images["digest"]},
@@ -157,19 +157,33 @@ class DockerProvider(Provider):
                                  fix="deploy at least twice before rolling back", where="docker")
         mode = self.mode()
         mode.progress = progress
-        with self.lock(mode, prev["image"]):
-            changed, host, port = mode.deploy(prev["image"], prev["digest"], state["gateway_image"])
+        changed, host, port = mode.deploy(prev["image"], prev["digest"], state["gateway_image"])
         url = f"http://{host}:{port}"
         write_state(self.project, "docker", {**state, "live": prev, "previous": state["live"], "url": url,
                                              "port": port})
         return DeployResult("docker", version=prev["digest"][:12], changed=changed,
                             endpoints=self.endpoints(url), details={"url": url, "image": prev["image"]})
 
-    def lock(self, mode: Any, image: str) -> Any:
-        from .engine import deploy_lock, labels_for
+    # ---- lock: a named, never started container on the engine (see engine.acquire_lock) --------------
+    def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
+        from .context import default_base_image, ensure_base
+        from .engine import acquire_lock, labels_for
 
-        return deploy_lock(mode.client, self.project.name, image,
-                           labels_for(self.project.name, "lock", self.settings.labels))
+        client = self.client()
+        image = default_base_image(self.project, self.settings)
+        ensure_base(client, image)
+        return acquire_lock(client, self.project.name, image,
+                            labels_for(self.project.name, "lock", self.settings.labels), info)
+
+    def _release_lock(self, info: LockInfo) -> None:
+        from .engine import release_lock
+
+        release_lock(self.client(), self.project.name, info)
+
+    def _break_lock(self) -> LockInfo | None:
+        from .engine import break_lock
+
+        return break_lock(self.client(), self.project.name)
 
     def endpoints(self, url: str) -> tuple[Endpoint, ...]:
         out = []

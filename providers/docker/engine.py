@@ -9,11 +9,11 @@ their own containers, images, networks, volumes and services.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
-from multicloud.errors import LockedError, MulticloudError, OperationError
+from multicloud.errors import MulticloudError, OperationError
+from multicloud.provider import LockInfo
 
 MANAGED = "io.multicloud.managed"
 SERVICE = "io.multicloud.service"
@@ -90,31 +90,71 @@ def public_host(publish_host: str) -> str:
     return "127.0.0.1" if publish_host in ("0.0.0.0", "") else publish_host
 
 
-@contextmanager
-def deploy_lock(client: Any, service: str, image: str, labels: dict[str, str]) -> Iterator[None]:
+LOCK_INFO = "io.multicloud.lock"  # LockInfo JSON of the holder
+
+
+def lock_name(service: str) -> str:
+    return f"mc-{service}-deploy-lock"
+
+
+def _holder(container: Any) -> LockInfo:
+    try:
+        return LockInfo.from_json(container.labels[LOCK_INFO])
+    except (KeyError, ValueError, TypeError):
+        return LockInfo("unknown (lock container without a readable label)", "deploy",
+                        datetime.fromtimestamp(0).astimezone())
+
+
+def _lock_container(client: Any, service: str) -> Any | None:
+    from docker.errors import NotFound
+
+    try:
+        return client.containers.get(lock_name(service))
+    except NotFound:
+        return None
+
+
+def acquire_lock(client: Any, service: str, image: str, labels: dict[str, str], info: LockInfo) -> LockInfo | None:
     """One deploy per service at a time, on the engine itself (works for every client of a remote engine).
 
     The lock is a created, never started container with a fixed name: the engine refuses a second one
-    with 409, atomically. A lock left by a killed deploy names itself in the error, with the fix.
+    with 409, atomically. Its label holds who took it, so a contender (or `multicloud unlock`) can say so.
     """
-    from docker.errors import APIError, NotFound
+    from docker.errors import APIError
 
-    name = f"mc-{service}-deploy-lock"
-    try:
-        holder = client.containers.create(image, command=["true"], name=name, network_disabled=True,
-                                          labels={**labels, ROLE: "lock"})
-    except APIError as exc:
-        if exc.status_code != 409:
-            raise
-        raise LockedError(
-            f"another deploy of {service} is running (lock container {name} exists)",
-            fix=f"wait for it; if no deploy is running (a killed one left it), `docker rm {name}`",
-            where="docker",
-        ) from exc
-    try:
-        yield
-    finally:
+    for _ in range(2):  # the holder may release between our refused create and our read
         try:
-            holder.remove(force=True)
-        except NotFound:
-            pass
+            client.containers.create(image, command=["true"], name=lock_name(service), network_disabled=True,
+                                     labels={**labels, ROLE: "lock", LOCK_INFO: info.to_json()})
+        except APIError as exc:
+            if exc.status_code != 409:
+                raise
+            holder = _lock_container(client, service)
+            if holder is not None:
+                return _holder(holder)
+            continue
+        return None
+    return LockInfo("unknown (lock container appeared and vanished)", "deploy", datetime.fromtimestamp(0).astimezone())
+
+
+def release_lock(client: Any, service: str, info: LockInfo) -> None:
+    holder = _lock_container(client, service)
+    if holder is not None and _holder(holder).owner == info.owner:
+        _remove(holder)
+
+
+def break_lock(client: Any, service: str) -> LockInfo | None:
+    holder = _lock_container(client, service)
+    if holder is None:
+        return None
+    _remove(holder)
+    return _holder(holder)
+
+
+def _remove(container: Any) -> None:
+    from docker.errors import NotFound
+
+    try:
+        container.remove(force=True)
+    except NotFound:
+        pass

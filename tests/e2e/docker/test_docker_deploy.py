@@ -212,18 +212,29 @@ def test_changed_run_settings_are_a_redeploy(engine: Any, deployed: Any) -> None
     assert not d.deploy().changed
 
 
-def test_one_deploy_at_a_time(engine: Any, deployed: Any, base_image: str) -> None:
+def test_one_deploy_at_a_time(engine: Any, deployed: Any) -> None:
+    """The provider's lock hooks: a created, never started container named per service, holder in a label;
+    only its holder releases it, and the deploy inside the orchestrated lock does not lock itself out."""
     from multicloud.errors import LockedError
-    from multicloud.providers.docker.engine import deploy_lock
+    from multicloud.locking import new_owner, target_lock
 
     d = deployed("lock")
     d.deploy()
     name = d.provider.project.name
-    with deploy_lock(engine, name, base_image, {"io.multicloud.test": "lock", "io.multicloud.service": name}):
-        (d.spec.parent / "multicloud.yaml").write_text(d.spec.read_text().replace('VERSION: "v1"', 'VERSION: "v2"'))
-        d.reload()
-        with pytest.raises(LockedError) as info:
-            d.deploy()
-        assert f"mc-{name}-deploy-lock" in info.value.fix and info.value.exit_code == 1
-    assert d.deploy().changed  # the lock is gone with the block
+    holder = new_owner("deploy")
+    assert d.provider.acquire_lock(holder) is None
+    lock = engine.containers.get(f"mc-{name}-deploy-lock")
+    assert lock.status == "created" and lock.labels["io.multicloud.role"] == "lock"
+    assert lock.labels["io.multicloud.test"]  # carries the spec's labels: the session teardown finds it
+    (d.spec.parent / "multicloud.yaml").write_text(d.spec.read_text().replace('VERSION: "v1"', 'VERSION: "v2"'))
+    d.reload()
+    with pytest.raises(LockedError) as info, target_lock(d.provider, "deploy"):
+        pytest.fail("a second lock holder got in")
+    assert holder.owner in info.value.message and "multicloud unlock" in info.value.fix
+    assert info.value.exit_code == 1
+    d.provider.release_lock(new_owner("deploy"))  # not the holder: no effect
+    assert engine.containers.list(all=True, filters={"name": f"mc-{name}-deploy-lock"}) != []
+    d.provider.release_lock(holder)
+    with target_lock(d.provider, "deploy"):
+        assert d.deploy().changed  # deploy itself takes no second lock
     assert engine.containers.list(all=True, filters={"name": f"mc-{name}-deploy-lock"}) == []
