@@ -102,7 +102,7 @@ def local_case(tmp_path: Path) -> Iterator[Case]:
 
 @pytest.fixture
 def docker_case(engine: Any, tmp_path: Path) -> Iterator[Case]:
-    from docker_e2e_fixtures import service_name, write_project
+    from e2e_docker_fixtures import service_name, write_project
 
     service = service_name("locks")
     made: list[Path] = []

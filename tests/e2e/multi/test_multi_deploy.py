@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import TARGETS, ask, cli
+from multi_support import TARGETS, ask, cli
 
 pytestmark = [pytest.mark.moto, pytest.mark.docker, pytest.mark.slow]
 

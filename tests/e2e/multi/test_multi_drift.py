@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import SESSION, TEST_LABEL, ask
+from multi_support import SESSION, TEST_LABEL, ask
 
 from multicloud import orchestrate
 from multicloud.project import Project

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import APP, ask, cli
+from multi_support import APP, ask, cli
 
 from multicloud import orchestrate
 from multicloud.client import Client
