@@ -48,11 +48,14 @@ def provider_for(project: Project, target: str) -> Provider:
 
 
 def build_target(project: Project, target: str, progress: Progress) -> BuildResult:
-    project.check_target(target)
-    provider = provider_for(project, target)
+    return _build(provider_for(project, target), progress)
+
+
+def _build(provider: Provider, progress: Progress) -> BuildResult:
+    provider.project.check_target(provider.name)
     provider.check()
     progress("building")
-    return provider.build(build_dir(project, target), progress)
+    return provider.build(build_dir(provider.project, provider.name), progress)
 
 
 def _run(target: str, work: Callable[[], DeployResult | Plan | BuildResult]) -> TargetOutcome:
@@ -81,12 +84,13 @@ def deploy(project: Project, target: str, progress: Progress) -> DeployResult:
 
     provider = provider_for(project, target)
     with target_lock(provider, "deploy"):
-        build = build_target(project, target, progress)
+        build = _build(provider, progress)
         progress("deploying")
         return provider.deploy(build, progress)
 
 
 def plan(project: Project, target: str, progress: Progress) -> Plan:
-    build = build_target(project, target, progress)
+    provider = provider_for(project, target)
+    build = _build(provider, progress)
     progress("planning")
-    return provider_for(project, target).plan(build, progress)
+    return provider.plan(build, progress)

@@ -306,10 +306,7 @@ class Provider:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except FileExistsError:
-            try:
-                return LockInfo.from_json(path.read_text())
-            except (OSError, ValueError, KeyError):
-                return LockInfo("unknown (unreadable lock file)", "deploy", datetime.fromtimestamp(0).astimezone())
+            return self._lock_holder(path)
         with os.fdopen(fd, "w") as fh:
             fh.write(info.to_json())
         return None
@@ -324,14 +321,18 @@ class Provider:
 
     def _break_lock(self) -> LockInfo | None:
         path = self._lock_path()
-        try:
-            holder = LockInfo.from_json(path.read_text())
-        except FileNotFoundError:
+        if not path.exists():
             return None
-        except (OSError, ValueError, KeyError):
-            holder = LockInfo("unknown (unreadable lock file)", "deploy", datetime.fromtimestamp(0).astimezone())
+        holder = self._lock_holder(path)
         path.unlink(missing_ok=True)
         return holder
+
+    @staticmethod
+    def _lock_holder(path: Path) -> LockInfo:
+        try:
+            return LockInfo.from_json(path.read_text())
+        except (OSError, ValueError, KeyError):
+            return LockInfo("unknown (unreadable lock file)", "deploy", datetime.fromtimestamp(0).astimezone())
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
         """Map an SDK exception to a clear error with a fix; None leaves it alone (a bug: traceback)."""

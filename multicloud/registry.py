@@ -18,15 +18,18 @@ def available() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=GROUP))
 
 
+def unknown_target(name: str, names: list[str]) -> UsageError:
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return UsageError(f"unknown target {name!r}", fix=f"{hint}targets: {', '.join(names)}")
+
+
 def provider_class(name: str) -> type[Provider]:
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not matches:
-        import difflib
-
-        names = available()
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UsageError(f"unknown target {name!r}", fix=f"{hint}targets: {', '.join(names)}")
+        raise unknown_target(name, available())
     cls = matches[0].load()
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         raise UsageError(f"entry point {name!r} in {GROUP} is not a multicloud Provider")

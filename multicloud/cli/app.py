@@ -57,18 +57,13 @@ def _project(path: Path) -> Project:
 
 
 def _targets(project: Project, value: str | None) -> list[str]:
-    from multicloud.errors import UsageError
-    from multicloud.registry import available
+    from multicloud.registry import available, unknown_target
 
     names = [t.strip() for t in value.split(",") if t.strip()] if value else project.default_targets()
     known = available()
     for name in names:
         if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, known, n=1)
-            raise UsageError(f"unknown target {name!r}",
-                             fix=(f"did you mean {close[0]!r}? " if close else "") + f"targets: {', '.join(known)}")
+            raise unknown_target(name, known)
     return names
 
 
