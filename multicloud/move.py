@@ -74,7 +74,7 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
         raise UsageError(f"--from and --to are both {source}", fix="name two different targets")
     src = orchestrate.provider_for(project, source)
     dst = orchestrate.provider_for(project, destination)
-    with target_lock(src, "move"):
+    with target_lock(src, "move", progress):
         if not src.status().deployed:
             raise OperationError(
                 f"{project.name} is not deployed on {source}: there is nothing to move",
@@ -88,7 +88,7 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
         except MulticloudError as exc:
             progress(f"verification failed; removing the new deployment from {destination}")
             try:
-                with target_lock(dst, "remove"):
+                with target_lock(dst, "remove", progress):
                     dst.remove(progress)
             except MulticloudError:
                 pass  # best effort: the source still serves either way

@@ -83,7 +83,7 @@ def deploy(project: Project, target: str, progress: Progress) -> DeployResult:
     from multicloud.locking import target_lock
 
     provider = provider_for(project, target)
-    with target_lock(provider, "deploy"):
+    with target_lock(provider, "deploy", progress):
         build = _build(provider, progress)
         progress("deploying")
         return provider.deploy(build, progress)

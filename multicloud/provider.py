@@ -14,8 +14,8 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -150,19 +150,41 @@ class StatusReport:
 
 @dataclass(frozen=True)
 class LockInfo:
-    """Who holds a target's deploy lock: stored with the lock so a contender can say who and since when."""
+    """Who holds a target's deploy lock: stored with the lock so a contender can say who and since when.
+
+    `expires` is pushed forward by the holder's heartbeat (see multicloud.locking); a lock whose holder
+    stopped beating (killed, machine gone) expires and the next run takes it over. None: never expires
+    (a lock written before heartbeats existed, or unreadable), only `multicloud unlock` breaks it.
+    """
 
     owner: str  # host:pid:nonce
     operation: str  # deploy, remove, rollback, move
     since: datetime
+    expires: datetime | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"owner": self.owner, "operation": self.operation, "since": self.since.isoformat()})
+        data = {"owner": self.owner, "operation": self.operation, "since": self.since.isoformat()}
+        if self.expires is not None:
+            data["expires"] = self.expires.isoformat()
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> LockInfo:
         data = json.loads(text)
-        return cls(str(data["owner"]), str(data["operation"]), datetime.fromisoformat(data["since"]))
+        expires = data.get("expires")
+        return cls(str(data["owner"]), str(data["operation"]), datetime.fromisoformat(data["since"]),
+                   datetime.fromisoformat(expires) if expires else None)
+
+    @classmethod
+    def unknown(cls, why: str) -> LockInfo:
+        """A holder that cannot be read (never expires: a person decides with `multicloud unlock`)."""
+        return cls(f"unknown ({why})", "deploy", datetime.fromtimestamp(0, timezone.utc))
+
+    def renewed(self, ttl_s: float) -> LockInfo:
+        return replace(self, expires=datetime.now(timezone.utc) + timedelta(seconds=ttl_s))
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires is not None and self.expires <= (now or datetime.now(timezone.utc))
 
 
 @dataclass(frozen=True)
@@ -258,10 +280,16 @@ class Provider:
         with self._translated():
             self._release_lock(info)
 
-    def break_lock(self) -> LockInfo | None:
-        """Remove whatever lock is held (a deploy that died); returns who held it."""
+    def renew_lock(self, info: LockInfo) -> bool:
+        """Store `info` (a later `expires`) if its owner still holds the lock; False when it was lost."""
         with self._translated():
-            return self._break_lock()
+            return self._renew_lock(info)
+
+    def break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
+        """Remove the held lock and return who held it. With `expected`, only if the lock is still exactly
+        that one (same owner and expiry: its holder did not renew it meanwhile), else None."""
+        with self._translated():
+            return self._break_lock(expected)
 
     # ---- hooks -------------------------------------------------------------------------------------
     def _check(self) -> None:
@@ -296,7 +324,9 @@ class Provider:
 
     # Locks: by default a file beside the spec, created atomically (O_EXCL). That serialises deploys
     # from one machine only; targets that can store the lock with the deployment (a tag, a parameter,
-    # a named container) override these three hooks so runners on different machines exclude each other.
+    # a lease, a named container) override these hooks so runners on different machines exclude each
+    # other. Contract: acquire is atomic (None: taken, else the holder); renew and release act only
+    # while `info.owner` holds the lock; break with `expected` removes only that exact lock.
     def _lock_path(self) -> Path:
         return self.project.root / ".multicloud" / "locks" / f"{self.name}.lock"
 
@@ -311,19 +341,27 @@ class Provider:
             fh.write(info.to_json())
         return None
 
+    def _renew_lock(self, info: LockInfo) -> bool:
+        path = self._lock_path()
+        if not path.exists() or self._lock_holder(path).owner != info.owner:
+            return False
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(info.to_json())
+        os.replace(tmp, path)  # atomic: a reader sees the old or the new holder, never half a file
+        return True
+
     def _release_lock(self, info: LockInfo) -> None:
         path = self._lock_path()
-        try:
-            if LockInfo.from_json(path.read_text()).owner == info.owner:
-                path.unlink()
-        except (OSError, ValueError, KeyError):
-            return
+        if path.exists() and self._lock_holder(path).owner == info.owner:
+            path.unlink(missing_ok=True)
 
-    def _break_lock(self) -> LockInfo | None:
+    def _break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
         path = self._lock_path()
         if not path.exists():
             return None
         holder = self._lock_holder(path)
+        if expected is not None and holder != expected:
+            return None
         path.unlink(missing_ok=True)
         return holder
 
@@ -332,7 +370,7 @@ class Provider:
         try:
             return LockInfo.from_json(path.read_text())
         except (OSError, ValueError, KeyError):
-            return LockInfo("unknown (unreadable lock file)", "deploy", datetime.fromtimestamp(0).astimezone())
+            return LockInfo.unknown("unreadable lock file")
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
         """Map an SDK exception to a clear error with a fix; None leaves it alone (a bug: traceback)."""

@@ -427,7 +427,7 @@ def remove(
             return 1
         from multicloud.locking import target_lock
 
-        with target_lock(provider, "remove"):
+        with target_lock(provider, "remove", out.progress_for(t)):
             res = provider.remove(out.progress_for(t))
         out.result(res, f"{t}: removed {len(res.removed)} resource(s)"
                    + "".join(f"\n  {r}" for r in res.removed))
@@ -444,7 +444,7 @@ def rollback(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = 
         project, t, provider = _target_provider(path, target)
         from multicloud.locking import target_lock
 
-        with target_lock(provider, "rollback"):
+        with target_lock(provider, "rollback", out.progress_for(t)):
             res = provider.rollback(out.progress_for(t))
         out.result(res, f"{t}: live is now version {res.version}")
         return 0
@@ -498,9 +498,10 @@ def unlock(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = "l
         if holder is None:
             out.result({"target": t, "broken": None}, f"{t}: no lock was held")
         else:
-            out.result({"target": t, "broken": {"owner": holder.owner, "operation": holder.operation,
-                                                "since": holder.since.isoformat()}},
-                       f"{t}: broke the lock of {holder.owner} ({holder.operation} since {holder.since.isoformat()})")
+            from multicloud.locking import describe
+            from multicloud.provider import to_jsonable
+
+            out.result({"target": t, "broken": to_jsonable(holder)}, f"{t}: broke the lock of {describe(holder)}")
         return 0
 
     run(ctx, work)

@@ -110,10 +110,15 @@ class AwsProvider(Provider):
 
         release(self.aws, self.project.name, self.settings.stage, info)
 
-    def _break_lock(self) -> LockInfo | None:
+    def _renew_lock(self, info: LockInfo) -> bool:
+        from .lock import renew
+
+        return renew(self.aws, self.project.name, self.settings.stage, info)
+
+    def _break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
         from .lock import break_lock
 
-        return break_lock(self.aws, self.project.name, self.settings.stage)
+        return break_lock(self.aws, self.project.name, self.settings.stage, expected)
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
         from .errors import translate

@@ -2,14 +2,15 @@
 
 `/multicloud/<service>-<stage>/deploy-lock` is created with PutParameter Overwrite=False, which AWS does
 atomically: a second runner, on any machine with access to the account, gets ParameterAlreadyExists and
-reads who holds it (the LockInfo JSON in the value). The parameter carries multicloud's ownership tags.
-Only the deploying identity touches it (ssm:PutParameter/GetParameter/DeleteParameter on that name): the
-functions' execution roles never need it. Releasing deletes it, so `remove` leaves nothing behind.
+reads who holds it (the LockInfo JSON in the value). The holder's heartbeat overwrites the value with a
+later expiry after checking it still holds it; SSM has no compare-and-swap, so a break racing a renewal
+by milliseconds could let both believe they hold it (only ever for an expired lock, i.e. a holder that
+missed several heartbeats). The parameter carries multicloud's ownership tags. Only the deploying
+identity touches it (ssm:PutParameter/GetParameter/DeleteParameter on that name): the functions'
+execution roles never need it. Releasing deletes it, so `remove` leaves nothing behind.
 """
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from multicloud.provider import LockInfo
 
@@ -17,7 +18,7 @@ from .clients import Aws
 from .context import error_code
 from .names import MANAGED_BY, TAG_MANAGED, TAG_SERVICE, TAG_STAGE
 
-UNREADABLE = "unknown (unreadable lock parameter)"
+UNREADABLE = "unreadable lock parameter"
 GONE = {"ParameterNotFound", "ParameterVersionNotFound"}
 
 
@@ -35,7 +36,7 @@ def _read(aws: Aws, name: str) -> LockInfo | None:
     try:
         return LockInfo.from_json(str(value))
     except (ValueError, KeyError, TypeError):
-        return LockInfo(UNREADABLE, "deploy", datetime.fromtimestamp(0).astimezone())
+        return LockInfo.unknown(UNREADABLE)
 
 
 def acquire(aws: Aws, service: str, stage: str, info: LockInfo) -> LockInfo | None:
@@ -57,7 +58,16 @@ def acquire(aws: Aws, service: str, stage: str, info: LockInfo) -> LockInfo | No
                 return holder
             continue
         return None
-    return LockInfo(UNREADABLE, "deploy", datetime.fromtimestamp(0).astimezone())
+    return LockInfo.unknown(UNREADABLE)
+
+
+def renew(aws: Aws, service: str, stage: str, info: LockInfo) -> bool:
+    name = parameter_name(service, stage)
+    holder = _read(aws, name)
+    if holder is None or holder.owner != info.owner:
+        return False
+    aws.client("ssm").put_parameter(Name=name, Value=info.to_json(), Type="String", Overwrite=True)
+    return True
 
 
 def release(aws: Aws, service: str, stage: str, info: LockInfo) -> None:
@@ -67,11 +77,12 @@ def release(aws: Aws, service: str, stage: str, info: LockInfo) -> None:
         _delete(aws, name)
 
 
-def break_lock(aws: Aws, service: str, stage: str) -> LockInfo | None:
+def break_lock(aws: Aws, service: str, stage: str, expected: LockInfo | None) -> LockInfo | None:
     name = parameter_name(service, stage)
     holder = _read(aws, name)
-    if holder is not None:
-        _delete(aws, name)
+    if holder is None or (expected is not None and holder != expected):
+        return None
+    _delete(aws, name)
     return holder
 
 

@@ -180,10 +180,15 @@ class DockerProvider(Provider):
 
         release_lock(self.client(), self.project.name, info)
 
-    def _break_lock(self) -> LockInfo | None:
+    def _renew_lock(self, info: LockInfo) -> bool:
+        from .engine import renew_lock
+
+        return renew_lock(self.client(), self.project.name, info)
+
+    def _break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
         from .engine import break_lock
 
-        return break_lock(self.client(), self.project.name)
+        return break_lock(self.client(), self.project.name, expected)
 
     def endpoints(self, url: str) -> tuple[Endpoint, ...]:
         out = []

@@ -9,7 +9,6 @@ their own containers, images, networks, volumes and services.
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from typing import Any
 
 from multicloud.errors import MulticloudError, OperationError
@@ -90,7 +89,8 @@ def public_host(publish_host: str) -> str:
     return "127.0.0.1" if publish_host in ("0.0.0.0", "") else publish_host
 
 
-LOCK_INFO = "io.multicloud.lock"  # LockInfo JSON of the holder
+LOCK_INFO = "io.multicloud.lock"  # LockInfo JSON of the holder when it took the lock
+LOCK_FILE = "multicloud-lock.json"  # in the lock container's filesystem: the holder's latest renewal
 
 
 def lock_name(service: str) -> str:
@@ -98,11 +98,26 @@ def lock_name(service: str) -> str:
 
 
 def _holder(container: Any) -> LockInfo:
+    """The latest renewal (a file the heartbeat writes into the container), else the label."""
+    import io
+    import tarfile
+
+    from docker.errors import NotFound
+
+    try:
+        stream, _ = container.get_archive(f"/{LOCK_FILE}")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.extractfile(LOCK_FILE)
+            if member is not None:
+                return LockInfo.from_json(member.read().decode())
+    except NotFound:
+        pass
+    except (tarfile.TarError, KeyError, ValueError, TypeError):
+        return LockInfo.unknown("lock container with an unreadable renewal")
     try:
         return LockInfo.from_json(container.labels[LOCK_INFO])
     except (KeyError, ValueError, TypeError):
-        return LockInfo("unknown (lock container without a readable label)", "deploy",
-                        datetime.fromtimestamp(0).astimezone())
+        return LockInfo.unknown("lock container without a readable label")
 
 
 def _lock_container(client: Any, service: str) -> Any | None:
@@ -118,7 +133,8 @@ def acquire_lock(client: Any, service: str, image: str, labels: dict[str, str], 
     """One deploy per service at a time, on the engine itself (works for every client of a remote engine).
 
     The lock is a created, never started container with a fixed name: the engine refuses a second one
-    with 409, atomically. Its label holds who took it, so a contender (or `multicloud unlock`) can say so.
+    with 409, atomically. Its label holds who took it, so a contender (or `multicloud unlock`) can say so;
+    renewals (a later expiry) are written into its filesystem, since labels cannot change.
     """
     from docker.errors import APIError
 
@@ -134,7 +150,23 @@ def acquire_lock(client: Any, service: str, image: str, labels: dict[str, str], 
                 return _holder(holder)
             continue
         return None
-    return LockInfo("unknown (lock container appeared and vanished)", "deploy", datetime.fromtimestamp(0).astimezone())
+    return LockInfo.unknown("lock container appeared and vanished")
+
+
+def renew_lock(client: Any, service: str, info: LockInfo) -> bool:
+    import io
+    import tarfile
+
+    container = _lock_container(client, service)
+    if container is None or _holder(container).owner != info.owner:
+        return False
+    data = info.to_json().encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        entry = tarfile.TarInfo(LOCK_FILE)
+        entry.size, entry.mode = len(data), 0o644
+        tar.addfile(entry, io.BytesIO(data))
+    return bool(container.put_archive("/", buf.getvalue()))
 
 
 def release_lock(client: Any, service: str, info: LockInfo) -> None:
@@ -143,12 +175,16 @@ def release_lock(client: Any, service: str, info: LockInfo) -> None:
         _remove(holder)
 
 
-def break_lock(client: Any, service: str) -> LockInfo | None:
-    holder = _lock_container(client, service)
-    if holder is None:
+def break_lock(client: Any, service: str, expected: LockInfo | None = None) -> LockInfo | None:
+    """Remove the lock container (by its id: a lock taken anew meanwhile is another container)."""
+    container = _lock_container(client, service)
+    if container is None:
         return None
-    _remove(holder)
-    return _holder(holder)
+    holder = _holder(container)
+    if expected is not None and holder != expected:
+        return None
+    _remove(container)
+    return holder
 
 
 def _remove(container: Any) -> None:

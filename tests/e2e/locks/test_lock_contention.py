@@ -1,7 +1,9 @@
 """Two real processes contend for a target's deploy lock: process A (hold_lock.py) takes it through the
 provider API and waits on a pipe; process B runs `multicloud -o json deploy` and must fail with a
 LockedError naming A and the `multicloud unlock` fix. After A releases, B deploys. A lock left by a
-killed A (kill -9) is reported, broken with `multicloud unlock`, and the next deploy succeeds.
+killed A (kill -9) is reported, broken with `multicloud unlock`, and the next deploy succeeds. A holder
+that stays alive keeps its lock through its heartbeat; a killed one's lock expires after the TTL and the
+next deploy takes it over by itself.
 
 For aws (an SSM parameter in moto) and docker (a named container on the engine) the lock lives with the
 deployment: a second checkout of the same service in another folder (another "machine", no shared file)
@@ -10,20 +12,13 @@ is locked out as well. The local target keeps the default file lock, which is pe
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-HERE = Path(__file__).parent
-EXE = Path(sys.executable).with_name("multicloud")
+from lock_support import Case, Holder, cli, contend, expire
 
 LOCAL_SPEC = """\
 service: {service}
@@ -36,51 +31,6 @@ targets:
   local: {{}}
 """
 LOCAL_APP = "def hello(event, context):\n    return {'ok': True}\n"
-
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(EXE), "-o", "json", *args], capture_output=True, text=True,
-                          env=dict(os.environ), timeout=timeout)
-
-
-class Holder:
-    """Process A: holds the lock until released (a line on its stdin) or killed."""
-
-    def __init__(self, root: Path, target: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "hold_lock.py"), str(root), target],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=dict(os.environ))
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.startswith("{"):
-            self.proc.kill()
-            raise AssertionError(f"process A did not take the lock: {line}{self.proc.communicate()[1]}")
-        self.owner = str(json.loads(line)["owner"])
-        assert self.owner.endswith(tuple("0123456789abcdef")) and f":{self.proc.pid}:" in self.owner
-
-    def release(self) -> None:
-        out, err = self.proc.communicate("release\n", timeout=60)
-        assert self.proc.returncode == 0 and "released" in out, err
-
-    def kill9(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.communicate(timeout=30)
-        assert self.proc.returncode == -signal.SIGKILL
-
-
-def assert_locked(result: subprocess.CompletedProcess[str], owner: str, root: Path, target: str) -> None:
-    assert result.returncode == 1, result.stdout + result.stderr
-    text = result.stdout
-    assert '"locked"' in text and owner in text, text
-    assert f"multicloud unlock {root}" in text and f"--target {target}" in text, text
-
-
-@dataclass
-class Case:
-    target: str
-    make: Callable[[Path], Path]  # folder -> project root (a fresh checkout of the same service)
-    remote: bool  # the lock lives with the deployment, not in the checkout
-    lock_exists: Callable[[], bool]
 
 
 @pytest.fixture
@@ -131,55 +81,17 @@ def aws_case(moto: str, tmp_path: Path) -> Iterator[Case]:
     yield Case("aws", write_service, True, exists)
 
 
-def contend(case: Case, tmp_path: Path) -> None:
-    root = case.make(tmp_path / "runner-1")
-    t = case.target
-
-    # A holds, B's deploy is refused with A's name and the fix; after A releases, B deploys.
-    a = Holder(root, t)
-    assert case.lock_exists()
-    assert_locked(cli("deploy", str(root), "-t", t), a.owner, root, t)
-    a.release()
-    assert not case.lock_exists()
-    first = cli("deploy", str(root), "-t", t)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert not case.lock_exists()  # the deploy released its own lock
-
-    # A is killed while holding: the stale lock is reported, broken with `multicloud unlock`, then deploy works.
-    a = Holder(root, t)
-    a.kill9()
-    assert_locked(cli("deploy", str(root), "-t", t), a.owner, root, t)
-    broken = cli("unlock", str(root), "-t", t)
-    assert broken.returncode == 0, broken.stdout + broken.stderr
-    assert json.loads(broken.stdout)["broken"]["owner"] == a.owner
-    assert json.loads(cli("unlock", str(root), "-t", t).stdout)["broken"] is None  # nothing left to break
-    again = cli("deploy", str(root), "-t", t)
-    assert again.returncode == 0, again.stdout + again.stderr
-
-    # Another "machine": a second checkout of the same service in another folder, no file in common.
-    other = case.make(tmp_path / "runner-2")
-    a = Holder(root, t)
-    try:
-        result = cli("deploy", str(other), "-t", t)
-        if case.remote:
-            assert_locked(result, a.owner, other, t)
-            assert not (other / ".multicloud" / "locks").exists()  # nothing in the checkout did it
-        else:  # a file lock is per machine: the other checkout is not excluded (documented)
-            assert result.returncode == 0, result.stdout + result.stderr
-    finally:
-        a.release()
-    assert not case.lock_exists()
-
-
 @pytest.mark.slow
 def test_local_lock_contention(local_case: Case, tmp_path: Path) -> None:
     contend(local_case, tmp_path)
+    expire(local_case, tmp_path)
 
 
 @pytest.mark.slow
 @pytest.mark.docker
 def test_docker_lock_contention(docker_case: Case, tmp_path: Path) -> None:
     contend(docker_case, tmp_path)
+    expire(docker_case, tmp_path)
 
 
 @pytest.mark.slow
@@ -188,6 +100,7 @@ def test_aws_lock_contention(aws_case: Case, tmp_path: Path) -> None:
     import boto3
 
     contend(aws_case, tmp_path)
+    expire(aws_case, tmp_path)
     # `remove` runs under the lock and leaves no lock parameter behind; the parameter was tagged as ours
     root = tmp_path / "runner-1"
     a = Holder(root, "aws")
