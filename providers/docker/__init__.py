@@ -141,7 +141,10 @@ class DockerProvider(Provider):
                  "live": {"image": images["image"], "digest": images["digest"]},
                  "gateway_image": images["gateway"]}
         live_before = previous.get("live")
-        if changed and live_before and live_before.get("digest") != images["digest"]:
+        recorded = mode.previous()  # what the engine records; the cache's guess only for older releases
+        if recorded:
+            state["previous"] = recorded
+        elif changed and live_before and live_before.get("digest") != images["digest"]:
             state["previous"] = live_before
         elif previous.get("previous"):
             state["previous"] = previous["previous"]
@@ -150,17 +153,21 @@ class DockerProvider(Provider):
                             endpoints=self.endpoints(url), details={"url": url, "image": images["image"]})
 
     def _rollback(self, progress: Progress) -> DeployResult:
+        """Back to the release the engine records as the live one's predecessor, so a rollback from any
+        checkout (another CI runner) finds it; the local cache only serves deployments made before the
+        engine recorded it."""
         state = read_state(self.project, "docker")
-        prev = state.get("previous")
-        if not prev:
-            raise OperationError("no previous version is recorded for this service",
-                                 fix="deploy at least twice before rolling back", where="docker")
         mode = self.mode()
         mode.progress = progress
-        changed, host, port = mode.deploy(prev["image"], prev["digest"], state["gateway_image"])
+        prev = mode.previous() or state.get("previous")
+        gateway_image = mode.gateway_image() or state.get("gateway_image")
+        if not prev or not gateway_image:
+            raise OperationError("no previous version is recorded for this service",
+                                 fix="deploy at least twice before rolling back", where="docker")
+        changed, host, port = mode.deploy(prev["image"], prev["digest"], gateway_image)
         url = f"http://{host}:{port}"
-        write_state(self.project, "docker", {**state, "live": prev, "previous": state["live"], "url": url,
-                                             "port": port})
+        write_state(self.project, "docker", {**state, "live": prev, "previous": mode.previous(), "url": url,
+                                             "port": port, "gateway_image": gateway_image})
         return DeployResult("docker", version=prev["digest"][:12], changed=changed,
                             endpoints=self.endpoints(url), details={"url": url, "image": prev["image"]})
 

@@ -8,6 +8,7 @@ their own containers, images, networks, volumes and services.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -19,6 +20,7 @@ SERVICE = "io.multicloud.service"
 ROLE = "io.multicloud.role"  # function | gateway | secrets
 DIGEST = "io.multicloud.digest"
 RUN_CONFIG = "io.multicloud.run-config"  # hash of run-time settings (limits, user, replicas...)
+PREVIOUS = "io.multicloud.previous"  # {"image", "digest"} JSON of the release the live one replaced
 SLOT = "io.multicloud.slot"  # blue | green
 INTERNAL_PORT = 8080
 
@@ -75,6 +77,25 @@ def labels_for(service: str, role: str, extra: dict[str, str] | None = None, **m
     out.update({MANAGED: "true", SERVICE: service, ROLE: role})
     out.update({f"io.multicloud.{k}": v for k, v in more.items()})
     return out
+
+
+def previous_release(live_labels: dict[str, str], live_image: str | None, digest: str) -> str | None:
+    """The predecessor a new release of `digest` records (label PREVIOUS), so `rollback` from any checkout
+    finds it on the engine: the live release if it differs, else what the live release recorded."""
+    live_digest = live_labels.get(DIGEST)
+    if live_digest and live_image and live_digest != digest:
+        return json.dumps({"image": live_image, "digest": live_digest}, sort_keys=True)
+    return live_labels.get(PREVIOUS)
+
+
+def parse_release(value: str | None) -> dict[str, str] | None:
+    try:
+        data = json.loads(value or "")
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("image"), str) and isinstance(data.get("digest"), str):
+        return {"image": data["image"], "digest": data["digest"]}
+    return None
 
 
 def public_host(publish_host: str) -> str:

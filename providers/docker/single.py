@@ -85,6 +85,15 @@ class Single:
                 return c
         return None
 
+    def previous(self) -> dict[str, str] | None:
+        """The release before the live one, as the engine records it (label on the live container)."""
+        live = self.live()
+        return eng.parse_release(live.labels.get(eng.PREVIOUS)) if live is not None else None
+
+    def gateway_image(self) -> str | None:
+        gateway = self.gateway()
+        return str(gateway.attrs["Config"]["Image"]) if gateway is not None else None
+
     def endpoint(self, gateway: Any) -> tuple[str, int]:
         gateway.reload()
         bindings = gateway.attrs["NetworkSettings"]["Ports"].get(f"{eng.INTERNAL_PORT}/tcp") or []
@@ -112,6 +121,10 @@ class Single:
         volume = self.secrets_volume(name, image, values) if values else None
         labels = eng.labels_for(self.project.name, "function", self.settings.labels, digest=digest)
         labels[eng.RUN_CONFIG] = config
+        previous = eng.previous_release(live.labels if live is not None else {},
+                                        live.attrs["Config"]["Image"] if live is not None else None, digest)
+        if previous:
+            labels[eng.PREVIOUS] = previous
         opts = hardening.function_options(self.project, self.settings, image=image, name=name,
                                           network=self.names.network, labels=labels, secrets_volume=volume)
         self.progress(f"starting {name}")

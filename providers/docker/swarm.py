@@ -57,17 +57,28 @@ class Swarm:
         found = [s for s in self.client.services.list(filters={"name": name}) if s.name == name]
         return found[0] if found else None
 
+    @staticmethod
+    def labels(svc: Any | None) -> dict[str, str]:
+        return dict(svc.attrs["Spec"].get("Labels") or {}) if svc is not None else {}
+
+    @staticmethod
+    def image_of(svc: Any | None) -> str | None:
+        return str(svc.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]) if svc is not None else None
+
     def deployed_digest(self) -> str | None:
-        svc = self.service(self.name)
-        if svc is None:
-            return None
-        labels = svc.attrs["Spec"].get("Labels") or {}
-        return labels.get(eng.DIGEST)
+        return self.labels(self.service(self.name)).get(eng.DIGEST)
+
+    def previous(self) -> dict[str, str] | None:
+        """The release before the live one, as the swarm records it (label on the service)."""
+        return eng.parse_release(self.labels(self.service(self.name)).get(eng.PREVIOUS))
+
+    def gateway_image(self) -> str | None:
+        return self.image_of(self.service(self.gateway_name))
 
     def settings_changed(self) -> bool:
         svc = self.service(self.name)
-        labels = (svc.attrs["Spec"].get("Labels") or {}) if svc is not None else {}
-        return svc is not None and labels.get(eng.RUN_CONFIG) != hardening.run_config(self.project, self.settings)
+        return svc is not None and self.labels(svc).get(eng.RUN_CONFIG) != hardening.run_config(self.project,
+                                                                                                 self.settings)
 
     def published_port(self, gateway: Any) -> int:
         ports = gateway.attrs.get("Endpoint", {}).get("Ports") or gateway.attrs["Spec"]["EndpointSpec"]["Ports"]
@@ -95,6 +106,9 @@ class Swarm:
         self.ensure_network()
         refs = self.create_secrets(values)
         spec = self.function_spec(image, digest, refs)
+        previous = eng.previous_release(self.labels(current), self.image_of(current), digest)
+        if previous:
+            spec["labels"] = {**spec["labels"], eng.PREVIOUS: previous}
         if current is None:
             self.progress(f"creating service {self.name} ({self.settings.replicas} replicas)")
             self.client.api.create_service(**spec)
