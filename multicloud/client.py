@@ -2,7 +2,7 @@
 
     from multicloud.client import Client
     client = Client("examples/hybrid-clinic")
-    reply = client.call("records", path="/records/42", headers={"x-api-key": "..."})
+    reply = client.call("records", path="/records/42")
     reply.status, reply.json(), reply.target
 
 The client finds the function through the spec's placement and each target's own status (read back

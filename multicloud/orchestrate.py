@@ -1,4 +1,4 @@
-"""Build, plan and deploy across targets: the flow the CLI drives.
+"""Build, plan, deploy and remove across targets: the flow the CLI drives.
 
 Each target is checked against its capabilities before anything is built; targets deploy concurrently
 and one failing target does not stop the others. Outcomes come back as data; the CLI prints them.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from multicloud.errors import MulticloudError
 from multicloud.project import Project
-from multicloud.provider import BuildResult, DeployResult, Plan, Progress, Provider
+from multicloud.provider import BuildResult, DeployResult, Plan, Progress, Provider, RemoveResult
 from multicloud.registry import provider_class
 from multicloud.state import build_dir
 
@@ -23,7 +23,7 @@ class TargetOutcome:
     target: str
     ok: bool
     duration_s: float
-    result: DeployResult | Plan | BuildResult | None = None
+    result: DeployResult | Plan | BuildResult | RemoveResult | None = None
     error: MulticloudError | None = None
 
     def summary(self) -> dict[str, object]:
@@ -38,6 +38,8 @@ class TargetOutcome:
         elif isinstance(self.result, BuildResult):
             out["manifest"] = str(self.result.out_dir / "build.json")
             out["digest"] = self.result.digest
+        elif isinstance(self.result, RemoveResult):
+            out["removed"] = list(self.result.removed)
         if self.error is not None:
             out["error"] = self.error.to_dict()
         return out
@@ -58,7 +60,10 @@ def _build(provider: Provider, progress: Progress) -> BuildResult:
     return provider.build(build_dir(provider.project, provider.name), progress)
 
 
-def _run(target: str, work: Callable[[], DeployResult | Plan | BuildResult]) -> TargetOutcome:
+Work = DeployResult | Plan | BuildResult | RemoveResult
+
+
+def _run(target: str, work: Callable[[], Work]) -> TargetOutcome:
     start = time.perf_counter()
     try:
         result = work()
@@ -69,7 +74,7 @@ def _run(target: str, work: Callable[[], DeployResult | Plan | BuildResult]) -> 
 
 def for_each_target(
     targets: list[str],
-    work: Callable[[str], DeployResult | Plan | BuildResult],
+    work: Callable[[str], Work],
 ) -> list[TargetOutcome]:
     """Run `work` per target concurrently; collect outcomes in the order given."""
     if len(targets) == 1:
@@ -94,3 +99,11 @@ def plan(project: Project, target: str, progress: Progress) -> Plan:
     build = _build(provider, progress)
     progress("planning")
     return provider.plan(build, progress)
+
+
+def remove(project: Project, target: str, progress: Progress) -> RemoveResult:
+    from multicloud.locking import target_lock
+
+    provider = provider_for(project, target)
+    with target_lock(provider, "remove", progress):
+        return provider.remove(progress)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from multicloud.errors import Location, SpecError, SpecErrors
+from multicloud.errors import Location, SpecError, SpecErrors, UsageError
 from multicloud.spec.checks import check_project, check_target
 from multicloud.spec.loader import Marks, load_spec_located
-from multicloud.spec.models import Spec, Trigger
+from multicloud.spec.models import PUBLIC_TARGETS, Spec, Trigger
 from multicloud.spec.secrets import ref_for
 
 
@@ -112,7 +112,26 @@ class Project:
         for fn in self.functions_for(target):
             if fn.name == name:
                 return fn
-        from multicloud.errors import UsageError
-
+        if name in self.spec.functions:
+            raise self._not_on(target, name)
         names = ", ".join(f.name for f in self.functions_for(target)) or "none"
         raise UsageError(f"no function {name!r} on target {target}", fix=f"use one of: {names}")
+
+    def _not_on(self, target: str, name: str) -> UsageError:
+        """Why a function of the spec does not run on `target`: disabled there, or its placement."""
+        over = self.spec.functions[name].targets.get(target)  # type: ignore[call-overload]
+        if over is not None and not over.enabled:
+            return UsageError(f"function {name!r} is disabled on {target}",
+                              fix="call it on another target, or enable it there",
+                              where=self.locate(("functions", name, "targets", target, "enabled")))
+        placement = self.spec.placement_of(name)
+        own = self.spec.functions[name].placement is not None
+        if placement.data_class == "confidential" and target in PUBLIC_TARGETS:
+            why = "its data_class is confidential: private targets (docker, local) only"
+        else:
+            why = f"its placement allows only {', '.join(placement.allowed_targets or ())}"
+        allowed = [t for t in self.spec.targets.configured() if placement.allows(t)]
+        return UsageError(f"function {name!r} may not run on {target}: {why}",
+                          fix=f"use a target it may run on: {', '.join(allowed)}" if allowed
+                          else "add a target its placement allows to the spec's targets",
+                          where=self.locate(("functions", name, "placement") if own else ("placement",)))

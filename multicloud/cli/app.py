@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from multicloud.cli.output import Output
     from multicloud.project import Project
     from multicloud.provider import Provider
@@ -242,18 +244,26 @@ def _summary_text(outcomes: list[Any], verb: str) -> str:
             elif hasattr(r, "changes"):
                 extra = "".join(f"\n    {c.action:6} {c.resource}{f'  ({c.detail})' if c.detail else ''}"
                                 for c in r.changes) or "\n    no changes"
+            elif hasattr(r, "removed"):
+                extra = f": {len(r.removed)} resource(s)" + "".join(f"\n    {x}" for x in r.removed)
             lines.append(f"{o.target}: {verb} ok in {o.duration_s:.2f} s{extra}")
         else:
             lines.append(f"{o.target}: FAILED in {o.duration_s:.2f} s: {o.error.message}")
     return "\n".join(lines)
 
 
-def _multi(ctx: typer.Context, path: Path, target: str | None, verb: str, fn_name: str) -> None:
+def _multi(ctx: typer.Context, path: Path, target: str | None, verb: str, fn_name: str,
+           confirm: Callable[[Project, list[str]], bool] | None = None) -> None:
+    """Run `orchestrate.<fn_name>` on each target concurrently (the spec's targets unless --target says);
+    `confirm(project, targets) -> bool` may stop it first."""
+
     def work(out: Output) -> int:
         from multicloud import orchestrate
 
         project = _project(path)
         targets = _targets(project, target)
+        if confirm is not None and not confirm(project, targets):
+            return 1
         fn = getattr(orchestrate, fn_name)
         outcomes = orchestrate.for_each_target(targets, lambda t: fn(project, t, out.progress_for(t)))
         from multicloud.errors import SpecError
@@ -414,26 +424,17 @@ def status(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = "l
 def remove(
     ctx: typer.Context,
     path: PathArg = Path("."),
-    target: OneTarget = "local",
+    target: TargetOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
-    """Delete everything multicloud created for this service on a target (and nothing else)."""
+    """Delete everything multicloud created for this service on each target (and nothing else)."""
 
-    def work(out: Output) -> int:
+    def confirm(project: Project, targets: list[str]) -> bool:
         from multicloud.cli.output import interactive
 
-        project, t, provider = _target_provider(path, target)
-        if not yes and interactive() and not typer.confirm(f"Remove {project.name} from {t}?"):
-            return 1
-        from multicloud.locking import target_lock
+        return yes or not interactive() or typer.confirm(f"Remove {project.name} from {', '.join(targets)}?")
 
-        with target_lock(provider, "remove", out.progress_for(t)):
-            res = provider.remove(out.progress_for(t))
-        out.result(res, f"{t}: removed {len(res.removed)} resource(s)"
-                   + "".join(f"\n  {r}" for r in res.removed))
-        return 0
-
-    run(ctx, work)
+    _multi(ctx, path, target, "remove", "remove", confirm)
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """Helpers of the multi-target tests, imported by name (`from multi_support import ...`): a test never
 imports `conftest`, a module name every folder shares. The aws and docker folders' fixture modules are
-loaded once through tests/e2e/e2e_fixtures.py; the service spec deploys to local, docker and aws alike."""
+loaded once through tests/e2e/e2e_fixtures.py; the service spec deploys to local, docker and aws alike, and
+the hybrid clinic (examples/hybrid-clinic) splits its functions between aws and docker."""
 
 from __future__ import annotations
 
@@ -56,6 +57,24 @@ targets:
 """)
     return root
 
+
+EXAMPLES = E2E.parent.parent / "examples"
+
+
+def write_clinic(root: Path, tag: str, *, base_image: str = BASE_IMAGE) -> Path:
+    """examples/hybrid-clinic as it stands (its handlers and its functions' placement), with the test's
+    targets: aws on stage `test` (moto) and docker on the test base image, labelled for cleanup."""
+    import shutil
+
+    import yaml
+
+    shutil.copytree(EXAMPLES / "hybrid-clinic", root, ignore=shutil.ignore_patterns(".multicloud", "__pycache__"))
+    spec = yaml.safe_load((root / "multicloud.yaml").read_text())
+    spec["service"] = docker_fixtures.service_name(tag)
+    spec["targets"] = {"aws": {"stage": "test"},
+                       "docker": {"base_image": base_image, "labels": {TEST_LABEL: SESSION}}}
+    (root / "multicloud.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return root
 
 
 def cli(*args: str, cwd: Path) -> Any:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib.util
 import json
 import sys
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 from multicloud.runtime.invoke import handle_event, handle_http
 from multicloud.runtime.testing import http_event, make_context, queue_event, schedule_event, storage_event
@@ -43,3 +47,21 @@ def test_orders_every_trigger_kind() -> None:
     assert handle_event(orders.imports, storage_event("orders-uploads", "incoming/a.csv", size=3),
                         make_context("imports")) == []
     assert handle_event(orders.report, schedule_event(), make_context("report")) == []
+
+
+def test_clinic_logs_a_keyed_pseudonym_never_the_patient(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    clinic = load(EXAMPLES / "hybrid-clinic" / "clinic.py")
+    monkeypatch.setenv("RECORDS_KEY", "k1")
+    event = http_event("GET", "/records/42", path_params={"patient": "42"})
+    result = handle_http(clinic.records, event.http, make_context("records", target="docker"))
+    assert result.status == 200
+    assert json.loads(result.body) == {"patient": "42", "allergies": [], "served_by": "docker"}
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["patient_ref"] == hmac.new(b"k1", b"42", hashlib.sha256).hexdigest()[:16]
+    assert "42" not in line.values()
+    monkeypatch.setenv("RECORDS_KEY", "k2")  # another key, another pseudonym: it is keyed, not a plain hash
+    handle_http(clinic.records, event.http, make_context("records", target="docker"))
+    assert json.loads(capsys.readouterr().err.strip().splitlines()[-1])["patient_ref"] != line["patient_ref"]
+    slots = handle_http(clinic.slots, http_event("GET", "/slots").http, make_context("slots", target="aws"))
+    assert json.loads(slots.body)["served_by"] == "aws"

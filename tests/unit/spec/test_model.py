@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from multicloud.errors import SpecErrors
+from multicloud.errors import SpecErrors, UsageError
 from multicloud.project import Project
 from multicloud.spec.loader import parse_spec
 from multicloud.spec.schema import json_schema
@@ -111,3 +111,20 @@ def test_hybrid_placement_routes_each_function() -> None:
     project.check_target("aws")  # the confidential function is simply not placed there
     with pytest.raises(SpecErrors, match="no function of this service may run on gcp"):
         project.check_target("gcp")
+
+
+def test_a_function_placed_elsewhere_is_refused_saying_why(project: Project) -> None:
+    clinic = Project.load(Path(__file__).resolve().parents[3] / "examples" / "hybrid-clinic")
+    with pytest.raises(UsageError) as confidential:
+        clinic.function("aws", "records")
+    assert "may not run on aws" in confidential.value.what and "confidential" in confidential.value.what
+    assert confidential.value.fix == "use a target it may run on: docker"
+    assert confidential.value.where.field == "functions.records.placement"  # type: ignore[union-attr]
+    with pytest.raises(UsageError) as narrowed:
+        clinic.function("docker", "slots")
+    assert "its placement allows only aws, local" in narrowed.value.what
+    assert narrowed.value.fix == "use a target it may run on: aws"
+    with pytest.raises(UsageError, match="disabled on gcp"):
+        project.function("gcp", "orders")
+    with pytest.raises(UsageError, match="no function 'nope' on target aws"):
+        project.function("aws", "nope")
