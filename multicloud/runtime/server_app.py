@@ -163,7 +163,12 @@ class RuntimeApp:
             self.log.write({"level": "INFO" if status < 500 else "ERROR", "type": "access", "status": status,
                             "bytes": size, **extra})
             return
-        self.log.access(request.method, request.path, status, size, request.client_ip,
+        # a matched route is logged by its template (/records/{patient}), never the values in the path
+        path = request.path
+        if "route" in extra:
+            extra = dict(extra)  # the watchdog may still hold the caller's dict
+            path = str(extra.pop("route"))
+        self.log.access(request.method, path, status, size, request.client_ip,
                         (time.perf_counter() - request.started) * 1000, extra)
 
     def handle(self, conn: Connection, request: RawRequest) -> bool:
@@ -207,7 +212,7 @@ class RuntimeApp:
             return conn.answer(request, 404, list(JSON), b'{"error":"not found"}', {})
         if route.auth == "key" and not self._authorized(request):
             return conn.answer(request, 401, [("WWW-Authenticate", "Bearer"), *JSON],
-                               b'{"error":"missing or wrong key"}', {"function": route.function})
+                               b'{"error":"missing or wrong key"}', {"function": route.function, "route": route.path})
         http_request = HttpRequest(
             request.method, unquote(path), path_params=match.params,
             query=parse_qs(request.query_string, keep_blank_values=True) if request.query_string else {},
@@ -215,7 +220,7 @@ class RuntimeApp:
         )
         name = route.function
         return self._call(conn, request, name, request_id,
-                          lambda deadline: self._run_http(name, http_request, request_id, deadline))
+                          lambda deadline: self._run_http(name, http_request, request_id, deadline), route.path)
 
     def _authorized(self, request: RawRequest) -> bool:
         if self.auth_key is None:
@@ -231,10 +236,12 @@ class RuntimeApp:
 
     # ---- one call: slot, watchdog, handler ----------------------------------------------------------
     def _call(self, conn: Connection, request: RawRequest, name: str, request_id: str,
-              work: Callable[[float], Answer]) -> bool:
+              work: Callable[[float], Answer], route: str | None = None) -> bool:
         timeout = self.config.functions[name].timeout
         deadline = time.monotonic() + timeout
         extra: dict[str, object] = {"function": name, "request_id": request_id}
+        if route is not None:
+            extra["route"] = route
         try:
             got = self.slots.acquire(deadline)
         except QueueFull:

@@ -91,6 +91,9 @@ def test_hybrid_service_deploys_each_function_where_placement_allows(
     read = [line for line in logged if line.get("message") == "record read"]
     assert [line["patient_ref"] for line in read] == refs, logged
     assert not {"7", "42"} & {str(value) for line in read for value in line.values()}
+    # nor does the runtime's access log carry them: it names the route, not the values in the path
+    raw = provider_for(Project.load(clinic), "docker").mode().live().logs().decode()
+    assert '"path": "/records/{patient}"' in raw and "/records/42" not in raw and "/records/7" not in raw, raw
     # asking for the confidential function on aws is refused, saying why
     with pytest.raises(UsageError, match="records") as refused:
         client.call("records", path="/records/42", target="aws")
