@@ -105,7 +105,7 @@ class LockObject:
             held = self._read()
             if held is not None:
                 return held.holder
-        return LockInfo.unknown("lock object appeared and vanished")
+        return LockInfo.unknown("lock object kept appearing and vanishing")
 
     def renew(self, info: LockInfo) -> bool:
         held = self._read()
