@@ -2,13 +2,15 @@
 
 build (render + zip) -> plan (read the functions back, diff field by field) -> deploy (upload, create or
 patch with an update mask, wait on the operation, then IAM and Scheduler). google-cloud-functions and
-google-cloud-scheduler are imported lazily, inside the hooks, by `clients.py`.
+google-cloud-scheduler are imported lazily, inside the hooks, by `clients.py`. The deploy lock is a Cloud
+Storage object (`lock.py`), so runners on different machines exclude each other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +20,7 @@ from multicloud.provider import (
     DeployResult,
     InvokeRequest,
     InvokeResult,
+    LockInfo,
     LogRecord,
     Plan,
     Progress,
@@ -28,6 +31,7 @@ from multicloud.provider import (
 
 if TYPE_CHECKING:
     from .deploy import Deployer
+    from .lock import LockObject
 
 
 class GcpProvider(Provider):
@@ -70,6 +74,28 @@ class GcpProvider(Provider):
 
     def _remove(self, progress: Progress) -> RemoveResult:
         return self._deployer().remove(progress)
+
+    # ---- lock: a Cloud Storage object written with generation preconditions (see lock.py) ------------
+    @cached_property
+    def _lock_object(self) -> LockObject:
+        from .clients import GcpClients
+        from .lock import LockObject
+        from .model import settings_of
+
+        return LockObject(GcpClients.from_environment(self.project), self.project.name,
+                          settings_of(self.project).state_bucket)
+
+    def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
+        return self._lock_object.acquire(info)
+
+    def _renew_lock(self, info: LockInfo) -> bool:
+        return self._lock_object.renew(info)
+
+    def _release_lock(self, info: LockInfo) -> None:
+        self._lock_object.release(info)
+
+    def _break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
+        return self._lock_object.break_lock(expected)
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
         from .errors import translate

@@ -3,7 +3,7 @@
 * Project: `targets.gcp.project`, else `GOOGLE_CLOUD_PROJECT`, `CLOUDSDK_CORE_PROJECT`, else the project
   of Application Default Credentials.
 * Endpoints: gcloud's documented overrides `CLOUDSDK_API_ENDPOINT_OVERRIDES_<API>` (CLOUDFUNCTIONS,
-  CLOUDSCHEDULER, RUN, LOGGING), passed to the clients as `client_options.api_endpoint`; the REST
+  CLOUDSCHEDULER, RUN, LOGGING, STORAGE), passed to the clients as `client_options.api_endpoint`; the REST
   transport is used so a plain-HTTP endpoint (an emulator or proxy) works as well as Google's.
 * Credentials: Application Default Credentials; anonymous only when every API in use is overridden to a
   loopback address (a local emulator), as Google's own emulator conventions do.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -25,7 +26,8 @@ from .model import settings_of
 APIS = {"functions": ("CLOUDFUNCTIONS", "https://cloudfunctions.googleapis.com"),
         "scheduler": ("CLOUDSCHEDULER", "https://cloudscheduler.googleapis.com"),
         "run": ("RUN", "https://run.googleapis.com"),
-        "logging": ("LOGGING", "https://logging.googleapis.com")}
+        "logging": ("LOGGING", "https://logging.googleapis.com"),
+        "storage": ("STORAGE", "https://storage.googleapis.com")}
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -37,7 +39,7 @@ def endpoint(api: str) -> str:
     if not value:
         return default
     value = value.rstrip("/")
-    for suffix in ("/v1", "/v2"):
+    for suffix in ("/storage/v1", "/v1", "/v2"):  # gcloud's own format for storage ends in /storage/v1/
         value = value.removesuffix(suffix)
     return value
 
@@ -112,20 +114,31 @@ class GcpClients:
 
     @cached_property
     def session(self) -> Any:
-        """An authorized HTTP session for the REST calls without a client library here (Run IAM, Logging)."""
+        """An authorized HTTP session for the REST calls without a client library here (Run IAM, Logging,
+        Cloud Storage)."""
         from google.auth.transport.requests import AuthorizedSession
 
         return AuthorizedSession(self.credentials)  # type: ignore[no-untyped-call]
 
     def rest(self, method: str, api: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """One JSON call; Google's error envelope becomes the matching google.api_core exception."""
-        from google.api_core import exceptions
-
-        response = self.session.request(method, f"{endpoint(api)}/{path.lstrip('/')}", json=body, timeout=60)
-        if response.status_code >= 400:
-            raise exceptions.from_http_response(response)  # type: ignore[no-untyped-call]
+        response = self.call(method, api, path, json=body)
         data: dict[str, Any] = response.json() if response.content else {}
         return data
+
+    def call(self, method: str, api: str, path: str, *, params: dict[str, str] | None = None,
+             json: dict[str, Any] | None = None, data: bytes | None = None, content_type: str | None = None,
+             allow: Collection[int] = ()) -> Any:
+        """One HTTP call, its `requests.Response` returned. An error status not in `allow` raises the matching
+        google.api_core exception; the caller handles the allowed ones (e.g. 404, 412 of a precondition)."""
+        from google.api_core import exceptions
+
+        headers = {"Content-Type": content_type} if content_type else None
+        response = self.session.request(method, f"{endpoint(api)}/{path.lstrip('/')}", params=params, json=json,
+                                        data=data, headers=headers, timeout=60)
+        if response.status_code >= 400 and response.status_code not in allow:
+            raise exceptions.from_http_response(response)  # type: ignore[no-untyped-call]
+        return response
 
     def identity_token(self, audience: str) -> str | None:
         """An OIDC identity token for calling a private function; None against a local emulator."""

@@ -14,6 +14,8 @@ LABEL_RE = r"^[a-z][a-z0-9_-]{0,62}$"
 LABEL_VALUE_RE = r"^[a-z0-9_-]{0,63}$"
 LabelKey = Annotated[str, Field(pattern=LABEL_RE)]
 LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_RE)]
+# Cloud Storage bucket names without dots (dotted names need a verified domain)
+BUCKET_RE = r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$"
 SERVICE_ACCOUNT_RE = (
     r"^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$"
     r"|^[0-9]+-compute@developer\.gserviceaccount\.com$"
@@ -48,3 +50,8 @@ class GcpSettings(BaseModel):
         None, description="Eventarc region; default: the function's (set it for dual-region buckets)."
     )
     time_zone: str = Field("Etc/UTC", description="Time zone of Cloud Scheduler cron schedules.")
+    state_bucket: str | None = Field(
+        None, pattern=BUCKET_RE,
+        description="Existing Cloud Storage bucket that holds the deploy lock (the deploying identity needs "
+                    "storage.objects.create/get/delete on it). Default: `<project>-multicloud`, created on first use.",
+    )

@@ -1,14 +1,21 @@
 """A FAKE of the Google Cloud REST APIs the gcp target calls, for tests only. It is not Google.
 
 No Google endpoint is reachable from this machine, so this small in-memory server stands in for the
-parts of four REST APIs the provider uses, with the same paths, JSON shapes and error envelope:
+parts of five REST APIs the provider uses, with the same paths, JSON shapes and error envelopes:
 
 * Cloud Functions v2: generateUploadUrl, create (409 on a duplicate id), get, list, patch with an update
   mask, delete, long-running operations (optionally pending for a few polls);
 * Cloud Storage signed upload: PUT of the zip (`Content-Type: application/zip` required);
 * Cloud Run v2 IAM (getIamPolicy / setIamPolicy) on each function's service;
 * Cloud Scheduler v1 jobs (create, get, list, patch with an update mask, delete);
-* Cloud Logging v2 `entries:list`.
+* Cloud Logging v2 `entries:list`;
+* Cloud Storage JSON API v1, the deploy lock's calls: buckets insert and get; objects media upload
+  (`uploadType=media`), get (metadata, or the content with `alt=media`) and delete, each honouring the
+  `ifGenerationMatch` precondition as documented (0: only if no live object; 412 `conditionNotMet` when
+  it does not hold; 404 `notFound` for a missing object or bucket, which wins over a precondition on get
+  and delete; 204 from delete), with GCS's own error envelope (`errors[].reason`, no `status`), int64
+  fields as strings, and the object name as one %-encoded path segment. `foreign_buckets` are names
+  taken by another project: 409 on insert, 403 on any use. No versioning, ACLs or other upload types.
 
 What is real: the google-cloud-functions / google-cloud-scheduler clients and their REST transport, and,
 when `serve=True`, the deployed zip itself: the fake unpacks it and runs it with the real
@@ -18,6 +25,8 @@ would), so a function's URL answers with the deployed code and its output become
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import os
@@ -33,7 +42,7 @@ import uuid
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 FUNCTION_TYPE = "type.googleapis.com/google.cloud.functions.v2.Function"
 METADATA_TYPE = "type.googleapis.com/google.cloud.functions.v2.OperationMetadata"
@@ -54,6 +63,34 @@ class ApiError(Exception):
         super().__init__(message)
         self.code, self.status, self.message = code, status, message
 
+    def envelope(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+class StorageError(ApiError):
+    """Cloud Storage's JSON API answers with the older envelope: a `reason` per error, no `status`."""
+
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(code, "", message)
+        self.reason = reason
+
+    def envelope(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message,
+                          "errors": [{"message": self.message, "domain": "global", "reason": self.reason}]}}
+
+
+class Media(NamedTuple):
+    """A non-JSON response body (an object's content)."""
+
+    data: bytes
+    content_type: str
+    headers: dict[str, str]
+
+
+NO_BUCKET = "The specified bucket does not exist."
+PRECONDITION = "At least one of the pre-conditions you specified did not hold."
+BUCKET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+
 
 class FakeGoogleCloud:
     """State plus a ThreadingHTTPServer on 127.0.0.1. Use as a context manager."""
@@ -71,6 +108,10 @@ class FakeGoogleCloud:
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []  # (method, path, query)
         self.log_entries: list[dict[str, Any]] = []
         self.processes: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+        self.buckets: dict[str, dict[str, Any]] = {}
+        self.objects: dict[tuple[str, str], tuple[dict[str, Any], bytes]] = {}  # (bucket, name) -> (meta, data)
+        self.foreign_buckets: set[str] = set()  # bucket names another project owns
+        self._generation = 0
         self.fail_next: list[tuple[str, ApiError]] = []  # (method + " " + path regex, error)
         self.build_failures: list[str] = []  # the next create/update operations end with this build error
         self._lock = threading.RLock()
@@ -96,7 +137,7 @@ class FakeGoogleCloud:
     def env(self) -> dict[str, str]:
         """The standard gcloud endpoint overrides pointing every API at this fake."""
         return {f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}": self.url + "/"
-                for api in ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING")}
+                for api in ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING", "STORAGE")}
 
     def mutations(self) -> list[tuple[str, str, dict[str, list[str]]]]:
         return [r for r in self.requests if r[0] != "GET" and ":getIamPolicy" not in r[1]
@@ -125,13 +166,23 @@ class FakeGoogleCloud:
                         if re.fullmatch(pattern, f"{method} {path}"):
                             fake.fail_next.remove((pattern, error))
                             raise error
-                    status, body = fake.route(method, path, query, raw, dict(self.headers))
+                    if parsed.path.startswith(("/storage/v1/", "/upload/storage/v1/")):  # on the raw path
+                        status, body = fake.storage(method, parsed.path, query, raw, dict(self.headers))
+                    else:
+                        status, body = fake.route(method, path, query, raw, dict(self.headers))
                 except ApiError as err:
-                    status = err.code
-                    body = {"error": {"code": err.code, "message": err.message, "status": err.status}}
-                data = json.dumps(body).encode()
+                    status, body = err.code, err.envelope()
+                if isinstance(body, Media):
+                    data, content_type, extra = body
+                elif body is None:
+                    data, content_type, extra = b"", "", {}
+                else:
+                    data, content_type, extra = json.dumps(body).encode(), "application/json", {}
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                if content_type:
+                    self.send_header("Content-Type", content_type)
+                for key, value in extra.items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -360,6 +411,111 @@ class FakeGoogleCloud:
                    if (not services or e["resource"]["labels"]["service_name"] in services)
                    and (since is None or e["timestamp"] >= since.group(1))]
         return {"entries": entries[: int(body.get("pageSize", 1000))]}
+
+
+    # ---- Cloud Storage JSON API (the deploy lock) ------------------------------------------------
+    def storage(self, method: str, raw_path: str, query: dict[str, list[str]], raw: bytes,
+                headers: dict[str, str]) -> tuple[int, Any]:
+        args = {k: v[0] for k, v in query.items()}
+        with self._lock:
+            if raw_path == "/storage/v1/b" and method == "POST":
+                return 200, self._insert_bucket(args, json.loads(raw or b"{}"))
+            if (m := re.fullmatch(r"/storage/v1/b/([^/]+)", raw_path)) and method == "GET":
+                return 200, self._bucket(m.group(1))
+            if (m := re.fullmatch(r"/upload/storage/v1/b/([^/]+)/o", raw_path)) and method == "POST":
+                content_type = headers.get("Content-Type", headers.get("content-type", "application/octet-stream"))
+                return 200, self._upload_object(m.group(1), args, raw, content_type)
+            if m := re.fullmatch(r"/storage/v1/b/([^/]+)/o/([^/]+)", raw_path):  # the name is one %-encoded segment
+                return self._object(method, m.group(1), urllib.parse.unquote(m.group(2)), args)
+        raise StorageError(404, "notFound", f"fake: no route for {method} {raw_path}")
+
+    def _bucket(self, name: str) -> dict[str, Any]:
+        if name in self.foreign_buckets:
+            raise StorageError(403, "forbidden", f"anonymous-caller does not have storage.buckets.get access to "
+                                                 f"the Google Cloud Storage bucket {name}.")
+        if name not in self.buckets:
+            raise StorageError(404, "notFound", NO_BUCKET)
+        return self.buckets[name]
+
+    def _insert_bucket(self, args: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body.get("name", ""))
+        if "project" not in args:
+            raise StorageError(400, "required", "Required parameter: project")
+        if not BUCKET_NAME_RE.fullmatch(name):
+            raise StorageError(400, "invalid", f"Invalid bucket name: '{name}'")
+        if name in self.foreign_buckets:
+            raise StorageError(409, "conflict", "The requested bucket name is not available. The bucket namespace "
+                                                "is shared by all users of the system. Please select a different "
+                                                "name and try again.")
+        if name in self.buckets:
+            raise StorageError(409, "conflict", "Your previous request to create the named bucket succeeded and "
+                                                "you already own it.")
+        retention = str(body.get("softDeletePolicy", {}).get("retentionDurationSeconds", "604800"))
+        if retention != "0" and not 604800 <= int(retention) <= 7776000:
+            raise StorageError(400, "invalid", "Invalid argument: softDeletePolicy.retentionDurationSeconds")
+        now = _rfc3339()
+        iam = body.get("iamConfiguration", {})
+        ubla = iam.get("uniformBucketLevelAccess", {"enabled": False})
+        self.buckets[name] = {
+            "kind": "storage#bucket", "id": name, "name": name, "projectNumber": "123456789012",
+            "metageneration": "1", "location": str(body.get("location", "US")).upper(), "locationType": "region",
+            "storageClass": body.get("storageClass", "STANDARD"), "labels": body.get("labels", {}),
+            "iamConfiguration": {
+                "uniformBucketLevelAccess": {**ubla, **({"lockedTime": now} if ubla.get("enabled") else {})},
+                "publicAccessPrevention": iam.get("publicAccessPrevention", "inherited")},
+            "softDeletePolicy": {"retentionDurationSeconds": retention},
+            "timeCreated": now, "updated": now, "etag": "CAE=",
+        }
+        return self.buckets[name]
+
+    def _check_generation(self, key: tuple[str, str], args: dict[str, str]) -> None:
+        """`ifGenerationMatch`: the live generation must equal it; 0 means no live object may exist."""
+        if "ifGenerationMatch" not in args:
+            return
+        live = self.objects[key][0]["generation"] if key in self.objects else "0"
+        if args["ifGenerationMatch"] != live:
+            raise StorageError(412, "conditionNotMet", PRECONDITION)
+
+    def _upload_object(self, bucket: str, args: dict[str, str], data: bytes, content_type: str) -> dict[str, Any]:
+        if args.get("uploadType") != "media":
+            raise StorageError(400, "invalid", "fake: only uploadType=media is implemented")
+        if not args.get("name"):
+            raise StorageError(400, "required", "Required parameter: name")
+        self._bucket(bucket)
+        key = (bucket, args["name"])
+        self._check_generation(key, args)
+        self._generation = max(self._generation + 1, time.time_ns() // 1000)  # microseconds, increasing
+        now = _rfc3339()
+        meta = {"kind": "storage#object", "id": f"{bucket}/{key[1]}/{self._generation}", "name": key[1],
+                "bucket": bucket, "generation": str(self._generation), "metageneration": "1",
+                "contentType": content_type, "storageClass": "STANDARD", "size": str(len(data)),
+                "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode(),
+                "etag": base64.b64encode(str(self._generation).encode()).decode(),
+                "timeCreated": now, "updated": now}
+        self.objects[key] = (meta, data)
+        return meta
+
+    def _object(self, method: str, bucket: str, name: str, args: dict[str, str]) -> tuple[int, Any]:
+        self._bucket(bucket)
+        key = (bucket, name)
+        pinned = args.get("generation")
+        if key not in self.objects or (pinned is not None and pinned != self.objects[key][0]["generation"]):
+            raise StorageError(404, "notFound", f"No such object: {bucket}/{name}")
+        self._check_generation(key, args)
+        meta, data = self.objects[key]
+        if method == "GET" and args.get("alt") == "media":
+            return 200, Media(data, meta["contentType"], {"X-Goog-Generation": meta["generation"],
+                                                          "X-Goog-Metageneration": meta["metageneration"]})
+        if method == "GET":
+            return 200, meta
+        if method == "DELETE":
+            del self.objects[key]
+            return 204, None
+        raise StorageError(405, "methodNotAllowed", method)
+
+
+def _rfc3339() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() // 10**6 % 1000:03d}Z"
 
 
 def _apply(target: dict[str, Any], source: dict[str, Any], parts: list[str]) -> None:

@@ -17,7 +17,7 @@ from gcp_e2e_kit import Deployment
 from multicloud.errors import OperationError
 from multicloud.providers.gcp.clients import GcpClients, endpoint
 
-APIS = ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING")
+APIS = ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING", "STORAGE")
 
 
 @pytest.fixture

@@ -215,7 +215,7 @@ def test_a_failed_build_is_reported_and_retried_on_the_next_deploy(fake: FakeGoo
 def test_an_unreachable_endpoint_is_a_clear_error(shop: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeGoogleCloud() as gone:
         url = gone.url
-    for api in ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING"):
+    for api in ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING", "STORAGE"):
         monkeypatch.setenv(f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}", url)
     with pytest.raises(OperationError) as info:
         shop.provider.status()
