@@ -7,6 +7,7 @@ release.py           publish (one-deploy on Flex via publish.py, a package URL o
 trigger_resources.py containers, queues, Event Grid subscriptions for Flex blob triggers
 invoke.py            HTTP with a function key, Event Hubs producer, admin endpoint for the rest
 manage.py            status, deployment log, remove (ownership tags); errors.py maps SDK errors
+lock.py              the deploy lock: a lease on a container in the app's storage account
 
 Azure SDKs are imported inside the hooks' modules only, so importing this package stays cheap.
 """
@@ -25,6 +26,7 @@ from multicloud.provider import (
     DeployResult,
     InvokeRequest,
     InvokeResult,
+    LockInfo,
     LogRecord,
     Plan,
     Progress,
@@ -98,6 +100,27 @@ class AzureProvider(Provider):
         from multicloud.providers.azure.manage import remove
 
         return remove(self.session(), progress)
+
+    # The deploy lock lives in Azure (a container lease), so runners on different machines exclude each other.
+    def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
+        from multicloud.providers.azure.lock import acquire
+
+        return acquire(self.session(), info)
+
+    def _renew_lock(self, info: LockInfo) -> bool:
+        from multicloud.providers.azure.lock import renew
+
+        return renew(self.session(), info)
+
+    def _release_lock(self, info: LockInfo) -> None:
+        from multicloud.providers.azure.lock import release
+
+        release(self.session(), info)
+
+    def _break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
+        from multicloud.providers.azure.lock import break_lock
+
+        return break_lock(self.session(), expected)
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
         from multicloud.providers.azure.errors import translate

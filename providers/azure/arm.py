@@ -70,6 +70,11 @@ class ArmSession:
     def deploy_container(self) -> str:
         return f"app-package-{self._suffix}"
 
+    @property
+    def lock_container(self) -> str:
+        """Holds the deploy lock (a lease, see lock.py) in the same account."""
+        return f"deploy-lock-{self._suffix}"
+
     @cached_property
     def eventhub_namespace(self) -> str:
         # 6-50 characters, a letter first, a letter or digit last

@@ -167,21 +167,29 @@ def _site_body(s: ArmSession, model: AppModel, settings: dict[str, str], tags: d
             "identity": {"type": "SystemAssigned"}, "properties": props}
 
 
+def create_group(s: ArmSession, progress: Progress) -> None:
+    progress(f"creating resource group {s.resource_group}")
+    s.resources.resource_groups.create_or_update(s.resource_group, {"location": s.settings.location,
+                                                                    "tags": s.tags()})
+
+
+def create_storage_account(s: ArmSession, progress: Progress) -> Any:
+    """The app's storage account (AzureWebJobsStorage, the deployment container, the deploy lock)."""
+    progress(f"creating storage account {s.storage_account}")
+    return s.storage.storage_accounts.begin_create(s.resource_group, s.storage_account, {
+        "location": s.settings.location, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}, "tags": s.tags(),
+        "properties": {"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False},
+    }).result()
+
+
 def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResult:
     model = app_model(s.project)
     cur = _read(s)
     changes = {_kind(c): c for c in _changes(s, model, cur, build)}
     rg, loc = s.resource_group, s.settings.location
     if cur.group is None:
-        progress(f"creating resource group {rg}")
-        s.resources.resource_groups.create_or_update(rg, {"location": loc, "tags": s.tags()})
-    account = cur.storage
-    if account is None:
-        progress(f"creating storage account {s.storage_account}")
-        account = s.storage.storage_accounts.begin_create(rg, s.storage_account, {
-            "location": loc, "kind": "StorageV2", "sku": {"name": "Standard_LRS"}, "tags": s.tags(),
-            "properties": {"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False},
-        }).result()
+        create_group(s, progress)
+    account = cur.storage if cur.storage is not None else create_storage_account(s, progress)
     if changes["plan"].action != "noop":
         progress(f"{changes['plan'].action} plan {s.plan_name}")
         s.web.app_service_plans.begin_create_or_update(rg, s.plan_name, {

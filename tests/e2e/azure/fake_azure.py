@@ -6,7 +6,11 @@ checks what Azure's REST reference documents for each call the provider makes: t
 `api-version` (the versions the installed SDKs send), a bearer token, and the body's required fields.
 It answers with the documented shapes: 202 + Location for storage account creation, 201 +
 Azure-AsyncOperation for an Event Hubs namespace, 202 + Location from one-deploy `/api/publish`, Kudu's
-deployment status JSON. It keeps resources in memory and records every request for the tests.
+deployment status JSON. Blob containers carry metadata and a lease (fake_lease.py: the Blob service's lease
+states and 409 codes, served through ARM's BlobContainers_Lease). For processes that cannot be handed a
+credential object (the CLI in a subprocess), it also serves App Service's managed-identity token endpoint
+(IDENTITY_ENDPOINT + IDENTITY_HEADER, read by azure-identity's DefaultAzureCredential): see
+`identity_env`. It keeps resources in memory and records every request for the tests.
 """
 
 from __future__ import annotations
@@ -27,7 +31,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from fake_lease import Lease, LeaseError, act, properties
+
 TOKEN = "fake-arm-token"
+IDENTITY_SECRET = "fake-identity-header"  # what App Service puts in IDENTITY_HEADER
+IDENTITY_PATH = "/fake-identity/token"
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000c0de"
 API_VERSIONS = {  # provider namespace -> versions accepted (those the installed SDKs send)
     "microsoft.resources": {"2025-04-01"},
@@ -38,6 +46,7 @@ API_VERSIONS = {  # provider namespace -> versions accepted (those the installed
 }
 RES = r"/subscriptions/(?P<sub>[^/]+)/resourcegroups/(?P<rg>[^/]+)"
 STORAGE_NAME = re.compile(r"^[a-z0-9]{3,24}$")
+CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")  # 3-63, no double dash
 FLEX_FORBIDDEN_SETTINGS = ("FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION")
 
 
@@ -56,6 +65,7 @@ class FakeAzure:
     app_settings: dict[str, dict[str, str]] = field(default_factory=dict)
     published: dict[str, bytes] = field(default_factory=dict)  # site id -> zip
     blobs: dict[str, bytes] = field(default_factory=dict)  # "<account>/<container>/<blob>" -> bytes
+    leases: dict[str, Lease] = field(default_factory=dict)  # lower-cased container id -> its lease
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     operations: dict[str, tuple[str, int]] = field(default_factory=dict)  # op id -> (resource id, polls left)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
@@ -71,6 +81,19 @@ class FakeAzure:
 
     def calls(self, method: str, contains: str) -> int:
         return sum(1 for m, p in self.requests if m == method and contains.lower() in p.lower())
+
+    def lease_state(self, container_id: str) -> str | None:
+        """The container's leaseState as ARM reports it; None when the container does not exist."""
+        if self.get(container_id) is None:
+            return None
+        return properties(self.leases.get(container_id.lower()), time.time())["leaseState"]
+
+    def _delete_tree(self, rid: str) -> None:
+        """A resource and everything under it (an account's containers and their leases, a group's all)."""
+        low = rid.lower()
+        for store in (self.resources, self.leases):
+            for key in [k for k in store if k == low or k.startswith(low + "/")]:
+                del store[key]
 
     def _store(self, rid: str, rtype: str, body: dict[str, Any], extra: dict[str, Any] | None = None) -> dict:
         name = rid.rsplit("/", 1)[-1]
@@ -122,16 +145,17 @@ class FakeAzure:
             return self._found(rid)
         if method == "DELETE":
             self._found(rid)
-            rg = rid.lower()
-            for key in [k for k in self.resources if k == rg or k.startswith(rg + "/")]:
-                del self.resources[key]
+            self._delete_tree(rid)
             return self._accepted(rid, gone=True)
         raise Reject(405, "MethodNotAllowed", method)
 
-    def _found(self, rid: str) -> tuple[int, dict, Any]:
+    def _found(self, rid: str, code: str = "ResourceNotFound") -> tuple[int, dict, Any]:
+        group = "/".join(rid.split("/")[:5])
+        if self.get(group) is None:  # ARM answers for the missing group before anything in it
+            raise Reject(404, "ResourceGroupNotFound", f"Resource group '{group.rsplit('/', 1)[-1]}' could not be "
+                         "found.")
         doc = self.get(rid)
         if doc is None:
-            code = "ResourceGroupNotFound" if rid.lower().count("/") == 4 else "ResourceNotFound"
             raise Reject(404, code, f"The Resource '{rid}' was not found.")
         return 200, {}, doc
 
@@ -175,8 +199,8 @@ class FakeAzure:
             return self._accepted(path)
         if method == "GET":
             return self._found(path)
-        if method == "DELETE":
-            self.resources.pop(path.lower(), None)
+        if method == "DELETE":  # containers go with the account, leased or not
+            self._delete_tree(path)
             return 200, {}, None
         raise Reject(405, "MethodNotAllowed", method)
 
@@ -224,11 +248,51 @@ class FakeAzure:
         return 204, {}, None
 
     def _container(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
-        account = path.split("/blobServices/")[0]
-        self._found(account)
-        if method != "PUT":
+        """PUT creates (again: the container is kept, metadata replaced if given), GET reads with the lease
+        state, PATCH replaces metadata. A lease guards deletes only: metadata writes need no lease id."""
+        self._found(path.split("/blobServices/")[0])
+        existing = self.get(path)
+        props = (body or {}).get("properties") or {}
+        if method == "PUT":
+            name = path.rsplit("/", 1)[-1]
+            if not CONTAINER_NAME.match(name):
+                raise Reject(400, "ContainerOperationFailure", f"The specified resource name contains invalid "
+                             f"characters: {name} (3-63 lower-case letters, digits and single dashes)")
+            metadata = props.get("metadata", (existing or {}).get("properties", {}).get("metadata", {}))
+            self._store(path, "Microsoft.Storage/storageAccounts/blobServices/containers",
+                        {"properties": {**props, "metadata": metadata}})
+            return (200 if existing else 201), {}, self._container_doc(path)
+        self._found(path, "ContainerNotFound")
+        if method == "PATCH":
+            if "metadata" in props:
+                self.resources[path.lower()]["properties"]["metadata"] = dict(props["metadata"] or {})
+            return 200, {}, self._container_doc(path)
+        if method == "GET":
+            return 200, {}, self._container_doc(path)
+        raise Reject(405, "MethodNotAllowed", method)
+
+    def _container_doc(self, path: str) -> dict[str, Any]:
+        doc = self.resources[path.lower()]
+        lease = properties(self.leases.get(path.lower()), time.time())
+        return {**doc, "properties": {**doc["properties"], "publicAccess": "None", **lease}}
+
+    def _container_lease(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """POST .../containers/<name>/lease (BlobContainers_Lease): the lease state machine in fake_lease.py."""
+        container = path.rsplit("/", 1)[0]
+        self._found(container.split("/blobServices/")[0])
+        self._found(container, "ContainerNotFound")
+        if method != "POST":
             raise Reject(405, "MethodNotAllowed", method)
-        return 200, {}, self._store(path, "Microsoft.Storage/storageAccounts/blobServices/containers", body)
+        _require(body, "action")
+        try:
+            lease, answer = act(self.leases.get(container.lower()), body, time.time())
+        except LeaseError as exc:
+            raise Reject(exc.status, exc.code, exc.message) from exc
+        if lease is None:
+            self.leases.pop(container.lower(), None)
+        else:
+            self.leases[container.lower()] = lease
+        return 200, {}, answer
 
     def _queue(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         self._found(path.split("/queueServices/")[0])
@@ -346,8 +410,7 @@ class FakeAzure:
         if method == "GET":
             return self._found(path)
         if method == "DELETE":
-            for key in [k for k in self.resources if k == path.lower() or k.startswith(path.lower() + "/")]:
-                del self.resources[key]
+            self._delete_tree(path)
             return 200, {}, None
         raise Reject(405, "MethodNotAllowed", method)
 
@@ -376,6 +439,8 @@ class FakeAzure:
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/listservicesas", _service_sas),
         (r"/providers/microsoft\.web/sites/[^/]+/syncfunctiontriggers", _sync_triggers),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/blobservices/default/containers/[^/]+", _container),
+        (r"/providers/microsoft\.storage/storageaccounts/[^/]+/blobservices/default/containers/[^/]+/lease",
+         _container_lease),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/queueservices/default/queues/[^/]+", _queue),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/providers/microsoft\.eventgrid/eventsubscriptions/[^/]+",
          _event_subscription),
@@ -446,6 +511,25 @@ class StaticToken:
         return AccessToken(TOKEN, int(time.time()) + 3600)
 
 
+def identity_env(fake: FakeAzure) -> dict[str, str]:
+    """What App Service sets for a managed identity: DefaultAzureCredential in any process (the CLI, a
+    subprocess) then gets its ARM token from the fake's token endpoint."""
+    return {"IDENTITY_ENDPOINT": f"https://{fake.host}{IDENTITY_PATH}", "IDENTITY_HEADER": IDENTITY_SECRET}
+
+
+def _identity_token(method: str, query: dict[str, str], headers: Any) -> tuple[int, dict, Any]:
+    """App Service's managed-identity endpoint (api-version 2019-08-01): GET with the X-IDENTITY-HEADER
+    secret and the resource (not a scope); answers the token with expires_on in epoch seconds."""
+    if method != "GET" or query.get("api-version") != "2019-08-01":
+        raise Reject(400, "BadRequest", "GET with api-version=2019-08-01")
+    if headers.get("X-IDENTITY-HEADER") != IDENTITY_SECRET:
+        raise Reject(401, "Unauthorized", "X-IDENTITY-HEADER is missing or wrong")
+    if query.get("resource", "").rstrip("/") != "https://management.azure.com":
+        raise Reject(400, "BadRequest", f"no token for resource {query.get('resource')!r} here")
+    return 200, {}, {"access_token": TOKEN, "expires_on": str(int(time.time()) + 3600),
+                     "resource": query["resource"], "token_type": "Bearer"}
+
+
 def _require(body: Any, *paths: str) -> None:
     for path in paths:
         node = body
@@ -471,6 +555,8 @@ def _handler(fake: FakeAzure) -> type[BaseHTTPRequestHandler]:
                 try:
                     if parts.path.startswith("/_blob/"):
                         status, headers, body = fake.blob(self.command, parts.path, query, self.headers, raw)
+                    elif parts.path == IDENTITY_PATH:
+                        status, headers, body = _identity_token(self.command, query, self.headers)
                     elif not parts.path.startswith(("/subscriptions/", "/fake-operations/", "/api/")):
                         self._host(parts.path, parts.query, raw)
                         return
