@@ -150,6 +150,7 @@ def test_azure_lock_contention(azure_case: Case, fake: FakeAzure, tmp_path: Path
     # nothing is left, neither the lock nor the group
     removed = cli("remove", str(tmp_path / "runner-1"), "-t", "azure", "--yes")
     assert removed.returncode == 0, removed.stdout + removed.stderr
-    assert "resource group orders-rg" in json.loads(removed.stdout)["removed"], removed.stdout
+    [outcome] = json.loads(removed.stdout)["targets"]
+    assert "resource group orders-rg" in outcome["removed"], removed.stdout
     assert not azure_case.lock_exists() and fake.get(RG) is None and fake.resources == {}
     assert fake.calls("GET", IDENTITY_PATH) > 0  # the processes signed in as a managed identity would
