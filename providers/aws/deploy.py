@@ -103,7 +103,7 @@ def _keep_record(run: Run, names: Names, record: drift.Record, kept: dict[str, s
     if any(c.action != "noop" for c in run.changes[first_change:]):
         run.also(store)  # bookkeeping of the changes listed above for this function
     else:  # e.g. deployed by a multicloud that kept no fingerprints yet
-        run.write("update", f"lambda function {names.lambda_name}", store, "drift record (tags)")
+        run.write("update", f"lambda function {names.lambda_name}", store, "tags: drift record")
 
 
 def plan(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, progress: Progress) -> Plan:

@@ -229,6 +229,24 @@ def test_drift_is_read_back_from_aws_without_the_local_state(moto: str, tmp_path
     assert_repaired(root)
 
 
+def test_deployment_made_before_records_gets_one_without_claiming_drift(moto: str, tmp_path: Path) -> None:
+    make_sources()
+    root = write_service(tmp_path / "svc", triggers="- queue: {name: orders, batch_size: 5}\n")
+    deploy(root)
+    lam = boto3.client("lambda")
+    arn = lam.get_function(FunctionName=NAME)["Configuration"]["FunctionArn"]
+    lam.untag_resource(Resource=arn, TagKeys=["multicloud:fingerprints"])  # as an older multicloud left it
+    (root / ".multicloud" / "state" / "aws.json").unlink()
+    assert [(c.action, c.resource, c.detail) for c in plan(root) if c.action != "noop"] == [
+        ("update", f"lambda function {NAME}", "tags: drift record")]
+    lam.update_event_source_mapping(UUID=_mapping("orders"), Enabled=False)
+    changes = plan(root)
+    assert drifted(changes) == {}  # no record: a plain update, never a guess
+    assert ("update", f"lambda event source mapping {NAME} <- orders") in {(c.action, c.resource) for c in changes}
+    assert_repaired(root)
+    assert "multicloud:fingerprints" in lam.list_tags(Resource=arn)["Tags"]
+
+
 def test_cli_plan_prints_the_drift_line(moto: str, tmp_path: Path) -> None:
     make_sources()
     root = write_service(tmp_path / "svc", triggers="- schedule: {rate: 5m}\n")
