@@ -36,6 +36,11 @@ class Run:
         self.progress(f"{action} {resource}" + (f" ({detail})" if detail else ""))
         return call()
 
+    def also(self, call: Callable[[], object]) -> None:
+        """A write that only keeps books on changes already recorded (not a change of its own)."""
+        if not self.dry:
+            call()
+
     def noop(self, resource: str) -> None:
         self.changes.append(Change("noop", resource))
 

@@ -12,8 +12,8 @@ from multicloud.provider import BuildResult, DeployResult, Endpoint, Plan, Progr
 from multicloud.spec.targets.aws import AwsSettings
 from multicloud.state import read_state, write_state
 
+from . import drift, iam, sources, triggers
 from . import function as fnmod
-from . import iam, sources, triggers
 from .clients import Aws
 from .context import Run
 from .names import Names
@@ -52,35 +52,58 @@ def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, 
 
     assert isinstance(artifact, Artifact)
     found = sources.resolve(run, fn)  # fails early, before anything changes, if a source is missing
+    first_change = len(run.changes)
+    current = fnmod.get_function(run, names.lambda_name)
+    kept = drift.stored(current.get("Tags") or {}) if current else {}
+    record = drift.Record.of(kept, previous.get("fingerprints"))
     tags = names.tags(run.settings.tags)
     policy = iam.execution_policy(run.aws, names, fn, list(found.queues.values()), list(found.streams.values()))
-    role_arn = iam.ensure_role(run, names.role, iam.LAMBDA_TRUST, names.policy, policy, tags)
+    role_arn = iam.ensure_role(run, names.role, iam.LAMBDA_TRUST, names.policy, policy, tags, record)
     want = fnmod.Desired(names=names, fn=fn, artifact=artifact, role_arn=role_arn, runtime=project.spec.runtime,
                          architecture=run.settings.architecture, tags=tags)
-    version = fnmod.ensure_function(run, want)
+    version = fnmod.ensure_function(run, want, current, bool(previous.get("version")))
     target = fnmod.alias_arn(run, names)
     scheduler_role = None
     if fn.triggers_of("schedule"):
         scheduler_role = iam.ensure_role(run, names.scheduler_role, iam.SCHEDULER_TRUST, names.policy,
-                                         iam.invoke_policy([target]), tags)
-    api_id, api_url = triggers.ensure_http_api(run, names, fn, target, tags)
-    triggers.ensure_permissions(run, names, triggers.desired_statements(run, fn, found, api_id))
+                                         iam.invoke_policy([target]), tags, record, "scheduler-role")
+    api_id, api_url = triggers.ensure_http_api(run, names, fn, target, tags, record)
+    triggers.ensure_permissions(run, names, triggers.desired_statements(run, fn, found, api_id), record)
     was = str(previous.get("url") or "")
-    url = triggers.ensure_function_url(run, names, fn, was if ".lambda-url." in was else None)
-    triggers.ensure_schedules(run, names, fn, target, scheduler_role)
+    url = triggers.ensure_function_url(run, names, fn, was if ".lambda-url." in was else None, record)
+    triggers.ensure_schedules(run, names, fn, target, scheduler_role, record)
     if not fn.triggers_of("schedule"):
         iam.delete_role(run, names.scheduler_role)
-    triggers.ensure_mappings(run, names, fn, found, target)
+    triggers.ensure_mappings(run, names, fn, found, target, record)
     before = previous.get("buckets")
     old_buckets = [str(b) for b in before] if isinstance(before, list) else []
-    triggers.ensure_notifications(run, names, fn, list(found.buckets) + old_buckets, target)
+    triggers.ensure_notifications(run, names, fn, list(found.buckets) + old_buckets, target, record)
+    _keep_record(run, names, record, kept, first_change)
     http = fn.triggers_of("http")
     endpoint = api_url or url
     if http and endpoint:
         auth = "iam" if any(t.http is not None and t.http.auth == "key" for t in http) else "none"
         endpoints.append(Endpoint(fn.name, endpoint, auth))  # type: ignore[arg-type]
     return {"name": names.lambda_name, "version": version, "buckets": sorted(found.buckets),
-            "url": endpoint or None}
+            "url": endpoint or None, "fingerprints": record.value}
+
+
+def _keep_record(run: Run, names: Names, record: drift.Record, kept: dict[str, str], first_change: int) -> None:
+    """Store this run's fingerprints on the function (see `drift`) where they differ from its tags."""
+    wanted = record.tags()
+    if wanted == kept:
+        return
+    lam, arn = run.aws.client("lambda"), fnmod.function_arn(run, names)
+
+    def store() -> None:
+        lam.tag_resource(Resource=arn, Tags=wanted)
+        if set(kept) - set(wanted):
+            lam.untag_resource(Resource=arn, TagKeys=sorted(set(kept) - set(wanted)))
+
+    if any(c.action != "noop" for c in run.changes[first_change:]):
+        run.also(store)  # bookkeeping of the changes listed above for this function
+    else:  # e.g. deployed by a multicloud that kept no fingerprints yet
+        run.write("update", f"lambda function {names.lambda_name}", store, "tags: drift record")
 
 
 def plan(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, progress: Progress) -> Plan:

@@ -1,7 +1,9 @@
 """The Lambda function itself: code, configuration, tags, a published version and the `live` alias.
 
 Triggers point at the alias, never at $LATEST, so a failed update leaves the previous version serving.
-Comparisons are made against what the alias serves: an unchanged spec makes no write call.
+Comparisons are made against what the alias serves: an unchanged spec makes no write call. The published
+version is the record of what was deployed, so a $LATEST edited by hand is drift; the alias's description
+records the version multicloud pointed it at, so an alias moved by hand is drift too.
 """
 
 from __future__ import annotations
@@ -114,25 +116,64 @@ def _create(run: Run, want: Desired) -> None:
     _wait(run, "function_active_v2", name)
 
 
-def ensure_function(run: Run, want: Desired) -> str | None:
-    """Converge the function and its `live` alias; return the version `live` serves."""
-    lam = run.aws.client("lambda")
-    name = want.names.lambda_name
-    resource = f"lambda function {name}"
+def get_function(run: Run, name: str) -> dict[str, Any] | None:
+    """`GetFunction` (configuration of $LATEST and tags), None when there is no such function."""
     try:
-        current = lam.get_function(FunctionName=name)
+        return dict(run.aws.client("lambda").get_function(FunctionName=name))
     except Exception as exc:
         if not is_not_found(exc):
             raise
-        current = None
+        return None
+
+
+ALIAS_DESCRIPTION = "managed by multicloud: version "
+
+
+def alias_description(version: str) -> str:
+    """The alias records the version multicloud pointed it at, so a move made by hand shows as drift."""
+    return ALIAS_DESCRIPTION + version
+
+
+def _recorded_version(alias: dict[str, Any]) -> str | None:
+    """The version multicloud last pointed the alias at (None if it was set before descriptions said so)."""
+    description = str(alias.get("Description") or "")
+    return description.removeprefix(ALIAS_DESCRIPTION) if description.startswith(ALIAS_DESCRIPTION) else None
+
+
+def _version_config(run: Run, name: str, version: str) -> dict[str, Any] | None:
+    try:
+        return dict(run.aws.client("lambda").get_function_configuration(FunctionName=name, Qualifier=version))
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise
+        return None
+
+
+def ensure_function(run: Run, want: Desired, current: dict[str, Any] | None, deployed: bool) -> str | None:
+    """Converge the function and its `live` alias; return the version `live` serves.
+
+    `current` is `get_function`'s answer; `deployed`: the state cache says a deploy made the function."""
+    lam = run.aws.client("lambda")
+    name = want.names.lambda_name
+    resource = f"lambda function {name}"
+    alias_resource = f"lambda alias {name}:{ALIAS}"
     if current is None:
-        run.write("create", resource, lambda: _create(run, want))
+        run.write("create", resource, lambda: _create(run, want),
+                  "drift: the function was deleted outside multicloud" if deployed else "")
     else:
         _ensure_tags(run, want, current.get("Tags") or {}, current["Configuration"]["FunctionArn"])
     alias = _get_alias(run, name)
+    moved = ""
     if alias is not None and current is not None:
-        served = lam.get_function_configuration(FunctionName=name, Qualifier=alias["FunctionVersion"])
-        if _matches(served, want):
+        serving = str(alias["FunctionVersion"])
+        recorded = _recorded_version(alias)
+        if recorded is not None and recorded != serving:
+            moved = f"drift: {ALIAS} was pointed to version {serving} outside multicloud"
+        served = _version_config(run, name, recorded) if moved and recorded else None
+        if served is None:
+            served = _version_config(run, name, serving)
+        if served is not None and _matches(served, want):
+            kept = str(served["Version"])
             latest = _config_of(current["Configuration"])
             changed = [k.lower() for k, v in want.config().items() if latest.get(k) != v]
             if changed:  # $LATEST edited outside multicloud; `live` still serves the deployed version
@@ -140,7 +181,11 @@ def ensure_function(run: Run, want: Desired) -> str | None:
                           f"drift: {', '.join(changed)} of $LATEST changed outside multicloud")
             else:
                 run.noop(resource)
-            return str(alias["FunctionVersion"])
+            if kept != serving:  # moved by hand, and the version multicloud set still fits the spec
+                run.write("update", alias_resource, lambda: lam.update_alias(
+                    FunctionName=name, Name=ALIAS, FunctionVersion=kept, Description=alias_description(kept)),
+                    f"{moved}: back to version {kept}")
+            return kept
     if current is not None:
         latest = current["Configuration"]
         if latest.get("CodeSha256") != want.code_sha or (latest.get("Architectures") or ["x86_64"])[0] \
@@ -152,11 +197,12 @@ def ensure_function(run: Run, want: Desired) -> str | None:
         FunctionName=name, CodeSha256=want.code_sha))
     version = str(published["Version"]) if published else None
     if alias is None:
-        run.write("create", f"lambda alias {name}:{ALIAS}", lambda: lam.create_alias(
-            FunctionName=name, Name=ALIAS, FunctionVersion=version, Description="managed by multicloud"))
+        run.write("create", alias_resource, lambda: lam.create_alias(
+            FunctionName=name, Name=ALIAS, FunctionVersion=version, Description=alias_description(str(version))))
     else:
-        run.write("update", f"lambda alias {name}:{ALIAS}", lambda: lam.update_alias(
-            FunctionName=name, Name=ALIAS, FunctionVersion=version), f"-> version {version}")
+        run.write("update", alias_resource, lambda: lam.update_alias(
+            FunctionName=name, Name=ALIAS, FunctionVersion=version, Description=alias_description(str(version))),
+            moved or f"-> version {version}")
     return version
 
 

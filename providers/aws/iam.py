@@ -13,6 +13,7 @@ from multicloud.project import ResolvedFunction
 
 from .clients import Aws
 from .context import Run, is_not_found
+from .drift import Record, check
 from .names import Names
 
 LAMBDA_TRUST = {"Version": "2012-10-17", "Statement": [{
@@ -76,40 +77,50 @@ def _canonical(doc: Any) -> str:
 
 
 def ensure_role(run: Run, name: str, trust: dict[str, Any], policy_name: str, policy: dict[str, Any],
-                tags: dict[str, str]) -> str:
+                tags: dict[str, str], record: Record | None = None, kind: str = "role") -> str:
     """Create or converge one role with one inline policy; return its ARN."""
     iam = run.aws.client("iam")
     arn = run.aws.arn("iam", f"role/{name}", region=False)
+    current: dict[str, dict[str, object]] = {}
     try:
         role = iam.get_role(RoleName=name)["Role"]
     except Exception as exc:
         if not is_not_found(exc):
             raise
+        role = None
+    if role is not None:
+        arn = str(role["Arn"])
+        current_tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name).get("Tags", [])}
+        current["role"] = {"trust policy": _canonical(role["AssumeRolePolicyDocument"]),
+                           "tags": {k: current_tags.get(k) for k in tags}}
+        try:
+            document = iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"]
+            current["policy"] = {"statements": _canonical(document)}
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+    want: dict[str, dict[str, object]] = {"role": {"trust policy": _canonical(trust), "tags": dict(tags)},
+                                          "policy": {"statements": _canonical(policy)}}
+    drift = check(record, kind, current, want)
+    inline = f"inline policy {policy_name}"
+    put_policy = partial(iam.put_role_policy, RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
+    if role is None:
         run.write("create", f"iam role {name}", lambda: iam.create_role(
             RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Description="managed by multicloud",
-            Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())]))
-        run.write("create", f"iam role policy {name}/{policy_name}", lambda: iam.put_role_policy(
-            RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy)))
+            Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())]), drift.label("role", "the role"))
+        run.write("create", f"iam role policy {name}/{policy_name}", put_policy, drift.label("policy", inline))
         return arn
-    arn = str(role["Arn"])
-    if _canonical(role["AssumeRolePolicyDocument"]) != _canonical(trust):
+    if current["role"]["trust policy"] != want["role"]["trust policy"]:
         run.write("update", f"iam role {name}", lambda: iam.update_assume_role_policy(
-            RoleName=name, PolicyDocument=json.dumps(trust)), "trust policy")
-    current_tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=name).get("Tags", [])}
+            RoleName=name, PolicyDocument=json.dumps(trust)), drift.label("role", "the role", "trust policy"))
     missing = {k: v for k, v in tags.items() if current_tags.get(k) != v}
     if missing:
         run.write("update", f"iam role {name}", lambda: iam.tag_role(
-            RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in sorted(missing.items())]), "tags")
-    try:
-        current = _canonical(iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"])
-    except Exception as exc:
-        if not is_not_found(exc):
-            raise
-        current = ""
-    if current != _canonical(policy):
-        run.write("update" if current else "create", f"iam role policy {name}/{policy_name}",
-                  lambda: iam.put_role_policy(RoleName=name, PolicyName=policy_name,
-                                              PolicyDocument=json.dumps(policy)))
+            RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in sorted(missing.items())]),
+            drift.label("role", "the role", "tags"))
+    if current.get("policy") != want["policy"]:
+        run.write("update" if "policy" in current else "create", f"iam role policy {name}/{policy_name}",
+                  put_policy, drift.label("policy", inline))
     else:
         run.noop(f"iam role {name}")
     return arn

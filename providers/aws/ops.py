@@ -84,7 +84,8 @@ def rollback(aws: Aws, project: Project, settings: AwsSettings, progress: Progre
         name = Names(project.name, settings.stage, fn.name).lambda_name
         current, previous = fnmod.previous_version(run, name)
         run.write("update", f"lambda alias {name}:{ALIAS}", partial(
-            lam.update_alias, FunctionName=name, Name=ALIAS, FunctionVersion=previous), f"{current} -> {previous}")
+            lam.update_alias, FunctionName=name, Name=ALIAS, FunctionVersion=previous,
+            Description=fnmod.alias_description(previous)), f"{current} -> {previous}")
         moved[f"{fn.name}.version"] = previous
         moved[f"{fn.name}.previous"] = current
     return DeployResult(target="aws", version=",".join(v for k, v in moved.items() if k.endswith(".version")),

@@ -1,12 +1,14 @@
 """Triggers, all pointed at the `live` alias: Function URL or HTTP API, Scheduler schedules, SQS and
 Kinesis event source mappings (partial batch responses on), S3 notifications merged into the bucket's
-existing configuration. Each `ensure_*` reads first and writes only what differs.
+existing configuration. Each `ensure_*` reads first, writes only what differs, and says `drift: ...` where
+a difference was made by hand (see `drift`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -15,6 +17,7 @@ from multicloud.project import ResolvedFunction
 from multicloud.spec.models import ScheduleTrigger
 
 from .context import Run, is_not_found
+from .drift import Record, check
 from .events import scheduler_input
 from .names import ALIAS, Names
 from .sources import Sources
@@ -22,6 +25,7 @@ from .sources import Sources
 S3_EVENTS = {"created": "s3:ObjectCreated:*", "deleted": "s3:ObjectRemoved:*"}
 BATCH_RESPONSES = ["ReportBatchItemFailures"]
 STARTING = {"latest": "LATEST", "trim_horizon": "TRIM_HORIZON"}
+PLANNED_API = "(new)"  # the id of an HTTP API a plan would create
 
 
 # ---- schedule expressions --------------------------------------------------------------------------
@@ -67,31 +71,49 @@ def desired_statements(run: Run, fn: ResolvedFunction, sources: Sources, api_id:
     return out
 
 
-def ensure_permissions(run: Run, names: Names, wanted: dict[str, dict[str, Any]]) -> None:
+def _source(statement: dict[str, Any]) -> object:
+    return (statement.get("Condition") or {}).get("ArnLike", {}).get("AWS:SourceArn")
+
+
+def _in_turn(*calls: Callable[[], object]) -> None:
+    for call in calls:
+        call()
+
+
+def ensure_permissions(run: Run, names: Names, wanted: dict[str, dict[str, Any]], record: Record | None = None
+                       ) -> None:
     lam = run.aws.client("lambda")
     name = names.lambda_name
     try:
         policy = json.loads(lam.get_policy(FunctionName=name, Qualifier=ALIAS)["Policy"])
-        sids = {s.get("Sid") for s in policy.get("Statement", [])}
     except Exception as exc:
         if not is_not_found(exc):
             raise
-        sids = set()
+        policy = {}
+    current = {str(s["Sid"]): {"source": _source(s)} for s in policy.get("Statement", [])
+               if str(s.get("Sid", "")).startswith(names.statement_prefix)}
+    want = {sid: {"source": args.get("SourceArn")} for sid, args in wanted.items()}
+    drift = check(record, "permissions", current, want)
     for sid, args in wanted.items():
-        if sid in sids:
-            run.noop(f"lambda permission {name}:{sid}")
-            continue
-        run.write("create", f"lambda permission {name}:{sid}", partial(
-            lam.add_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid, **args))
-    for sid in sorted(s for s in sids if isinstance(s, str) and s.startswith("multicloud-") and s not in wanted):
+        resource = f"lambda permission {name}:{sid}"
+        add = partial(lam.add_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid, **args)
+        if current.get(sid) == want[sid]:
+            run.noop(resource)
+        elif sid in current:  # same statement, another source (e.g. an HTTP API made again): replace it
+            remove = partial(lam.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid)
+            run.write("update", resource, partial(_in_turn, remove, add), drift.label(sid, "the statement", "source"))
+        else:
+            run.write("create", resource, add, drift.label(sid, "the statement"))
+    for sid in sorted(set(current) - set(wanted)):
         run.write("delete", f"lambda permission {name}:{sid}", partial(
-            lam.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid))
+            lam.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid),
+            drift.label(sid, "the statement"))
 
 
 # ---- http ------------------------------------------------------------------------------------------
-def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction,
-                        deployed: str | None = None) -> str | None:
-    """`deployed`: the URL the last deploy recorded; if the target has none now, it is drift."""
+def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction, deployed: str | None = None,
+                        record: Record | None = None) -> str | None:
+    """`deployed`: the URL the last deploy recorded (named in a drift detail: a new URL gets a new address)."""
     lam = run.aws.client("lambda")
     name = names.lambda_name
     http = fn.triggers_of("http")
@@ -103,6 +125,8 @@ def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction,
         if not is_not_found(exc):
             raise
         current = None
+    drift = check(record, "url", {"url": {"auth": current["AuthType"]}} if current else {},
+                  {"url": {"auth": auth}} if want else {})
     resource = f"lambda function url {name}:{ALIAS}"
     if not want:
         if current is not None:
@@ -111,12 +135,11 @@ def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction,
         return None
     if current is None:
         created = run.write("create", resource, lambda: lam.create_function_url_config(
-            FunctionName=name, Qualifier=ALIAS, AuthType=auth),
-            f"drift: {deployed} was deleted outside multicloud" if deployed else "")
+            FunctionName=name, Qualifier=ALIAS, AuthType=auth), drift.label("url", deployed or "the function URL"))
         return str(created["FunctionUrl"]) if created else None
     if current.get("AuthType") != auth:
         run.write("update", resource, lambda: lam.update_function_url_config(
-            FunctionName=name, Qualifier=ALIAS, AuthType=auth), f"auth {auth}")
+            FunctionName=name, Qualifier=ALIAS, AuthType=auth), drift.label("url", "the function URL", f"auth {auth}"))
     else:
         run.noop(resource)
     return str(current["FunctionUrl"])
@@ -132,11 +155,13 @@ def find_http_api(run: Run, names: Names) -> dict[str, Any] | None:
 
 
 def ensure_http_api(run: Run, names: Names, fn: ResolvedFunction, target_arn: str,
-                    tags: dict[str, str]) -> tuple[str | None, str | None]:
-    """API Gateway HTTP API (quick create: $default route and auto-deployed stage). (api id, url)."""
+                    tags: dict[str, str], record: Record | None = None) -> tuple[str | None, str | None]:
+    """API Gateway HTTP API (quick create: $default route and auto-deployed stage). (api id, url); when
+    planning a new API, its id is PLANNED_API so the permission it needs is planned too."""
     api = run.aws.client("apigatewayv2")
     want = run.settings.http == "http_api" and bool(fn.triggers_of("http"))
     current = find_http_api(run, names)
+    drift = check(record, "http-api", {"api": {}} if current else {}, {"api": {}} if want else {})
     resource = f"apigateway http api {names.base}"
     if not want:
         if current is not None:
@@ -144,43 +169,51 @@ def ensure_http_api(run: Run, names: Names, fn: ResolvedFunction, target_arn: st
         return None, None
     if current is None:
         created = run.write("create", resource, lambda: api.create_api(
-            Name=names.base, ProtocolType="HTTP", Target=target_arn, Tags=tags))
+            Name=names.base, ProtocolType="HTTP", Target=target_arn, Tags=tags), drift.label("api", "the HTTP API"))
         if not created:
-            return None, None
+            return PLANNED_API, None
         return str(created["ApiId"]), str(created.get("ApiEndpoint", ""))
     run.noop(resource)
     return str(current["ApiId"]), str(current.get("ApiEndpoint", ""))
 
 
 # ---- schedules -------------------------------------------------------------------------------------
-def ensure_schedules(run: Run, names: Names, fn: ResolvedFunction, target_arn: str, role_arn: str | None
-                     ) -> None:
+def _schedule_fields(schedule: dict[str, Any]) -> dict[str, object]:
+    """The parts multicloud sets, from a `get_schedule` answer or the arguments of a create."""
+    target = schedule.get("Target") or {}
+    return {"expression": schedule.get("ScheduleExpression"), "timezone": schedule.get("ScheduleExpressionTimezone"),
+            "state": schedule.get("State"), "target": target.get("Arn"), "role": target.get("RoleArn"),
+            "input": target.get("Input")}
+
+
+def ensure_schedules(run: Run, names: Names, fn: ResolvedFunction, target_arn: str, role_arn: str | None,
+                     record: Record | None = None) -> None:
     sched = run.aws.client("scheduler")
-    wanted: dict[str, str] = {}
+    wanted: dict[str, dict[str, Any]] = {}
     for i, trig in enumerate(fn.triggers_of("schedule")):
         assert trig.schedule is not None
-        wanted[names.schedule(i)] = schedule_expression(trig.schedule, f"functions.{fn.name}.triggers")
-    existing = list_schedules(run, names)
-    for sname, expr in wanted.items():
+        sname = names.schedule(i)
+        expr = schedule_expression(trig.schedule, f"functions.{fn.name}.triggers")
         target = {"Arn": target_arn, "RoleArn": role_arn or "",
                   "Input": scheduler_input(sname, expr, run.aws.region, run.aws.account)}
-        args = dict(Name=sname, ScheduleExpression=expr, ScheduleExpressionTimezone="UTC",
-                    FlexibleTimeWindow={"Mode": "OFF"}, Target=target, State="ENABLED",
-                    Description="managed by multicloud")
-        if sname not in existing:
-            run.write("create", f"scheduler schedule {sname}", partial(sched.create_schedule, **args), expr)
+        wanted[sname] = dict(Name=sname, ScheduleExpression=expr, ScheduleExpressionTimezone="UTC",
+                             FlexibleTimeWindow={"Mode": "OFF"}, Target=target, State="ENABLED",
+                             Description="managed by multicloud")
+    current = {sname: _schedule_fields(sched.get_schedule(Name=sname)) for sname in list_schedules(run, names)}
+    want = {sname: _schedule_fields(args) for sname, args in wanted.items()}
+    drift = check(record, "schedules", current, want)
+    for sname, args in wanted.items():
+        resource = f"scheduler schedule {sname}"
+        if current.get(sname) == want[sname]:
+            run.noop(resource)
             continue
-        cur = sched.get_schedule(Name=sname)
-        same = (cur.get("ScheduleExpression") == expr and cur.get("State") == "ENABLED"
-                and cur.get("Target", {}).get("Arn") == target_arn
-                and cur.get("Target", {}).get("RoleArn") == role_arn
-                and cur.get("Target", {}).get("Input") == target["Input"])
-        if same:
-            run.noop(f"scheduler schedule {sname}")
-        else:
-            run.write("update", f"scheduler schedule {sname}", partial(sched.update_schedule, **args), expr)
-    for sname in sorted(set(existing) - set(wanted)):
-        run.write("delete", f"scheduler schedule {sname}", partial(sched.delete_schedule, Name=sname))
+        new = sname not in current
+        run.write("create" if new else "update", resource,
+                  partial(sched.create_schedule if new else sched.update_schedule, **args),
+                  drift.label(sname, "the schedule", args["ScheduleExpression"]))
+    for sname in sorted(set(current) - set(wanted)):
+        run.write("delete", f"scheduler schedule {sname}", partial(sched.delete_schedule, Name=sname),
+                  drift.label(sname, "the schedule"))
 
 
 def list_schedules(run: Run, names: Names) -> list[str]:
@@ -210,7 +243,14 @@ def list_mappings(run: Run, target_arn: str) -> list[dict[str, Any]]:
     return out
 
 
-def ensure_mappings(run: Run, names: Names, fn: ResolvedFunction, sources: Sources, target_arn: str) -> None:
+def _mapping_fields(mapping: dict[str, Any]) -> dict[str, object]:
+    state = "Disabled" if mapping.get("State") in ("Disabled", "Disabling") else "Enabled"
+    return {"batch size": mapping.get("BatchSize"), "state": state,
+            "response types": list(mapping.get("FunctionResponseTypes") or [])}
+
+
+def ensure_mappings(run: Run, names: Names, fn: ResolvedFunction, sources: Sources, target_arn: str,
+                    record: Record | None = None) -> None:
     lam = run.aws.client("lambda")
     wanted: dict[str, dict[str, Any]] = {}
     for trig in fn.triggers:
@@ -221,24 +261,27 @@ def ensure_mappings(run: Run, names: Names, fn: ResolvedFunction, sources: Sourc
                 "BatchSize": trig.stream.batch_size,
                 "StartingPosition": STARTING[trig.stream.starting_position]}
     existing = {m["EventSourceArn"]: m for m in list_mappings(run, target_arn)}
+    current = {arn: _mapping_fields(m) for arn, m in existing.items()}
+    want = {arn: _mapping_fields({"BatchSize": args["BatchSize"], "FunctionResponseTypes": BATCH_RESPONSES})
+            for arn, args in wanted.items()}
+    drift = check(record, "mappings", current, want)
     for arn, args in wanted.items():
         resource = f"lambda event source mapping {names.lambda_name} <- {arn.rsplit(':', 1)[-1]}"
         cur = existing.get(arn)
         if cur is None:
             run.write("create", resource, partial(
                 lam.create_event_source_mapping, FunctionName=target_arn, EventSourceArn=arn, Enabled=True,
-                FunctionResponseTypes=BATCH_RESPONSES, **args))
-        elif cur.get("BatchSize") != args["BatchSize"] or list(cur.get("FunctionResponseTypes") or []) \
-                != BATCH_RESPONSES:
+                FunctionResponseTypes=BATCH_RESPONSES, **args), drift.label(arn, "the mapping"))
+        elif current[arn] != want[arn]:
             run.write("update", resource, partial(
-                lam.update_event_source_mapping, UUID=cur["UUID"], BatchSize=args["BatchSize"],
-                FunctionResponseTypes=BATCH_RESPONSES))
+                lam.update_event_source_mapping, UUID=cur["UUID"], BatchSize=args["BatchSize"], Enabled=True,
+                FunctionResponseTypes=BATCH_RESPONSES), drift.label(arn, "the mapping"))
         else:
             run.noop(resource)
     for arn, cur in sorted(existing.items()):
         if arn not in wanted:
             run.write("delete", f"lambda event source mapping {cur['UUID']}",
-                      partial(lam.delete_event_source_mapping, UUID=cur["UUID"]))
+                      partial(lam.delete_event_source_mapping, UUID=cur["UUID"]), drift.label(arn, "the mapping"))
 
 
 # ---- storage ---------------------------------------------------------------------------------------
@@ -246,14 +289,15 @@ def _clean(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != "ResponseMetadata"}
 
 
-def ensure_notifications(run: Run, names: Names, fn: ResolvedFunction, buckets: list[str], target_arn: str
-                         ) -> None:
+def ensure_notifications(run: Run, names: Names, fn: ResolvedFunction, buckets: list[str], target_arn: str,
+                         record: Record | None = None) -> None:
     """Merge this function's notifications into each bucket's configuration, leaving others untouched.
 
     `buckets` also lists buckets the function used before, so dropped triggers are cleaned up.
     """
     s3 = run.aws.client("s3")
     prefix = names.notification_prefix
+    found: dict[str, tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = {}
     for bucket in sorted(set(buckets)):
         wanted: list[dict[str, Any]] = []
         for i, trig in enumerate(t for t in fn.triggers if t.storage is not None and t.storage.bucket == bucket):
@@ -271,19 +315,23 @@ def ensure_notifications(run: Run, names: Names, fn: ResolvedFunction, buckets: 
             if is_not_found(exc) and not wanted:
                 continue
             raise
-        lambdas = config.get("LambdaFunctionConfigurations", [])
-        ours = [c for c in lambdas if str(c.get("Id", "")).startswith(prefix)]
-        others = [c for c in lambdas if not str(c.get("Id", "")).startswith(prefix)]
+        ours = [c for c in config.get("LambdaFunctionConfigurations", []) if str(c.get("Id", "")).startswith(prefix)]
+        found[bucket] = (config, ours, wanted)
+    drift = check(record, "notifications",
+                  {b: {"configurations": _normal(ours)} for b, (_, ours, _) in found.items() if ours},
+                  {b: {"configurations": _normal(wanted)} for b, (_, _, wanted) in found.items() if wanted})
+    for bucket, (config, ours, wanted) in found.items():
         if _normal(ours) == _normal(wanted):
             if wanted:
                 run.noop(f"s3 notification {bucket}")
             continue
+        others = [c for c in config.get("LambdaFunctionConfigurations", []) if c not in ours]
         merged = {**config, "LambdaFunctionConfigurations": others + wanted}
         if not merged["LambdaFunctionConfigurations"]:
             del merged["LambdaFunctionConfigurations"]
         run.write("update" if wanted else "delete", f"s3 notification {bucket} -> {names.lambda_name}",
                   partial(s3.put_bucket_notification_configuration,
-                          Bucket=bucket, NotificationConfiguration=merged))
+                          Bucket=bucket, NotificationConfiguration=merged), drift.label(bucket, "the notification"))
 
 
 def _normal(items: list[dict[str, Any]]) -> str:

@@ -1,10 +1,13 @@
-"""Shared helpers for the AWS e2e tests: a sample service, a provider per spec folder, and a botocore-level
-call counter. (A uniquely named module: several test folders have a conftest.py.)"""
+"""Shared helpers for the AWS e2e tests: a sample service, the queue, stream and bucket its triggers name,
+a provider per spec folder, and a botocore-level call counter. (A uniquely named module: several test
+folders have a conftest.py.)"""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+
+import boto3
 
 from multicloud.project import Project
 from multicloud.provider import BuildResult
@@ -12,6 +15,14 @@ from multicloud.providers.aws import AwsProvider
 from multicloud.state import build_dir
 
 READ_PREFIXES = ("Get", "List", "Describe", "Head")
+ALL_TRIGGERS = """\
+- http: {path: /hello, methods: [GET]}
+- queue: {name: orders, batch_size: 5}
+- stream: {name: clicks, batch_size: 50, starting_position: trim_horizon}
+- storage: {bucket: uploads, prefix: in/, suffix: .json}
+- schedule: {rate: 5m}
+- schedule: {cron: "0 12 * * 1-5"}
+"""
 
 
 def provider(root: Path) -> AwsProvider:
@@ -94,3 +105,20 @@ functions:
 """
     (root / "multicloud.yaml").write_text(spec)
     return root
+
+
+def make_sources() -> dict[str, str]:
+    sqs, kinesis, s3 = boto3.client("sqs"), boto3.client("kinesis"), boto3.client("s3")
+    url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    other = sqs.create_queue(QueueName="audit")["QueueUrl"]
+    kinesis.create_stream(StreamName="clicks", ShardCount=1)
+    s3.create_bucket(Bucket="uploads")
+    audit_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # a notification somebody else owns: deploy must merge with it, remove must keep it
+    s3.put_bucket_notification_configuration(Bucket="uploads", NotificationConfiguration={
+        "QueueConfigurations": [{"Id": "audit", "QueueArn": audit_arn, "Events": ["s3:ObjectRemoved:*"]}]})
+    return {
+        "queue": sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
+        "stream": kinesis.describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]["StreamARN"],
+        "audit": audit_arn,
+    }

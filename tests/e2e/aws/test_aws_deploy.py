@@ -8,42 +8,17 @@ from pathlib import Path
 
 import boto3
 import pytest
-from aws_e2e_support import CallLog, build, provider, write_service
+from aws_e2e_support import ALL_TRIGGERS, CallLog, build, make_sources, provider, write_service
 
 from multicloud.errors import OperationError
 
 pytestmark = pytest.mark.moto
 
-ALL_TRIGGERS = """\
-- http: {path: /hello, methods: [GET]}
-- queue: {name: orders, batch_size: 5}
-- stream: {name: clicks, batch_size: 50, starting_position: trim_horizon}
-- storage: {bucket: uploads, prefix: in/, suffix: .json}
-- schedule: {rate: 5m}
-- schedule: {cron: "0 12 * * 1-5"}
-"""
 SECRETS = """\
     secrets:
       API_KEY: ssm:/shop/api-key
       DB_PASSWORD: secretsmanager:shop/db
 """
-
-
-def make_sources() -> dict[str, str]:
-    sqs, kinesis, s3 = boto3.client("sqs"), boto3.client("kinesis"), boto3.client("s3")
-    url = sqs.create_queue(QueueName="orders")["QueueUrl"]
-    other = sqs.create_queue(QueueName="audit")["QueueUrl"]
-    kinesis.create_stream(StreamName="clicks", ShardCount=1)
-    s3.create_bucket(Bucket="uploads")
-    audit_arn = sqs.get_queue_attributes(QueueUrl=other, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    # a notification somebody else owns: deploy must merge with it, remove must keep it
-    s3.put_bucket_notification_configuration(Bucket="uploads", NotificationConfiguration={
-        "QueueConfigurations": [{"Id": "audit", "QueueArn": audit_arn, "Events": ["s3:ObjectRemoved:*"]}]})
-    return {
-        "queue": sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
-        "stream": kinesis.describe_stream_summary(StreamName="clicks")["StreamDescriptionSummary"]["StreamARN"],
-        "audit": audit_arn,
-    }
 
 
 def test_deploy_wires_every_trigger_then_redeploy_makes_no_write(moto: str, tmp_path: Path) -> None:
