@@ -27,6 +27,7 @@ TAG_SERVICE = "multicloud-service"
 TAG_MANAGED = "managed-by"
 TAG_CODE = "multicloud-code"
 TAG_CONFIG = "multicloud-config"
+TAG_PREVIOUS = "multicloud-previous"  # the code digest that ran before TAG_CODE: rollback's target
 
 
 class ArmSession:

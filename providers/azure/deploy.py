@@ -17,11 +17,18 @@ from typing import Any
 
 from multicloud.provider import BuildResult, Change, DeployResult, Plan, Progress
 from multicloud.providers.azure.app import AppModel, app_model
-from multicloud.providers.azure.arm import TAG_CODE, TAG_CONFIG, ArmSession, endpoints, get_or_none, tags_of
-from multicloud.providers.azure.release import RUN_FROM_PACKAGE, publish, remember
+from multicloud.providers.azure.arm import (
+    TAG_CODE,
+    TAG_CONFIG,
+    TAG_PREVIOUS,
+    ArmSession,
+    endpoints,
+    get_or_none,
+    tags_of,
+)
+from multicloud.providers.azure.release import RUN_FROM_PACKAGE, publish, recorded_previous, remember
 from multicloud.providers.azure.trigger_resources import create_trigger_storage, subscribe_blob_triggers
 from multicloud.spec.models import StreamTrigger
-from multicloud.state import read_state
 
 MANAGED_LIST = "MULTICLOUD_MANAGED_SETTINGS"
 DEPLOYMENT_STORAGE_SETTING = "DEPLOYMENT_STORAGE_CONNECTION_STRING"
@@ -204,11 +211,11 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
         site, warnings = _configure_site(s, model, cur, account, progress)
     else:
         site = cur.site
-    previous = tags_of(cur.site).get(TAG_CODE) or None
     if changes["code"].action != "noop":
-        publish(s, site, build.artifacts[0].path, build.digest, progress)
+        previous = tags_of(cur.site).get(TAG_CODE) or None
+        publish(s, site, build.artifacts[0].path, build.digest, previous, progress)
     else:
-        previous = read_state(s.project, "azure").get("previous")
+        previous = recorded_previous(s, site)
     if s.settings.plan == "flex" and (site_changed or changes["code"].action != "noop"):
         warnings |= subscribe_blob_triggers(s, model, str(site.default_host_name), progress)
     host = str(site.default_host_name)
@@ -241,7 +248,8 @@ def _configure_site(s: ArmSession, model: AppModel, cur: Current, account: Any,
         settings = {k: v for k, v in existing.items() if k not in ours_before} | managed
         if s.settings.plan == "consumption" and RUN_FROM_PACKAGE in existing:  # set by _run_from_package_url
             settings[RUN_FROM_PACKAGE] = existing[RUN_FROM_PACKAGE]
-    tags = s.tags(**{TAG_CONFIG: config_hash(s, model), TAG_CODE: tags_of(cur.site).get(TAG_CODE, "")})
+    released = {k: v for k, v in tags_of(cur.site).items() if k in (TAG_CODE, TAG_PREVIOUS)}  # release.py's
+    tags = s.tags(**{TAG_CODE: "", **released, TAG_CONFIG: config_hash(s, model)})
     blob_endpoint = account.properties.primary_endpoints.blob
     site = s.web.web_apps.begin_create_or_update(rg, s.app_name,
                                                  _site_body(s, model, settings, tags, blob_endpoint)).result()

@@ -1,5 +1,6 @@
-"""Code releases: publish a package (one-deploy on Flex, a package URL on Consumption), remember the
-current and previous package, and `rollback` to the previous one.
+"""Code releases: publish a package (one-deploy on Flex, a package URL on Consumption), record the current
+and previous digest in the site's tags (any machine reads them), keep those packages on the machine that
+published them, and `rollback` to the previous one.
 
 `WEBSITE_RUN_FROM_PACKAGE` holds a read-only SAS URL: it lives in app settings only, never in state or logs.
 """
@@ -13,21 +14,33 @@ from typing import Any
 
 from multicloud.errors import OperationError
 from multicloud.provider import DeployResult, Progress
-from multicloud.providers.azure.arm import TAG_CODE, ArmSession, endpoints, get_or_none, tags_of
+from multicloud.providers.azure.arm import TAG_CODE, TAG_PREVIOUS, ArmSession, endpoints, get_or_none, tags_of
 from multicloud.providers.azure.publish import publish_zip, scm_client, scm_host, upload_blob
 from multicloud.state import build_dir, read_state, write_state
 
 RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
 
 
-def publish(s: ArmSession, site: Any, zip_path: Path, digest: str, progress: Progress) -> None:
+def publish(s: ArmSession, site: Any, zip_path: Path, digest: str, previous: str | None,
+            progress: Progress) -> None:
+    """Run `digest`'s package; the site's tags then say what runs and what ran before (`previous`)."""
     if s.settings.plan == "flex":
         client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
         publish_zip(client, zip_path, progress)
     else:
         _run_from_package_url(s, zip_path, digest, progress)
+    tags = {TAG_CODE: digest, TAG_PREVIOUS: previous or ""}
     s.resources.tags.begin_update_at_scope(
-        s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": {TAG_CODE: digest}}}).result()
+        s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": tags}}).result()
+
+
+def recorded_previous(s: ArmSession, site: Any) -> str | None:
+    """The release before the running one, as the site's tags record it; the state cache only for a site
+    last published before that tag existed."""
+    tags = tags_of(site)
+    if TAG_PREVIOUS in tags:
+        return tags[TAG_PREVIOUS] or None
+    return read_state(s.project, "azure").get("previous")
 
 
 def _sas(s: ArmSession, blob: str, permission: str, hours: int) -> str:
@@ -71,19 +84,23 @@ def remember(s: ArmSession, host: str, digest: str, previous: str | None, zip_pa
 
 def rollback(s: ArmSession, progress: Progress) -> DeployResult:
     """Publish the package that ran before the current one (code only: settings stay as they are)."""
-    state = read_state(s.project, "azure")
-    previous = state.get("previous")
-    package = _releases(s) / f"{previous}.zip"
-    if not previous or not package.is_file():
-        raise OperationError("no previous release of this app is known on this machine",
-                             fix="deploy the earlier version of the code again (multicloud deploy --target azure)",
-                             where=str(_releases(s)))
     site = get_or_none(s.web.web_apps.get, s.resource_group, s.app_name)
     if site is None:
         raise OperationError(f"function app {s.app_name} does not exist", fix="deploy first")
-    current = tags_of(site).get(TAG_CODE) or state.get("digest")
+    previous = recorded_previous(s, site)
+    redeploy = "deploy the earlier version of the code again (multicloud deploy --target azure)"
+    if not previous:
+        raise OperationError(f"no previous release of function app {s.app_name} is known", fix=redeploy,
+                             where=s.site_id())
+    package = _releases(s) / f"{previous}.zip"
+    if not package.is_file():
+        raise OperationError(
+            f"the previous release {previous[:12]} of function app {s.app_name} is not on this machine: only a "
+            f"machine that deployed it keeps its package",
+            fix=f"run rollback from the checkout that deployed it, or {redeploy}", where=str(_releases(s)))
+    current = tags_of(site).get(TAG_CODE) or read_state(s.project, "azure").get("digest")
     progress(f"rolling back {s.app_name} to {previous[:12]}")
-    publish(s, site, package, previous, progress)
+    publish(s, site, package, previous, current, progress)
     host = str(site.default_host_name)
     remember(s, host, previous, current, None)
     return DeployResult("azure", previous[:12], True, endpoints(s, host),

@@ -26,7 +26,7 @@ from multicloud.provider import (
     StatusReport,
     no_progress,
 )
-from multicloud.state import clear_state, read_state, write_state
+from multicloud.state import clear_state, write_state
 
 from .clients import GcpClients
 from .model import CloudFunction, cloud_functions, settings_of
@@ -185,6 +185,7 @@ class Deployer:
             facts[cf.function] = {"id": cf.function_id, "url": url, "signature": cf.signature,
                                   "source": source_label(build.digest)}
         changed |= self._delete_stale(progress)
+        # a cache only: plan, deploy, invoke and status read every function back from the platform
         write_state(self.project, "gcp", {"project": self.clients.project_id, "region": self.clients.region,
                                           "digest": build.digest, "functions": facts})
         return DeployResult("gcp", build.digest[:12], changed, tuple(endpoints),
@@ -365,7 +366,3 @@ class Deployer:
             removed.append(fn["name"])
         clear_state(self.project, "gcp")
         return RemoveResult("gcp", tuple(removed))
-
-    def cached_url(self, function: str) -> str | None:
-        url = read_state(self.project, "gcp").get("functions", {}).get(function, {}).get("url")
-        return str(url) if url else None

@@ -252,12 +252,18 @@ def test_rollback_republishes_the_previous_package(fake: FakeAzure, service: Pat
     with pytest.raises(OperationError, match="no previous release"):
         prov.rollback()  # a first deploy has nothing to go back to
     first = (out / "app.zip").read_bytes()
+    first_digest = json.loads((out / "build.json").read_text())["digest"]
     (service.parent / "handler.py").write_text((service.parent / "handler.py").read_text() + "\n# v2\n")
     prov = provider(service)
     second = prov.build(out)
     prov.deploy(second)
     site_id = prov.session().site_id()
     assert fake.published[site_id.lower()] == second.artifacts[0].path.read_bytes()
+    service.write_text(service.read_text().replace("GREETING: hello", "GREETING: hi"))  # rewrites the site
+    prov = provider(service)
+    prov.deploy(prov.build(out))
+    tags = fake.get(site_id)["tags"]  # type: ignore[index]
+    assert (tags["multicloud-code"], tags["multicloud-previous"]) == (second.digest, first_digest)
 
     back = provider(service).rollback()
     assert fake.published[site_id.lower()] == first
