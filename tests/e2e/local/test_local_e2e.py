@@ -208,14 +208,21 @@ def test_logs_follow_sees_new_requests(deployment: Deployment) -> None:
     url = first.details["url"]
     since = datetime.now(timezone.utc)
     follow = deployment.provider.logs("api", since, True)
+    seen: list[str] = []
+
+    def read() -> None:
+        for record in follow:
+            seen.append(record.message)
+            if "GET /items/{id} 200" in record.message:
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     get(f"{url}/items/followed")
-    seen = []
-    for record in follow:
-        seen.append(record.message)
-        if "GET /items/followed 200" in record.message:
-            break
+    reader.join(timeout=30)  # a follow that never sees the line must fail the test, not hang it
+    assert not reader.is_alive(), seen
     follow.close()
-    assert any("/items/followed" in m for m in seen)
+    assert any("GET /items/{id} 200" in m for m in seen) and not any("followed" in m for m in seen), seen
 
 
 def test_changing_the_port_moves_the_service(deployment: Deployment) -> None:
