@@ -26,11 +26,14 @@ from multicloud.provider import (
     StatusReport,
     no_progress,
 )
-from multicloud.state import clear_state, write_state
+from multicloud.state import clear_state, read_state, write_state
 
+from . import drift
 from .clients import GcpClients
 from .model import CloudFunction, cloud_functions, settings_of
 from .resources import (
+    FUNCTION_RECORD_FIELDS,
+    INVOKER_ROLE,
     JOB_MASK_FIELDS,
     MANAGED_BY,
     MASK_FIELDS,
@@ -39,12 +42,14 @@ from .resources import (
     desired_function,
     desired_job,
     function_name,
+    invoker_members,
     owns_job,
+    record_free_labels,
     source_label,
+    wanted_invokers,
 )
 
 OPERATION_TIMEOUT_S = 900
-INVOKER_ROLE = "roles/run.invoker"
 
 
 @dataclass
@@ -54,12 +59,35 @@ class FunctionPlan:
     mask: list[str] = field(default_factory=list)
     upload: bool = False
     replace: bool = False  # HTTP <-> event trigger cannot be updated in place: delete, then create
+    recorded: dict[str, str] | None = None  # what the last deploy applied (drift.py), None: no record
+    made: dict[str, str] = field(default_factory=dict)  # what this spec applies
+    detail: str = ""
 
     @property
     def action(self) -> str:
         if self.current is None:
             return "create"
         return "update" if self.mask or self.upload or self.replace else "noop"
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    action: str  # create | update | noop
+    want: dict[str, Any]
+    mask: list[str]
+    detail: str
+    resume: bool = False  # paused outside multicloud
+
+    @property
+    def job_id(self) -> str:
+        return str(self.want["name"]).rsplit("/", 1)[1]
+
+
+def _carried(mask: list[str], carrier: str, same_without_record: bool) -> tuple[list[str], list[str]]:
+    """(fields to classify, fields that differ only by the record or source they carry: plain)."""
+    if carrier in mask and same_without_record:
+        return [f for f in mask if f != carrier], [carrier]
+    return list(mask), []
 
 
 def to_dict(message: Any) -> dict[str, Any]:
@@ -111,19 +139,53 @@ class Deployer:
         return [d for job in self.clients.scheduler.list_jobs(parent=self.clients.location)
                 if owns_job(d := to_dict(job), self.project.name)]
 
+    def cached_record(self, cf: CloudFunction) -> tuple[bool, str | None]:
+        """(the state cache says a deploy made this function here, the record it cached): for a function
+        that is gone, whose labels went with it."""
+        state = read_state(self.project, "gcp")
+        if (state.get("project"), state.get("region")) != (self.clients.project_id, self.clients.region):
+            return False, None
+        facts = state.get("functions", {}).get(cf.function)
+        return isinstance(facts, dict), (facts or {}).get("record") if isinstance(facts, dict) else None
+
     def function_plan(self, cf: CloudFunction, source_sha: str | None) -> FunctionPlan:
         current = self.get_function(cf)
-        if current is None:
-            return FunctionPlan(cf, None, upload=True)
         sha = source_sha or ""
         want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, sha)
+        made = drift.decode(FUNCTION_RECORD_FIELDS, want["labels"][drift.RECORD_LABEL]) or {}
+        if current is None:
+            deployed, cached = self.cached_record(cf)
+            return FunctionPlan(cf, None, upload=True, recorded=drift.decode(FUNCTION_RECORD_FIELDS, cached),
+                                made=made, detail=drift.deleted("the function") if deployed else "")
+        labels = current.get("labels", {})
         if source_sha is None:  # no build: compare configuration only
-            want["labels"][SOURCE_LABEL] = current.get("labels", {}).get(SOURCE_LABEL, "")
-        upload = source_sha is not None and current.get("labels", {}).get(SOURCE_LABEL) != source_label(sha)
+            want["labels"][SOURCE_LABEL] = labels.get(SOURCE_LABEL, "")
+        upload = source_sha is not None and labels.get(SOURCE_LABEL) != source_label(sha)
         upload = upload or current.get("state") == "FAILED"
         mask = changed_fields(want, current, MASK_FIELDS)
         replace = bool(current.get("event_trigger", {}).get("event_type")) != ("event_trigger" in want)
-        return FunctionPlan(cf, current, mask, upload, replace)
+        recorded = drift.decode(FUNCTION_RECORD_FIELDS, labels.get(drift.RECORD_LABEL))
+        changed, carried = _carried(mask, "labels", record_free_labels(labels) == record_free_labels(want["labels"]))
+        plain, drifted = drift.split(changed, recorded, made)
+        detail = drift.detail((["build_config.source"] if upload else []) + plain + carried, drifted)
+        if replace:
+            detail = "replace (delete, then create): an HTTP function cannot become event-triggered or back"
+        return FunctionPlan(cf, current, mask, upload, replace, recorded, made, detail)
+
+    def invoker_change(self, fp: FunctionPlan) -> tuple[dict[str, Any], set[str], Change] | None:
+        """(policy, members wanted, plan line) of an existing function's Cloud Run invokers."""
+        service = (fp.current or {}).get("service_config", {}).get("service")
+        if not service:
+            return None
+        policy = self.clients.rest("GET", "run", f"v2/{service}:getIamPolicy")
+        members = invoker_members(policy)
+        want = wanted_invokers(members, fp.cf, self.settings)
+        resource = f"iam invokers {fp.cf.function_id}"
+        if want == members:
+            return policy, want, Change("noop", resource)
+        plain, drifted = drift.split(["invokers"], fp.recorded, fp.made)
+        detail = drift.detail([INVOKER_ROLE] * bool(plain), [f"{INVOKER_ROLE} members"] * bool(drifted))
+        return policy, want, Change("update", resource, detail)
 
     # ---- plan ------------------------------------------------------------------------------------
     def plan(self, build: BuildResult | None) -> Plan:
@@ -131,18 +193,13 @@ class Deployer:
         wanted = {cf.function_id for cf in self.functions}
         for cf in self.functions:
             fp = self.function_plan(cf, build.digest if build else None)
-            detail = ", ".join((["build_config.source"] if fp.upload and fp.current else []) + fp.mask)
-            if fp.replace:
-                detail = "replace (delete, then create): an HTTP function cannot become event-triggered or back"
-            changes.append(Change(fp.action, f"function {cf.function_id}", detail))  # type: ignore[arg-type]
-            url = (fp.current or {}).get("service_config", {}).get("uri")
-            if url:  # the function exists: diff its jobs against what the URL needs
-                for action, want, mask in self.job_plans(cf, url):
-                    detail = ", ".join(mask) if mask else want["schedule"]
-                    changes.append(Change(action, f"scheduler job {want['name'].rsplit('/', 1)[1]}",  # type: ignore[arg-type]
-                                          detail))
-            else:
-                changes += [Change("create", f"scheduler job {s.job_id}", s.cron) for s in cf.schedules]
+            changes.append(Change(fp.action, f"function {cf.function_id}", fp.detail))  # type: ignore[arg-type]
+            if fp.current is not None and not fp.replace:
+                invokers = self.invoker_change(fp)
+                changes += [invokers[2]] if invokers else []
+            url = (fp.current or {}).get("service_config", {}).get("uri", "")
+            changes += [Change(jp.action, f"scheduler job {jp.job_id}", jp.detail)  # type: ignore[arg-type]
+                        for jp in self.job_plans(fp, url)]
         for fn in self.owned_functions():
             if fn["name"].rsplit("/", 1)[1] not in wanted:
                 changes.append(Change("delete", f"function {fn['name'].rsplit('/', 1)[1]}", "not in the spec"))
@@ -178,12 +235,13 @@ class Deployer:
             fn = finished.get(cf.function_id) or fp.current
             assert fn is not None
             url = fn.get("service_config", {}).get("uri") or fn.get("url", "")
-            changed |= self._ensure_invokers(cf, fn, progress)
-            changed |= self._ensure_jobs(cf, url, progress)
+            changed |= self._ensure_invokers(FunctionPlan(cf, fn, recorded=fp.recorded, made=fp.made), progress)
+            changed |= self._ensure_jobs(fp, url, progress)
             if cf.signature == "http":
                 endpoints.append(Endpoint(cf.function, url, "none" if cf.public else "iam"))
             facts[cf.function] = {"id": cf.function_id, "url": url, "signature": cf.signature,
-                                  "source": source_label(build.digest)}
+                                  "source": source_label(build.digest),
+                                  "record": fn.get("labels", {}).get(drift.RECORD_LABEL, "")}
         changed |= self._delete_stale(progress)
         # a cache only: plan, deploy, invoke and status read every function back from the platform
         write_state(self.project, "gcp", {"project": self.clients.project_id, "region": self.clients.region,
@@ -211,10 +269,10 @@ class Deployer:
             if "labels" not in mask:
                 mask.append("labels")
         if fp.current is None:
-            progress(f"gcp: creating {cf.function_id}")
+            progress(f"gcp: creating {cf.function_id}" + (f" ({fp.detail})" if fp.detail else ""))
             return client.create_function(parent=self.clients.location, function=functions_v2.Function(want),
                                           function_id=cf.function_id)
-        progress(f"gcp: updating {cf.function_id} ({', '.join(mask)})")
+        progress(f"gcp: updating {cf.function_id} ({fp.detail or ', '.join(mask)})")
         return client.update_function(function=functions_v2.Function(want),
                                       update_mask=field_mask_pb2.FieldMask(paths=mask))
 
@@ -256,67 +314,74 @@ class Deployer:
         return {"bucket": src.bucket, "object_": src.object_, "generation": src.generation} if src.generation \
             else {"bucket": src.bucket, "object_": src.object_}
 
-    def _ensure_invokers(self, cf: CloudFunction, fn: dict[str, Any], progress: Progress) -> bool:
+    def _ensure_invokers(self, fp: FunctionPlan, progress: Progress) -> bool:
         """Cloud Run IAM: allUsers may invoke public functions; the invoker identity private ones."""
-        service = fn.get("service_config", {}).get("service")
-        if not service:
+        found = self.invoker_change(fp)
+        if found is None or found[2].action == "noop":
             return False
-        policy = self.clients.rest("GET", "run", f"v2/{service}:getIamPolicy")
-        bindings = [dict(b) for b in policy.get("bindings", [])]
-        binding = next((b for b in bindings if b.get("role") == INVOKER_ROLE), None)
-        members = set(binding.get("members", [])) if binding else set()
-        want = set(members)
-        if cf.public:
-            want.add("allUsers")
-        else:
-            want.discard("allUsers")
-        if self.settings.invoker_service_account and not cf.public:
-            want.add(f"serviceAccount:{self.settings.invoker_service_account}")
-        if want == members:
-            return False
-        progress(f"gcp: setting invokers of {cf.function_id}")
-        bindings = [b for b in bindings if b.get("role") != INVOKER_ROLE]
+        policy, want, change = found
+        progress(f"gcp: setting invokers of {fp.cf.function_id}" + (f" ({change.detail})" if change.detail else ""))
+        bindings = [dict(b) for b in policy.get("bindings", []) if b.get("role") != INVOKER_ROLE]
         if want:
             bindings.append({"role": INVOKER_ROLE, "members": sorted(want)})
         new_policy = {**{k: v for k, v in policy.items() if k != "bindings"}, "bindings": bindings}
-        self.clients.rest("POST", "run", f"v2/{service}:setIamPolicy", {"policy": new_policy})
+        self.clients.rest("POST", "run", f"v2/{fp.current['service_config']['service']}:setIamPolicy",  # type: ignore[index]
+                          {"policy": new_policy})
         return True
 
-    def job_plans(self, cf: CloudFunction, url: str) -> list[tuple[str, dict[str, Any], list[str]]]:
-        """(create|update|noop, desired job, mask) for each schedule of a function."""
+    def job_plans(self, fp: FunctionPlan, url: str) -> list[JobPlan]:
+        """What each schedule of a function needs. `url` is the function's ("" when it does not exist yet:
+        a job that exists keeps the URL it has, the one a re-created function gets back)."""
         from google.api_core.exceptions import NotFound
 
-        out: list[tuple[str, dict[str, Any], list[str]]] = []
+        cf = fp.cf
+        out: list[JobPlan] = []
         for sched in cf.schedules:
-            want = desired_job(cf, sched, self.settings, self.clients.location, self.project.name, url)
+            name = f"{self.clients.location}/jobs/{sched.job_id}"
             try:
-                current = to_dict(self.clients.scheduler.get_job(name=want["name"]))
+                current: dict[str, Any] | None = to_dict(self.clients.scheduler.get_job(name=name))
             except NotFound:
-                out.append(("create", want, []))
+                current = None
+            uri = url or (current or {}).get("http_target", {}).get("uri", "")
+            want = desired_job(cf, sched, self.settings, self.clients.location, self.project.name, uri)
+            if current is None:
+                was = drift.split(["scheduler_jobs"], fp.recorded, fp.made)[1]
+                out.append(JobPlan("create", want, [], drift.deleted("the job") if was else want["schedule"]))
                 continue
             if not owns_job(current, self.project.name):
                 raise OperationError(
                     f"Cloud Scheduler job {sched.job_id} exists but is not managed by multicloud",
                     fix="delete or rename that job", where=want["name"])
             mask = changed_fields(want, current, JOB_MASK_FIELDS)
-            out.append(("update" if mask else "noop", want, mask))
+            (base, record), (wanted_base, made) = (drift.job_record(str(d.get("description", "")))
+                                                   for d in (current, want))
+            changed, carried = _carried(mask, "description", base == wanted_base)
+            plain, drifted = drift.split(changed, drift.decode(JOB_MASK_FIELDS, record),
+                                         drift.decode(JOB_MASK_FIELDS, made) or {})
+            paused = current.get("state") == "PAUSED"  # multicloud never pauses a job
+            drifted += ["state (paused)"] * paused
+            out.append(JobPlan("update" if mask or paused else "noop", want, mask,
+                               drift.detail(plain + carried, drifted), paused))
         return out
 
-    def _ensure_jobs(self, cf: CloudFunction, url: str, progress: Progress) -> bool:
+    def _ensure_jobs(self, fp: FunctionPlan, url: str, progress: Progress) -> bool:
         from google.cloud import scheduler_v1
         from google.protobuf import field_mask_pb2
 
         changed = False
-        for action, want, mask in self.job_plans(cf, url):
-            job_id = want["name"].rsplit("/", 1)[1]
-            if action == "create":
-                progress(f"gcp: creating scheduler job {job_id}")
-                self.clients.scheduler.create_job(parent=self.clients.location, job=scheduler_v1.Job(want))
-            elif action == "update":
-                progress(f"gcp: updating scheduler job {job_id} ({', '.join(mask)})")
-                self.clients.scheduler.update_job(job=scheduler_v1.Job(want),
-                                                  update_mask=field_mask_pb2.FieldMask(paths=mask))
-            changed |= action != "noop"
+        for jp in self.job_plans(fp, url):
+            if jp.action == "create":
+                why = f" ({jp.detail})" if jp.detail.startswith("drift") else ""
+                progress(f"gcp: creating scheduler job {jp.job_id}{why}")
+                self.clients.scheduler.create_job(parent=self.clients.location, job=scheduler_v1.Job(jp.want))
+            if jp.mask:
+                progress(f"gcp: updating scheduler job {jp.job_id} ({jp.detail})")
+                self.clients.scheduler.update_job(job=scheduler_v1.Job(jp.want),
+                                                  update_mask=field_mask_pb2.FieldMask(paths=jp.mask))
+            if jp.resume:
+                progress(f"gcp: resuming scheduler job {jp.job_id} (paused outside multicloud)")
+                self.clients.scheduler.resume_job(name=jp.want["name"])
+            changed |= jp.action != "noop"
         return changed
 
     def _delete_stale(self, progress: Progress) -> bool:

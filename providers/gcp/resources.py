@@ -14,6 +14,7 @@ from typing import Any
 
 from multicloud.spec.targets.gcp import GcpSettings
 
+from . import drift
 from .model import INGRESS, PUBSUB_EVENT_TYPE, SCHEDULE_HEADER, SCHEDULE_MARKER, CloudFunction, ScheduleSpec, topic_path
 
 SOURCE_LABEL = "multicloud-source"
@@ -30,6 +31,9 @@ MASK_FIELDS = (
 # memory (MiB) up to -> the least CPU gen2 accepts with it (cloud.google.com/functions/docs/configuring/memory)
 MIN_CPU_FOR_MEMORY = ((4096, "1"), (8192, "2"), (16384, "4"), (32768, "8"))
 JOB_MASK_FIELDS = ("description", "schedule", "time_zone", "http_target", "attempt_deadline")
+# What a function's drift record covers (see drift.py): its managed fields, then its jobs and invokers
+FUNCTION_RECORD_FIELDS = (*MASK_FIELDS, "scheduler_jobs", "invokers")
+INVOKER_ROLE = "roles/run.invoker"
 # Cloud Scheduler waits at most this long for an HTTP target (15 s to 30 min); we wait as long as the function
 SCHEDULER_DEADLINE_S = (15, 1800)
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*(k|M|G|Mi|Gi|Ki)?$")
@@ -89,7 +93,40 @@ def desired_function(cf: CloudFunction, settings: GcpSettings, project_id: str, 
         if settings.invoker_service_account:
             trigger["service_account_email"] = settings.invoker_service_account
         fn["event_trigger"] = trigger
+    fn["labels"][drift.RECORD_LABEL] = drift.encode(FUNCTION_RECORD_FIELDS, function_record_values(fn, cf, settings))
     return fn
+
+
+def function_record_values(fn: dict[str, Any], cf: CloudFunction, settings: GcpSettings) -> dict[str, Any]:
+    """What a function's record fingerprints: the spec's value of each managed field (labels without the
+    source label, which the build decides, and without the record itself), its jobs and its invokers."""
+    values = {path: _get(fn, path) for path in MASK_FIELDS}
+    values["labels"] = record_free_labels(fn.get("labels") or {})
+    values["scheduler_jobs"] = [s.job_id for s in cf.schedules]
+    values["invokers"] = sorted(wanted_invokers(set(), cf, settings))
+    return values
+
+
+def record_free_labels(labels: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in labels.items() if k not in (SOURCE_LABEL, drift.RECORD_LABEL)}
+
+
+def wanted_invokers(members: set[str], cf: CloudFunction, settings: GcpSettings) -> set[str]:
+    """The `roles/run.invoker` members a function needs, keeping others someone added: allUsers on a public
+    function (never on a private one), the invoker identity on a private one."""
+    want = set(members)
+    if cf.public:
+        want.add("allUsers")
+    else:
+        want.discard("allUsers")
+        if settings.invoker_service_account:
+            want.add(f"serviceAccount:{settings.invoker_service_account}")
+    return want
+
+
+def invoker_members(policy: dict[str, Any]) -> set[str]:
+    binding = next((b for b in policy.get("bindings", []) if b.get("role") == INVOKER_ROLE), None)
+    return set(binding.get("members", [])) if binding else set()
 
 
 def schedule_event(location: str, schedule: ScheduleSpec) -> dict[str, Any]:
@@ -117,7 +154,7 @@ def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings
     }
     if not cf.public and settings.invoker_service_account:
         target["oidc_token"] = {"service_account_email": settings.invoker_service_account, "audience": url}
-    return {
+    job = {
         "name": f"{location}/jobs/{schedule.job_id}",
         "description": job_description(project_name, cf.function, schedule.source),
         "schedule": schedule.cron,
@@ -125,6 +162,22 @@ def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings
         "http_target": target,
         "attempt_deadline": f"{min(max(cf.timeout_s, SCHEDULER_DEADLINE_S[0]), SCHEDULER_DEADLINE_S[1])}s",
     }
+    record = drift.encode(JOB_MASK_FIELDS, job_record_values(job))
+    job["description"] = drift.job_description(job["description"], record)
+    return job
+
+
+def job_record_values(job: dict[str, Any]) -> dict[str, Any]:
+    """What a job's record fingerprints: its managed fields, the description without the record, and the
+    target without the function's URL (always the function's own, and unknown before it exists)."""
+    values = {path: _get(job, path) for path in JOB_MASK_FIELDS}
+    values["description"] = drift.job_record(str(job.get("description", "")))[0]
+    target = dict(values["http_target"] or {})
+    target["uri"] = ""
+    if "oidc_token" in target:
+        target["oidc_token"] = {**target["oidc_token"], "audience": ""}
+    values["http_target"] = target
+    return values
 
 
 def job_description(project_name: str, function: str, source: str) -> str:

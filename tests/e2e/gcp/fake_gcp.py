@@ -3,11 +3,14 @@
 No Google endpoint is reachable from this machine, so this small in-memory server stands in for the
 parts of five REST APIs the provider uses, with the same paths, JSON shapes and error envelopes:
 
-* Cloud Functions v2: generateUploadUrl, create (409 on a duplicate id), get, list, patch with an update
-  mask, delete, long-running operations (optionally pending for a few polls);
+* Cloud Functions v2: generateUploadUrl, create (409 on a duplicate id), get, list, patch (with an update
+  mask, or without one: every field the request provides), delete, long-running operations (optionally
+  pending for a few polls); labels are checked as documented (at most 64; keys start with a lowercase
+  letter; keys and values at most 63 lowercase letters, digits, `_` and `-`), a bad one is a 400;
 * Cloud Storage signed upload: PUT of the zip (`Content-Type: application/zip` required);
 * Cloud Run v2 IAM (getIamPolicy / setIamPolicy) on each function's service;
-* Cloud Scheduler v1 jobs (create, get, list, patch with an update mask, delete);
+* Cloud Scheduler v1 jobs (create, get, list, patch with an update mask, delete, pause and resume: a job
+  must be ENABLED to pause and PAUSED to resume, else 400 FAILED_PRECONDITION; patch keeps the state);
 * Cloud Logging v2 `entries:list`;
 * Cloud Storage JSON API v1, the deploy lock's calls: buckets insert and get; objects media upload
   (`uploadType=media`), get (metadata, or the content with `alt=media`) and delete, each honouring the
@@ -90,6 +93,19 @@ class Media(NamedTuple):
 NO_BUCKET = "The specified bucket does not exist."
 PRECONDITION = "At least one of the pre-conditions you specified did not hold."
 BUCKET_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+LABEL_KEY_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+LABEL_VALUE_RE = re.compile(r"[a-z0-9_-]{0,63}")
+MAX_LABELS = 64
+
+
+def _check_labels(labels: dict[str, str]) -> None:
+    """Google's label rules (cloud.google.com/resource-manager/docs/labels-overview), ASCII only."""
+    if len(labels) > MAX_LABELS:
+        raise ApiError(400, "INVALID_ARGUMENT", f"a resource can have at most {MAX_LABELS} labels")
+    for key, value in labels.items():
+        if not LABEL_KEY_RE.fullmatch(key) or not LABEL_VALUE_RE.fullmatch(str(value)):
+            raise ApiError(400, "INVALID_ARGUMENT", f"invalid label {key}={value}: keys and values are at most 63 "
+                                                    "lowercase letters, digits, '_' and '-'; keys start with a letter")
 
 
 class FakeGoogleCloud:
@@ -243,6 +259,8 @@ class FakeGoogleCloud:
                 return 200, {"jobs": [self.jobs[k] for k in sorted(self.jobs) if k.startswith(m.group(1) + "/")]}
             if m := re.fullmatch(rf"/v1/({loc[1:-1]}/jobs/[^/:]+)", path):
                 return 200, self._job(method, m.group(1), query, body)
+            if (m := re.fullmatch(rf"/v1/({loc[1:-1]}/jobs/[^/:]+):(pause|resume)", path)) and method == "POST":
+                return 200, self._pause_or_resume(m.group(1), m.group(2))
             if path == "/v2/entries:list":
                 return 200, self._entries(body)
         raise ApiError(404, "NOT_FOUND", f"fake: no route for {method} {path}")
@@ -288,6 +306,7 @@ class FakeGoogleCloud:
         if not re.fullmatch(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?", function_id):
             raise ApiError(400, "INVALID_ARGUMENT", f"invalid function id {function_id}")
         self._check_source(body)
+        _check_labels(body.get("labels", {}))
         fn = {**body, "name": name, "state": "ACTIVE", "environment": "GEN_2"}
         service = f"{parent}/services/{function_id}"
         fn.setdefault("serviceConfig", {})["service"] = service
@@ -308,8 +327,12 @@ class FakeGoogleCloud:
             return self._operation(None, name, "delete")
         if method == "PATCH":
             mask = [p for q in query.get("updateMask", []) for p in q.split(",") if p]
-            if not mask:
-                raise ApiError(400, "INVALID_ARGUMENT", "update_mask is required")
+            if not mask:  # v2: without a mask, every field the request provides is updated
+                mask = [f"{k}.{sub}" if k in ("buildConfig", "serviceConfig") else k
+                        for k, v in body.items() if k != "name"
+                        for sub in (v if k in ("buildConfig", "serviceConfig") else [None])]
+            if "labels" in [_camel(p) for p in mask]:
+                _check_labels(body.get("labels", {}))
             for path in mask:
                 _apply(fn, body, _camel(path).split("."))
             if any(_camel(p).startswith("buildConfig.source") for p in mask):
@@ -402,6 +425,16 @@ class FakeGoogleCloud:
                 _apply(job, body, _camel(path).split("."))
             return job
         raise ApiError(405, "UNIMPLEMENTED", method)
+
+    def _pause_or_resume(self, name: str, verb: str) -> dict[str, Any]:
+        job = self.jobs.get(name)
+        if job is None:
+            raise ApiError(404, "NOT_FOUND", f"Job not found: {name}")
+        need, becomes = ("ENABLED", "PAUSED") if verb == "pause" else ("PAUSED", "ENABLED")
+        if job.get("state") != need:
+            raise ApiError(400, "FAILED_PRECONDITION", f"Job must be in state {need} to {verb}; it is {job.get('state')}")
+        job["state"] = becomes
+        return job
 
     def _entries(self, body: dict[str, Any]) -> dict[str, Any]:
         flt = body.get("filter", "")

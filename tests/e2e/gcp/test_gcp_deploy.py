@@ -92,8 +92,9 @@ def test_env_change_patches_only_that_field(fake: FakeGoogleCloud, shop: Deploym
     shop.edit("GREETING: hello", "GREETING: bonjour")
     assert shop.deploy().changed
     new = fake.mutations()[before:]
+    # the drift record label (see test_gcp_drift.py) changes with the field, in the same PATCH
     assert [(m, p.rsplit("/", 1)[1], q["updateMask"]) for m, p, q in new] == [
-        ("PATCH", "shop-api", ["serviceConfig.environmentVariables"])]
+        ("PATCH", "shop-api", ["labels,serviceConfig.environmentVariables"])]
     assert fn(fake, "shop-api")["serviceConfig"]["environmentVariables"] == {"GREETING": "bonjour"}
 
 
@@ -118,7 +119,7 @@ def test_schedule_and_trigger_changes_update_in_place(fake: FakeGoogleCloud, sho
         ("update", "function shop-orders"), ("update", "scheduler job shop-nightly-0")}
     shop.deploy()
     new = [(m, p.rsplit("/", 1)[1], q.get("updateMask")) for m, p, q in fake.mutations()[before:]]
-    assert ("PATCH", "shop-orders", ["eventTrigger"]) in new
+    assert ("PATCH", "shop-orders", ["labels,eventTrigger"]) in new  # with the drift record label
     assert ("PATCH", "shop-nightly-0", ["description,schedule"]) in new  # the description names the cron
     assert len(new) == 2
     assert fake.jobs[f"{LOC}/jobs/shop-nightly-0"]["schedule"] == "30 4 * * *"
