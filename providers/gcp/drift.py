@@ -1,11 +1,12 @@
 """Drift: tell a change made by hand on Google Cloud from a change of the spec, so `plan` can say which.
 
-Each deploy records what it applied, field by field, with the deployment itself: a Cloud Function's label
-`multicloud-record` and a Scheduler job's description end in `1` (the layout's version) and three base32
-characters per managed field, a hash of the value the spec wanted for it. Label values allow lowercase
-letters, digits, `_` and `-` (63 at most), so 17 fields fit; jobs have no labels, their description
-carries it. A function's record also covers its invokers and the set of its Scheduler jobs (so a job
-deleted by hand is known), and `.multicloud/state/gcp.json` keeps a copy for when the function is gone.
+Each deploy records what it applied, field by field, with the deployment itself: a Cloud Function's
+label `multicloud-record` holds `1` (the layout's version) and three base32 characters per managed
+field, a hash of the value the spec wanted for it. Label values allow lowercase letters, digits, `_` and
+`-` (63 at most), so up to 20 fields fit (17 are used). Jobs have no labels: a job's description ends in
+` record=` and its own record. A function's record also covers its invokers and the set of its Scheduler
+jobs (so a job deleted by hand is known), and `.multicloud/state/gcp.json` keeps a copy for when the
+function is gone.
 
 A field that differs from the spec is then drift when the record holds the hash of what the spec wants
 now (the last deploy applied exactly that, so somebody changed it since); otherwise the spec changed it

@@ -432,7 +432,8 @@ class FakeGoogleCloud:
             raise ApiError(404, "NOT_FOUND", f"Job not found: {name}")
         need, becomes = ("ENABLED", "PAUSED") if verb == "pause" else ("PAUSED", "ENABLED")
         if job.get("state") != need:
-            raise ApiError(400, "FAILED_PRECONDITION", f"Job must be in state {need} to {verb}; it is {job.get('state')}")
+            raise ApiError(400, "FAILED_PRECONDITION",
+                           f"Job must be in state {need} to {verb}; it is {job.get('state')}")
         job["state"] = becomes
         return job
 
