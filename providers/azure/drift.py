@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 TAG_FINGERPRINTS = "multicloud-fingerprints"
@@ -89,7 +89,7 @@ class Actual:
     site: Mapping[str, object]  # site_fields of GET site + GET config/web
     tags: Mapping[str, str]
     account_identity: str | None = None  # of the storage account now; None: it does not exist
-    extra: tuple[str, ...] = field(default=())  # phrases found elsewhere (a resource deleted)
+    extra: tuple[str, ...] = ()  # phrases found elsewhere (a resource deleted)
 
 
 def _names(names: list[str], one: str, many: str) -> str:

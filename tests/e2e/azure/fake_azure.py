@@ -63,6 +63,7 @@ class FakeAzure:
     host: str = ""
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     app_settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    account_keys: dict[str, str] = field(default_factory=dict)  # storage account id -> key1
     site_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # site id -> what GET config/web reports
     published: dict[str, bytes] = field(default_factory=dict)  # site id -> zip
     blobs: dict[str, bytes] = field(default_factory=dict)  # "<account>/<container>/<blob>" -> bytes
@@ -98,7 +99,7 @@ class FakeAzure:
     def _delete_tree(self, rid: str) -> None:
         """A resource and everything under it (an account's containers and their leases, a group's all)."""
         low = rid.lower()
-        for store in (self.resources, self.leases):
+        for store in (self.resources, self.leases, self.account_keys):
             for key in [k for k in store if k == low or k.startswith(low + "/")]:
                 del store[key]
 
@@ -202,20 +203,24 @@ class FakeAzure:
             host = name
             endpoints = {k: f"https://{host}.{k}.core.windows.net/" for k in ("queue", "table", "file")}
             endpoints["blob"] = f"https://{self.host}/_blob/{name}/"  # path-style, served by this fake
-            created = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+            created = (self.get(path) or {}).get("properties", {}).get("creationTime") or \
+                dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
             self._store(path, "Microsoft.Storage/storageAccounts", body,
                         {"primaryEndpoints": endpoints, "creationTime": created})
+            self.account_keys.setdefault(path.lower(), f"FAKEKEY1{uuid.uuid4().hex[:8]}==")  # a new account's own
             return self._accepted(path)
         if method == "GET":
             return self._found(path)
-        if method == "DELETE":  # containers go with the account, leased or not
+        if method == "DELETE":  # containers go with the account, leased or not; so do its keys
             self._delete_tree(path)
             return 200, {}, None
         raise Reject(405, "MethodNotAllowed", method)
 
     def _storage_keys(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
-        self._found(path.rsplit("/", 1)[0])
-        return 200, {}, {"keys": [{"keyName": "key1", "value": "FAKEKEY1==", "permissions": "FULL"}]}
+        account = path.rsplit("/", 1)[0]
+        self._found(account)
+        return 200, {}, {"keys": [{"keyName": "key1", "value": self.account_keys[account.lower()],
+                                   "permissions": "FULL"}]}
 
     def _service_sas(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         self._found(path.rsplit("/", 1)[0])
