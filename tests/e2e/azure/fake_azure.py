@@ -73,7 +73,7 @@ class FakeAzure:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     fail_next_publish: bool = False
     function_host: Any = None  # a fake_azure_host.FakeHost once serve() made one
-    read_only: bool = False  # answer writes as ARM does for an identity with the Reader role only
+    read_only: bool = False  # answer writes and actions (POST) as ARM does for an identity with the Reader role only
     scm_forbidden: bool = False  # answer one-deploy as Kudu does for an identity without rights on the app
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -117,7 +117,7 @@ class FakeAzure:
             raise Reject(400, "InvalidRequestUri", f"malformed path {path}")
         if low.startswith("/fake-operations/"):
             return self._operation(path.rsplit("/", 1)[-1])
-        if self.read_only and method in ("PUT", "PATCH", "DELETE"):
+        if self.read_only and method in ("PUT", "PATCH", "DELETE", "POST"):  # Reader: */read, no actions
             raise Reject(403, "AuthorizationFailed", "The client 'fake-principal' does not have authorization to "
                          f"perform action on scope '{path}' or the scope is invalid.")
         ns = "microsoft.resources"

@@ -14,6 +14,7 @@ import pytest
 from fake_azure import FakeAzure, StaticToken
 
 from multicloud import orchestrate
+from multicloud.errors import OperationError
 from multicloud.project import Project
 from multicloud.provider import Change, no_progress
 from multicloud.providers.azure import AzureProvider
@@ -172,3 +173,15 @@ def test_resources_deleted_by_hand_are_recreated(signed_in: FakeAzure, service: 
     assert elsewhere["function app"].action == "create" and "drift" not in elsewhere["function app"].detail
     deploy(service)
     assert fake.get(s.site_id()) is not None and pending(fake, service) == {}
+
+
+def test_plan_needs_the_app_settings_list_action(fake: FakeAzure, service: Path) -> None:
+    """Reading app settings is an ARM action (Microsoft.Web/sites/config/list/action): the Reader role lacks
+    it, and plan says which call was refused and what to grant."""
+    deploy(service)
+    fake.read_only = True
+    with pytest.raises(OperationError) as info:
+        pending(fake, service)
+    assert "403 AuthorizationFailed" in info.value.what
+    assert "POST" in str(info.value.where) and "/config/appsettings/list" in str(info.value.where)
+    assert "Contributor" in (info.value.fix or "")
