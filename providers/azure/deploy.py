@@ -300,7 +300,7 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
         create_group(s, progress)
     account = cur.storage if cur.storage is not None else create_storage_account(s, progress)
     if changes["plan"].action != "noop":
-        progress(f"{changes['plan'].action} plan {s.plan_name}")
+        progress(_step(changes["plan"]))
         s.web.app_service_plans.begin_create_or_update(rg, s.plan_name, {
             "location": loc, "kind": "functionapp", "tags": s.tags(), "sku": PLAN_SKUS[s.settings.plan],
             "properties": {"reserved": True},
@@ -309,7 +309,7 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
     site_changed = changes["function app"].action != "noop"
     warnings: dict[str, str] = {}
     if site_changed:
-        progress(f"{changes['function app'].action} function app {s.app_name}")
+        progress(_step(changes["function app"]))
         site, warnings = _configure_site(s, model, cur, account, progress)
     else:
         site = cur.site
@@ -327,6 +327,12 @@ def deploy(s: ArmSession, build: BuildResult, progress: Progress) -> DeployResul
     details = {"app": s.app_name, "resource_group": rg, "url": f"https://{host}", **warnings}
     changed = any(c.action != "noop" for c in changes.values())
     return DeployResult("azure", build.digest[:12], changed, endpoints(s, host), details)
+
+
+def _step(change: Change) -> str:
+    """A progress line; a change made by hand says so (details name settings, never values)."""
+    drift = f" ({change.detail})" if change.detail.startswith("drift:") else ""
+    return f"{change.action} {change.resource}{drift}"
 
 
 def _configure_site(s: ArmSession, model: AppModel, cur: Current, account: Any,
