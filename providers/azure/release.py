@@ -11,6 +11,7 @@ import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from multicloud.errors import OperationError
 from multicloud.provider import DeployResult, Progress
@@ -32,6 +33,19 @@ def publish(s: ArmSession, site: Any, zip_path: Path, digest: str, previous: str
     tags = {TAG_CODE: digest, TAG_PREVIOUS: previous or ""}
     s.resources.tags.begin_update_at_scope(
         s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": tags}}).result()
+
+
+def package_drift(s: ArmSession, settings: dict[str, str], digest: str) -> str:
+    """On Consumption the app runs what WEBSITE_RUN_FROM_PACKAGE points at: a `drift: ...` detail when that is
+    no longer the package of `digest` (compared without the URL's SAS, which is never shown)."""
+    if s.settings.plan != "consumption":
+        return ""
+    url = settings.get(RUN_FROM_PACKAGE)
+    if url is None:
+        return f"drift: app setting {RUN_FROM_PACKAGE} was deleted outside multicloud"
+    if not urlsplit(url).path.endswith(f"/{s.deploy_container}/{digest}.zip"):
+        return f"drift: app setting {RUN_FROM_PACKAGE} changed outside multicloud"
+    return ""
 
 
 def recorded_previous(s: ArmSession, site: Any) -> str | None:

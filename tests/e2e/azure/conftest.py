@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_azure import SUBSCRIPTION, FakeAzure, serve
+from fake_azure import SUBSCRIPTION, FakeAzure, identity_env, serve
 
 SAMPLE = Path(__file__).parents[2] / "functional" / "azure" / "sample"
+
+
 @pytest.fixture()
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAzure]:
     fake, server, cert = serve(tmp_path)
@@ -36,3 +38,12 @@ def service(tmp_path: Path) -> Path:
     spec.write_text(spec.read_text().replace("eventhub: {connection: CLICKS_HUB}",
                                              "eventhub: {connection: CLICKS_HUB, create: true}"))
     return spec
+
+
+@pytest.fixture
+def signed_in(fake: FakeAzure, monkeypatch: pytest.MonkeyPatch) -> FakeAzure:
+    """orchestrate builds its own provider (DefaultAzureCredential): sign in as a managed identity would."""
+    for name, value in identity_env(fake).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential")
+    return fake

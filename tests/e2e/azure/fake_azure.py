@@ -63,6 +63,8 @@ class FakeAzure:
     host: str = ""
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     app_settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    account_keys: dict[str, str] = field(default_factory=dict)  # storage account id -> key1
+    site_configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # site id -> what GET config/web reports
     published: dict[str, bytes] = field(default_factory=dict)  # site id -> zip
     blobs: dict[str, bytes] = field(default_factory=dict)  # "<account>/<container>/<blob>" -> bytes
     leases: dict[str, Lease] = field(default_factory=dict)  # lower-cased container id -> its lease
@@ -71,7 +73,7 @@ class FakeAzure:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path)
     fail_next_publish: bool = False
     function_host: Any = None  # a fake_azure_host.FakeHost once serve() made one
-    read_only: bool = False  # answer writes as ARM does for an identity with the Reader role only
+    read_only: bool = False  # answer writes and actions (POST) as ARM does for an identity with the Reader role only
     scm_forbidden: bool = False  # answer one-deploy as Kudu does for an identity without rights on the app
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -82,6 +84,12 @@ class FakeAzure:
     def calls(self, method: str, contains: str) -> int:
         return sum(1 for m, p in self.requests if m == method and contains.lower() in p.lower())
 
+    def writes(self, since: int = 0) -> list[tuple[str, str]]:
+        """Requests from index `since` on that may change something: all but GETs and the read-only list
+        action on app settings (a POST in ARM: Microsoft.Web/sites/config/list/action)."""
+        return [(m, p) for m, p in self.requests[since:]
+                if m != "GET" and not (m == "POST" and p.lower().endswith("/config/appsettings/list"))]
+
     def lease_state(self, container_id: str) -> str | None:
         """The container's leaseState as ARM reports it; None when the container does not exist."""
         if self.get(container_id) is None:
@@ -91,7 +99,7 @@ class FakeAzure:
     def _delete_tree(self, rid: str) -> None:
         """A resource and everything under it (an account's containers and their leases, a group's all)."""
         low = rid.lower()
-        for store in (self.resources, self.leases):
+        for store in (self.resources, self.leases, self.account_keys):
             for key in [k for k in store if k == low or k.startswith(low + "/")]:
                 del store[key]
 
@@ -109,7 +117,7 @@ class FakeAzure:
             raise Reject(400, "InvalidRequestUri", f"malformed path {path}")
         if low.startswith("/fake-operations/"):
             return self._operation(path.rsplit("/", 1)[-1])
-        if self.read_only and method in ("PUT", "PATCH", "DELETE"):
+        if self.read_only and method in ("PUT", "PATCH", "DELETE", "POST"):  # Reader: */read, no actions
             raise Reject(403, "AuthorizationFailed", "The client 'fake-principal' does not have authorization to "
                          f"perform action on scope '{path}' or the scope is invalid.")
         ns = "microsoft.resources"
@@ -195,18 +203,24 @@ class FakeAzure:
             host = name
             endpoints = {k: f"https://{host}.{k}.core.windows.net/" for k in ("queue", "table", "file")}
             endpoints["blob"] = f"https://{self.host}/_blob/{name}/"  # path-style, served by this fake
-            self._store(path, "Microsoft.Storage/storageAccounts", body, {"primaryEndpoints": endpoints})
+            created = (self.get(path) or {}).get("properties", {}).get("creationTime") or \
+                dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+            self._store(path, "Microsoft.Storage/storageAccounts", body,
+                        {"primaryEndpoints": endpoints, "creationTime": created})
+            self.account_keys.setdefault(path.lower(), f"FAKEKEY1{uuid.uuid4().hex[:8]}==")  # a new account's own
             return self._accepted(path)
         if method == "GET":
             return self._found(path)
-        if method == "DELETE":  # containers go with the account, leased or not
+        if method == "DELETE":  # containers go with the account, leased or not; so do its keys
             self._delete_tree(path)
             return 200, {}, None
         raise Reject(405, "MethodNotAllowed", method)
 
     def _storage_keys(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
-        self._found(path.rsplit("/", 1)[0])
-        return 200, {}, {"keys": [{"keyName": "key1", "value": "FAKEKEY1==", "permissions": "FULL"}]}
+        account = path.rsplit("/", 1)[0]
+        self._found(account)
+        return 200, {}, {"keys": [{"keyName": "key1", "value": self.account_keys[account.lower()],
+                                   "permissions": "FULL"}]}
 
     def _service_sas(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         self._found(path.rsplit("/", 1)[0])
@@ -332,13 +346,18 @@ class FakeAzure:
         raise Reject(405, "MethodNotAllowed", method)
 
     def _site(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """Web Apps - Create Or Update (PUT), Get, Update (PATCH: the properties and tags given), Delete.
+
+        Like ARM, GET reports siteConfig without app settings and with null TLS/FTPS fields (GET .../config/web
+        has those), and a PUT leaves the app's state (Running/Stopped) as it was: only start/stop change it."""
+        existing = self.get(path)
         if method == "PUT":
             _require(body, "location", "kind", "properties.serverFarmId")
             plan = self.get(body["properties"]["serverFarmId"])
             if plan is None:
                 raise Reject(404, "NotFound", "Server farm not found: " + body["properties"]["serverFarmId"])
-            settings = {s["name"]: s["value"] for s in
-                        (body["properties"].get("siteConfig") or {}).get("appSettings", [])}
+            site_config = dict(body["properties"].get("siteConfig") or {})
+            settings = {s["name"]: s["value"] for s in site_config.pop("appSettings", None) or []}
             if plan["sku"]["name"] == "FC1":
                 _require(body, "properties.functionAppConfig.runtime.name",
                          "properties.functionAppConfig.runtime.version",
@@ -350,30 +369,84 @@ class FakeAzure:
                 if auth["storageAccountConnectionStringName"] not in settings:
                     raise Reject(400, "BadRequest", "the deployment storage connection setting is missing")
             self.app_settings.setdefault(path.lower(), {}).update(settings)
+            self.site_configs[path.lower()] = {**self.site_configs.get(path.lower(), {}), **site_config}
             host = self.host
+            state = (existing or {}).get("properties", {}).get("state", "Running")
             doc = self._store(path, "Microsoft.Web/sites", body, {
-                "defaultHostName": host, "state": "Running",
+                "defaultHostName": host, "state": state,
                 "hostNameSslStates": [{"name": host, "hostType": "Standard", "sslState": "Disabled"},
                                       {"name": host, "hostType": "Repository", "sslState": "Disabled"}]})
+            doc["properties"]["siteConfig"] = self._reported_site_config(path)
             return 200, {}, doc
+        if method == "PATCH":
+            self._found(path)
+            assert existing is not None
+            props = dict((body or {}).get("properties") or {})
+            site_config = props.pop("siteConfig", None) or {}
+            for name in ("state", "defaultHostName", "hostNameSslStates", "provisioningState"):
+                props.pop(name, None)  # read-only
+            existing["properties"].update(props)
+            if site_config:
+                site_config.pop("appSettings", None)
+                self.site_configs[path.lower()] = {**self.site_configs.get(path.lower(), {}), **site_config}
+                existing["properties"]["siteConfig"] = self._reported_site_config(path)
+            if (body or {}).get("tags") is not None:
+                existing["tags"] = dict(body["tags"])
+            return 200, {}, existing
         if method == "GET":
             return self._found(path)
         if method == "DELETE":
-            self.resources.pop(path.lower(), None)
-            self.published.pop(path.lower(), None)
+            for store in (self.resources, self.published, self.app_settings, self.site_configs):
+                store.pop(path.lower(), None)
             return 200, {}, None
         raise Reject(405, "MethodNotAllowed", method)
 
-    def _site_settings(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+    def _reported_site_config(self, site: str) -> dict[str, Any]:
+        """siteConfig as GET site reports it: the runtime stack, no app settings, TLS/FTPS null."""
+        full = self.site_configs.get(site.lower(), {})
+        return {"linuxFxVersion": full.get("linuxFxVersion", ""), "appSettings": None, "minTlsVersion": None,
+                "ftpsState": None, "numberOfWorkers": 1}
+
+    def _site_state(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """Web Apps - Start / Stop: POST, 200 with no body."""
+        site, action = path.rsplit("/", 1)
+        self._found(site)
+        if method != "POST":
+            raise Reject(405, "MethodNotAllowed", method)
+        self.resources[site.lower()]["properties"]["state"] = "Running" if action.lower() == "start" else "Stopped"
+        return 200, {}, None
+
+    def _site_config(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """Web Apps - Get Configuration (GET), Create Or Update Configuration (PUT), Update Configuration
+        (PATCH) on .../config/web: the SiteConfigResource, app settings excluded (they have their own API)."""
         site = path.split("/config/")[0]
         self._found(site)
+        if method in ("PUT", "PATCH"):
+            _require(body, "properties")
+            given = {k: v for k, v in body["properties"].items() if k != "appSettings"}
+            base = self.site_configs.get(site.lower(), {}) if method == "PATCH" else {}
+            self.site_configs[site.lower()] = {**base, **given}
+            self.resources[site.lower()]["properties"]["siteConfig"] = self._reported_site_config(site)
+        elif method != "GET":
+            raise Reject(405, "MethodNotAllowed", method)
+        return 200, {}, {"id": site + "/config/web", "name": "web", "type": "Microsoft.Web/sites/config",
+                         "properties": {**self.site_configs.get(site.lower(), {}), "appSettings": None}}
+
+    def _site_settings(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """Web Apps - Update Application Settings (PUT .../config/appsettings: replaces them all) and List
+        Application Settings (POST .../config/appsettings/list: an action, read-only, values included)."""
+        site = path.split("/config/")[0]
+        self._found(site)
+        listing = path.lower().endswith("/list")
+        if (method, listing) not in (("PUT", False), ("POST", True)):
+            raise Reject(405, "MethodNotAllowed", f"{method} {path}")
         if method == "PUT":
             _require(body, "properties")
             if not all(isinstance(v, str) for v in body["properties"].values()):
                 raise Reject(400, "BadRequest", "app setting values are strings")
             self.app_settings[site.lower()] = dict(body["properties"])
         return 200, {}, {"id": site + "/config/appsettings", "name": "appsettings",
-                         "properties": self.app_settings.get(site.lower(), {})}
+                         "type": "Microsoft.Web/sites/config", "properties": self.app_settings.get(site.lower(), {})}
 
     def _host_keys(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         self._found(path.split("/host/")[0])
@@ -447,6 +520,8 @@ class FakeAzure:
         (r"/providers/microsoft\.web/serverfarms/[^/]+", _plan),
         (r"/providers/microsoft\.web/sites/[^/]+", _site),
         (r"/providers/microsoft\.web/sites/[^/]+/config/appsettings(/list)?", _site_settings),
+        (r"/providers/microsoft\.web/sites/[^/]+/config/web", _site_config),
+        (r"/providers/microsoft\.web/sites/[^/]+/(start|stop)", _site_state),
         (r"/providers/microsoft\.web/sites/[^/]+/host/default/listkeys", _host_keys),
         (r"/providers/microsoft\.web/sites/[^/]+/functions", _functions),
         (r"/providers/microsoft\.eventhub/namespaces/[^/]+", _namespace),

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fake_azure import FakeAzure, identity_env
+from fake_azure import FakeAzure
 
 from multicloud import orchestrate
 from multicloud.errors import OperationError
@@ -25,15 +25,6 @@ from multicloud.provider import Change, InvokeRequest, no_progress
 pytestmark = pytest.mark.slow
 
 TARGET = "azure"
-
-
-@pytest.fixture
-def signed_in(fake: FakeAzure, monkeypatch: pytest.MonkeyPatch) -> FakeAzure:
-    """orchestrate builds its own provider (DefaultAzureCredential): sign in as a managed identity would."""
-    for name, value in identity_env(fake).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential")
-    return fake
 
 
 def pending(root: Path) -> list[Change]:
