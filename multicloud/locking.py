@@ -71,7 +71,6 @@ class Heartbeat:
 
     def __init__(self, provider: Provider, info: LockInfo, ttl_s: float, progress: Progress) -> None:
         self.provider, self.info, self.ttl_s, self.progress = provider, info, ttl_s, progress
-        self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lock-heartbeat-{provider.name}", daemon=True)
 
@@ -91,7 +90,6 @@ class Heartbeat:
                 self.progress(f"could not renew the deploy lock ({exc}); retrying")
                 continue
             if not held:
-                self.lost = True
                 self.progress("the deploy lock was broken by someone else while this run held it")
                 return
             self.info = renewed

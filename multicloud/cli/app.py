@@ -445,8 +445,9 @@ def rollback(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = 
         project, t, provider = _target_provider(path, target)
         from multicloud.locking import target_lock
 
-        with target_lock(provider, "rollback", out.progress_for(t)):
-            res = provider.rollback(out.progress_for(t))
+        progress = out.progress_for(t)
+        with target_lock(provider, "rollback", progress):
+            res = provider.rollback(progress)
         out.result(res, f"{t}: live is now version {res.version}")
         return 0
 

@@ -164,11 +164,7 @@ class RuntimeApp:
                             "bytes": size, **extra})
             return
         # a matched route is logged by its template (/records/{patient}), never the values in the path
-        path = request.path
-        if "route" in extra:
-            extra = dict(extra)  # the watchdog may still hold the caller's dict
-            path = str(extra.pop("route"))
-        self.log.access(request.method, path, status, size, request.client_ip,
+        self.log.access(request.method, request.route or request.path, status, size, request.client_ip,
                         (time.perf_counter() - request.started) * 1000, extra)
 
     def handle(self, conn: Connection, request: RawRequest) -> bool:
@@ -210,9 +206,10 @@ class RuntimeApp:
                 return conn.answer(request, 405, [("Allow", ", ".join(match.allowed)), *JSON],
                                    b'{"error":"method not allowed"}', {})
             return conn.answer(request, 404, list(JSON), b'{"error":"not found"}', {})
+        request.route = route.path
         if route.auth == "key" and not self._authorized(request):
             return conn.answer(request, 401, [("WWW-Authenticate", "Bearer"), *JSON],
-                               b'{"error":"missing or wrong key"}', {"function": route.function, "route": route.path})
+                               b'{"error":"missing or wrong key"}', {"function": route.function})
         http_request = HttpRequest(
             request.method, unquote(path), path_params=match.params,
             query=parse_qs(request.query_string, keep_blank_values=True) if request.query_string else {},
@@ -220,7 +217,7 @@ class RuntimeApp:
         )
         name = route.function
         return self._call(conn, request, name, request_id,
-                          lambda deadline: self._run_http(name, http_request, request_id, deadline), route.path)
+                          lambda deadline: self._run_http(name, http_request, request_id, deadline))
 
     def _authorized(self, request: RawRequest) -> bool:
         if self.auth_key is None:
@@ -236,12 +233,10 @@ class RuntimeApp:
 
     # ---- one call: slot, watchdog, handler ----------------------------------------------------------
     def _call(self, conn: Connection, request: RawRequest, name: str, request_id: str,
-              work: Callable[[float], Answer], route: str | None = None) -> bool:
+              work: Callable[[float], Answer]) -> bool:
         timeout = self.config.functions[name].timeout
         deadline = time.monotonic() + timeout
         extra: dict[str, object] = {"function": name, "request_id": request_id}
-        if route is not None:
-            extra["route"] = route
         try:
             got = self.slots.acquire(deadline)
         except QueueFull:

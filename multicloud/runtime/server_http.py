@@ -33,6 +33,7 @@ class RawRequest:
     keep_alive: bool
     client_ip: str
     started: float  # perf_counter when the request was complete
+    route: str | None = None  # the matched route's template, logged instead of the path and its values
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
