@@ -175,19 +175,24 @@ def acquire_lock(client: Any, service: str, image: str, labels: dict[str, str], 
 
 
 def renew_lock(client: Any, service: str, info: LockInfo) -> bool:
-    import io
-    import tarfile
-
     container = _lock_container(client, service)
     if container is None or _holder(container).owner != info.owner:
         return False
-    data = info.to_json().encode()
+    return bool(container.put_archive("/", tar_of({LOCK_FILE: info.to_json().encode()}, mode=0o644)))
+
+
+def tar_of(files: dict[str, bytes], *, mode: int, uid: int = 0, gid: int = 0) -> bytes:
+    """An in-memory tar of regular files (for `put_archive`), in name order, with a fixed mtime."""
+    import io
+    import tarfile
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        entry = tarfile.TarInfo(LOCK_FILE)
-        entry.size, entry.mode = len(data), 0o644
-        tar.addfile(entry, io.BytesIO(data))
-    return bool(container.put_archive("/", buf.getvalue()))
+        for name, data in sorted(files.items()):
+            entry = tarfile.TarInfo(name)
+            entry.size, entry.mode, entry.uid, entry.gid, entry.mtime = len(data), mode, uid, gid, 0
+            tar.addfile(entry, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def release_lock(client: Any, service: str, info: LockInfo) -> None:

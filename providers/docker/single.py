@@ -10,10 +10,8 @@ on the engine, never by guessing: the engine is the source of truth, the state f
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
-import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -246,19 +244,14 @@ class Single:
         volume = f"{name}-secrets"
         self.ensure_volume(volume, "secrets")
         _, gid = hardening.uid_gid(self.settings)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            for file_name, value in sorted(values.items()):
-                data = value.encode()
-                info = tarfile.TarInfo(file_name)
-                info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o440, 0, int(gid), 0
-                tar.addfile(info, io.BytesIO(data))
+        archive = eng.tar_of({file_name: value.encode() for file_name, value in values.items()},
+                             mode=0o440, gid=int(gid))
         helper = self.client.containers.create(
             image, command=["true"], network_disabled=True, user="0:0",
             labels=eng.labels_for(self.project.name, "secrets-helper", self.settings.labels),
             volumes={volume: {"bind": "/secrets", "mode": "rw"}})
         try:
-            helper.put_archive("/secrets", buf.getvalue())
+            helper.put_archive("/secrets", archive)
         finally:
             helper.remove(force=True)
         return volume
