@@ -92,6 +92,8 @@ class ScheduleTrigger(Strict):
 class QueueTrigger(Strict):
     name: str = Field(..., min_length=1, description="Queue name (SQS, Storage Queue, Pub/Sub topic).")
     batch_size: int = Field(10, ge=1, le=10000)
+    max_attempts: int = Field(5, ge=1, le=100, description="Deliveries before a message goes to the dead "
+                              "letters (`multicloud dead-letters`).")
 
 
 class StreamTrigger(Strict):
