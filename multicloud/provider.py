@@ -308,6 +308,12 @@ class Provider:
         with self._translated():
             return self._send(channel, name, body, dict(attributes))
 
+    def pending(self, queue: str) -> int | None:
+        """Messages waiting in a queue trigger's queue (visible and in flight); None when it cannot tell.
+        `move` waits for the source's queues to empty before it removes the source."""
+        with self._translated():
+            return self._pending(queue)
+
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """The dead letters of one queue trigger, oldest first, without removing them."""
         with self._translated():
@@ -378,6 +384,9 @@ class Provider:
     # Events: `send` and the dead letters of queue triggers (every target that has queues implements them).
     def _send(self, channel: Channel, name: str, body: bytes, attributes: dict[str, str]) -> SendResult:
         raise self._unsupported("send")
+
+    def _pending(self, queue: str) -> int | None:
+        return None
 
     def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
         raise self._unsupported("dead-letters")
