@@ -1,0 +1,59 @@
+"""Serve the dashboard with uvicorn on a socket bound here, so the URL printed names the real port (also
+when `--port 0` lets the kernel choose) and a port in use is a clear error, not a traceback."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from multicloud.dashboard.app import Dashboard, Settings
+from multicloud.dashboard.board import load_services
+from multicloud.dashboard.security import is_loopback, new_secret
+from multicloud.errors import OperationError, UsageError
+
+Announce = Callable[[str, str | None], None]  # (url, token or None): the CLI prints them, once
+
+
+def bind(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host!r} does not resolve: {exc.strerror}", fix="give an address or a name "
+                         "of this machine, e.g. 127.0.0.1") from exc
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise OperationError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                             fix="choose another --port (0: any free port)") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(host: str, port: int, tls: bool) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}/"
+
+
+def serve(paths: list[Path], host: str, port: int, settings: Settings, announce: Announce, *,
+          targets: list[str] | None = None, tls_cert: Path | None = None, tls_key: Path | None = None) -> int:
+    import uvicorn
+
+    if (tls_cert is None) != (tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    services = load_services(paths, targets)
+    token = None if is_loopback(host) else new_secret()
+    dashboard = Dashboard(services, settings, token=token, csrf=new_secret())
+    sock = bind(host, port)
+    actual = sock.getsockname()[1]
+    config = uvicorn.Config(dashboard.asgi(), log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=2, server_header=False,
+                            ssl_certfile=str(tls_cert) if tls_cert else None,
+                            ssl_keyfile=str(tls_key) if tls_key else None)
+    announce(url_of(host, actual, tls_cert is not None), token)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
