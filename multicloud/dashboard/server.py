@@ -57,3 +57,38 @@ def serve(paths: list[Path], host: str, port: int, settings: Settings, announce:
     announce(url_of(host, actual, tls_cert is not None), token)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+class Background:
+    """The dashboard served by uvicorn on a thread of this process (tests, benches, embedding): `url`,
+    then `stop()`. The caches start and stop with it (uvicorn runs the app's lifespan)."""
+
+    def __init__(self, dashboard: Dashboard, host: str = "127.0.0.1", port: int = 0) -> None:
+        import threading
+
+        import uvicorn
+
+        self.dashboard = dashboard
+        self._sock = bind(host, port)
+        self.url = url_of(host, self._sock.getsockname()[1], False)
+        config = uvicorn.Config(dashboard.asgi(), log_level="warning", access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
+                                        name="dashboard", daemon=True)
+
+    def start(self, timeout: float = 10.0) -> Background:
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise OperationError("the dashboard did not start", where=self.url)
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()

@@ -18,14 +18,19 @@ EXTRA_HINT = "pip install 'multicloud[dashboard]'"
 
 def require_extra() -> None:
     """Exit 3 naming the install command when the web stack is missing."""
-    from importlib.util import find_spec
+    from importlib import import_module
 
     from multicloud.errors import UnsupportedError
 
-    missing = [name for name in ("starlette", "uvicorn", "multipart") if find_spec(name) is None]
+    missing = []
+    for name in ("starlette", "uvicorn", "python_multipart"):
+        try:
+            import_module(name)
+        except ImportError:
+            missing.append(name.replace("_", "-"))
     if missing:
-        raise UnsupportedError(f"the dashboard needs {', '.join(missing)}, which are not installed",
-                               fix=f"{EXTRA_HINT}")
+        verb = "is" if len(missing) == 1 else "are"
+        raise UnsupportedError(f"the dashboard needs {', '.join(missing)}, which {verb} not installed", fix=EXTRA_HINT)
 
 
 @app.command()
