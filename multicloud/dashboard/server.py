@@ -55,7 +55,10 @@ def serve(paths: list[Path], host: str, port: int, settings: Settings, announce:
                             ssl_certfile=str(tls_cert) if tls_cert else None,
                             ssl_keyfile=str(tls_key) if tls_key else None)
     announce(url_of(host, actual, tls_cert is not None), token)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn shut down cleanly on Ctrl-C, then re-raised the signal: done
+        pass
     return 0
 
 
