@@ -166,7 +166,7 @@ class Dashboard:
                 status = cell.status
                 plan = cell.plan
                 cells.append({
-                    "service": service.name, "key": service.key, "path": str(service.project.spec_path),
+                    "service": service.name, "key": service.key, "path": str(service.project.root),
                     "target": cell.target, "health": cell.health, "version": cell.version,
                     "endpoint": cell.endpoint, "last_deploy": cell.last_deploy,
                     "status": None if status is None else {
