@@ -41,8 +41,12 @@ from multicloud import Response
 def hello(event, context):
     name = event.http.query.get("name", ["world"])[0]
     context.logger.info("greeting", who=name)
-    return {"hello": name, "version": os.environ.get("VERSION"), "target": context.target,
-            "secret_len": len(os.environ.get("API_KEY", ""))}
+    return {"hello": name, "version": os.environ.get("VERSION"), "target": context.target}
+
+
+def vault(event, context):
+    """Holds a secret (API_KEY) and says only how long it is."""
+    return {"secret_len": len(os.environ.get("API_KEY", "")), "target": context.target}
 
 
 def boom(event, context):
@@ -60,8 +64,9 @@ def work(event, context):
 
 
 def write_service(root: Path, tag: str, *, version: str = "v1", targets: tuple[str, ...] = ("local",)) -> Path:
-    """One service: `hello` (http, secret API_KEY on the private targets), `boom` (http, always 500) and
-    `work` (a queue, local only). Listed targets are configured; docker and aws use the test fixtures'."""
+    """One service: `hello` (http), `vault` (http, with the secret API_KEY; private targets only), `boom`
+    (http, always 500) and `work` (a queue, local only). Listed targets are configured; docker and aws use
+    the test fixtures' settings."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "app.py").write_text(APP)
     blocks = {
@@ -70,7 +75,8 @@ def write_service(root: Path, tag: str, *, version: str = "v1", targets: tuple[s
                   f"    labels: {{{docker_fixtures.TEST_LABEL}: \"{docker_fixtures.SESSION}\"}}",
         "aws": "  aws:\n    stage: test",
     }
-    private_only = "{" + ", ".join(f"{t}: {{enabled: false}}" for t in targets if t not in ("local",)) + "}"
+    local_only = "{" + ", ".join(f"{t}: {{enabled: false}}" for t in targets if t != "local") + "}"
+    private_only = "{" + ", ".join(f"{t}: {{enabled: false}}" for t in targets if t == "aws") + "}"
     (root / "multicloud.yaml").write_text(textwrap.dedent(f"""\
         service: {docker_fixtures.service_name(tag)}
         runtime: python3.11
@@ -80,10 +86,17 @@ def write_service(root: Path, tag: str, *, version: str = "v1", targets: tuple[s
             memory: 128
             timeout: 10
             env: {{VERSION: {version}}}
+            triggers:
+              - http: {{path: /hello, methods: [GET, POST]}}
+          vault:
+            handler: app.vault
+            memory: 128
+            timeout: 10
             secrets:
               API_KEY: {{local: "env:DASH_API_KEY", docker: "env:DASH_API_KEY"}}
             triggers:
-              - http: {{path: /hello, methods: [GET, POST]}}
+              - http: {{path: /vault, methods: [GET]}}
+            targets: {private_only}
           boom:
             handler: app.boom
             memory: 128
@@ -96,7 +109,7 @@ def write_service(root: Path, tag: str, *, version: str = "v1", targets: tuple[s
             timeout: 10
             triggers:
               - queue: {{name: jobs, batch_size: 1, max_attempts: 2}}
-            targets: {private_only}
+            targets: {local_only}
         targets:
         """) + "\n".join(blocks[t] for t in targets) + "\n")
     return root
