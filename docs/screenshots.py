@@ -12,6 +12,7 @@ with the air-gapped base image (`multicloud docker base-image`).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import socket
@@ -101,8 +102,10 @@ def main() -> int:
         (roots["inventory"] / "multicloud.yaml").write_text(spec("inventory", False, "v2"))  # not deployed yet
         rng = random.Random(7)
         local = provider_for(Project.load(roots["orders"]), "local")
-        for i in range(120):
-            local.invoke(InvokeRequest("api", path=f"/orders/{1000 + i}", query={"ms": [str(rng.randint(2, 40))]}))
+        for i in range(120):  # 40 s of traffic whose latency swells and settles: the sparkline has a shape
+            ms = 8 + 30 * math.sin(i / 120 * math.pi) ** 2 + rng.randint(0, 6)
+            local.invoke(InvokeRequest("api", path=f"/orders/{1000 + i}", query={"ms": [f"{ms:.0f}"]}))
+            time.sleep(0.3)
             if i % 17 == 0:
                 local.invoke(InvokeRequest("refund", method="POST", query={"fail": ["1"]}))
             elif i % 3 == 0:

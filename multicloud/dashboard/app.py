@@ -35,6 +35,7 @@ from multicloud.state import last_deploy
 
 T = TypeVar("T")
 METRICS_WINDOW = timedelta(minutes=15)
+SPARK_MIN_SPAN = timedelta(seconds=30)
 TAIL_BACKLOG = timedelta(minutes=5)
 TAIL_POLL_S = 1.0
 MAX_BODY_SHOWN = 64 * 1024
@@ -197,14 +198,15 @@ class Dashboard:
             (service.key, target), lambda: timed(lambda: actions.recent_invocations(service, target, METRICS_WINDOW))))
         until = reading.read_at
         metrics: list[FunctionMetrics] = []
-        recent = []
-        if reading.value is not None:
-            for name, calls in reading.value.items():
-                metrics.append(summarize(name, calls, until - METRICS_WINDOW, until))
-                recent += calls
+        recent = [c for calls in (reading.value or {}).values() for c in calls]
+        # the sparklines share one axis: from the first call in the window (a burst still has a shape)
+        start = min((c.time for c in recent), default=until - METRICS_WINDOW) - timedelta(seconds=1)
+        start = max(until - METRICS_WINDOW, min(start, until - SPARK_MIN_SPAN))
+        for name, calls in (reading.value or {}).items():
+            metrics.append(summarize(name, calls, start, until))
         recent.sort(key=lambda c: c.time, reverse=True)
         return self.render("_metrics.html", request, reading=reading, metrics=metrics, recent=recent[:20],
-                           window_min=int(METRICS_WINDOW.total_seconds() // 60))
+                           window_min=int(METRICS_WINDOW.total_seconds() // 60), spark_from=start)
 
     async def cell_dead_letters(self, request: Request) -> Response:
         service, target = self.lookup(request)

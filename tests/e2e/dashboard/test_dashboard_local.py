@@ -96,7 +96,7 @@ def test_invoke_from_the_form_shows_the_answer_and_a_failure(page: Any, dash: Cl
     assert row.locator("td.num").nth(1).inner_text() == "1"
     hello = page.locator('#metrics tr[data-function="hello"]')
     assert int(hello.locator("td.calls").inner_text()) >= 1
-    assert hello.locator("svg.spark polyline").count() == 1
+    assert hello.locator("svg.spark polyline, svg.spark circle.dot").count() == 1
 
 
 def test_the_log_tail_streams_new_lines(page: Any, dash: CliDashboard, root: Path) -> None:

@@ -104,7 +104,7 @@ def test_invocations_come_from_the_targets_own_records(page: Any, dash: CliDashb
         page.wait_for_timeout(500)
     median = row.locator("td.num").nth(2).inner_text()
     assert median.endswith("ms"), median  # latency: access-log duration_ms, or Lambda's REPORT Duration
-    assert row.locator("svg.spark polyline").count() == 1
+    assert row.locator("svg.spark polyline, svg.spark circle.dot").count() == 1
     if target == "aws":  # the tail reads CloudWatch Logs too: the platform's lines are there
         page.locator("#log-tail li", has_text="REPORT RequestId").first.wait_for(timeout=30_000)
 

@@ -131,3 +131,5 @@ def test_sparkline_is_inline_svg_of_numbers() -> None:
     assert 'aria-label="15 calls, 1 failed, median 80 ms"' in svg
     empty = str(sparkline(summarize("f", [], T0, T0 + timedelta(minutes=15))))
     assert "polyline" not in empty and "0 calls" in empty
+    one = str(sparkline(summarize("f", calls[:1], T0, T0 + timedelta(minutes=15))))
+    assert "polyline" not in one and one.count('class="dot"') == 1  # one bucket: a dot, not an empty line
