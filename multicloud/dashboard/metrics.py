@@ -84,8 +84,8 @@ def sparkline(metrics: FunctionMetrics, width: int = 150, height: int = 30) -> M
             parts.append(f'<rect x="{i * step:.1f}" y="{height - 3}" width="{max(step - 1, 1):.1f}" height="3" '
                          f'class="err"/>')
     if len(points) == 1:  # one bucket with calls: a dot, a line needs two
-        x, y = points[0].split(",")
-        parts.append(f'<circle cx="{x}" cy="{y}" r="2" class="dot"/>')
+        cx, cy = points[0].split(",")
+        parts.append(f'<circle cx="{cx}" cy="{cy}" r="2" class="dot"/>')
     line = f'<polyline points="{" ".join(points)}" class="lat"/>' if len(points) > 1 else ""
     label = (f"{metrics.calls} calls, {metrics.errors} failed"
              + (f", median {metrics.p50_ms:.0f} ms" if metrics.p50_ms is not None else ""))
