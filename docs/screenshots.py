@@ -154,6 +154,15 @@ def main() -> int:
                 except Exception:  # noqa: BLE001
                     pass
         moto.stop()
+        if not args.no_docker:  # the images this script built (labelled), not anybody else's
+            import docker
+
+            client = docker.from_env()
+            for image in client.images.list(filters={"label": "io.multicloud.screenshots=true"}):
+                try:
+                    client.images.remove(image.id, force=True)
+                except docker.errors.APIError:
+                    pass
     print(f"wrote {IMG / 'dashboard-matrix.png'} and {IMG / 'dashboard-cell.png'}")
     return 0
 
