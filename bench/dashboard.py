@@ -234,6 +234,15 @@ def main() -> int:
                     pass
         if moto is not None:
             moto.stop()
+        if args.deploy_docker:  # the images this bench built (labelled), not anybody else's
+            import docker
+
+            client = docker.from_env()
+            for image in client.images.list(filters={"label": "io.multicloud.bench=dashboard"}):
+                try:
+                    client.images.remove(image.id, force=True)
+                except docker.errors.APIError:
+                    pass
     return 0 if max(peak.values()) == 1 else 1
 
 
