@@ -70,7 +70,7 @@ class EventTriggerSpec:
     event_type: str
     bucket: str | None = None  # storage
     topic: str | None = None  # queue: the Pub/Sub topic id (in the deploy project) or a full path
-    max_attempts: int = 5  # queue: the trigger subscription's max delivery attempts (dead letters after)
+    max_attempts: int | None = None  # queue: the trigger subscription's max delivery attempts
     prefix: str = ""
     suffix: str = ""
 

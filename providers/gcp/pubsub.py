@@ -126,7 +126,7 @@ class PubSub:
     def steps(self, cf: CloudFunction, fn: dict[str, Any] | None) -> list[Step]:
         """What one queue function's dead letters need: reads only; `apply` of each step writes."""
         assert cf.event_trigger is not None and cf.event_trigger.topic is not None
-        attempts = cf.event_trigger.max_attempts
+        attempts = cf.event_trigger.max_attempts or 5
         topic = self.topic(cf.event_trigger.topic)
         dlq_topic, dlq_sub = self.dlq_topic(topic), self.dlq_subscription(topic)
         out: list[Step] = []
