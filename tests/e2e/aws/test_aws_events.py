@@ -19,6 +19,8 @@ from aws_e2e_support import CallLog, build, provider
 from typer.testing import CliRunner
 
 from multicloud.cli.app import app, hoist_global_options
+from multicloud.client import Client
+from multicloud.errors import UsageError
 from multicloud.provider import Change
 
 pytestmark = pytest.mark.moto
@@ -166,6 +168,10 @@ def test_send_pending_and_dead_letters_on_sqs(moto: str, tmp_path: Path) -> None
     assert provider(root).pending("jobs") == 1
     code, out = cli("send", str(root), "-t", "aws", "--queue", "jobs", "--file", str(root / "multicloud.yaml"))
     assert code == 0 and provider(root).pending("jobs") == 2
+    sent = Client(root).send(queue="jobs", body=b"from python", attributes={"via": "client"})
+    assert sent.target == "aws" and sent.destination == url and provider(root).pending("jobs") == 3
+    with pytest.raises(UsageError):
+        Client(root).send(queue="jobs", body=b"x", target="gcp")  # nothing reads it there
 
     for body in ("a", "b", "c"):  # what SQS moves after max receives: the message with its attributes
         sqs.send_message(QueueUrl=dlq, MessageBody=body,

@@ -20,6 +20,7 @@ from gcp_e2e_kit import PROJECT, Deployment, open_fake
 from typer.testing import CliRunner
 
 from multicloud.cli.app import app, hoist_global_options
+from multicloud.client import Client
 
 pytestmark = pytest.mark.slow
 
@@ -124,6 +125,9 @@ def test_send_publishes_with_attributes_and_the_push_becomes_a_cloudevent(
     lines = logged(shop, "handled hello")
     assert any('handled hello {"tenant": "acme"} io.multicloud.queue.messages' in line for line in lines), lines
     assert shop.provider.pending("jobs") is None  # Pub/Sub's API has no message count
+    sent = Client(shop.root).send(queue="jobs", body="from python", attributes={"via": "client"})
+    assert sent.target == "gcp" and sent.message_id
+    assert any('handled from python {"via": "client"}' in line for line in logged(shop, "handled from python"))
     code, out = cli("send", str(shop.root), "-t", "gcp", "--stream", "jobs", "-d", "x")
     assert code == 2 and "no function reads stream" in out, out  # nothing reads a stream on gcp
 
