@@ -245,6 +245,13 @@ def test_poison_message_dead_lettered_after_max_attempts_then_retried_to_a_fixed
 
     write(root, fixed=True, attempts=3, stream=True)
     assert cli("deploy", str(root), "-t", "aws")[0] == 0
+    # moto pins a mapping to the version its alias named when the mapping was made (Lambda resolves the
+    # alias at each invoke): delete the SQS mapping so the next deploy makes it again, on the fixed version
+    lam = boto3.client("lambda")
+    (mapping,) = [m for m in lam.list_event_source_mappings()["EventSourceMappings"]
+                  if m["EventSourceArn"].endswith(":jobs")]
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    assert cli("deploy", str(root), "-t", "aws")[0] == 0
     code, out = cli("dead-letters", str(root), "-t", "aws", "--retry")
     assert code == 0 and "jobs: sent back 1 dead letter(s)" in out, out
     lines = _lines(root, "handled poison", 1)
