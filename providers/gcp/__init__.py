@@ -85,7 +85,7 @@ class GcpProvider(Provider):
         from .clients import GcpClients
         from .pubsub import PubSub
 
-        return PubSub(GcpClients.from_environment(self.project), self.project.name)
+        return PubSub(GcpClients.from_environment(self.project, pubsub_only=True), self.project.name)
 
     def _send(self, channel: Channel, name: str, body: bytes, attributes: dict[str, str]) -> SendResult:
         if channel == "stream":

@@ -60,9 +60,12 @@ class GcpClients:
     anonymous: bool
 
     @classmethod
-    def from_environment(cls, project: Project) -> GcpClients:
+    def from_environment(cls, project: Project, *, pubsub_only: bool = False) -> GcpClients:
+        """`pubsub_only`: for calls that reach Pub/Sub alone (send, dead letters), which need no Google
+        credentials when PUBSUB_EMULATOR_HOST points at the emulator."""
         settings = settings_of(project)
-        anonymous = all(is_local(endpoint(api)) for api in APIS)
+        anonymous = all(is_local(endpoint(api)) for api in APIS) or (
+            pubsub_only and is_local("http://" + os.environ.get("PUBSUB_EMULATOR_HOST", "")))
         credentials: Any
         adc_project: str | None = None
         if anonymous:
