@@ -39,8 +39,12 @@ MANIFEST = "multicloud-endpoints"
 FORMAT = 1
 LIVE_STATES = frozenset({"running", "active", "healthy", "ready", "deployed"})
 # Without `allowed_targets`, private targets come first (nearer, and the data stays home), then the public
-# clouds in the order the spec lists them.
+# clouds in the spec's canonical order (aws, azure, gcp).
 PRIVATE_FIRST = ("local", "docker")
+
+
+def _private_first(target: str) -> int:
+    return PRIVATE_FIRST.index(target) if target in PRIVATE_FIRST else len(PRIVATE_FIRST)
 
 
 @dataclass(frozen=True)
@@ -81,13 +85,13 @@ def route_auth(project: Project, target: str, fn: ResolvedFunction, route: HttpT
 
 def preference(project: Project, function: str, targets: Sequence[str]) -> list[str]:
     """The targets among `targets` that `function` may run on, in the order a client should try them:
-    the placement's `allowed_targets` order when it lists them, else private targets first, then the
-    rest in the order given (the spec's)."""
+    the placement's `allowed_targets` order when it lists them, else local, docker, then the rest in the
+    order given (the spec's targets: aws, azure, gcp)."""
     placed = [t for t in targets if any(f.name == function for f in project.functions_for(t))]
     allowed = project.spec.placement_of(function).allowed_targets
     if allowed:
         return sorted(placed, key=lambda t: allowed.index(t) if t in allowed else len(allowed))
-    return sorted(placed, key=lambda t: PRIVATE_FIRST.index(t) if t in PRIVATE_FIRST else len(PRIVATE_FIRST))
+    return sorted(placed, key=_private_first)
 
 
 def base_url(fn: ResolvedFunction, endpoint: str) -> str:
@@ -127,7 +131,8 @@ def build_manifest(project: Project, targets: Sequence[str], reports: Mapping[st
             url = base_url(fn, status.endpoint) if routes and status.endpoint else None
             entries.append({
                 "target": target, "url": url,
-                "routes": [{"path": r.path, "methods": list(r.methods), "auth": route_auth(project, target, fn, r)}
+                "routes": [{"path": r.path, "methods": list(r.methods),
+                            "auth": _located(route_auth(project, target, fn, r), url, reports[target])}
                            for r in routes] if url else [],
             })
         functions[name] = {
@@ -138,7 +143,7 @@ def build_manifest(project: Project, targets: Sequence[str], reports: Mapping[st
                                 "functions": functions}
     for kind, key in (("queue", "queues"), ("stream", "streams")):
         channels: dict[str, Any] = {}
-        for target in targets:
+        for target in sorted(targets, key=_private_first):
             for channel, fns in project.channels_for(target, kind).items():
                 entry = channels.setdefault(channel, {"functions": [], "targets": []})
                 for fn in fns:
@@ -148,6 +153,15 @@ def build_manifest(project: Project, targets: Sequence[str], reports: Mapping[st
                     entry["targets"].append(target)
         manifest[key] = dict(sorted(channels.items()))
     return manifest
+
+
+def _located(auth: dict[str, str], url: str | None, report: StatusReport) -> dict[str, str]:
+    """What a signer needs besides the request: AWS SigV4's region, a Google identity token's audience."""
+    if auth.get("scheme") == "aws-sigv4" and report.details.get("region"):
+        return {**auth, "region": report.details["region"]}
+    if auth.get("scheme") == "google-id-token" and url:
+        return {**auth, "audience": url}
+    return auth
 
 
 def gather_reports(project: Project, targets: Sequence[str]) -> tuple[dict[str, StatusReport],

@@ -211,14 +211,15 @@ def _describe(attempt: _Attempt) -> str:
 
 
 def _default_path(function: str, entry: Mapping[str, Any]) -> str:
-    routes = entry.get("routes") or []
+    """The function's first route without parameters (as `multicloud invoke` takes the first route)."""
+    routes = [str(r["path"]) for r in entry.get("routes") or []]
     if not routes:
         raise UsageError(f"function {function!r} has no http route on {entry.get('target')}")
-    first = str(routes[0]["path"])
-    if "{" in first:
-        raise UsageError(f"the route {first} of {function} has parameters",
-                         fix=f"give the concrete path, e.g. path={first.split('{')[0] + '1'!r}")
-    return first
+    plain = [r for r in routes if "{" not in r]
+    if not plain:
+        raise UsageError(f"the routes of {function} have parameters",
+                         fix=f"give the concrete path, e.g. path={routes[0].split('{')[0] + '1'!r}")
+    return plain[0]
 
 
 def _auth_for(entry: Mapping[str, Any], path: str) -> Mapping[str, str]:

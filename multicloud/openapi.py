@@ -85,11 +85,11 @@ def _route_key(path: str) -> str:
     return PARAM_RE.sub("{}", path)
 
 
-def _servers(manifest: Mapping[str, Any] | None, function: str) -> list[dict[str, str]]:
+def _servers(manifest: Mapping[str, Any] | None, function: str, targets: Sequence[str]) -> list[dict[str, str]]:
     if manifest is None:
         return []
     entries = (manifest.get("functions", {}).get(function) or {}).get("targets") or []
-    return [{"url": e["url"], "description": e["target"]} for e in entries if e.get("url")]
+    return [{"url": e["url"], "description": e["target"]} for e in entries if e.get("url") and e["target"] in targets]
 
 
 def openapi_document(project: Project, targets: Sequence[str],
@@ -105,7 +105,7 @@ def openapi_document(project: Project, targets: Sequence[str],
         if not order:
             continue
         resolved = {t: project.function(t, name) for t in order}
-        servers = _servers(manifest, name)
+        servers = _servers(manifest, name, order)
         for server in servers:
             if server not in all_servers:
                 all_servers.append(server)

@@ -78,7 +78,7 @@ export type Body = string | Uint8Array | ArrayBuffer | ArrayBufferView | Blob | 
 
 export interface CallOptions {
   method?: HttpMethod | Lowercase<HttpMethod>;
-  /** The concrete path, e.g. "/records/42" (default: the function's first route, if it has no parameters). */
+  /** The concrete path, e.g. "/records/42" (default: the function's first route without parameters). */
   path?: string;
   query?: Record<string, string | number | boolean | Array<string | number | boolean>> | URLSearchParams | string;
   /** Strings, bytes, Blob, URLSearchParams and FormData go as they are; anything else as JSON. */

@@ -272,15 +272,16 @@ export class Client {
 
 class MissingCredentials extends Error {}
 
+// The function's first route without parameters (as `multicloud invoke` takes the first route).
 function defaultPath(fn, entry) {
-  const routes = entry.routes ?? [];
+  const routes = (entry.routes ?? []).map((r) => r.path);
   if (!routes.length) throw new UsageError(`function ${JSON.stringify(fn)} has no http route on ${entry.target}`);
-  const first = routes[0].path;
-  if (first.includes("{")) {
-    throw new UsageError(`the route ${first} of ${fn} has parameters`,
-      { fix: `give the concrete path, e.g. path: "${first.split("{")[0]}1"` });
+  const plain = routes.find((r) => !r.includes("{"));
+  if (plain === undefined) {
+    throw new UsageError(`the routes of ${fn} have parameters`,
+      { fix: `give the concrete path, e.g. path: "${routes[0].split("{")[0]}1"` });
   }
-  return first;
+  return plain;
 }
 
 // The auth of the route `path` matches; for a path no route matches, the first auth any route asks for
