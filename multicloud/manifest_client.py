@@ -198,8 +198,8 @@ class ManifestClient:
         if status in RETRY_ANY or (status in RETRY_IDEMPOTENT and method in IDEMPOTENT):
             return None, _Attempt(target, url, status=status)
         lowered = {k.lower(): v for k, v in resp_headers.items()}
-        return Reply(target, status, data, lowered, status < 500, None if status < 500 else f"HTTP {status}"), \
-            _Attempt(target, url, status)
+        ok = 200 <= status < 400  # as the private targets' invoke counts it
+        return Reply(target, status, data, lowered, ok, None if ok else f"HTTP {status}"), _Attempt(target, url, status)
 
 
 class _NoCredentials(Exception):
