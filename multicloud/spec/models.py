@@ -157,7 +157,9 @@ class Placement(Strict):
     """
 
     data_class: DataClass = "public"
-    allowed_targets: tuple[TargetName, ...] | None = Field(None, min_length=1)
+    allowed_targets: tuple[TargetName, ...] | None = Field(
+        None, min_length=1, description="The only targets it may run on, in order of preference: clients "
+        "(and the endpoints manifest) try them in this order.")
 
     def allows(self, target: str) -> bool:
         if self.data_class == "confidential" and target not in PRIVATE_TARGETS:
