@@ -25,6 +25,7 @@ from multicloud.errors import SpecError, UnsupportedError
 from multicloud.package import pip_install_target, tree_digest
 from multicloud.project import Project, ResolvedFunction
 from multicloud.provider import Progress, no_progress
+from multicloud.requirements import read_requirements
 from multicloud.spec.models import HttpTrigger, ScheduleTrigger
 from multicloud.spec.secrets import scheme_of
 from multicloud.vendor import artifact_files
@@ -132,13 +133,10 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
 
 
 def _requirements(project: Project) -> Path | None:
-    if not project.spec.requirements:
-        default = project.root / "requirements.txt"
-        return default if default.is_file() else None
-    path = (project.root / project.spec.requirements).resolve()
-    if not path.is_file():
+    path = project.requirements_file
+    if path is not None and not path.is_file():
         raise SpecError("requirements file not found", fix="fix the `requirements` path",
-                        where=f"{project.spec_path}: requirements")
+                        where=project.locate(("requirements",)))
     return path
 
 
@@ -186,7 +184,7 @@ def stage_artifact(
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
     deps_dir.mkdir(parents=True, exist_ok=True)
-    if requirements is not None and requirements.read_text().strip():
+    if requirements is not None and read_requirements(requirements):
         progress(f"{target}: installing dependencies from {requirements.name}")
         pip_install_target(requirements, deps_dir, python_version=version, platforms=pip_platforms)
     config_path.write_bytes(config_bytes)

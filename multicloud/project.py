@@ -81,6 +81,13 @@ class Project:
     def name(self) -> str:
         return self.spec.service
 
+    @property
+    def requirements_file(self) -> Path | None:
+        """The service's dependencies, by the one rule every target follows (multicloud.requirements)."""
+        from multicloud.requirements import requirements_file
+
+        return requirements_file(self.root, self.spec.requirements)
+
     def settings(self, target: str) -> BaseModel:
         return self.spec.targets.for_target(target)
 

@@ -28,11 +28,26 @@ def check_project(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
     for name, fn in spec.functions.items():
         errors += _check_handler(root, fn.handler, locate(("functions", name, "handler")))
     errors += _check_routes(spec, locate)
-    if spec.requirements and not (root / spec.requirements).is_file():
-        errors.append(SpecError(f"requirements file {spec.requirements!r} not found",
-                                fix="create it or fix the path (relative to the spec's folder)",
-                                where=locate(("requirements",))))
+    errors += _check_requirements(spec, root, locate)
     return errors
+
+
+def _check_requirements(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
+    """The requirements file the rule picks (multicloud.requirements) exists and reads (includes too)."""
+    from multicloud.requirements import read_requirements, requirements_file
+
+    path = requirements_file(root, spec.requirements)
+    if path is None:
+        return []
+    if not path.is_file():
+        return [SpecError(f"requirements file {spec.requirements!r} not found",
+                          fix="create it or fix the path (relative to the spec's folder)",
+                          where=locate(("requirements",)))]
+    try:
+        read_requirements(path)
+    except SpecError as exc:
+        return [exc]
+    return []
 
 
 def _check_handler(root: Path, handler: str, where: Location) -> list[SpecError]:

@@ -38,9 +38,11 @@ class GcpProvider(Provider):
     name = "gcp"
 
     def _check(self) -> None:
+        from .build import check_requirements
         from .model import cloud_functions
 
         cloud_functions(self.project)
+        check_requirements(self.project)
 
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         from .build import build
