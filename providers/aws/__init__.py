@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 class AwsProvider(Provider):
     name = "aws"
+    extra = "aws"
 
     def __init__(self, project: Project) -> None:
         super().__init__(project)

@@ -40,6 +40,8 @@ IMAGES_FILE = "docker-images.json"
 
 class DockerProvider(Provider):
     name = "docker"
+    extra = "docker"
+    sdk_free = frozenset({"check", "export"})  # even a build talks to the engine
 
     @property
     def settings(self) -> DockerSettings:

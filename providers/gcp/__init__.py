@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 class GcpProvider(Provider):
     name = "gcp"
+    extra = "gcp"
 
     def _check(self) -> None:
         from .build import check_requirements
