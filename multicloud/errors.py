@@ -68,9 +68,14 @@ class SpecError(MulticloudError):
 
 
 class SpecErrors(SpecError):
-    """Several located spec problems, reported together."""
+    """Several located spec problems, reported together (the first MAX_SHOWN, then how many more)."""
+
+    MAX_SHOWN = 50
 
     def __init__(self, errors: list[SpecError]) -> None:
+        if len(errors) > self.MAX_SHOWN:
+            more = SpecError(f"... and {len(errors) - self.MAX_SHOWN} more problems", fix="fix the ones above first")
+            errors = [*errors[:self.MAX_SHOWN], more]
         self.errors = errors
         first = errors[0]
         super().__init__(first.what, fix=first.fix, where=first.where)

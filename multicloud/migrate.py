@@ -54,8 +54,12 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def convert_file(path: Path) -> Conversion:
+    from multicloud.spec.loader import check_bounded
+
     try:
-        doc = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        text = path.read_text()
+        check_bounded(text, str(path))  # alias bombs, deep nesting: refused before anything is built
+        doc = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError as exc:
         raise SpecError("file not found", fix="pass the path of serverless.yml", where=str(path)) from exc
     except yaml.YAMLError as exc:

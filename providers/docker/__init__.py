@@ -175,12 +175,11 @@ class DockerProvider(Provider):
 
     # ---- lock: a named, never started container on the engine (see engine.acquire_lock) --------------
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
-        from .context import default_base_image, ensure_base
-        from .engine import acquire_lock, labels_for
+        from .engine import MANAGED, ROLE, acquire_lock, labels_for
+        from .images import lock_image
 
         client = self.client()
-        image = default_base_image(self.project, self.settings)
-        ensure_base(client, image)
+        image = lock_image(client, {MANAGED: "true", ROLE: "lock"})  # never pulled: an empty local image
         return acquire_lock(client, self.project.name, image,
                             labels_for(self.project.name, "lock", self.settings.labels), info)
 
