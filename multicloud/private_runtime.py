@@ -132,6 +132,26 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
     return config
 
 
+def check_runtime_config(project: Project, target: str) -> None:
+    """Refuse now what the private runtime would refuse when it starts: the runtime.json this spec gives
+    goes through the runtime's own parser and scheduler (the same code), so `validate` and every build
+    fail first, with exit 2. The spec model catches each known case with its line; this is the net."""
+    from datetime import datetime, timezone
+
+    from multicloud.runtime.scheduler import Cron, CronError
+    from multicloud.runtime.server_config import ConfigError, parse_config
+
+    config = runtime_config(project, target, auth_key_ref=DEFAULT_AUTH_KEY_REF)
+    try:
+        parsed = parse_config(json.loads(json.dumps(config)), project.root)
+        for schedule in parsed.schedules:
+            if schedule.cron is not None:
+                Cron(schedule.cron).next_after(datetime.now(timezone.utc))
+    except (ConfigError, CronError) as exc:
+        raise SpecError(f"the {target} runtime would refuse this service: {exc}",
+                        fix="change the setting it names", where=str(project.spec_path)) from exc
+
+
 def _requirements(project: Project) -> Path | None:
     path = project.requirements_file
     if path is not None and not path.is_file():

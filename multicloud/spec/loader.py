@@ -281,6 +281,8 @@ def _to_spec_error(err: Any, marks: Marks, filename: str) -> SpecError:
     secret = "secrets" in loc
     msg: str = err["msg"].removeprefix("Value error, ")
     fix = _FIXES.get(kind)
+    if kind == "value_error" and " Fix: " in msg:  # a model validator's own fix
+        msg, fix = msg.split(" Fix: ", 1)
     if is_key and kind == "string_pattern_mismatch":
         pattern = (err.get("ctx") or {}).get("pattern", "")
         msg = f"key {str(loc[-1])!r} does not match {pattern}"

@@ -49,6 +49,16 @@ class HttpTrigger(Strict):
             raise ValueError("must start with '/', e.g. /orders")
         if not re.fullmatch(r"(/[A-Za-z0-9._~\-]*|/\{[A-Za-z_][A-Za-z0-9_]*\+?\})+/?|/", value):
             raise ValueError("segments may hold letters, digits, . _ ~ - or one {param}")
+        params = re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}", value)
+        names = [name for name, _ in params]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"path parameter {{{repeated[0]}}} appears twice Fix: give each parameter its own name, "
+                             "e.g. /users/{user}/orders/{order}")
+        if any(greedy for _, greedy in params[:-1]) or (params and params[-1][1] and not value.rstrip("/")
+                                                         .endswith("+}")):
+            raise ValueError("a greedy parameter {name+} must be the last segment Fix: move it to the end, "
+                             "e.g. /files/{path+}")
         return value
 
     @field_validator("methods", mode="before")
@@ -60,7 +70,7 @@ class HttpTrigger(Strict):
 
 
 RATE_RE = re.compile(r"^(\d+)\s*(m|min|minute|minutes|h|hour|hours|d|day|days)$")
-CRON_FIELD = r"[0-9A-Za-z*/,\-?LW#]+"
+MAX_RATE_SECONDS = 366 * 86400  # a year: every target's scheduler takes it, none takes much more
 
 
 class ScheduleTrigger(Strict):
@@ -71,12 +81,14 @@ class ScheduleTrigger(Strict):
     def _one(self) -> ScheduleTrigger:
         if (self.rate is None) == (self.cron is None):
             raise ValueError("give exactly one of `rate` (e.g. 5m) or `cron` (e.g. '0 * * * *')")
-        if self.rate is not None and not RATE_RE.match(self.rate.strip()):
-            raise ValueError(f"rate {self.rate!r} is not N followed by m, h or d (e.g. 5m, 1h, 1d)")
+        if self.rate is not None:
+            if not RATE_RE.match(self.rate.strip()):
+                raise ValueError(f"rate {self.rate!r} is not N followed by m, h or d (e.g. 5m, 1h, 1d)")
+            seconds = self.rate_seconds or 0
+            if not 60 <= seconds <= MAX_RATE_SECONDS:
+                raise ValueError(f"rate {self.rate!r} is outside 1m-366d Fix: use at least 1m and at most 366d")
         if self.cron is not None:
-            fields = self.cron.split()
-            if len(fields) != 5 or not all(re.fullmatch(CRON_FIELD, f) for f in fields):
-                raise ValueError(f"cron {self.cron!r} must have five fields: minute hour day month weekday")
+            check_cron(self.cron)
         return self
 
     @property
@@ -87,6 +99,20 @@ class ScheduleTrigger(Strict):
         assert match is not None
         amount, unit = int(match.group(1)), match.group(2)[0]
         return amount * {"m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def check_cron(expr: str) -> None:
+    """The portable cron: five fields, as the private runtime's scheduler parses them (the same code), and
+    an expression that fires at all. Quartz/EventBridge extensions (L, W, #) are not portable."""
+    from datetime import datetime, timezone
+
+    from multicloud.runtime.scheduler import Cron, CronError
+
+    try:
+        Cron(expr).next_after(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    except CronError as exc:
+        raise ValueError(f"{exc} Fix: write five fields, minute hour day month weekday, with digits, names (JAN, "
+                         "MON), * / , - (e.g. '0 6 * * MON-FRI'); times are UTC") from None
 
 
 class QueueTrigger(Strict):

@@ -51,6 +51,16 @@ class AwsProvider(Provider):
 
         return Aws(self.settings.region)
 
+    def _check(self) -> None:
+        """What only AWS refuses, found before any build: schedules EventBridge cannot express."""
+        from .triggers import schedule_expression
+
+        for fn in self.project.functions_for("aws"):
+            for index, trigger in enumerate(fn.triggers):
+                if trigger.schedule is not None:
+                    where = self.project.locate(("functions", fn.name, "triggers", index, "schedule", "cron"))
+                    schedule_expression(trigger.schedule, str(where))
+
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         from .build import build
 

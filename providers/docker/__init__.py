@@ -70,6 +70,11 @@ class DockerProvider(Provider):
 
         return Single(client, self.project, self.settings, lambda _m: None)
 
+    def _check(self) -> None:
+        from multicloud.private_runtime import check_runtime_config
+
+        check_runtime_config(self.project, "docker")
+
     # ---- build -------------------------------------------------------------------------------------
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         from .context import build_function_image, build_gateway_image

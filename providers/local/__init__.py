@@ -79,6 +79,11 @@ class LocalProvider(Provider):
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32) + "\n")
 
+    def _check(self) -> None:
+        from multicloud.private_runtime import check_runtime_config
+
+        check_runtime_config(self.project, "local")
+
     # ---- build -------------------------------------------------------------------------------------
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         from multicloud.private_runtime import stage_artifact
