@@ -110,7 +110,7 @@ class Project:
                     env={**fn.env, **(over.env if over else {})},
                     secrets=secrets,
                     triggers=fn.triggers,
-                    description=fn.description,
+                    description=fn.description or self.spec.description,
                 )
             )
         return out

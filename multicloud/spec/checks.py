@@ -30,7 +30,22 @@ def check_project(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
         errors += _check_handler(root, fn.handler, locate(("functions", name, "handler")), defined)
     errors += _check_routes(spec, locate)
     errors += _check_requirements(spec, root, locate)
+    errors += _check_files(spec, root, locate)
     return errors
+
+
+def _check_files(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
+    """What ships is readable and stays in the folder, and each `include:` pattern brings something."""
+    from multicloud.files import select
+
+    try:
+        selection = select(root, spec.include, spec.exclude)
+    except SpecError as exc:
+        return [exc]
+    return [SpecError(f"include pattern {pattern!r} matches no file",
+                      fix="check the glob (relative to the spec's folder; ** spans folders), or remove it",
+                      where=locate(("include", spec.include.index(pattern))))
+            for pattern in selection.unmatched_includes]
 
 
 def _check_requirements(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:

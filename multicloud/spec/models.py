@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from multicloud.spec.secrets import SecretRef
 from multicloud.spec.targets import TargetsSettings
@@ -31,6 +31,20 @@ HttpMethod = Annotated[
     WithJsonSchema({"type": "string", "enum": [*METHODS, *(m.lower() for m in METHODS)]}),
 ]
 EnvName = Annotated[str, Field(pattern=ENV_NAME_RE)]
+
+
+def _plain_setting(value: str) -> str:
+    from multicloud.spec.credentials import credential_kind
+
+    kind = credential_kind(value)
+    if kind:  # never echo the value
+        raise ValueError(f"this value looks like {kind}; `env:` values land in artifacts, cloud consoles and "
+                         "state Fix: store it in a secret store and reference it under `secrets:` instead "
+                         "(e.g. secrets: {NAME: ssm:/app/name}, or {local: env:NAME} for a local run)")
+    return value
+
+
+EnvValue = Annotated[str, AfterValidator(_plain_setting)]
 
 
 class Strict(BaseModel):
@@ -204,7 +218,7 @@ class FunctionOverride(Strict):
     enabled: bool = True
     memory: int | None = Field(None, ge=64, le=32768)
     timeout: int | None = Field(None, ge=1, le=86400)
-    env: dict[EnvName, str] = Field(default_factory=dict)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     secrets: dict[EnvName, SecretRef] = Field(default_factory=dict)
 
 
@@ -213,7 +227,7 @@ class Function(Strict):
     description: str = ""
     memory: int = Field(256, ge=64, le=32768, description="Memory in MB.")
     timeout: int = Field(30, ge=1, le=86400, description="Timeout in seconds.")
-    env: dict[EnvName, str] = Field(default_factory=dict)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     secrets: dict[EnvName, SecretRef] = Field(
         default_factory=dict, description="Secret references only, e.g. ssm:/app/key; never values."
     )
@@ -229,12 +243,28 @@ class Function(Strict):
         return value
 
 
+def _glob(pattern: str) -> str:
+    from multicloud.files import pattern_problem
+
+    problem = pattern_problem(pattern)
+    if problem:
+        raise ValueError(f"{problem} Fix: write globs relative to the spec's folder, e.g. tests/fixtures/** or "
+                         ".well-known/*")
+    return pattern
+
+
+Glob = Annotated[str, AfterValidator(_glob)]
+
+
 class Spec(Strict):
     service: str = Field(..., pattern=NAME_RE, description="Lower-case name, letters, digits, dashes.")
     runtime: Runtime = "python3.11"
     description: str = ""
     requirements: str | None = Field(None, description="Path of a requirements.txt for dependencies.")
-    include: tuple[str, ...] = Field(default_factory=tuple, description="Extra files or globs to ship.")
+    include: tuple[Glob, ...] = Field(default_factory=tuple, description="Globs (relative to this file's folder) "
+                                     "of files to ship that the default leaves out, e.g. tests/fixtures/**.")
+    exclude: tuple[Glob, ...] = Field(default_factory=tuple, description="Globs of files not to ship, e.g. "
+                                     "docs/**; wins over include.")
     functions: dict[Annotated[str, Field(pattern=FUNCTION_RE)], Function] = Field(..., min_length=1)
     targets: TargetsSettings = Field(default_factory=TargetsSettings)
     placement: Placement = Field(default_factory=Placement, description="Privacy placement of the service.")

@@ -111,6 +111,8 @@ class DockerProvider(Provider):
             change = Change("create", resource, f"image {build.digest[:12]}")
         elif deployed == build.digest and mode.settings_changed():
             change = Change("update", resource, "run-time settings changed (limits, user, replicas...)")
+        elif deployed == build.digest and mode.secrets_changed():
+            change = Change("update", resource, "secret values changed (rotated): same image, new values")
         elif deployed == build.digest:
             change = Change("noop", resource, f"image {build.digest[:12]} is live")
         else:

@@ -106,19 +106,23 @@ class Single:
         live = self.live()
         gateway = self.gateway()
         config = hardening.run_config(self.project, self.settings)
+        values = self.resolve_secrets()  # before anything changes: a missing secret leaves all as it was
+        rotated = live is not None and not eng.same_secrets(live.labels, values)
         if (live is not None and gateway is not None and live.labels.get(eng.DIGEST) == digest
-                and live.labels.get(eng.RUN_CONFIG) == config
+                and live.labels.get(eng.RUN_CONFIG) == config and not rotated
                 and live.status == "running" and gateway.status == "running"
                 and gateway.labels.get("io.multicloud.gateway-config") == self.gateway_config(gateway_image)):
             self.progress(f"{image} is already live: nothing to do")
             host, port = self.endpoint(gateway)
             return False, host, port
-        values = self.resolve_secrets()  # before anything changes: a missing secret leaves all as it was
+        if rotated and live is not None and live.labels.get(eng.DIGEST) == digest:
+            self.progress("secret values changed: starting the same image with the new values (blue/green)")
         self.ensure_network()
         name = self.names.function(digest)
         volume = self.secrets_volume(name, image, values) if values else None
         labels = eng.labels_for(self.project.name, "function", self.settings.labels, digest=digest)
         labels[eng.RUN_CONFIG] = config
+        labels[eng.SECRETS] = eng.secrets_fingerprint(values)
         previous = eng.previous_release(live.labels if live is not None else {},
                                         live.attrs["Config"]["Image"] if live is not None else None, digest)
         if previous:
@@ -234,6 +238,14 @@ class Single:
     def resolve_secrets(self) -> dict[str, str]:
         refs, _ = secret_files(self.project, self.settings)
         return {name: resolve_host_ref(ref, name) for name, ref in refs.items()}
+
+    def secrets_changed(self) -> bool:
+        """For `plan`: the live release runs with other secret values than the deploying host has now."""
+        live = self.live()
+        try:
+            return live is not None and not eng.same_secrets(live.labels, self.resolve_secrets())
+        except OperationError:
+            return False  # a reference that does not resolve here: deploy will say so
 
     def secrets_volume(self, name: str, image: str, values: dict[str, str]) -> str:
         """A per-container volume holding one root-owned, group-readable file per secret.

@@ -111,6 +111,8 @@ class LocalProvider(Provider):
                                       else "drift: the local server is not running (stopped outside multicloud)"))
             elif build is None or build.digest != state.get("digest"):
                 changes.append(Change("update", f"function {fn.name}", "swap to the new release"))
+            elif not self._same_secrets(live.get("secrets_fp") if live else None):
+                changes.append(Change("update", f"function {fn.name}", "secret values changed: restart"))
             else:
                 changes.append(Change("noop", f"function {fn.name}"))
         return Plan("local", tuple(changes))
@@ -156,6 +158,32 @@ class LocalProvider(Provider):
                     )
                 out[locator] = os.environ[locator]
         return out
+
+    def _secrets_view(self) -> dict[str, str]:
+        """Every secret value the server will start with, read here now: `env:` values from this shell, and
+        the contents of `file:` references (the server reads those itself; a rotated file must restart it)."""
+        view = {f"env:{k}": v for k, v in self._secret_env().items()}
+        for fn in self.project.functions_for("local"):
+            for ref in fn.secrets.values():
+                scheme, _, locator = ref.partition(":")
+                if scheme == "file":
+                    try:
+                        view[ref] = Path(locator).expanduser().read_text()
+                    except OSError as exc:
+                        view[ref] = f"<unreadable: {exc.strerror}>"  # the server will say so at start
+        return view
+
+    def _fingerprint(self, salt: str) -> str:
+        """Salted hash of the secret values; the supervisor keeps it in memory only (never on disk)."""
+        import hashlib
+        import json
+
+        return hashlib.sha256((salt + json.dumps(self._secrets_view(), sort_keys=True)).encode()).hexdigest()
+
+    def _same_secrets(self, recorded: object) -> bool:
+        if not isinstance(recorded, dict) or not isinstance(recorded.get("salt"), str):
+            return not self._secrets_view()  # a supervisor from before fingerprints: only if there are none
+        return bool(recorded.get("digest") == self._fingerprint(recorded["salt"]))
 
     def _start_supervisor(self, progress: Progress, attempt: int = 0) -> dict[str, Any]:
         state = read_state(self.project, "local")
@@ -206,11 +234,14 @@ class LocalProvider(Provider):
             state = read_state(self.project, "local")
             live = None
         changed = True
-        if live is not None and live.get("state") == "running" and state.get("digest") == build.digest:
+        same_code = live is not None and live.get("state") == "running" and state.get("digest") == build.digest
+        if same_code and live is not None and self._same_secrets(live.get("secrets_fp")):
             changed = False
             answer = live
             progress("local: unchanged, still serving")
         else:
+            if same_code:
+                progress("local: secret values changed: restarting the release with the new values")
             release = self._release(build, progress)
             answer = self._switch(release, live, state, progress)
         previous = state.get("previous")
@@ -229,7 +260,10 @@ class LocalProvider(Provider):
             self._kill_stale(state)  # a supervisor that died (kill -9, reboot) must not keep the port
             self._start_supervisor(progress)
         progress(f"local: switching to release {release.name}")
-        answer = control.call(sock_path, {"cmd": "deploy", "release": str(release), "env": env}, timeout=180)
+        salt = secrets.token_hex(16)
+        fingerprint = {"salt": salt, "digest": self._fingerprint(salt)}
+        answer = control.call(sock_path, {"cmd": "deploy", "release": str(release), "env": env,
+                                          "secrets_fp": fingerprint}, timeout=180)
         if not answer.get("ok"):
             raise OperationError(
                 f"the new release did not start: {answer.get('error')}",

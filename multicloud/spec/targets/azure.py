@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class EventHubSettings(BaseModel):
@@ -27,3 +27,10 @@ class AzureSettings(BaseModel):
     max_instances: int = Field(100, ge=40, le=1000, description="Flex Consumption maximumInstanceCount.")
     eventhub: EventHubSettings = Field(default_factory=EventHubSettings)
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _plan_settings(self) -> AzureSettings:
+        if self.plan == "consumption" and "max_instances" in self.model_fields_set:
+            raise ValueError("max_instances applies to the Flex Consumption plan only Fix: remove it, or use "
+                             "plan: flex")
+        return self

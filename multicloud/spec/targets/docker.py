@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class DockerSettings(BaseModel):
@@ -37,3 +37,16 @@ class DockerSettings(BaseModel):
                           "routes; resolved at deploy time into a secrets mount, never into the image.")
     restart_retries: int = Field(0, ge=0, le=1000,
                                  description="on-failure restart cap; 0 = restart without limit.")
+
+    @model_validator(mode="after")
+    def _mode_settings(self) -> DockerSettings:
+        """Settings one mode cannot honour are refused, never silently ignored."""
+        if self.mode == "single" and self.replicas != 1:
+            raise ValueError("replicas applies to mode: swarm; single mode runs one container (blue/green) "
+                             "Fix: set mode: swarm, or remove replicas")
+        if self.mode == "swarm" and "publish_host" in self.model_fields_set and self.publish_host not in (
+                "0.0.0.0", "::"):
+            raise ValueError(f"publish_host {self.publish_host} cannot be honoured in swarm mode: a Swarm "
+                             "published port is open on every interface of the node Fix: remove publish_host "
+                             "(and firewall the port), or use mode: single")
+        return self
