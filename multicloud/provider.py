@@ -146,6 +146,7 @@ class StatusReport:
     deployed: bool
     functions: tuple[FunctionStatus, ...] = ()
     details: dict[str, str] = field(default_factory=dict)
+    down: str | None = None  # set when a deployment exists but does not serve: why (`status` exits 1)
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,12 @@ def run(ctx: typer.Context, work: Any) -> None:
         missing = _missing_extra(exc)
         out.error(missing)
         raise typer.Exit(missing.exit_code) from None
+    except OSError as exc:  # this machine's files: disk full, file too large, read-only, permissions
+        from multicloud.errors import from_os_error
+
+        failed = from_os_error(exc)
+        out.error(failed)
+        raise typer.Exit(failed.exit_code) from None
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise typer.Exit(130) from None
@@ -426,12 +432,13 @@ def status(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = "l
     def work(out: Output) -> int:
         project, t, provider = _target_provider(path, target)
         rep = provider.status()
-        lines = [f"{t}: {'deployed' if rep.deployed else 'not deployed'}"]
+        state = f"DOWN: {rep.down}" if rep.down else ("deployed" if rep.deployed else "not deployed")
+        lines = [f"{t}: {state}"]
         for f in rep.functions:
             lines.append(f"  {f.function}: {f.state}" + (f" version {f.version}" if f.version else "")
                          + (f" {f.endpoint}" if f.endpoint else "") + (f" ({f.detail})" if f.detail else ""))
         out.result(rep, "\n".join(lines))
-        return 0
+        return 1 if rep.down else 0  # a deployment that does not serve is a failed check (CI, scripts)
 
     run(ctx, work)
 

@@ -117,6 +117,12 @@ def parse_release(value: str | None) -> dict[str, str] | None:
     return None
 
 
+def local_engine() -> bool:
+    """Whether the engine runs on this host (its published ports are this host's ports)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return not host or host.startswith("unix://")
+
+
 def public_host(publish_host: str) -> str:
     """The host name clients use: the engine's host for a remote DOCKER_HOST, else the published address."""
     from urllib.parse import urlparse

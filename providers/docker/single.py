@@ -117,6 +117,7 @@ class Single:
             return False, host, port
         if rotated and live is not None and live.labels.get(eng.DIGEST) == digest:
             self.progress("secret values changed: starting the same image with the new values (blue/green)")
+        self.check_port(gateway)  # before anything starts: a taken port fails now, naming it
         self.ensure_network()
         name = self.names.function(digest)
         volume = self.secrets_volume(name, image, values) if values else None
@@ -136,13 +137,35 @@ class Single:
         except OperationError:
             self.discard(container, volume)
             raise
-        gateway = self.ensure_gateway(gateway, gateway_image, f"{name}:{eng.INTERNAL_PORT}")
+        try:
+            gateway = self.ensure_gateway(gateway, gateway_image, f"{name}:{eng.INTERNAL_PORT}")
+        except Exception:
+            self.discard(container, volume)  # nothing half-deployed: the old version (if any) keeps serving
+            raise
         old = [c for c in self.function_containers() if c.id != container.id]
         for c in old:
             self.progress(f"stopping {c.name}")
             self.discard(c, self.volume_of(c), timeout=hardening.max_timeout(self.project) + 2)
         host, port = self.endpoint(gateway)
         return True, host, port
+
+    def check_port(self, gateway: Any | None) -> None:
+        """A fixed `port:` that another program holds on this host fails at once (the engine would only
+        refuse it when the gateway starts, after the new version's health check). Local engines only: a
+        remote engine's ports cannot be probed from here."""
+        port = self.settings.port
+        if port is None or not eng.local_engine():
+            return
+        if gateway is not None and gateway.status == "running" and self.endpoint(gateway)[1] == port:
+            return  # ours
+        from multicloud.ports import port_taken
+
+        if port_taken(self.settings.publish_host, port):
+            raise OperationError(
+                f"port {port} on {self.settings.publish_host} is held by another program",
+                fix=f"stop that program (`ss -ltnp 'sport = :{port}'` names it), or choose another "
+                    "targets.docker.port (or remove it: a free port is picked)",
+                where="targets.docker.port")
 
     def gateway_config(self, gateway_image: str) -> str:
         return json.dumps([gateway_image, self.settings.publish_host, self.settings.port,
@@ -364,8 +387,14 @@ class Single:
         if live is None:
             fs = tuple(FunctionStatus(fn.name, "missing", detail="the gateway routes to no container")
                        for fn in self.project.functions_for("docker"))
-            return StatusReport("docker", deployed=True, functions=fs, details=details)
+            return StatusReport("docker", deployed=True, functions=fs, details=details,
+                                down="no function container serves (removed outside multicloud?); deploy again")
         state, detail, counts = container_health(self.client, live)
+        down = None
+        if gateway is None or gateway.status != "running":
+            down = f"the gateway is {gateway.status if gateway is not None else 'gone'}; deploy again"
+        elif state not in ("running", "starting"):
+            down = f"the function container {live.name} is {state}"
         details.update(counts)
         details["container"] = live.name
         fs = tuple(
@@ -374,7 +403,7 @@ class Single:
                            if url and fn.triggers_of("http") else url,
                            detail=detail)
             for fn in self.project.functions_for("docker"))
-        return StatusReport("docker", deployed=True, functions=fs, details=details)
+        return StatusReport("docker", deployed=True, functions=fs, details=details, down=down)
 
 
 def container_health(client: Any, container: Any) -> tuple[str, str, dict[str, str]]:

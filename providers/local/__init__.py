@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from multicloud.errors import OperationError, UsageError
+from multicloud.ports import port_taken
 from multicloud.provider import (
     Artifact,
     BuildResult,
@@ -188,6 +189,16 @@ class LocalProvider(Provider):
     def _start_supervisor(self, progress: Progress, attempt: int = 0) -> dict[str, Any]:
         state = read_state(self.project, "local")
         port = self.settings.port or int(state.get("port") or 0)
+        if port and attempt == 0 and port_taken(self.settings.host, port) and not _ours_alive(state):
+            if self.settings.port:  # another program holds the port the spec asks for: say so now
+                raise OperationError(
+                    f"port {port} on {self.settings.host} is held by another program",
+                    fix=f"stop that program (e.g. `ss -ltnp 'sport = :{port}'` names it), or choose another "
+                        "targets.local.port (or remove it: a free port is picked)",
+                    where=self.project.locate(("targets", "local", "port")))
+            progress(f"local: port {port} is taken by another program now; picking a free one")
+            write_state(self.project, "local", {**state, "port": 0})
+            state, port = read_state(self.project, "local"), 0
         sock_path = control.control_path(self.rundir)
         self.rundir.mkdir(parents=True, exist_ok=True)
         progress(f"local: starting the supervisor on {self.settings.host}:{port or 'a free port'}")
@@ -365,9 +376,14 @@ class LocalProvider(Provider):
         live = control.reachable(Path(state["control"])) if state.get("control") else None
         functions = self.project.functions_for("local")
         if not state or live is None:
+            down = None
+            if state:
+                pid = state.get("supervisor_pid")
+                down = (f"the local supervisor (pid {pid}) is not running: it died or was stopped outside "
+                        "multicloud; `multicloud deploy --target local` starts it again")
             return StatusReport("local", False, tuple(
                 FunctionStatus(fn.name, "stopped" if state else "missing", state.get("version")) for fn in functions
-            ), {"detail": "no supervisor is running" if state else "never deployed"})
+            ), {"detail": "no supervisor is running" if state else "never deployed"}, down)
         health = self._health(state["url"])
         server_state = live.get("state", "unknown")
         fn_state = "running" if server_state == "running" and health == 200 else (
@@ -378,11 +394,15 @@ class LocalProvider(Provider):
         detail = f"pid {live.get('server_pid')}, generation {live.get('generation')}"
         if live.get("last_error"):
             detail += f"; last error: {live['last_error']}"
+        down = None if server_state == "running" and health in (200, 503) else (  # 503: draining a swap
+            f"the server is {server_state}" + (f" (health check answered {health})" if health else
+                                               " (no answer on its port)")
+            + (f"; last error: {live['last_error']}" if live.get("last_error") else ""))
         return StatusReport("local", server_state == "running", tuple(
             FunctionStatus(fn.name, fn_state, state.get("version"), endpoints.get(fn.name), detail) for fn in functions
         ), {"url": state["url"], "supervisor_pid": str(live.get("supervisor_pid")),
             "server_pid": str(live.get("server_pid")), "restarts": str(live.get("restarts")),
-            "log": str(state.get("log"))})
+            "log": str(state.get("log"))}, down)
 
     @staticmethod
     def _health(url: str) -> int | None:
@@ -441,6 +461,21 @@ class LocalProvider(Provider):
         deadline = time.monotonic() + 15
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def _ours_alive(state: dict[str, Any]) -> bool:
+    """Whether a supervisor or server of this deployment still runs (it may hold the port while draining)."""
+    for key in ("supervisor_pid", "server_pid"):
+        pid = state.get(key)
+        if not isinstance(pid, int) or not _alive(pid):
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multicloud.providers.local.supervisor" in cmdline or b"multicloud.runtime.server" in cmdline:
+            return True
+    return False
 
 
 def _address(host: str) -> str:
