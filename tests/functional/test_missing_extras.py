@@ -2,8 +2,8 @@
 paragraph naming the extra to install, never a traceback; what needs no SDK (validate, build of the
 zip targets, export of a SAM template, everything on `local`) still works.
 
-A real virtual environment, built once for the session with a plain `pip install` of this checkout (a
-copy of its sources, so nothing is written into the worktree), runs the real `multicloud` command.
+A real virtual environment, built once for the session with a plain `pip install` of this checkout
+(`plain_venv` in conftest.py), runs the real `multicloud` command.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("pyproject.toml", "README.md", "multicloud", "providers", "blueprints")
 EXTRA_OF = {"aws": "aws", "azure": "azure", "gcp": "gcp", "docker": "docker"}
 # Commands that reach the cloud (the SDK is needed), with the arguments each takes besides the target.
 CLOUD_COMMANDS: dict[str, list[str]] = {
@@ -28,30 +25,6 @@ CLOUD_COMMANDS: dict[str, list[str]] = {
 }
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def plain_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("plain")
-    src = base / "src"
-    for name in SOURCES:
-        item = ROOT / name
-        if item.is_dir():
-            shutil.copytree(item, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        else:
-            src.mkdir(exist_ok=True)
-            shutil.copy2(item, src / name)
-    venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(src)],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    probe = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import importlib.util as u; print([m for m in ('boto3', 'docker', 'azure.identity', "
-                            "'google.cloud.functions_v2') if u.find_spec(m.split('.')[0]) and u.find_spec(m)])"],
-                           capture_output=True, text=True, timeout=60)
-    assert probe.stdout.strip() == "[]", f"the plain install has SDKs: {probe.stdout}"
-    return venv
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """On a real engine: `include:`/`exclude:` decide what the image holds, a rotated secret value reaches the
-running function (same image, new container), and the value never reaches the container's log."""
+running function (same image, new container), the value never reaches the container's log, and a fixed
+port another program holds fails the deploy before any container starts."""
 
 from __future__ import annotations
 
@@ -97,3 +98,22 @@ def test_image_files_rotation_and_masked_logs(engine: Any, project: Any, monkeyp
     assert second.changed is True and second.version == first.version  # same image, new values
     assert json.loads(get(project.url + "/shown")[1]) == {"token": rotated}
     assert project.provider.mode().live().id != live.id
+
+
+def test_a_port_held_by_another_program_fails_before_anything_starts(engine: Any, tmp_path: Path) -> None:
+    import socket
+
+    from multicloud.errors import OperationError
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        spec = write_project(tmp_path / "port", service_name("port"), docker=f"port: {port}")
+        deployment = Deployed(spec)
+        build = deployment.build()
+        with pytest.raises(OperationError) as info:
+            deployment.provider.deploy(build)
+    assert f"port {port} on 127.0.0.1 is held by another program" in info.value.what
+    name = deployment.provider.project.name
+    assert engine.containers.list(all=True, filters={"label": f"io.multicloud.service={name}"}) == []
