@@ -57,9 +57,15 @@ class Marks:
 
 def resolve_spec_path(path: Path | str) -> Path:
     p = Path(path)
+    if p.is_dir() and p.name in SPEC_FILENAMES and not any((p / n).is_file() for n in SPEC_FILENAMES):
+        raise SpecError(f"{p.name} is a directory, not the spec file",
+                        fix=f"remove or rename the directory and write the spec as the file {p}", where=str(p))
     if p.is_dir():
         for name in SPEC_FILENAMES:
             if (p / name).is_file():
+                return p / name
+        for name in SPEC_FILENAMES:  # there, but not a file: say what it is rather than "not found"
+            if (p / name).exists() or (p / name).is_symlink():
                 return p / name
         raise SpecError(
             f"no multicloud.yaml in {p}", fix="run `multicloud init NAME` or pass the spec file's path", where=str(p)
@@ -76,16 +82,38 @@ def load_spec(path: Path | str) -> tuple[Spec, Path]:
 def load_spec_located(path: Path | str) -> tuple[Spec, Path, Marks]:
     """Like `load_spec`, also returning where each field sits, for later located errors."""
     spec_path = resolve_spec_path(path)
-    try:
-        raw = spec_path.read_bytes()
-    except FileNotFoundError as exc:
-        raise SpecError(
-            "spec file not found", fix="check the path, or run `multicloud init NAME`", where=str(spec_path)
-        ) from exc
-    except OSError as exc:
-        raise SpecError(f"cannot read the spec: {exc.strerror}", where=str(spec_path)) from exc
-    spec, marks = parse_spec_located(raw, str(spec_path))
+    spec, marks = parse_spec_located(read_spec_bytes(spec_path), str(spec_path))
     return spec, spec_path, marks
+
+
+def read_spec_bytes(path: Path) -> bytes:
+    """The spec's bytes, read only from a regular file and at most MAX_SPEC_BYTES + 1 of them: a FIFO, a
+    device (`/dev/zero`), a directory or a link loop is a clear error, never a hang or a memory blow-up."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError as exc:
+        raise SpecError("spec file not found", fix="check the path, or run `multicloud init NAME`",
+                        where=str(path)) from exc
+    except OSError as exc:
+        raise SpecError(f"cannot read the spec: {exc.strerror}", fix="check the file, its links and permissions",
+                        where=str(path)) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise SpecError(f"{path.name} is a directory, not the spec file",
+                            fix="write the spec as a file (or pass the folder that holds it)", where=str(path))
+        if not stat.S_ISREG(mode):
+            raise SpecError("the spec is not a regular file (a pipe, socket or device)",
+                            fix="point at the multicloud.yaml file itself", where=str(path))
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(f"cannot read the spec: {exc.strerror}", where=str(path)) from exc
+    finally:
+        os.close(fd)
 
 
 def parse_spec(raw: bytes | str, filename: str = "multicloud.yaml") -> Spec:

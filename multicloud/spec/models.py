@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from multicloud.spec.secrets import SecretRef
 from multicloud.spec.targets import TargetsSettings
+from multicloud.spec.types import Int, MemoryMb, TimeoutS
 
 NAME_RE = r"^[a-z][a-z0-9-]{0,39}$"
 FUNCTION_RE = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -131,12 +132,12 @@ def check_cron(expr: str) -> None:
 
 class QueueTrigger(Strict):
     name: str = Field(..., min_length=1, description="Queue name (SQS, Storage Queue, Pub/Sub topic).")
-    batch_size: int = Field(10, ge=1, le=10000)
+    batch_size: Int = Field(10, ge=1, le=10000)
 
 
 class StreamTrigger(Strict):
     name: str = Field(..., min_length=1, description="Stream name (Kinesis stream, Event Hub).")
-    batch_size: int = Field(100, ge=1, le=10000)
+    batch_size: Int = Field(100, ge=1, le=10000)
     starting_position: Literal["latest", "trim_horizon"] = "latest"
     consumer_group: str = Field("$Default", description="Event Hubs consumer group (Azure).")
 
@@ -216,8 +217,8 @@ class FunctionOverride(Strict):
     """Per-function, per-target settings that win over the function's own."""
 
     enabled: bool = True
-    memory: int | None = Field(None, ge=64, le=32768)
-    timeout: int | None = Field(None, ge=1, le=86400)
+    memory: MemoryMb | None = None
+    timeout: TimeoutS | None = None
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     secrets: dict[EnvName, SecretRef] = Field(default_factory=dict)
 
@@ -225,8 +226,8 @@ class FunctionOverride(Strict):
 class Function(Strict):
     handler: str = Field(..., description="module.function, relative to the spec's folder.")
     description: str = ""
-    memory: int = Field(256, ge=64, le=32768, description="Memory in MB.")
-    timeout: int = Field(30, ge=1, le=86400, description="Timeout in seconds.")
+    memory: Int = Field(256, ge=64, le=32768, description="Memory in MB.")
+    timeout: Int = Field(30, ge=1, le=86400, description="Timeout in seconds.")
     env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     secrets: dict[EnvName, SecretRef] = Field(
         default_factory=dict, description="Secret references only, e.g. ssm:/app/key; never values."

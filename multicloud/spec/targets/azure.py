@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from multicloud.spec.types import Int
+
 
 class EventHubSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -24,7 +26,7 @@ class AzureSettings(BaseModel):
     plan: Literal["flex", "consumption"] = "flex"
     app_name: str | None = Field(None, description="Function app name; default: <service>-<hash>.")
     storage_account: str | None = Field(None, description="Default: mc<service><hash> (global, 3-24 a-z0-9).")
-    max_instances: int = Field(100, ge=40, le=1000, description="Flex Consumption maximumInstanceCount.")
+    max_instances: Int = Field(100, ge=40, le=1000, description="Flex Consumption maximumInstanceCount.")
     eventhub: EventHubSettings = Field(default_factory=EventHubSettings)
     tags: dict[str, str] = Field(default_factory=dict)
 
