@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from multicloud.errors import Location, SpecError, SpecErrors
-from multicloud.spec.models import Spec
+from multicloud.spec.models import ENV_NAME_RE, FUNCTION_RE, NAME_RE, Spec
 
 Path_ = tuple[str | int, ...]
 SPEC_FILENAMES = ("multicloud.yaml", "multicloud.yml")
@@ -143,7 +143,8 @@ def parse_spec_located(raw: bytes | str, filename: str = "multicloud.yaml") -> t
     try:
         return Spec.model_validate(data), marks
     except ValidationError as exc:
-        raise SpecErrors([_to_spec_error(err, marks, filename) for err in exc.errors()]) from None
+        errors = sorted(exc.errors(), key=lambda e: e["type"] == "missing")  # a misspelt key before its "missing"
+        raise SpecErrors([_to_spec_error(err, marks, filename) for err in errors]) from None
 
 
 def check_bounded(text: str, filename: str, loader_class: Any = LOADER) -> None:
@@ -226,7 +227,7 @@ def _compose(text: str, filename: str, loader_class: Any = LOADER) -> tuple[Any,
         if loader_class is not yaml.SafeLoader and len(text) <= PRECISE_ERRORS_CHARS:
             return _compose(text, filename, yaml.SafeLoader)  # its messages point where the mistake starts
         mark = exc.problem_mark or exc.context_mark
-        at_end = "<stream end>" in (exc.problem or "") or "end of the stream" in (exc.problem or "")
+        at_end = any(p in (exc.problem or "") for p in ("<stream end>", "end of the stream", "end of stream"))
         if at_end and exc.context_mark is not None:
             mark = exc.context_mark  # an unclosed bracket or quote: point at where it opened
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -238,6 +239,13 @@ def _compose(text: str, filename: str, loader_class: Any = LOADER) -> tuple[Any,
             fix="check indentation, colons and quotes near this position",
             where=Location(filename, line, col),
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (NUL, other control characters)
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        raise SpecError(f"invalid YAML: the control character U+{code:04X} is not allowed in a YAML file",
+                        fix="remove it (a binary file, or text pasted with control characters?)",
+                        where=Location(filename, line, col)) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", fix="check the file's syntax", where=filename) from None
     except RecursionError:
@@ -298,7 +306,26 @@ _FIXES: dict[str, str] = {
     "greater_than": "raise the value",
     "string_too_short": "make it longer",
     "string_too_long": "shorten it",
+    "finite_number": "use a finite number",
+    "model_type": "use a mapping (key: value lines)",
+    "model_attributes_type": "use a mapping (key: value lines)",
 }
+
+
+# a pattern the model uses -> what it means, for messages that would otherwise quote the regex
+_PATTERNS: dict[str, tuple[str, str]] = {
+    NAME_RE: ("is not a service name", "use lower-case ASCII letters, digits and dashes, starting with a letter, at "
+              "most 40 characters (e.g. my-api)"),
+    FUNCTION_RE: ("is not a function name", "use lower-case ASCII letters, digits, _ and -, starting with a letter, "
+                  "at most 40 characters (e.g. hello or get-order)"),
+    ENV_NAME_RE: ("is not an environment variable name", "use ASCII letters, digits and underscores, not starting "
+                  "with a digit (e.g. API_URL)"),
+}
+
+
+def _ascii_hint(name: str) -> str:
+    odd = [c for c in name if not c.isascii()]
+    return f" (it holds the non-ASCII character {odd[0]!r}, U+{ord(odd[0]):04X})" if odd else ""
 
 
 def _to_spec_error(err: Any, marks: Marks, filename: str) -> SpecError:
@@ -311,14 +338,15 @@ def _to_spec_error(err: Any, marks: Marks, filename: str) -> SpecError:
     fix = _FIXES.get(kind)
     if kind == "value_error" and " Fix: " in msg:  # a model validator's own fix
         msg, fix = msg.split(" Fix: ", 1)
-    if is_key and kind == "string_pattern_mismatch":
+    if kind == "string_pattern_mismatch":
         pattern = (err.get("ctx") or {}).get("pattern", "")
-        msg = f"key {str(loc[-1])!r} does not match {pattern}"
-        fix = "use letters, digits and underscores, not starting with a digit (e.g. API_URL)"
+        what, fix = _PATTERNS.get(pattern, (f"does not match {pattern}", "match the pattern shown"))
+        name = str(loc[-1]) if is_key else str(err.get("input"))
+        msg = f"{'key ' if is_key else ''}{name!r} {what}{_ascii_hint(name)}"
     elif kind == "extra_forbidden" or is_key:
         name = str(loc[-1]) if loc else "?"
         allowed = _allowed_keys(loc[:-1]) if kind == "extra_forbidden" else _literal_choices(err)
-        msg = f"unknown key {name!r}"
+        msg = f"unknown key {name!r}{_ascii_hint(name)}"
         close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
         if close:
             fix = f"did you mean {close[0]!r}? Allowed here: {', '.join(allowed)}"
@@ -335,11 +363,24 @@ def _to_spec_error(err: Any, marks: Marks, filename: str) -> SpecError:
     elif kind == "missing":
         msg = f"required field {str(loc[-1])!r} is missing" if loc else "required field missing"
         fix = f"add `{loc[-1]}:`" if loc else fix
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        got = err.get("input")
+        msg = f"should be a mapping (key: value lines), not {_kind_of(got)}"
+        if len(loc) == 2 and loc[0] == "functions" and isinstance(got, str):
+            fix = f"write it as a mapping: `{loc[1]}: {{handler: {got}}}`"
     elif not secret and kind not in ("value_error",) and "input" in err and _short(err["input"]):
         msg = f"{msg} (got {err['input']!r})"
     line_col = marks.find(loc, key=(kind == "extra_forbidden" or is_key))
     line, col = line_col if line_col else (None, None)
     return SpecError(msg, fix=fix, where=Location(filename, line, col, field))
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the text {value!r}" if _short(value) else "a text"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "nothing" if value is None else f"the value {value!r}" if _short(value) else type(value).__name__
 
 
 def _short(value: Any) -> bool:

@@ -63,7 +63,8 @@ class HttpTrigger(Strict):
         if not value.startswith("/"):
             raise ValueError("must start with '/', e.g. /orders")
         if not re.fullmatch(r"(/[A-Za-z0-9._~\-]*|/\{[A-Za-z_][A-Za-z0-9_]*\+?\})+/?|/", value):
-            raise ValueError("segments may hold letters, digits, . _ ~ - or one {param}")
+            raise ValueError("segments may hold letters, digits, . _ ~ - or one {param} Fix: remove spaces and other "
+                             "characters, e.g. /orders/{id}")
         params = re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}", value)
         names = [name for name, _ in params]
         repeated = sorted({n for n in names if names.count(n) > 1})
@@ -240,7 +241,8 @@ class Function(Strict):
     @classmethod
     def _handler(cls, value: str) -> str:
         if not HANDLER_RE.match(value):
-            raise ValueError(f"{value!r} is not module.function (e.g. handler.main or app.api.handle)")
+            raise ValueError(f"{value!r} is not module.function Fix: name a Python module under the spec's folder "
+                             "and a function in it, ASCII letters, digits and _ (e.g. handler.main or app.api.handle)")
         return value
 
 
@@ -257,11 +259,26 @@ def _glob(pattern: str) -> str:
 Glob = Annotated[str, AfterValidator(_glob)]
 
 
+def _inside(path: str) -> str:
+    from multicloud.files import pattern_problem
+
+    problem = pattern_problem(path)
+    if problem:
+        raise ValueError(f"{problem} Fix: keep the file in the spec's folder and name it relative to it (a "
+                         "requirements file may still `-r` include one elsewhere)")
+    return path
+
+
+RelativePath = Annotated[str, AfterValidator(_inside)]
+
+
 class Spec(Strict):
     service: str = Field(..., pattern=NAME_RE, description="Lower-case name, letters, digits, dashes.")
     runtime: Runtime = "python3.11"
     description: str = ""
-    requirements: str | None = Field(None, description="Path of a requirements.txt for dependencies.")
+    requirements: RelativePath | None = Field(
+        None, description="Path of the requirements file, relative to this file's folder; default: "
+        "requirements.txt there, when it exists.")
     include: tuple[Glob, ...] = Field(default_factory=tuple, description="Globs (relative to this file's folder) "
                                      "of files to ship that the default leaves out, e.g. tests/fixtures/**.")
     exclude: tuple[Glob, ...] = Field(default_factory=tuple, description="Globs of files not to ship, e.g. "
