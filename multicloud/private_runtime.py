@@ -132,6 +132,15 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
     return config
 
 
+def warn_short_secrets(values: dict[str, str], progress: Progress) -> None:
+    """Values too short to be masked in logs (multicloud.runtime.redact's rule): say so at deploy, by name."""
+    from multicloud.runtime.redact import MIN_CHARS, too_short
+
+    for name, value in sorted(values.items()):
+        if too_short(value):
+            progress(f"warning: secret {name} is shorter than {MIN_CHARS} characters: it is not masked in logs")
+
+
 def check_runtime_config(project: Project, target: str) -> None:
     """Refuse now what the private runtime would refuse when it starts: the runtime.json this spec gives
     goes through the runtime's own parser and scheduler (the same code), so `validate` and every build

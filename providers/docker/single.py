@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from multicloud.errors import OperationError
+from multicloud.private_runtime import warn_short_secrets
 from multicloud.project import Project
 from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusReport
 from multicloud.spec.targets import DockerSettings
@@ -107,6 +108,7 @@ class Single:
         gateway = self.gateway()
         config = hardening.run_config(self.project, self.settings)
         values = self.resolve_secrets()  # before anything changes: a missing secret leaves all as it was
+        warn_short_secrets(values, self.progress)
         rotated = live is not None and not eng.same_secrets(live.labels, values)
         if (live is not None and gateway is not None and live.labels.get(eng.DIGEST) == digest
                 and live.labels.get(eng.RUN_CONFIG) == config and not rotated

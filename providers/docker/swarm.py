@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from multicloud.errors import OperationError
+from multicloud.private_runtime import warn_short_secrets
 from multicloud.project import Project
 from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusReport
 from multicloud.spec.targets import DockerSettings
@@ -108,6 +109,7 @@ class Swarm:
         host = eng.public_host("0.0.0.0")
         refs_by_file = secret_files(self.project, self.settings)[0]
         values = {name: resolve_host_ref(ref, name) for name, ref in refs_by_file.items()}
+        warn_short_secrets(values, self.progress)
         if current is not None and gateway is not None and self.deployed_digest() == digest \
                 and not self.settings_changed() and eng.same_secrets(self.labels(current), values):
             self.progress(f"{image} is already live on the swarm: nothing to do")

@@ -26,6 +26,7 @@ from typing import Any
 
 from multicloud.errors import OperationError, UsageError
 from multicloud.ports import port_taken
+from multicloud.private_runtime import warn_short_secrets
 from multicloud.provider import (
     Artifact,
     BuildResult,
@@ -245,6 +246,7 @@ class LocalProvider(Provider):
             state = read_state(self.project, "local")
             live = None
         changed = True
+        warn_short_secrets(self._secrets_view(), progress)
         same_code = live is not None and live.get("state") == "running" and state.get("digest") == build.digest
         if same_code and live is not None and self._same_secrets(live.get("secrets_fp")):
             changed = False

@@ -125,3 +125,12 @@ def test_the_value_never_reaches_the_log(service: Service) -> None:
     assert "debug print ***" in log
     shown = service.cli("logs", str(service.root), "--target", "local")
     assert secret not in shown.stdout and "***" in shown.stdout
+
+
+def test_a_value_too_short_to_mask_is_named_at_deploy_and_start(service: Service) -> None:
+    service.set("ab", "plain-one", "file-one")  # 2 characters: masking them would garble every line
+    proc = service.cli("deploy", str(service.root), "--target", "local")
+    assert proc.returncode == 0, proc.stderr
+    assert "secret env:MC_ROT_MAPPED is shorter than 4 characters: it is not masked in logs" in proc.stderr
+    log = (service.root / ".multicloud" / "local" / "service.log").read_text()
+    assert "is shorter than 4 characters" in log and "env:MC_ROT_MAPPED" in log
