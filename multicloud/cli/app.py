@@ -347,9 +347,7 @@ def invoke(
 
         project, t, provider = _target_provider(path, target)
         fn = _function(project, t, function)
-        body = b""
-        if data is not None:
-            body = Path(data[1:]).read_bytes() if data.startswith("@") else data.encode()
+        body = _request_body(data)
         headers = {}
         for h in header or []:
             name, sep, value = h.partition(":")
@@ -376,6 +374,21 @@ def invoke(
         return 0 if res.ok else 1
 
     run(ctx, work)
+
+
+def _request_body(data: str | None) -> bytes:
+    """`-d TEXT` or `-d @FILE`; a file that cannot be read is bad input (exit 2), not a failure."""
+    if data is None:
+        return b""
+    if not data.startswith("@"):
+        return data.encode()
+    from multicloud.errors import UsageError
+
+    try:
+        return Path(data[1:]).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the request body from {data[1:]}: {exc.strerror}",
+                         fix="check the path after @") from exc
 
 
 def _parse_since(value: str | None) -> Any:

@@ -116,22 +116,21 @@ def read_spec_bytes(path: Path) -> bytes:
         os.close(fd)
 
 
+def decode_spec(raw: bytes, filename: str) -> str:
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError("spec file is over 1 MB", fix="keep the spec small; ship data as files", where=filename)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text (byte {exc.start})", fix="save the file as UTF-8", where=filename) from exc
+
+
 def parse_spec(raw: bytes | str, filename: str = "multicloud.yaml") -> Spec:
     return parse_spec_located(raw, filename)[0]
 
 
 def parse_spec_located(raw: bytes | str, filename: str = "multicloud.yaml") -> tuple[Spec, Marks]:
-    if isinstance(raw, bytes):
-        if len(raw) > MAX_SPEC_BYTES:
-            raise SpecError("spec file is over 1 MB", fix="keep the spec small; ship data as files", where=filename)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SpecError(
-                f"not UTF-8 text (byte {exc.start})", fix="save the file as UTF-8", where=filename
-            ) from exc
-    else:
-        text = raw
+    text = decode_spec(raw, filename) if isinstance(raw, bytes) else raw
     data, marks = _compose(text, filename)
     if not isinstance(data, dict):
         line, col = marks.values.get((), (1, 1))

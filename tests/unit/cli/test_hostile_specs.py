@@ -62,3 +62,25 @@ def test_import_refuses_an_alias_bomb_in_serverless_yml(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["import", str(source)])
     assert result.exit_code == 2, result.output
     assert "YAML nodes" in result.output and f"{source}:" in result.output
+
+
+@pytest.mark.parametrize("case", ["directory", "binary", "missing-body-file", "bad-event-file"])
+def test_other_hostile_inputs_are_exit_2_without_traceback(specs: dict[str, Path], tmp_path: Path, case: str) -> None:
+    garbage = tmp_path / "garbage.yml"
+    garbage.write_bytes(bytes(range(255, 0, -1)))
+    svc = tmp_path / "svc"
+    svc.mkdir()
+    (svc / "h.py").write_text("def m(event, context):\n    return 1\n")
+    (svc / "multicloud.yaml").write_text("service: ok\nfunctions: {a: {handler: h.m}}\n")
+    args = {
+        "directory": ["import", str(tmp_path)],
+        "binary": ["import", str(garbage)],
+        "missing-body-file": ["invoke", str(svc), "-t", "local", "-d", "@/nonexistent"],
+        "bad-event-file": ["invoke", str(svc), "-t", "local", "--event", str(garbage), "--trigger", "queue"],
+    }[case]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    assert result.output.startswith("error: "), result.output
+    assert {"directory": "is a directory", "binary": "not UTF-8", "missing-body-file": "request body",
+            "bad-event-file": "JSON event"}[case] in result.output, result.output
