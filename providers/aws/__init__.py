@@ -52,14 +52,10 @@ class AwsProvider(Provider):
         return Aws(self.settings.region)
 
     def _check(self) -> None:
-        """What only AWS refuses, found before any build: schedules EventBridge cannot express."""
-        from .triggers import schedule_expression
+        """What only AWS refuses, found before any build (providers/aws/limits.py)."""
+        from .limits import check
 
-        for fn in self.project.functions_for("aws"):
-            for index, trigger in enumerate(fn.triggers):
-                if trigger.schedule is not None:
-                    where = self.project.locate(("functions", fn.name, "triggers", index, "schedule", "cron"))
-                    schedule_expression(trigger.schedule, str(where))
+        self.project.raise_if(check(self.project, self.settings))
 
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         from .build import build
