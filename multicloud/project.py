@@ -115,6 +115,14 @@ class Project:
             )
         return out
 
+    def channels_for(self, target: str, kind: str) -> dict[str, list[ResolvedFunction]]:
+        """Queue (or stream) names some function enabled on `target` reads, with those functions."""
+        out: dict[str, list[ResolvedFunction]] = {}
+        for fn in self.functions_for(target):
+            for trig in fn.triggers_of(kind):
+                out.setdefault(trig.config.name, []).append(fn)  # type: ignore[union-attr]
+        return out
+
     def function(self, target: str, name: str) -> ResolvedFunction:
         for fn in self.functions_for(target):
             if fn.name == name:

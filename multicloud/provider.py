@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -24,6 +24,7 @@ from multicloud.project import Project
 
 Progress = Callable[[str], None]
 TriggerKindOrDirect = Literal["http", "schedule", "queue", "stream", "storage", "direct"]
+Channel = Literal["queue", "stream"]
 
 
 def no_progress(_message: str) -> None:
@@ -132,6 +133,19 @@ class LogRecord:
 
 
 @dataclass(frozen=True)
+class Invocation:
+    """One call of a function as the target's own records report it (access log, platform log lines)."""
+
+    time: datetime
+    function: str
+    ok: bool  # False: an HTTP 5xx, or an error the platform or the runtime logged for that call
+    duration_ms: float | None = None
+    status: int | None = None  # the HTTP status, where the target records one
+    request_id: str | None = None
+    error: str | None = None  # a short reason, never a value from the request
+
+
+@dataclass(frozen=True)
 class FunctionStatus:
     function: str
     state: str  # e.g. running, active, stopped, missing, failed, restarting, oom-killed
@@ -186,6 +200,38 @@ class LockInfo:
 
     def expired(self, now: datetime | None = None) -> bool:
         return self.expires is not None and self.expires <= (now or datetime.now(timezone.utc))
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Where `multicloud send` put a message: the spec's name and the target's own address for it."""
+
+    target: str
+    channel: Channel
+    name: str  # the queue or stream name in the spec
+    destination: str  # as the target names it: an SQS queue URL, a Pub/Sub topic path, a NATS subject...
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message a queue function failed on `max_attempts` times, kept where the target keeps them."""
+
+    id: str  # the target's id for it: what `dead-letters --retry/--purge --id` take
+    queue: str  # the spec's queue name
+    body: bytes
+    attributes: dict[str, str] = field(default_factory=dict)
+    attempts: int | None = None  # deliveries before it was dead-lettered, where the target records it
+    last_error: str | None = None  # the handler's last error, where the target records it
+    time: datetime | None = None  # when it was dead-lettered (or first sent, where that is all it keeps)
+
+
+@dataclass(frozen=True)
+class DeadLetterAction:
+    target: str
+    queue: str
+    action: Literal["retry", "purge"]
+    ids: tuple[str, ...]  # the dead letters acted on
 
 
 @dataclass(frozen=True)
@@ -270,6 +316,12 @@ class Provider:
         with self._translated("status"):
             return self._status()
 
+    def invocations(self, function: str | None, since: datetime, limit: int = 500) -> list[Invocation]:
+        """Recent calls of one function (or all), oldest first, at most `limit` (the newest ones), read
+        from what the target records: the dashboard's invocations, errors and latency."""
+        with self._translated("invocations"):
+            return self._invocations(function, since, limit)
+
     def remove(self, progress: Progress = no_progress) -> RemoveResult:
         with self._translated("remove"):
             return self._remove(progress)
@@ -281,6 +333,32 @@ class Provider:
     def export(self, fmt: str, out_dir: Path) -> list[Path]:
         with self._translated("export"):
             return self._export(fmt, out_dir)
+
+    def send(self, channel: Channel, name: str, body: bytes, attributes: Mapping[str, str]) -> SendResult:
+        """Put one message where the service's `channel` trigger named `name` reads it."""
+        with self._translated("send"):
+            return self._send(channel, name, body, dict(attributes))
+
+    def pending(self, queue: str) -> int | None:
+        """Messages waiting in a queue trigger's queue (visible and in flight); None when it cannot tell.
+        `move` waits for the source's queues to empty before it removes the source."""
+        with self._translated("pending"):
+            return self._pending(queue)
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        """The dead letters of one queue trigger, oldest first, without removing them."""
+        with self._translated("dead_letters"):
+            return self._dead_letters(queue, limit)
+
+    def retry_dead_letters(self, queue: str, ids: Sequence[str] | None = None) -> DeadLetterAction:
+        """Send dead letters (all, or those `ids`) back to the queue, each once, then drop them."""
+        with self._translated("dead_letters"):
+            return self._retry_dead_letters(queue, None if ids is None else tuple(ids))
+
+    def purge_dead_letters(self, queue: str, ids: Sequence[str] | None = None) -> DeadLetterAction:
+        """Drop dead letters (all, or those `ids`) for good."""
+        with self._translated("dead_letters"):
+            return self._purge_dead_letters(queue, None if ids is None else tuple(ids))
 
     def acquire_lock(self, info: LockInfo) -> LockInfo | None:
         """Take the target's deploy lock atomically: None when taken, else the current holder."""
@@ -325,6 +403,9 @@ class Provider:
     def _status(self) -> StatusReport:
         raise self._unsupported("status")
 
+    def _invocations(self, function: str | None, since: datetime, limit: int) -> list[Invocation]:
+        raise self._unsupported("invocations")
+
     def _remove(self, progress: Progress) -> RemoveResult:
         raise self._unsupported("remove")
 
@@ -333,6 +414,22 @@ class Provider:
 
     def _export(self, fmt: str, out_dir: Path) -> list[Path]:
         raise self._unsupported("export")
+
+    # Events: `send` and the dead letters of queue triggers (every target that has queues implements them).
+    def _send(self, channel: Channel, name: str, body: bytes, attributes: dict[str, str]) -> SendResult:
+        raise self._unsupported("send")
+
+    def _pending(self, queue: str) -> int | None:
+        return None
+
+    def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
+        raise self._unsupported("dead-letters")
+
+    def _retry_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
+        raise self._unsupported("dead-letters --retry")
+
+    def _purge_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
+        raise self._unsupported("dead-letters --purge")
 
     # Locks: by default a file beside the spec, created atomically (O_EXCL). That serialises deploys
     # from one machine only; targets that can store the lock with the deployment (a tag, a parameter,

@@ -134,6 +134,8 @@ def check_cron(expr: str) -> None:
 class QueueTrigger(Strict):
     name: str = Field(..., min_length=1, description="Queue name (SQS, Storage Queue, Pub/Sub topic).")
     batch_size: Int = Field(10, ge=1, le=10000)
+    max_attempts: Int = Field(5, ge=1, le=100, description="Deliveries before a message goes to the dead "
+                              "letters (`multicloud dead-letters`).")
 
 
 class StreamTrigger(Strict):

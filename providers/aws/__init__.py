@@ -19,6 +19,7 @@ from multicloud.project import Project
 from multicloud.provider import (
     BuildResult,
     DeployResult,
+    Invocation,
     InvokeRequest,
     InvokeResult,
     LockInfo,
@@ -90,6 +91,11 @@ class AwsProvider(Provider):
         from .logs import logs
 
         return logs(self.aws, self.project, self.settings, function, since, follow)
+
+    def _invocations(self, function: str | None, since: datetime, limit: int) -> list[Invocation]:
+        from .invocations import invocations
+
+        return invocations(self.aws, self.project, self.settings, function, since, limit)
 
     def _status(self) -> StatusReport:
         from .ops import status

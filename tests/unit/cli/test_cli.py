@@ -120,3 +120,20 @@ def test_validate_runs_the_targets_own_mapping_checks(tmp_path: Path) -> None:
     assert res.exit_code == 3, res.output  # type: ignore[attr-defined]
     assert "never when it is deleted" in res.output  # type: ignore[attr-defined]
     assert cli("validate", str(tmp_path), "--target", "aws").exit_code == 0  # type: ignore[attr-defined]
+
+
+def test_send_and_dead_letters_check_their_input_before_any_target() -> None:
+    orders = str(ROOT / "examples" / "orders")
+    res = cli("send", orders, "-t", "local", "--queue", "nope", "-d", "x")
+    assert res.exit_code == 2, res.output  # type: ignore[attr-defined]
+    assert "use one of: orders-to-fulfil" in res.output  # type: ignore[attr-defined]
+    res = cli("send", orders, "-t", "local", "--queue", "orders-to-fulfil")
+    assert res.exit_code == 2 and "-d BODY or --file F" in res.output  # type: ignore[attr-defined]
+    res = cli("send", orders, "-t", "local", "--queue", "orders-to-fulfil", "--stream", "clickstream", "-d", "x")
+    assert res.exit_code == 2 and "exactly one of --queue" in res.output  # type: ignore[attr-defined]
+    res = cli("send", orders, "-t", "local", "--queue", "orders-to-fulfil", "-d", "x", "-a", "novalue")
+    assert res.exit_code == 2 and "is not K=V" in res.output  # type: ignore[attr-defined]
+    res = cli("dead-letters", orders, "-t", "local", "--retry", "--purge")
+    assert res.exit_code == 2, res.output  # type: ignore[attr-defined]
+    res = cli("dead-letters", str(ROOT / "examples" / "hello-http"), "-t", "local")
+    assert res.exit_code == 2 and "no function reads a queue" in res.output  # type: ignore[attr-defined]

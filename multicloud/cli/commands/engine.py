@@ -1,0 +1,37 @@
+"""`multicloud docker ...`: helpers for the private cloud's Docker Engine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from multicloud.cli.base import (
+    docker_app,
+    run,
+)
+
+if TYPE_CHECKING:
+
+    from multicloud.cli.output import Output
+
+
+@docker_app.command("base-image")
+def docker_base_image(
+    ctx: typer.Context,
+    python: Annotated[str, typer.Option(help="Python version the image must carry.")] = "3.11",
+    tag: Annotated[str | None, typer.Option(help="Image tag; default multicloud/python:<v>-bookworm.")] = None,
+) -> None:
+    """Build an air-gapped Python base image from Debian packages (debootstrap + docker import)."""
+
+    def work(out: Output) -> int:
+        from importlib import import_module
+
+        build_base_image = import_module("multicloud.providers.docker.base_image").build_base_image
+
+        with out.spinner("building base image (debootstrap, about a minute)"):
+            built = build_base_image(python, tag, out.step)
+        out.result({"image": built}, f"built {built}")
+        return 0
+
+    run(ctx, work)

@@ -1,0 +1,184 @@
+"""Commands that change what runs on a target: build, plan, deploy, remove, rollback, unlock, move.
+
+build, plan, deploy and remove run on each target concurrently (`orchestrate.for_each_target`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from multicloud.cli.base import (
+    OneTarget,
+    PathArg,
+    TargetOpt,
+    app,
+    load_project,
+    one_target,
+    run,
+    target_provider,
+    targets_of,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from multicloud.cli.output import Output
+    from multicloud.project import Project
+
+
+def _summary_text(outcomes: list[Any], verb: str) -> str:
+    lines = []
+    for o in outcomes:
+        if o.ok:
+            r = o.result
+            extra = ""
+            if hasattr(r, "endpoints"):
+                extra = f" version {r.version}{'' if r.changed else ' (unchanged)'}"
+                extra += "".join(f"\n    {e.function}: {e.url}" for e in r.endpoints)
+            elif hasattr(r, "artifacts"):
+                extra = "".join(f"\n    {a.function}: {a.path} ({a.size} bytes) -> {a.entry_point}"
+                                for a in r.artifacts)
+            elif hasattr(r, "changes"):
+                extra = "".join(f"\n    {c.action:6} {c.resource}{f'  ({c.detail})' if c.detail else ''}"
+                                for c in r.changes) or "\n    no changes"
+            elif hasattr(r, "removed"):
+                extra = f": {len(r.removed)} resource(s)" + "".join(f"\n    {x}" for x in r.removed)
+            lines.append(f"{o.target}: {verb} ok in {o.duration_s:.2f} s{extra}")
+        else:
+            lines.append(f"{o.target}: FAILED in {o.duration_s:.2f} s: {o.error.message}")
+    return "\n".join(lines)
+
+
+def _multi(ctx: typer.Context, path: Path, target: str | None, verb: str, fn_name: str,
+           confirm: Callable[[Project, list[str]], bool] | None = None) -> None:
+    """Run `orchestrate.<fn_name>` on each target concurrently (the spec's targets unless --target says);
+    `confirm(project, targets) -> bool` may stop it first."""
+
+    def work(out: Output) -> int:
+        from multicloud import orchestrate
+
+        project = load_project(path)
+        targets = targets_of(project, target)
+        if confirm is not None and not confirm(project, targets):
+            return 1
+        fn = getattr(orchestrate, fn_name)
+        outcomes = orchestrate.for_each_target(targets, lambda t: fn(project, t, out.progress_for(t)))
+        from multicloud.errors import SpecError
+
+        if all(not o.ok and isinstance(o.error, SpecError) for o in outcomes):
+            errs = [o.error for o in outcomes if o.error is not None]
+            if len(errs) == 1:
+                raise errs[0]
+        summaries = [o.summary() for o in outcomes]
+        data = {"ok": all(o.ok for o in outcomes), "service": project.name, "targets": summaries}
+        out.result(data, _summary_text(outcomes, verb))
+        failed = [o for o in outcomes if not o.ok]
+        if not failed:
+            return 0
+        return max(o.error.exit_code for o in failed if o.error is not None)
+
+    run(ctx, work)
+
+
+@app.command()
+def build(ctx: typer.Context, path: PathArg = Path("."), target: TargetOpt = None) -> None:
+    """Render and package each target's artifacts (with a build.json manifest)."""
+    _multi(ctx, path, target, "build", "build_target")
+
+
+@app.command()
+def plan(ctx: typer.Context, path: PathArg = Path("."), target: TargetOpt = None) -> None:
+    """Show what deploy would create, update or delete on each target."""
+    _multi(ctx, path, target, "plan", "plan")
+
+
+@app.command()
+def deploy(ctx: typer.Context, path: PathArg = Path("."), target: TargetOpt = None) -> None:
+    """Build and deploy to each target (concurrently); a failed target leaves its old version serving."""
+    _multi(ctx, path, target, "deploy", "deploy")
+
+
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    path: PathArg = Path("."),
+    target: TargetOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete everything multicloud created for this service on each target (and nothing else)."""
+
+    def confirm(project: Project, targets: list[str]) -> bool:
+        from multicloud.cli.output import interactive
+
+        return yes or not interactive() or typer.confirm(f"Remove {project.name} from {', '.join(targets)}?")
+
+    _multi(ctx, path, target, "remove", "remove", confirm)
+
+
+
+
+@app.command()
+def rollback(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = "aws") -> None:
+    """Point the live version back at the previous one."""
+
+    def work(out: Output) -> int:
+        from multicloud.orchestrate import rollback as rollback_target
+
+        project = load_project(path)
+        t = one_target(project, target)
+        res = rollback_target(project, t, out.progress_for(t))
+        out.result(res, f"{t}: live is now version {res.version}")
+        return 0
+
+    run(ctx, work)
+
+
+
+
+@app.command()
+def unlock(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = "local") -> None:
+    """Break a target's deploy lock left behind by a run that died."""
+
+    def work(out: Output) -> int:
+        project, t, provider = target_provider(path, target)
+        holder = provider.break_lock()
+        if holder is None:
+            out.result({"target": t, "broken": None}, f"{t}: no lock was held")
+        else:
+            from multicloud.locking import describe
+            from multicloud.provider import to_jsonable
+
+            out.result({"target": t, "broken": to_jsonable(holder)}, f"{t}: broke the lock of {describe(holder)}")
+        return 0
+
+    run(ctx, work)
+
+
+
+
+@app.command()
+def move(
+    ctx: typer.Context,
+    path: PathArg = Path("."),
+    source: Annotated[str, typer.Option("--from", help="Where the service runs now.")] = "aws",
+    destination: Annotated[str, typer.Option("--to", help="Where it should run.")] = "docker",
+) -> None:
+    """Move a service: deploy to --to, verify it serves, only then remove it from --from."""
+
+    def work(out: Output) -> int:
+        from multicloud.move import move_service
+
+        project = load_project(path)
+        src = one_target(project, source)
+        dst = one_target(project, destination)
+        result = move_service(project, src, dst, out.progress_for(f"{src}->{dst}"))
+        out.result(result, f"moved {project.name} from {src} to {dst}"
+                   + "".join(f"\n    {e.function}: {e.url}" for e in result.deployed.endpoints))
+        return 0
+
+    run(ctx, work)
