@@ -26,10 +26,11 @@ from hostile import HOSTILE, write_all  # noqa: E402
 CEILING_S = 2.0
 CEILING_MB = 100.0
 COMMANDS = ("validate", "build", "plan", "deploy", "invoke", "logs", "status", "remove", "rollback", "export",
-            "unlock", "move", "dev")
+            "unlock", "move", "dev", "send", "dead-letters", "dashboard")
 EXTRA_ARGS = {"remove": ["--yes"], "move": ["--from", "local", "--to", "docker"], "invoke": ["-t", "local"],
               "logs": ["-t", "local"], "status": ["-t", "local"], "rollback": ["-t", "local"],
-              "unlock": ["-t", "local"], "export": ["-t", "local"]}
+              "unlock": ["-t", "local"], "export": ["-t", "local"], "send": ["-t", "local", "--queue", "q", "-d", "x"],
+              "dead-letters": ["-t", "local"], "dashboard": ["--port", "0"]}
 
 
 def measure(args: list[str]) -> tuple[int, float, float]:

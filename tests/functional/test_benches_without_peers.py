@@ -18,6 +18,7 @@ BENCHES = {
     "build_aws.py": (["--repeat", "1"], "installer used by multicloud"),
     "http_runtime.py": (["--duration", "1", "--rounds", "1"], "functions-framework is not installed"),
     "hostile_specs.py": (["--commands", "validate"], "worst:"),
+    "dashboard.py": (["--services", "1", "--renders", "1"], "pip install 'multicloud[dashboard]'"),
 }
 
 pytestmark = pytest.mark.slow

@@ -22,6 +22,7 @@ COMMANDS = {
     "validate": [], "build": [], "plan": [], "deploy": [], "invoke": [], "logs": [], "status": [],
     "remove": ["--yes"], "rollback": [], "export": [], "dev": [], "unlock": [], "move": ["--from", "local",
                                                                                         "--to", "docker"],
+    "send": ["--queue", "q", "-d", "x"], "dead-letters": [], "dashboard": ["--port", "0"],
 }
 
 
@@ -35,7 +36,7 @@ def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_every_spec_command_refuses_hostile_yaml_located(specs: dict[str, Path], kind: str, command: str) -> None:
     folder = specs[kind]
     args = [command, str(folder), *COMMANDS[command]]
-    if command not in ("validate", "build", "plan", "deploy", "remove", "dev", "move"):
+    if command not in ("validate", "build", "plan", "deploy", "remove", "dev", "move", "dashboard"):
         args += ["--target", "local"]
     result = CliRunner().invoke(app, hoist_global_options(args))
     assert result.exit_code == 2, result.output
