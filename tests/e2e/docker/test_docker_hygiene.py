@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HANDLERS, Deployed, service_name, write_project
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-LEAKY = HANDLERS + '''
+LEAKY = '''
 
 def shown(event, context):
     return {"token": os.environ.get("TOKEN")}
@@ -54,8 +53,9 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 @pytest.fixture
-def project(engine: Any, tmp_path: Path) -> Any:
-    spec = write_project(tmp_path / "files", service_name("files"), extra_functions=FUNCTIONS, handlers=LEAKY)
+def project(engine: Any, tmp_path: Path, docker_kit: Any) -> Any:
+    spec = docker_kit.write_project(tmp_path / "files", docker_kit.service_name("files"), extra_functions=FUNCTIONS,
+                                    handlers=docker_kit.HANDLERS + LEAKY)
     root = spec.parent
     spec.write_text(spec.read_text().replace("runtime: python3.11\n", 'runtime: python3.11\ninclude: '
                                              '["tests/fixtures/**", ".well-known/*"]\nexclude: [docs, "*.txt"]\n'))
@@ -63,7 +63,7 @@ def project(engine: Any, tmp_path: Path) -> Any:
                        "notes.txt": "private", "tests/test_app.py": "", "lib/keep.py": ""}.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
-    deployment = Deployed(spec)
+    deployment = docker_kit.Deployed(spec)
     yield deployment
     try:
         deployment.provider.remove()
@@ -100,7 +100,8 @@ def test_image_files_rotation_and_masked_logs(engine: Any, project: Any, monkeyp
     assert project.provider.mode().live().id != live.id
 
 
-def test_a_port_held_by_another_program_fails_before_anything_starts(engine: Any, tmp_path: Path) -> None:
+def test_a_port_held_by_another_program_fails_before_anything_starts(engine: Any, tmp_path: Path,
+                                                                     docker_kit: Any) -> None:
     import socket
 
     from multicloud.errors import OperationError
@@ -109,8 +110,8 @@ def test_a_port_held_by_another_program_fails_before_anything_starts(engine: Any
         holder.bind(("127.0.0.1", 0))
         holder.listen(1)
         port = holder.getsockname()[1]
-        spec = write_project(tmp_path / "port", service_name("port"), docker=f"port: {port}")
-        deployment = Deployed(spec)
+        spec = docker_kit.write_project(tmp_path / "port", docker_kit.service_name("port"), docker=f"port: {port}")
+        deployment = docker_kit.Deployed(spec)
         build = deployment.build()
         with pytest.raises(OperationError) as info:
             deployment.provider.deploy(build)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BASE_IMAGE, SESSION, TEST_LABEL
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -63,12 +62,17 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def pushed_base(engine: Any, registry: str) -> str:
+def kit(docker_kit: Any) -> Any:
+    return docker_kit
+
+
+@pytest.fixture(scope="module")
+def pushed_base(engine: Any, registry: str, kit: Any) -> str:
     """A python:3.11-slim stand-in in the registry and *not* on the engine: its top layer is new."""
-    ref = f"{registry}/mc-test/python:3.11-slim-{SESSION}"
-    dockerfile = f"FROM {BASE_IMAGE}\nRUN echo {SESSION} > /pulled-from-registry\n"
+    ref = f"{registry}/mc-test/python:3.11-slim-{kit.SESSION}"
+    dockerfile = f"FROM {kit.BASE_IMAGE}\nRUN echo {kit.SESSION} > /pulled-from-registry\n"
     image, _ = engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=ref, rm=True,
-                                   labels={TEST_LABEL: SESSION})
+                                   labels={kit.TEST_LABEL: kit.SESSION})
     for line in engine.images.push(ref.rsplit(":", 1)[0], tag=ref.rsplit(":", 1)[1], stream=True, decode=True):
         assert "error" not in line, line
     engine.images.remove(image.id, force=True)
@@ -81,41 +85,42 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           env=env, timeout=600)
 
 
-def scaffold(tmp_path: Path, name: str, base: str) -> Path:
+def scaffold(tmp_path: Path, name: str, base: str, kit: Any) -> Path:
     dest = tmp_path / name
     proc = cli("init", name, "--dir", str(dest), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     spec = dest / "multicloud.yaml"
-    settings = f"{{base_image: \"{base}\", labels: {{{TEST_LABEL}: \"{SESSION}\"}}}}"
+    settings = f"{{base_image: \"{base}\", labels: {{{kit.TEST_LABEL}: \"{kit.SESSION}\"}}}}"
     spec.write_text(spec.read_text() + f"  docker: {settings}\n")
     return dest
 
 
-def test_scaffold_builds_on_docker_pulling_the_missing_base_image(engine: Any, pushed_base: str,
+def test_scaffold_builds_on_docker_pulling_the_missing_base_image(engine: Any, pushed_base: str, kit: Any,
                                                                   tmp_path: Path) -> None:
     from docker.errors import ImageNotFound
 
     with pytest.raises(ImageNotFound):
         engine.images.get(pushed_base)
-    demo = scaffold(tmp_path, f"t{SESSION}-pull", pushed_base)
+    demo = scaffold(tmp_path, f"t{kit.SESSION}-pull", pushed_base, kit)
     proc = cli("build", str(demo), "--target", "docker", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{pushed_base} is not on the engine: pulling it" in proc.stderr
     assert f"pulled {pushed_base}" in proc.stderr
     pulled = engine.images.get(pushed_base)
-    out = engine.containers.run(pulled.id, ["cat", "/pulled-from-registry"], remove=True, labels={TEST_LABEL: SESSION})
-    assert out.decode().strip() == SESSION
+    out = engine.containers.run(pulled.id, ["cat", "/pulled-from-registry"], remove=True,
+                                labels={kit.TEST_LABEL: kit.SESSION})
+    assert out.decode().strip() == kit.SESSION
     again = cli("build", str(demo), "--target", "docker", cwd=tmp_path)  # present now: no second pull
     assert again.returncode == 0 and "pulling" not in again.stderr, again.stderr
 
 
 @pytest.mark.parametrize("where", ["unknown image", "registry down"])
 def test_a_failed_pull_points_to_the_air_gapped_image_and_deploys_nothing(engine: Any, registry: str, where: str,
-                                                                          tmp_path: Path) -> None:
-    ref = (f"{registry}/mc-test/no-such-image:{SESSION}" if where == "unknown image"
+                                                                          kit: Any, tmp_path: Path) -> None:
+    ref = (f"{registry}/mc-test/no-such-image:{kit.SESSION}" if where == "unknown image"
            else f"127.0.0.1:{free_port()}/mc-test/python:3.11-slim")
-    name = f"t{SESSION}-nopull-{'a' if where == 'unknown image' else 'b'}"
-    demo = scaffold(tmp_path, name, ref)
+    name = f"t{kit.SESSION}-nopull-{'a' if where == 'unknown image' else 'b'}"
+    demo = scaffold(tmp_path, name, ref, kit)
     started = time.monotonic()
     proc = cli("deploy", str(demo), "--target", "docker", cwd=tmp_path)
     elapsed = time.monotonic() - started
