@@ -6,8 +6,10 @@ files the default leaves out (a fixture under `tests/`, a `.well-known/` file); 
 files; exclude wins. Globs are relative to the spec's folder, `/`-separated: `*` and `?` stay within one
 path segment, `**` spans any number of them, and a pattern naming a folder covers everything under it
 (`tests/fixtures` = `tests/fixtures/**`). Never shipped, whatever the patterns say: `.multicloud/` (our
-own state and builds) and `.git/`. A file that is a link to somewhere outside the folder is an error, not
-a silent copy of, say, `~/.aws/credentials`. The same function serves every target (multicloud.vendor).
+own state and builds), `.git/`, virtual environments (`.venv/`, `venv/`: built for this machine, not the
+target's) and caches (`__pycache__/`, `*.pyc`, tool caches). A file that is a link to somewhere outside
+the folder is an error, not a silent copy of, say, `~/.aws/credentials`. The same function serves every
+target (multicloud.vendor).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from pathlib import Path, PurePosixPath
 
 from multicloud.errors import SpecError
 
-NEVER = frozenset({".multicloud", ".git"})
+NEVER = frozenset({".multicloud", ".git", ".venv", "venv", "__pycache__", ".mypy_cache", ".pytest_cache",
+                   ".ruff_cache", ".hypothesis"})
 DEFAULT_SKIP_TOP = frozenset({"tests", "build", "dist"})
-DEFAULT_SKIP_DIRS = frozenset({"__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".ruff_cache",
-                               ".hypothesis", "node_modules"})
+DEFAULT_SKIP_DIRS = frozenset({"node_modules"})
 SKIP_SUFFIXES = (".pyc", ".pyo")
 SPEC_NAMES = frozenset({"multicloud.yaml", "multicloud.yml"})
 
@@ -73,7 +75,7 @@ def _default_skip(rel: str) -> bool:
         return True
     if any(p.startswith(".") or p in DEFAULT_SKIP_DIRS or p.endswith(".egg-info") for p in parts):
         return True
-    return rel.endswith(SKIP_SUFFIXES)
+    return False
 
 
 def _could_include(patterns: Iterable[str], rel_dir: str) -> bool:
@@ -123,6 +125,8 @@ def select(root: Path, include: tuple[str, ...] = (), exclude: tuple[str, ...] =
         dirnames[:] = kept
         for name in filenames:
             rel = f"{rel_dir}/{name}" if rel_dir else name
+            if name.endswith(SKIP_SUFFIXES):
+                continue  # compiled for this machine's Python: never shipped
             hits = [p for p in include if matches(p, rel)]
             if _default_skip(rel) and not hits:
                 continue

@@ -42,7 +42,7 @@ def _check_files(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
         selection = select(root, spec.include, spec.exclude)
     except SpecError as exc:
         return [exc]
-    return [SpecError(f"include pattern {pattern!r} matches no file",
+    return [SpecError(f"include pattern {pattern!r} matches no file (or only files `exclude:` drops)",
                       fix="check the glob (relative to the spec's folder; ** spans folders), or remove it",
                       where=locate(("include", spec.include.index(pattern))))
             for pattern in selection.unmatched_includes]
