@@ -138,7 +138,8 @@ def warn_short_secrets(values: dict[str, str], progress: Progress) -> None:
 
     for name, value in sorted(values.items()):
         if too_short(value):
-            progress(f"warning: secret {name} is shorter than {MIN_CHARS} characters: it is not masked in logs")
+            progress(f"warning: secret {name} is shorter than {MIN_CHARS} characters: it is masked in logs only "
+                     "where it stands alone")
 
 
 def check_runtime_config(project: Project, target: str) -> None:

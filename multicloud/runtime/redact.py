@@ -7,12 +7,13 @@ every log line and error message, a handler's exception text and traceback inclu
 Whoever replaces the HTTP server keeps this by logging through those same points. Once a value is
 registered, `sys.stdout` and `sys.stderr` are wrapped too, so a handler's own `print` is masked.
 
-The rule for short values: a value is masked wherever it appears, in the forms it takes in a log line
-(as is, JSON-escaped, `repr`-escaped, URL-encoded). Values shorter than MIN_CHARS (4) are *not* masked:
-masking `1` or `ab` would garble every line while hiding nothing a guess would not find; the runtime
-writes one warning naming the variable (never the value), and `deploy` warns on the targets that see the
-value (local, docker). Empty values are never masked. Masking works on text as written: a value split
-across two `write` calls (rare: `print` writes its text in one) is not seen whole.
+The rule for short values: a value of MIN_CHARS (4) characters or more is masked wherever it appears, in
+the forms it takes in a log line (as is, JSON-escaped, `repr`-escaped, URL-encoded). A shorter one is
+masked only where it stands alone (not inside a longer word or number: masking every `a` of `ab` would
+garble every line), and the runtime writes one warning naming the variable (never the value); `deploy`
+warns too on the targets that see the value (local, docker). Empty values are never masked. Masking works
+on text as written: a value split across two `write` calls (rare: `print` writes its text in one) is not
+seen whole.
 """
 
 from __future__ import annotations
@@ -37,33 +38,40 @@ _warned: set[str] = set()
 def _variants(value: str) -> set[str]:
     from urllib.parse import quote
 
-    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1],
-             quote(value, safe=""), quote(value)}
-    return {f for f in forms if len(f) >= MIN_CHARS}
+    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1],
+            quote(value, safe=""), quote(value)}
 
 
 def too_short(value: str) -> bool:
     return 0 < len(value) < MIN_CHARS
 
 
+def _alternative(form: str) -> str:
+    """A form as a regex alternative: anywhere when long enough, else only where it stands alone."""
+    if len(form) >= MIN_CHARS:
+        return re.escape(form)
+    return rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])"
+
+
 def register(value: str, name: str = "") -> bool:
-    """Mask `value` from now on; False (and one warning naming `name`) when it is too short to mask."""
+    """Mask `value` from now on (a short one only where it stands alone: False, and one warning naming
+    `name`, say so). The empty string is never masked."""
     global _pattern
     if not value:
         return False
-    if too_short(value):
-        if name and name not in _warned:
-            _warned.add(name)
-            sys.stderr.write(json.dumps({"level": "WARNING", "severity": "WARNING", "type": "server",
-                                         "message": f"secret {name} is shorter than {MIN_CHARS} characters: "
-                                                    "it is not masked in logs"}) + "\n")
-        return False
+    short = too_short(value)
+    if short and name and name not in _warned:
+        _warned.add(name)
+        sys.stderr.write(json.dumps({"level": "WARNING", "severity": "WARNING", "type": "server",
+                                     "message": f"secret {name} is shorter than {MIN_CHARS} characters: it is "
+                                                "masked in logs only where it stands alone"}) + "\n")
     with _lock:
         new = _variants(value) - _forms
         if new:
             _forms.update(new)
-            _pattern = re.compile("|".join(re.escape(f) for f in sorted(_forms, key=len, reverse=True)))
-    return True
+            ordered = sorted(_forms, key=len, reverse=True)  # the longest form first: no partial masks
+            _pattern = re.compile("|".join(_alternative(f) for f in ordered))
+    return not short
 
 
 def mask(text: str) -> str:

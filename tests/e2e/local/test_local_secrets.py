@@ -127,10 +127,15 @@ def test_the_value_never_reaches_the_log(service: Service) -> None:
     assert secret not in shown.stdout and "***" in shown.stdout
 
 
-def test_a_value_too_short_to_mask_is_named_at_deploy_and_start(service: Service) -> None:
-    service.set("ab", "plain-one", "file-one")  # 2 characters: masking them would garble every line
+def test_a_short_value_is_named_at_deploy_and_start_and_masked_where_it_stands_alone(service: Service) -> None:
+    service.set("ab", "plain-one", "file-one")  # 2 characters: masking every "ab" would garble every line
     proc = service.cli("deploy", str(service.root), "--target", "local")
     assert proc.returncode == 0, proc.stderr
-    assert "secret env:MC_ROT_MAPPED is shorter than 4 characters: it is not masked in logs" in proc.stderr
+    assert ("secret env:MC_ROT_MAPPED is shorter than 4 characters: it is masked in logs only where it stands "
+            "alone") in proc.stderr
     log = (service.root / ".multicloud" / "local" / "service.log").read_text()
     assert "is shorter than 4 characters" in log and "env:MC_ROT_MAPPED" in log
+    leak = service.cli("invoke", str(service.root), "--target", "local", "-f", "leak", "--path", "/leak")
+    assert leak.returncode == 1
+    log = (service.root / ".multicloud" / "local" / "service.log").read_text()
+    assert "upstream refused key ***" in log and "upstream refused key ab" not in log
