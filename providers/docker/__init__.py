@@ -41,6 +41,8 @@ IMAGES_FILE = "docker-images.json"
 
 class DockerProvider(Provider):
     name = "docker"
+    extra = "docker"
+    sdk_free = frozenset({"check", "export"})  # even a build talks to the engine
 
     @property
     def settings(self) -> DockerSettings:
@@ -68,6 +70,11 @@ class DockerProvider(Provider):
         from .single import Single
 
         return Single(client, self.project, self.settings, lambda _m: None)
+
+    def _check(self) -> None:
+        from multicloud.private_runtime import check_runtime_config
+
+        check_runtime_config(self.project, "docker")
 
     # ---- build -------------------------------------------------------------------------------------
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
@@ -105,6 +112,8 @@ class DockerProvider(Provider):
             change = Change("create", resource, f"image {build.digest[:12]}")
         elif deployed == build.digest and mode.settings_changed():
             change = Change("update", resource, "run-time settings changed (limits, user, replicas...)")
+        elif deployed == build.digest and mode.secrets_changed():
+            change = Change("update", resource, "secret values changed (rotated): same image, new values")
         elif deployed == build.digest:
             change = Change("noop", resource, f"image {build.digest[:12]} is live")
         else:
@@ -174,12 +183,11 @@ class DockerProvider(Provider):
 
     # ---- lock: a named, never started container on the engine (see engine.acquire_lock) --------------
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
-        from .context import default_base_image, ensure_base
-        from .engine import acquire_lock, labels_for
+        from .engine import MANAGED, ROLE, acquire_lock, labels_for
+        from .images import lock_image
 
         client = self.client()
-        image = default_base_image(self.project, self.settings)
-        ensure_base(client, image)
+        image = lock_image(client, {MANAGED: "true", ROLE: "lock"})  # never pulled: an empty local image
         return acquire_lock(client, self.project.name, image,
                             labels_for(self.project.name, "lock", self.settings.labels), info)
 
