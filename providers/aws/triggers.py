@@ -173,27 +173,66 @@ def find_http_api(run: Run, names: Names) -> dict[str, Any] | None:
     return None
 
 
+def _default_route(api: Any, api_id: str) -> dict[str, Any] | None:
+    for route in api.get_routes(ApiId=api_id).get("Items", []):
+        if route.get("RouteKey") == "$default":
+            return dict(route)
+    return None
+
+
+def _route_to_function(api: Any, api_id: str, target_arn: str, auth: str) -> None:
+    """The $default route, its Lambda integration and the auto-deployed $default stage (what quick create
+    makes), with the route's authorization set: quick create cannot set it, so `auth: key` would be open."""
+    integration = api.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=target_arn,
+                                         PayloadFormatVersion="2.0")
+    api.create_route(ApiId=api_id, RouteKey="$default", Target=f"integrations/{integration['IntegrationId']}",
+                     AuthorizationType=auth)
+    if not any(s.get("StageName") == "$default" for s in api.get_stages(ApiId=api_id).get("Items", [])):
+        api.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+
+
 def ensure_http_api(run: Run, names: Names, fn: ResolvedFunction, target_arn: str,
                     tags: dict[str, str], record: Record | None = None) -> tuple[str | None, str | None]:
-    """API Gateway HTTP API (quick create: $default route and auto-deployed stage). (api id, url); when
-    planning a new API, its id is PLANNED_API so the permission it needs is planned too."""
+    """API Gateway HTTP API: a $default route to the `live` alias on an auto-deployed stage, authorized by
+    IAM (SigV4) when a trigger has `auth: key`, as the Function URL is. (api id, url); when planning a new
+    API, its id is PLANNED_API so the permission it needs is planned too."""
     api = run.aws.client("apigatewayv2")
     want = run.settings.http == "http_api" and bool(fn.triggers_of("http"))
+    auth = "AWS_IAM" if any(t.http is not None and t.http.auth == "key" for t in fn.triggers_of("http")) else "NONE"
     current = find_http_api(run, names)
-    drift = check(record, "http-api", {"api": {}} if current else {}, {"api": {}} if want else {})
+    route = _default_route(api, current["ApiId"]) if current is not None else None
+    now: dict[str, dict[str, object]] = {"api": {}} if current else {}
+    if route is not None:
+        now["route"] = {"authorization": route.get("AuthorizationType", "NONE")}
+    drift = check(record, "http-api", now, {"api": {}, "route": {"authorization": auth}} if want else {})
     resource = f"apigateway http api {names.base}"
     if not want:
         if current is not None:
             run.write("delete", resource, lambda: api.delete_api(ApiId=current["ApiId"]))
         return None, None
     if current is None:
-        created = run.write("create", resource, lambda: api.create_api(
-            Name=names.base, ProtocolType="HTTP", Target=target_arn, Tags=tags), drift.label("api", "the HTTP API"))
+        def create() -> dict[str, Any]:
+            made = api.create_api(Name=names.base, ProtocolType="HTTP", Tags=tags)
+            _route_to_function(api, made["ApiId"], target_arn, auth)
+            return dict(made)
+
+        created = run.write("create", resource, create, drift.label("api", "the HTTP API"))
         if not created:
             return PLANNED_API, None
         return str(created["ApiId"]), str(created.get("ApiEndpoint", ""))
+    api_id = str(current["ApiId"])
     run.noop(resource)
-    return str(current["ApiId"]), str(current.get("ApiEndpoint", ""))
+    route_resource = f"apigateway route {names.base} $default"
+    if route is None:
+        run.write("create", route_resource, lambda: _route_to_function(api, api_id, target_arn, auth),
+                  drift.label("route", "the HTTP API's route", f"authorization {auth}"))
+    elif route.get("AuthorizationType", "NONE") != auth:
+        run.write("update", route_resource,
+                  lambda: api.update_route(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType=auth),
+                  drift.label("route", "the HTTP API's route", f"authorization {auth}"))
+    else:
+        run.noop(route_resource)
+    return api_id, str(current.get("ApiEndpoint", ""))
 
 
 # ---- schedules -------------------------------------------------------------------------------------

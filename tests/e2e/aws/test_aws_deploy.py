@@ -131,6 +131,13 @@ def test_http_api_instead_of_function_url(moto: str, tmp_path: Path) -> None:
     (api,) = boto3.client("apigatewayv2").get_apis()["Items"]
     assert api["Name"] == "shop-test-hello" and api["ProtocolType"] == "HTTP"
     assert result.endpoints[0].url == api["ApiEndpoint"]
+    (route,) = boto3.client("apigatewayv2").get_routes(ApiId=api["ApiId"])["Items"]
+    assert route["RouteKey"] == "$default" and route["AuthorizationType"] == "NONE"
+    (integration,) = boto3.client("apigatewayv2").get_integrations(ApiId=api["ApiId"])["Items"]
+    assert integration["IntegrationUri"].endswith(":function:shop-test-hello:live")
+    assert route["Target"] == f"integrations/{integration['IntegrationId']}"
+    stages = boto3.client("apigatewayv2").get_stages(ApiId=api["ApiId"])["Items"]
+    assert [s["StageName"] for s in stages] == ["$default"]
     policy = json.loads(boto3.client("lambda").get_policy(FunctionName="shop-test-hello", Qualifier="live")["Policy"])
     (stmt,) = policy["Statement"]
     assert stmt["Sid"] == "multicloud-http-api" and api["ApiId"] in json.dumps(stmt)
@@ -143,6 +150,33 @@ def test_http_api_instead_of_function_url(moto: str, tmp_path: Path) -> None:
     removed = provider(root).remove()
     assert "apigateway http api shop-test-hello" in removed.removed
     assert boto3.client("apigatewayv2").get_apis()["Items"] == []
+
+
+def test_http_api_key_routes_require_iam_like_the_function_url(moto: str, tmp_path: Path) -> None:
+    """`auth: key` on an HTTP API: the $default route is authorized by IAM (SigV4), never left open."""
+    root = write_service(tmp_path / "svc", triggers="- http: {path: /hello, methods: [GET], auth: key}\n")
+    spec = (root / "multicloud.yaml").read_text().replace("    stage: test\n", "    stage: test\n    http: http_api\n")
+    (root / "multicloud.yaml").write_text(spec)
+    result = provider(root).deploy(build(provider(root)))
+    apis = boto3.client("apigatewayv2")
+    (api,) = apis.get_apis()["Items"]
+    (route,) = apis.get_routes(ApiId=api["ApiId"])["Items"]
+    assert route["AuthorizationType"] == "AWS_IAM" and result.endpoints[0].auth == "iam"
+    apis.update_route(ApiId=api["ApiId"], RouteId=route["RouteId"], AuthorizationType="NONE")  # opened by hand
+    p = provider(root)
+    changes = p.plan(build(p)).changes
+    assert ("update", "apigateway route shop-test-hello $default",
+            "drift: authorization of the HTTP API's route changed outside multicloud") in \
+        {(c.action, c.resource, c.detail) for c in changes}
+    provider(root).deploy(build(provider(root)))
+    assert apis.get_routes(ApiId=api["ApiId"])["Items"][0]["AuthorizationType"] == "AWS_IAM"
+    spec = (root / "multicloud.yaml").read_text().replace("auth: key", "auth: none")
+    (root / "multicloud.yaml").write_text(spec)  # a spec change is a plain update, and opens the route
+    p = provider(root)
+    assert ("update", "apigateway route shop-test-hello $default", "authorization NONE") in \
+        {(c.action, c.resource, c.detail) for c in p.plan(build(p)).changes}
+    provider(root).deploy(build(provider(root)))
+    assert apis.get_routes(ApiId=api["ApiId"])["Items"][0]["AuthorizationType"] == "NONE"
 
 
 @pytest.mark.parametrize(("operation", "status", "code", "fix_words"), [
