@@ -63,12 +63,15 @@ def _request_v2(event: dict) -> HttpRequest:  # type: ignore[type-arg]
     http = event["requestContext"]["http"]
     cookies = event.get("cookies") or []
     source_ip = http.get("sourceIp") or ""
+    headers = Headers(event.get("headers") or {})
+    if cookies and "cookie" not in headers:  # payload 2.0 moved the Cookie header into `cookies`: put it back
+        headers.add("cookie", "; ".join(cookies))
     return HttpRequest(
         http.get("method", "GET"),
         event.get("rawPath") or http.get("path") or "/",
         path_params=event.get("pathParameters"),
         query=event.get("rawQueryString") or "",
-        headers=Headers(event.get("headers") or {}),
+        headers=headers,
         cookies=cookies,
         client_ip=source_ip.split("/", 1)[0] or None,
         body=_body(event),

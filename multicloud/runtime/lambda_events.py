@@ -12,7 +12,7 @@ follow the sample events shipped with aws-sam-cli (`tests/events/aws`) and AWS's
   `queryStringParameters` / `multiValueQueryStringParameters` (decoded), absent keys as null;
 * SQS and Kinesis `Records`, S3 `Records` (key URL-encoded as S3 does), an EventBridge `Scheduled Event`.
 
-ARNs name the region from `AWS_REGION` (else us-east-1) and account `000000000000`: nothing here is on AWS.
+ARNs name the region from `AWS_REGION` (else us-east-1) and the documentation account 123456789012.
 Stdlib only, imported only by functions that use the aws style.
 """
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from multicloud.runtime.events import Message, ScheduleInfo, StorageObject
     from multicloud.runtime.http import HttpRequest
 
-ACCOUNT = "000000000000"
+ACCOUNT = "123456789012"  # the account of AWS's documentation and of aws-sam-cli's sample events
 SHARD = "shardId-000000000000"
 PATH_SAFE = "/!$&'()*+,;=:@-._~"  # characters a request path carries unencoded
 

@@ -27,11 +27,11 @@ def _asgi_like(app: object) -> bool | None:
 
     if not callable(app):
         return None
-    call = app if inspect.isfunction(app) or inspect.ismethod(app) else type(app).__call__
-    if inspect.iscoroutinefunction(call):
+    plain = inspect.isfunction(app) or inspect.ismethod(app)
+    if inspect.iscoroutinefunction(app if plain else type(app).__call__):
         return True
     try:
-        params = [p for p in inspect.signature(call).parameters.values()
+        params = [p for p in inspect.signature(app).parameters.values()  # bound: `self` is not counted
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
         return None
