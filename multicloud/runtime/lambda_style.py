@@ -71,6 +71,10 @@ class LambdaContext:
     def log(self, msg: object) -> None:
         sys.stdout.write(str(msg))
 
+    def w3c(self) -> dict[str, str]:
+        """W3C trace context of the invocation: Lambda fills it from the caller's; nothing here to pass on."""
+        return {}
+
     def __repr__(self) -> str:
         return f"LambdaContext(function_name={self.function_name}, aws_request_id={self.aws_request_id})"
 

@@ -79,9 +79,11 @@ class WsgiApp:
         started: list[object] = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> object:
-            if exc_info is not None and started:
+            if started and exc_info is None:
+                raise RuntimeError("start_response called twice without exc_info")
+            if exc_info is not None and chunks:  # PEP 3333: too late once body bytes are out
                 raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[index]
-            started[:] = [status, headers]
+            started[:] = [status, headers]  # buffered: nothing was sent, an error page replaces it all
             return chunks.append
 
         result = self.app(environ(event.http, ctx), start_response)
