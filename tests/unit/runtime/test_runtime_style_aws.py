@@ -121,7 +121,7 @@ def test_records_have_the_shape_of_the_sam_samples() -> None:
 
 def test_the_context_offers_what_awslambdarics_does() -> None:
     real = RicContext("id", None, None, 0, "arn:aws:lambda:us-east-1:123456789012:function:f")
-    ours = LambdaContext(CTX)
+    ours = LambdaContext(Context("orders", "req-1", "local", memory_limit_mb=512, timeout_ms=3000))
     public = {n for n in dir(real) if not n.startswith("_")}
     assert public <= {n for n in dir(ours) if not n.startswith("_")}
     assert ours.memory_limit_in_mb == "512" and isinstance(real.memory_limit_in_mb, (str, type(None)))
