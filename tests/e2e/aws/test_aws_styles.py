@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import boto3
 import pytest
 from aws_e2e_support import build, provider
 
@@ -22,6 +23,7 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "bring-your-own"
 def test_a_lambda_handler_and_a_flask_app_run_unchanged(moto: str, lambda_images: None, tmp_path: Path) -> None:
     root = tmp_path / "byo"
     shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("__pycache__", ".multicloud"))
+    boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName="orders")  # data: never multicloud's
     p = provider(root)
     p.deploy(build(p))
 
