@@ -6,12 +6,14 @@ it serves the Lambda Runtime API on 127.0.0.1 inside the container (lambda_runti
 starts AWS's own runtime interface client, `python3 -m awslambdaric <handler>`, which imports the handler
 string exactly as Lambda's Python runtime does and posts its answer back. The image carries awslambdaric
 and boto3 in /var/runtime, as Lambda's Python runtime has them. Like Lambda, anything the handler prints
-goes to the logs (stderr here); the result (or Lambda's error document) is printed last, as one JSON
-line, on stdout, and the exit code is 1 when the handler raised.
+goes to the logs (stderr here), between the platform's START and END/REPORT lines (moto stores them in
+the function's CloudWatch Logs group); the result (or Lambda's error document) is printed last, as one
+JSON line, on stdout, and the exit code is 1 when the handler raised.
 """
 
 import json
 import os
+import resource
 import sys
 import time
 import uuid
@@ -28,10 +30,11 @@ def main() -> int:
     request_id = str(uuid.uuid4())
     with RuntimeApi() as api, api.client("/var/task", handler, runtime_dirs=("/var/runtime",), log=sys.stderr,
                                          python=sys.executable):
-        # the platform's lines around an invocation, as Lambda writes them to the log stream
+        # the platform's lines around an invocation, as Lambda writes them to the log stream (awslambdaric
+        # itself writes the `[ERROR] Type: message` line of an unhandled exception, as on Lambda)
         print(f"START RequestId: {request_id} Version: {os.environ.get('AWS_LAMBDA_FUNCTION_VERSION', '$LATEST')}",
               file=sys.stderr, flush=True)
-        started = time.monotonic()
+        started = time.perf_counter()
         try:
             result, code = api.invoke(event, function=function, timeout_s=timeout, request_id=request_id), 0
             line = json.dumps(result)
@@ -40,9 +43,13 @@ def main() -> int:
         except TimeoutError:
             line, code = json.dumps({"errorMessage": f"Task timed out after {timeout:.2f} seconds",
                                      "errorType": "TimeoutError"}), 1
-        print(f"END RequestId: {request_id}", file=sys.stderr)
-        print(f"REPORT RequestId: {request_id}\tDuration: {(time.monotonic() - started) * 1000:.2f} ms",
-              file=sys.stderr, flush=True)
+        duration = (time.perf_counter() - started) * 1000
+    used_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024  # the runtime client, now reaped
+    print(f"END RequestId: {request_id}", file=sys.stderr)
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+    print(f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\tBilled Duration: "
+          f"{max(1, int(duration + 0.999))} ms\tMemory Size: {memory} MB\tMax Memory Used: {used_mb} MB",
+          file=sys.stderr, flush=True)
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
     return code
