@@ -111,6 +111,7 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
             else:
                 events.append({"kind": trig.kind, **cfg.model_dump(mode="json")})
         out[fn.name] = {
+            **fn.style_options,
             "handler": fn.handler,
             "timeout": fn.timeout,
             "memory": fn.memory,

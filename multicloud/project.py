@@ -28,6 +28,27 @@ class ResolvedFunction:
     secrets: dict[str, str]  # env name -> reference for this target (never a value)
     triggers: tuple[Trigger, ...]
     description: str = ""
+    style: str = "portable"  # portable | aws | wsgi | asgi (multicloud.runtime.styles)
+    http_payload: str = "2.0"  # the Lambda HTTP event of a style aws handler: "2.0" or "1.0"
+
+    @property
+    def style_options(self) -> dict[str, str]:
+        """The style keyword arguments an entry shim or runtime.json needs: nothing for the default."""
+        if self.style == "portable":
+            return {}
+        if self.style == "aws" and self.http_payload != "2.0":
+            return {"style": self.style, "http_payload": self.http_payload}
+        return {"style": self.style}
+
+    @property
+    def shim_options(self) -> dict[str, object]:
+        """Keyword arguments of the entry shims (`entry`, `AzureShim`, `GcpShim`): the style, and for a Lambda
+        handler its HTTP routes (to fill `pathParameters` where the platform sends none)."""
+        options: dict[str, object] = dict(self.style_options)
+        routes = tuple(t.http.path for t in self.triggers if t.http is not None)
+        if self.style == "aws" and routes:
+            options["routes"] = routes
+        return options
 
     @property
     def module(self) -> str:
@@ -111,6 +132,8 @@ class Project:
                     secrets=secrets,
                     triggers=fn.triggers,
                     description=fn.description or self.spec.description,
+                    style=fn.style,
+                    http_payload=fn.payload,
                 )
             )
         return out

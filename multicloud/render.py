@@ -25,6 +25,7 @@ def environment(target: str) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["pyrepr"] = repr
+    env.filters["kwargs"] = lambda options: "".join(f", {k}={v!r}" for k, v in options.items())
     env.filters["tojson_compact"] = lambda v: json.dumps(v, sort_keys=True)
     env.filters["tojson_pretty"] = lambda v: json.dumps(v, sort_keys=True, indent=2)
     return env

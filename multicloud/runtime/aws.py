@@ -1,6 +1,7 @@
 """AWS Lambda entry shim: one Lambda handler for every trigger the AWS target wires up.
 
-`entry("app.handler", "orders")` returns the function Lambda calls. It recognises the payload shape:
+`entry("app.handler", "orders")` returns the function Lambda calls (`style=` for Lambda handlers and
+WSGI/ASGI apps: see `multicloud.runtime.lambda_style` and docs/runtime.md). It recognises the payload shape:
 Function URL / API Gateway HTTP API (payload 2.0), API Gateway REST (1.0 proxy), ALB, S3, SQS, Kinesis,
 EventBridge scheduled events (and the `multicloud.schedule` payload for EventBridge Scheduler), and
 treats anything else as a direct invocation. Partial batch failure maps to `batchItemFailures`, which
@@ -62,12 +63,15 @@ def _request_v2(event: dict) -> HttpRequest:  # type: ignore[type-arg]
     http = event["requestContext"]["http"]
     cookies = event.get("cookies") or []
     source_ip = http.get("sourceIp") or ""
+    headers = Headers(event.get("headers") or {})
+    if cookies and "cookie" not in headers:  # payload 2.0 moved the Cookie header into `cookies`: put it back
+        headers.add("cookie", "; ".join(cookies))
     return HttpRequest(
         http.get("method", "GET"),
         event.get("rawPath") or http.get("path") or "/",
         path_params=event.get("pathParameters"),
         query=event.get("rawQueryString") or "",
-        headers=Headers(event.get("headers") or {}),
+        headers=headers,
         cookies=cookies,
         client_ip=source_ip.split("/", 1)[0] or None,
         body=_body(event),
@@ -236,10 +240,11 @@ def _schedule_event(event: dict, ctx: Context) -> Event:  # type: ignore[type-ar
 # ---- entry --------------------------------------------------------------------------------------------
 
 
-def _context(function: str, lambda_context: object, logger: Logger) -> Context:
-    request_id = getattr(lambda_context, "aws_request_id", None) or os.urandom(8).hex()
-    memory = getattr(lambda_context, "memory_limit_in_mb", None)
-    remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+def lambda_context(function: str, native: object, logger: Logger) -> Context:
+    """The portable context of one Lambda invocation (request id, memory and clock from Lambda's)."""
+    request_id = getattr(native, "aws_request_id", None) or os.urandom(8).hex()
+    memory = getattr(native, "memory_limit_in_mb", None)
+    remaining = getattr(native, "get_remaining_time_in_millis", None)
     return Context(function, str(request_id), TARGET, memory_limit_mb=int(memory) if memory else None,
                    remaining=remaining, logger=logger)
 
@@ -275,13 +280,21 @@ def dispatch(handler: Handler, event: object, ctx: Context) -> object:
     return handle_direct(handler, direct, ctx)
 
 
-def entry(handler: str, function: str) -> LambdaHandler:
-    """Resolve secrets, import the user's handler (cold start) and return the Lambda handler."""
+def entry(handler: str, function: str, *, style: str = "portable", http_payload: str = "2.0",
+          routes: tuple[str, ...] = ()) -> LambdaHandler:
+    """Resolve secrets, import the user's handler (cold start) and return the Lambda handler.
+
+    `style="aws"`: the handler is a Lambda handler already and gets the native event (see
+    `multicloud.runtime.lambda_style.native`); wsgi and asgi apps are served through the portable path."""
     resolve_into_environ()
-    user = load_handler(handler)
+    if style == "aws":
+        from multicloud.runtime.lambda_style import native
+
+        return native(load_handler(handler), http_payload, routes)  # type: ignore[arg-type]
+    user = load_handler(handler, style=style)
     logger = Logger()
 
     def lambda_handler(event: dict[str, object], context: object) -> object:
-        return dispatch(user, event, _context(function, context, logger))
+        return dispatch(user, event, lambda_context(function, context, logger))
 
     return lambda_handler

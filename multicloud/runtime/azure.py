@@ -1,6 +1,7 @@
 """Azure Functions (Python v2 programming model) entry shim.
 
-The rendered `function_app.py` builds one `AzureShim("app.handler", "orders")` and binds its methods to
+The rendered `function_app.py` builds one `AzureShim("app.handler", "orders")` (`style=` for Lambda
+handlers and WSGI/ASGI apps, see `multicloud.runtime.styles`) and binds its methods to
 the triggers: `http`, `eventhub` (cardinality one or many), `timer`, `blob`, `queue`. `azure.functions`
 is imported only inside `http` (to build the `HttpResponse`); the other methods read the objects the
 worker hands over. Each method takes an optional `context` (`func.Context`) for the invocation id.
@@ -45,9 +46,10 @@ def _path_and_query(url: str) -> tuple[str, str]:
 class AzureShim:
     """One instance per function; its methods are the trigger entry points."""
 
-    def __init__(self, handler: str, function: str) -> None:
+    def __init__(self, handler: str, function: str, *, style: str = "portable", http_payload: str = "2.0",
+                 routes: tuple[str, ...] = ()) -> None:
         resolve_into_environ()
-        self.handler = load_handler(handler)
+        self.handler = load_handler(handler, style=style, http_payload=http_payload, routes=routes)
         self.function = function
         self.logger = Logger()
         memory = os.environ.get("MULTICLOUD_MEMORY_MB") or os.environ.get("WEBSITE_MEMORY_LIMIT_MB")

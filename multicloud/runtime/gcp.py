@@ -1,6 +1,7 @@
 """Google Cloud Functions (gen2, functions-framework) entry shim.
 
-The rendered `main.py` builds one `GcpShim("app.handler", "orders")` and exposes `shim.http` (signature
+The rendered `main.py` builds one `GcpShim("app.handler", "orders")` (`style=` for Lambda handlers and
+WSGI/ASGI apps, see `multicloud.runtime.styles`) and exposes `shim.http` (signature
 type http, gets a `flask.Request`) or `shim.cloud_event` (signature type cloudevent, gets a
 `cloudevents.http.CloudEvent`). Nothing from Flask or the CloudEvents SDK is imported: the shim reads
 the objects it receives and answers HTTP with a `(body, status, headers)` tuple Flask understands.
@@ -35,9 +36,11 @@ CE_CORE = ("specversion", "id", "source", "type", "subject", "time", "dataconten
 class GcpShim:
     """One instance per function. `route` (e.g. `/users/{id}`) fills `path_params` on HTTP."""
 
-    def __init__(self, handler: str, function: str, route: str | None = None) -> None:
+    def __init__(self, handler: str, function: str, route: str | None = None, *, style: str = "portable",
+                 http_payload: str = "2.0", routes: tuple[str, ...] = ()) -> None:
         resolve_into_environ()
-        self.handler = load_handler(handler)
+        self.handler = load_handler(handler, style=style, http_payload=http_payload, routes=routes or
+                                    ((route,) if route else ()))
         self.function = function
         self.route = route
         self.logger = Logger()

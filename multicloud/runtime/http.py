@@ -127,6 +127,23 @@ class HttpRequest:
         self._query = value
 
     @property
+    def query_string(self) -> str:
+        """The query string as received (percent-encoded), for adapters that hand it on (WSGI, ASGI, Lambda).
+
+        Shims that parsed it already give the parsed form; then the platform request (`raw`) is asked, and
+        as a last resort the parsed parameters are encoded again."""
+        if isinstance(self._query, str):
+            return self._query
+        given = getattr(self.raw, "query_string", None)
+        if isinstance(given, (bytes, bytearray)):
+            return bytes(given).decode("latin-1")
+        if isinstance(given, str):
+            return given
+        from urllib.parse import urlencode
+
+        return urlencode(self._query, doseq=True)
+
+    @property
     def cookies(self) -> dict[str, str]:
         """Request cookies {name: value} (the first one wins when a name repeats)."""
         if not isinstance(self._cookies, dict):
@@ -249,7 +266,11 @@ def _encode_body(body: object) -> tuple[bytes, str | None]:
 
 
 def to_result(value: object) -> HttpResult:
-    """A handler's return value -> HttpResult: dict/list JSON, str text, bytes binary, None 204."""
+    """A handler's return value -> HttpResult: dict/list JSON, str text, bytes binary, None 204.
+
+    An `HttpResult` passes through as it is: the style adapters (aws, wsgi, asgi) build exact ones."""
+    if isinstance(value, HttpResult):
+        return value
     if isinstance(value, Response):
         body, default_type = _encode_body(value.body)
         source = value.headers

@@ -38,8 +38,29 @@ class BatchFailure(Exception):
         super().__init__(f"{len(failed)} message(s) failed and will be retried: {', '.join(failed[:20])}")
 
 
-def load_handler(spec: str) -> Handler:
-    """`"package.module.function"` (or `"module:function"`), imported from sys.path."""
+STYLES = ("portable", "aws", "wsgi", "asgi")
+
+
+def load_handler(spec: str, style: str = "portable", http_payload: str = "2.0",
+                 routes: tuple[str, ...] = ()) -> Handler:
+    """`"package.module.function"` (or `"module:function"`), imported from sys.path, as a portable handler.
+
+    `style` says what the name points at: a portable `handler(event, context)` (returned as it is), a
+    Lambda handler (`aws`; `http_payload` "2.0" or "1.0" picks its HTTP event, `routes` are the function's
+    HTTP paths) or a WSGI / ASGI app. The last three come back wrapped by `multicloud.runtime.styles`, so
+    every shim and the private server call them like any portable handler."""
+    if style not in STYLES:
+        raise HandlerLoadError(f"unknown handler style {style!r}", fix=f"use one of {', '.join(STYLES)}",
+                               where="style")
+    target = _import_target(spec, style)
+    if style == "portable":
+        return target  # type: ignore[return-value]
+    from multicloud.runtime.styles import adapt
+
+    return adapt(target, spec, style, http_payload, routes)
+
+
+def _import_target(spec: str, style: str) -> object:
     import importlib
 
     module_name, sep, attr = spec.rpartition(":") if ":" in spec else spec.rpartition(".")
@@ -73,12 +94,15 @@ def load_handler(spec: str) -> Handler:
         ) from exc
     func = getattr(module, attr, None)
     if not callable(func):
+        app = style in ("wsgi", "asgi")
+        example = {"wsgi": f"{attr} = Flask(__name__)", "asgi": f"{attr} = FastAPI()"}.get(
+            style, f"def {attr}(event, context)")
         raise HandlerLoadError(
-            f"module {module_name!r} has no function {attr!r}",
-            fix=f"define `def {attr}(event, context)` in {module_name.replace('.', '/')}.py",
+            f"module {module_name!r} has no {'app' if app else 'function'} {attr!r}",
+            fix=f"define `{example}` in {module_name.replace('.', '/')}.py",
             where=spec,
         )
-    return func  # type: ignore[no-any-return]
+    return func
 
 
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted; one tuple, so threads see a pair

@@ -69,7 +69,8 @@ def prepare(config: RuntimeConfig) -> tuple[dict[str, Callable[..., object]], st
     handlers: dict[str, Callable[..., object]] = {}
     for name, fn in config.functions.items():
         try:
-            handlers[name] = load_handler(fn.handler)
+            routes = tuple(r.path for r in config.routes if r.function == name)
+            handlers[name] = load_handler(fn.handler, fn.style, fn.http_payload, routes)
         except HandlerLoadError as exc:
             raise StartupError(f"function {name}: {exc.what} ({exc.fix})") from exc
     for sched in config.schedules:

@@ -17,6 +17,7 @@ from typing import Any
 FORMAT = 1
 DEFAULT_MAX_BODY = 6 * 1024 * 1024
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+STYLES = ("portable", "aws", "wsgi", "asgi")
 
 
 class ConfigError(Exception):
@@ -47,6 +48,8 @@ class FunctionConfig:
     memory: int
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
+    style: str = "portable"  # portable | aws | wsgi | asgi (multicloud.runtime.styles)
+    http_payload: str = "2.0"  # style aws: the Lambda HTTP event, "2.0" or "1.0"
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ def parse_config(data: object, base_dir: Path) -> RuntimeConfig:
         handler = _req(raw, "handler", str, where)
         if "." not in handler:
             raise ConfigError(f"{where}.handler: {handler!r} is not module.function")
+        style, payload = raw.get("style", "portable"), raw.get("http_payload", "2.0")
+        if style not in STYLES or payload not in ("2.0", "1.0"):
+            raise ConfigError(f"{where}: style must be one of {', '.join(STYLES)} and http_payload 2.0 or 1.0, "
+                              f"got {style!r} and {payload!r}")
         functions[name] = FunctionConfig(
             name=name,
             handler=handler,
@@ -119,6 +126,8 @@ def parse_config(data: object, base_dir: Path) -> RuntimeConfig:
             memory=int(raw.get("memory", 256)),
             env=_str_map(raw.get("env", {}), f"{where}.env"),
             secrets=_str_map(raw.get("secrets", {}), f"{where}.secrets"),
+            style=style,
+            http_payload=payload,
         )
         for i, route in enumerate(raw.get("http", [])):
             rwhere = f"{where}.http[{i}]"

@@ -3,6 +3,7 @@
 - each handler's module file exists under the spec's folder and defines the function (read with `ast`,
   never imported: importing user code could need its dependencies or have side effects);
 - no two functions claim the same HTTP route and method;
+- a handler style fits the function's triggers (a wsgi/asgi app serves HTTP only; `http_payload` is for aws);
 - the requirements file exists;
 - per target (`check_target`): the capability table allows every trigger kind, memory, timeout and
   secret reference the spec asks for.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from multicloud.capabilities import CAPABILITIES
 from multicloud.errors import Location, SpecError
-from multicloud.spec.models import PUBLIC_TARGETS, HttpTrigger, Spec
+from multicloud.spec.models import APP_STYLES, PUBLIC_TARGETS, Function, HttpTrigger, Spec
 from multicloud.spec.secrets import SECRET_SCHEMES, ref_for, scheme_of
 
 Locate = Callable[[tuple[str | int, ...]], Location]
@@ -27,7 +28,8 @@ def check_project(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
     errors: list[SpecError] = []
     defined: dict[Path, set[str] | SpecError] = {}  # each module read once, however many functions use it
     for name, fn in spec.functions.items():
-        errors += _check_handler(root, fn.handler, locate(("functions", name, "handler")), defined)
+        errors += _check_handler(root, fn.handler, locate(("functions", name, "handler")), defined, fn.style)
+        errors += _check_style(name, fn, locate)
     errors += _check_routes(spec, locate)
     errors += _check_requirements(spec, root, locate)
     errors += _check_files(spec, root, locate)
@@ -66,8 +68,35 @@ def _check_requirements(spec: Spec, root: Path, locate: Locate) -> list[SpecErro
     return []
 
 
+def _check_style(name: str, fn: Function, locate: Locate) -> list[SpecError]:
+    """wsgi/asgi apps answer HTTP requests and nothing else; `http_payload` only shapes aws events."""
+    errors = []
+    if fn.http_payload is not None and fn.style != "aws":
+        errors.append(SpecError(
+            f"http_payload chooses the Lambda HTTP event of a `style: aws` handler; this function is {fn.style}",
+            fix="remove http_payload, or set `style: aws` if the handler was written for Lambda",
+            where=locate(("functions", name, "http_payload"))))
+    if fn.style not in APP_STYLES:
+        return errors
+    kinds = [t.kind for t in fn.triggers]
+    for index, kind in enumerate(kinds):
+        if kind != "http":
+            errors.append(SpecError(
+                f"a {fn.style} app serves HTTP requests only; it cannot receive {kind} events",
+                fix=f"move this {kind} trigger to another function (style portable or aws; it may import the "
+                    "same code), or remove it",
+                where=locate(("functions", name, "triggers", index, kind))))
+    if "http" not in kinds:
+        errors.append(SpecError(
+            f"function {name!r} is a {fn.style} app but has no http trigger, so nothing can reach it",
+            fix='add `- http: {path: "/{proxy+}", methods: [GET, POST, PUT, PATCH, DELETE]}` (and `path: /` '
+                "for the root) to its triggers",
+            where=locate(("functions", name, "triggers") if fn.triggers else ("functions", name, "style"))))
+    return errors
+
+
 def _check_handler(root: Path, handler: str, where: Location,
-                   cache: dict[Path, set[str] | SpecError]) -> list[SpecError]:
+                   cache: dict[Path, set[str] | SpecError], style: str = "portable") -> list[SpecError]:
     module, attr = handler.rsplit(".", 1)
     rel = Path(*module.split("."))
     candidates = [root / rel.with_suffix(".py"), root / rel / "__init__.py"]
@@ -84,8 +113,12 @@ def _check_handler(root: Path, handler: str, where: Location,
         import difflib
 
         close = difflib.get_close_matches(attr, sorted(defined), n=1)
-        fix = f"did you mean {module}.{close[0]}?" if close else f"define `def {attr}(event, context):` in it"
-        return [SpecError(f"{source.name} defines no function {attr!r}", fix=fix, where=where)]
+        define = {"wsgi": f"create the app in it, e.g. `{attr} = Flask(__name__)`",
+                  "asgi": f"create the app in it, e.g. `{attr} = FastAPI()`"}.get(
+                      style, f"define `def {attr}(event, context):` in it")
+        fix = f"did you mean {module}.{close[0]}?" if close else define
+        what = "app" if style in APP_STYLES else "function"
+        return [SpecError(f"{source.name} defines no {what} {attr!r}", fix=fix, where=where)]
     return []
 
 
@@ -102,6 +135,7 @@ def _defined_names(source: Path) -> set[str] | SpecError:
                          fix=f"check {source} and its permissions")
     defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
     defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    defined |= {n.target.id for n in tree.body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
     defined |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
     return defined
 

@@ -32,6 +32,17 @@ HttpMethod = Annotated[
     WithJsonSchema({"type": "string", "enum": [*METHODS, *(m.lower() for m in METHODS)]}),
 ]
 EnvName = Annotated[str, Field(pattern=ENV_NAME_RE)]
+STYLES = ("portable", "aws", "wsgi", "asgi")
+Style = Literal["portable", "aws", "wsgi", "asgi"]
+APP_STYLES = ("wsgi", "asgi")  # an app serves HTTP only
+HTTP_PAYLOADS = ("2.0", "1.0")
+# "2.0" or "1.0" (AWS's payload format version); YAML readers often write it as a number
+HttpPayload = Annotated[
+    Literal["2.0", "1.0"],
+    WithJsonSchema({"enum": ["2.0", "1.0", 2.0, 1.0],
+                    "description": "Lambda HTTP event of a `style: aws` function: 2.0 = HTTP API / Function URL "
+                                   "(default), 1.0 = REST API proxy."}),
+]
 
 
 def _plain_setting(value: str) -> str:
@@ -229,7 +240,13 @@ class FunctionOverride(Strict):
 
 
 class Function(Strict):
-    handler: str = Field(..., description="module.function, relative to the spec's folder.")
+    handler: str = Field(..., description="module.function (or module.app for wsgi/asgi), relative to the spec's "
+                                          "folder.")
+    style: Style = Field("portable", description="What the handler is: portable `handler(event, context)`, aws "
+                                                 "(a Lambda handler, on every target), wsgi or asgi (an app).")
+    http_payload: HttpPayload | None = Field(
+        None, description="style aws only: the Lambda HTTP event the handler expects, 2.0 (HTTP API / Function "
+                          "URL, the default) or 1.0 (REST API proxy).")
     description: str = ""
     memory: Int = Field(256, ge=64, le=32768, description="Memory in MB.")
     timeout: Int = Field(30, ge=1, le=86400, description="Timeout in seconds.")
@@ -248,6 +265,18 @@ class Function(Strict):
             raise ValueError(f"{value!r} is not module.function Fix: name a Python module under the spec's folder "
                              "and a function in it, ASCII letters, digits and _ (e.g. handler.main or app.api.handle)")
         return value
+
+    @field_validator("http_payload", mode="before")
+    @classmethod
+    def _payload(cls, value: object) -> object:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value) in (1.0, 2.0):
+            return f"{float(value):.1f}"
+        return value
+
+    @property
+    def payload(self) -> str:
+        """The HTTP payload format a `style: aws` handler gets (2.0 unless the spec says 1.0)."""
+        return self.http_payload or "2.0"
 
 
 def _glob(pattern: str) -> str:

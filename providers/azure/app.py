@@ -127,10 +127,11 @@ def user_requirements(project: Project) -> list[str]:
 
 
 def render_app(project: Project, model: AppModel) -> dict[str, bytes]:
-    shims: dict[str, tuple[str, str, str]] = {}
-    handlers = {f.name: f.handler for f in project.functions_for("azure")}
+    shims: dict[str, tuple[str, str, str, dict[str, object]]] = {}
+    resolved = {f.name: f for f in project.functions_for("azure")}
     for f in model.functions:
-        shims.setdefault(f.shim_var, (f.shim_var, handlers[f.spec_function], f.spec_function))
+        fn = resolved[f.spec_function]
+        shims.setdefault(f.shim_var, (f.shim_var, fn.handler, f.spec_function, fn.shim_options))
     files = {
         "function_app.py": render("azure", "function_app.py.j2", spec_file=project.spec_path.name,
                                   service=project.name, shims=list(shims.values()),

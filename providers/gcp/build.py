@@ -49,9 +49,10 @@ def build(project: Project, out_dir: Path, progress: Progress) -> BuildResult:
 
 
 def render_main(project: Project, functions: list[CloudFunction]) -> str:
+    resolved = {f.name: f for f in project.functions_for("gcp")}
     ctx = [dict(function=cf.function, function_id=cf.function_id, entry_point=cf.entry_point, handler=cf.handler,
                 signature=cf.signature, object_filter=cf.object_filter, route=cf.route,
-                scheduled=bool(cf.schedules),
+                scheduled=bool(cf.schedules), options=resolved[cf.function].shim_options,
                 how=_describe(cf)) for cf in functions]
     return render("gcp", "main.py.j2", service=project.name, functions=ctx, schedule_header=SCHEDULE_HEADER)
 

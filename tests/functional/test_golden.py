@@ -25,7 +25,7 @@ from multicloud.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"
-EXAMPLES = ("hello-http", "orders", "hybrid-clinic")
+EXAMPLES = ("hello-http", "orders", "hybrid-clinic", "bring-your-own")
 # target -> (artifact inside the build folder, entry files inside it); "" means the build folder itself
 ENTRY_FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "aws": ("package.zip", ("_multicloud_entry.py",)),

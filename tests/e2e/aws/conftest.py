@@ -83,14 +83,18 @@ def moto(moto_endpoint: str) -> Iterator[str]:
     yield moto_endpoint
 
 
-# What the Lambda Python runtime provides besides the standard library (in /var/runtime on AWS): boto3.
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+# What the Lambda Python runtime provides besides the standard library (in /var/runtime on AWS): boto3, and
+# the runtime interface client that loads handlers (awslambdaric, its C extension and its dependencies).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py", "awslambdaric",
+                    "simplejson", "snapshot_restore_py.py")
+RUNTIME_API = HERE.parents[1] / "fixtures" / "lambda_runtime_api.py"
 
 
 @pytest.fixture(scope="session")
 def lambda_images(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Build the emulation image (with boto3, as Lambda's runtime has it) and, when absent, a busybox
-    stand-in, both from the air-gapped base image."""
+    """Build the emulation image (boto3 and awslambdaric, as Lambda's runtime has them) and, when absent, a
+    busybox stand-in, both from the air-gapped base image. The host's awslambdaric is copied in: its C
+    extension is built for CPython 3.11 on glibc x86_64, which the bookworm base image runs."""
     import shutil
     import sys
 
@@ -103,8 +107,12 @@ def lambda_images(tmp_path_factory: pytest.TempPathFactory) -> None:
         pytest.fail(f"{BASE_IMAGE} is missing: build it with `multicloud docker base-image` (CI: .ci/run)")
     context = tmp_path_factory.mktemp("lambda-image")
     shutil.copytree(HERE / "lambda_image", context, dirs_exist_ok=True)
+    shutil.copyfile(RUNTIME_API, context / RUNTIME_API.name)
     site = next(Path(p) for p in sys.path if p.endswith("site-packages") and (Path(p) / "botocore").is_dir())
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for extension in site.glob("runtime_client.cpython-*.so"):  # awslambdaric's Runtime API client (C++)
+        (context / "runtime").mkdir(exist_ok=True)
+        shutil.copyfile(extension, context / "runtime" / extension.name)
     for name in RUNTIME_PACKAGES:
         src = site / name
         if src.is_dir():

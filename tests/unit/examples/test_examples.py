@@ -65,3 +65,20 @@ def test_clinic_logs_a_keyed_pseudonym_never_the_patient(monkeypatch: pytest.Mon
     assert json.loads(capsys.readouterr().err.strip().splitlines()[-1])["patient_ref"] != line["patient_ref"]
     slots = handle_http(clinic.slots, http_event("GET", "/slots").http, make_context("slots", target="aws"))
     assert json.loads(slots.body)["served_by"] == "aws"
+
+
+def test_bring_your_own_runs_the_lambda_handler_and_the_flask_app_unchanged(monkeypatch) -> None:
+    """The example's existing code through the runtime's style adapters, as every target loads it."""
+    from multicloud.runtime.invoke import load_handler
+
+    monkeypatch.syspath_prepend(str(EXAMPLES / "bring-your-own"))
+    orders = load_handler("legacy.orders", style="aws", routes=("/orders/{id}",))
+    result = handle_http(orders, http_event("GET", "/orders/7", query={"x": ["1"]}).http, make_context("orders"))
+    assert json.loads(result.body) == {"order": "7", "by": "orders", "query": {"x": "1"}}
+    assert result.cookies == ["last-order=7"]
+    fulfil = load_handler("legacy.fulfil", style="aws")
+    batch = queue_event({"sku": "a"}, {"no": "sku"})
+    assert handle_event(fulfil, batch, make_context("fulfil")) == [batch.messages[1].id]
+    web = load_handler("web.app", style="wsgi")
+    hello = handle_http(web, http_event("GET", "/web/hello", query={"name": ["Ada"]}).http, make_context("web"))
+    assert json.loads(hello.body) == {"message": "Hello, Ada!"}
