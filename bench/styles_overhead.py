@@ -29,27 +29,33 @@ EVENT.update(rawPath="/items/7", isBase64Encoded=False, body=None)
 EVENT["requestContext"]["http"].update(method="GET", path="/items/7")
 sys.path.insert(0, str(ROOT))
 
-APPS = '''
-from fastapi import FastAPI
+# one module per framework, so a missing framework costs only its own row
+APPS = {
+    "bench_flask": '''
 from flask import Flask, jsonify
 
 flask_app = Flask(__name__)
-fastapi_app = FastAPI()
 
 
 @flask_app.get("/items/<int:item_id>")
 def flask_item(item_id):
     return jsonify(id=item_id)
+''',
+    "bench_fastapi": '''
+from fastapi import FastAPI
+
+fastapi_app = FastAPI()
 
 
 @fastapi_app.get("/items/{item_id}")
 async def fastapi_item(item_id: int):
     return {"id": item_id}
-
-
+''',
+    "bench_lambda": '''
 def lambda_handler(event, context):
     return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": event["rawPath"]}
-'''
+''',
+}
 
 
 class Context:
@@ -72,9 +78,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="styles-bench-"))
-    (work / "bench_apps.py").write_text(APPS)
+    for module, source in APPS.items():
+        (work / f"{module}.py").write_text(source)
     sys.path.insert(0, str(work))
-    import bench_apps
+    import importlib.util
 
     from multicloud.runtime.aws import entry
     from multicloud.runtime.context import Context as Portable
@@ -83,16 +90,22 @@ def main() -> int:
 
     ctx = Context()
     results: dict[str, dict[str, float | str | None]] = {}
-    ours_wsgi = entry("bench_apps.flask_app", "bench", style="wsgi")
-    ours_asgi = entry("bench_apps.fastapi_app", "bench", style="asgi")
-    for name, ours, peer_module, make_peer in (
-            ("flask (wsgi)", ours_wsgi, "apig_wsgi", lambda m: m.make_lambda_handler(bench_apps.flask_app)),
-            ("fastapi (asgi)", ours_asgi, "mangum", lambda m: m.Mangum(bench_apps.fastapi_app, lifespan="off"))):
+    for name, framework, app, style, peer_module, make_peer in (
+            ("flask (wsgi)", "flask", "bench_flask.flask_app", "wsgi", "apig_wsgi",
+             lambda m, a: m.make_lambda_handler(a)),
+            ("fastapi (asgi)", "fastapi", "bench_fastapi.fastapi_app", "asgi", "mangum",
+             lambda m, a: m.Mangum(a, lifespan="off"))):
+        if importlib.util.find_spec(framework) is None:
+            print(f"{name}: {framework} is not installed, not measured: pip install '.[bench]'", file=sys.stderr)
+            continue
+        ours = entry(app, "bench", style=style)
+        module, attr = app.split(".")
+        app_object = getattr(__import__(module), attr)
         assert json.loads(ours(dict(EVENT), ctx)["body"]) == {"id": 7}
         row: dict[str, float | str | None] = {"ours_us": per_call_us(lambda o=ours: o(dict(EVENT), ctx), args.runs,
                                                                       args.number)}
         try:
-            peer = make_peer(__import__(peer_module))
+            peer = make_peer(__import__(peer_module), app_object)
         except ImportError:
             row.update(peer_us=None, ratio=None, peer=f"{peer_module} missing: pip install '.[bench]'")
         else:
@@ -101,11 +114,13 @@ def main() -> int:
             row.update(ratio=row["ours_us"] / row["peer_us"], peer=peer_module)  # type: ignore[operator]
         results[name] = row
 
-    adapted = load_handler("bench_apps.lambda_handler", style="aws")
+    import bench_lambda
+
+    adapted = load_handler("bench_lambda.lambda_handler", style="aws")
     request = HttpRequest("GET", "/items/7", query="a=1", headers={"host": "x", "user-agent": "bench"})
     portable = Portable("bench", "r", "local")
     ours_us = per_call_us(lambda: handle_http(adapted, request, portable), args.runs, args.number)
-    raw_us = per_call_us(lambda: bench_apps.lambda_handler(dict(EVENT), ctx), args.runs, args.number)
+    raw_us = per_call_us(lambda: bench_lambda.lambda_handler(dict(EVENT), ctx), args.runs, args.number)
     results["lambda handler off Lambda (aws)"] = {
         "ours_us": ours_us - raw_us, "peer_us": None, "ratio": None,
         "peer": "no peer builds Lambda events off Lambda: the figure is the event built plus the answer read back"}

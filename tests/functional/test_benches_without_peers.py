@@ -19,6 +19,7 @@ BENCHES = {
     "http_runtime.py": (["--duration", "1", "--rounds", "1"], "functions-framework is not installed"),
     "hostile_specs.py": (["--commands", "validate"], "worst:"),
     "dashboard.py": (["--services", "1", "--renders", "1"], "pip install 'multicloud[dashboard]'"),
+    "styles_overhead.py": (["--runs", "1", "--number", "20"], "flask is not installed, not measured"),
 }
 
 pytestmark = pytest.mark.slow

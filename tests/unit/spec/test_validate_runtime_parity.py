@@ -78,6 +78,7 @@ UNREACHABLE: dict[str, str] = {
     "concurrency must be >= 1": "targets.*.concurrency >= 1 and max_body_mb > 0 in the model",
     "must be a reference": "auth keys are env:/file: references (DockerSettings.auth_key pattern, local file:)",
     "not found": "load_config reads the file the builder wrote",
+    "style must be one of": "style and http_payload are Literals in the model (Function.style, .http_payload)",
     "cannot read": "load_config reads the file the builder wrote",
 }
 
