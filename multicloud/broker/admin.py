@@ -79,8 +79,8 @@ class BrokerAdmin:
 
     # ---- declare -----------------------------------------------------------------------------------------
     def ensure(self, topology: Topology, replicas: int, progress: Callable[[str], None]) -> None:
-        """Create or update every stream and consumer the topology needs; delete consumers on those streams
-        that no function reads any more. Retries while a cluster is still electing leaders."""
+        """Create or update every stream and consumer the topology needs. Retries while a cluster is still
+        electing leaders."""
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             try:
@@ -111,15 +111,22 @@ class BrokerAdmin:
                 duplicate_window=120, description=f"{ch.kind} {ch.name} of {topology.service} (multicloud)"))
         for cfg in wanted:
             await self._stream(js, cfg, progress)
-        for ch in topology.channels:
-            subs = topology.subscriptions_of(ch)
-            keep = {s.consumer for s in subs}
-            for info in await js.consumers_info(ch.stream):
-                if info.name not in keep:
-                    progress(f"broker: deleting consumer {info.name} of {ch.stream} (no function reads it now)")
-                    await js.delete_consumer(ch.stream, info.name)
-            for sub in subs:
-                await self._consumer(js, sub, replicas, progress)
+        for sub in topology.subscriptions:
+            await self._consumer(js, sub, replicas, progress)
+
+    def prune(self, topology: Topology, progress: Callable[[str], None]) -> None:
+        """Delete consumers on the service's streams that no function reads any more: called once the new
+        version serves (the previous one may still read them until then), so a work queue is never held by
+        a consumer nobody pulls from."""
+        async def work(_nc: Any, js: Any) -> None:
+            for ch in topology.channels:
+                keep = {s.consumer for s in topology.subscriptions_of(ch)}
+                for info in await js.consumers_info(ch.stream):
+                    if info.name not in keep:
+                        progress(f"broker: deleting consumer {info.name} of {ch.stream} (no function reads it now)")
+                        await js.delete_consumer(ch.stream, info.name)
+
+        self._run(work)
 
     @staticmethod
     async def _stream(js: Any, cfg: Any, progress: Callable[[str], None]) -> None:

@@ -144,16 +144,14 @@ class Topology:
 
     # ---- what each user may do (rendered into the server's config by config.py) -------------------------
     def runtime_permissions(self) -> tuple[list[str], list[str]]:
-        """(publish, subscribe) subjects of the `runtime` user: pull, ack and inspect its own consumers,
-        publish dead letters; replies only on its own inbox prefix. It cannot subscribe to a queue's
-        subject, read another consumer, or touch a stream's configuration."""
-        publish = []
-        for sub in self.subscriptions:
-            stream, consumer = sub.channel.stream, sub.consumer
-            publish += [f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}", f"$JS.ACK.{stream}.{consumer}.>",
-                        f"$JS.API.CONSUMER.INFO.{stream}.{consumer}"]
-        publish.append(self.dead_letter_subjects)
-        return sorted(set(publish)), [f"{RUNTIME_INBOX}.>"]
+        """(publish, subscribe) subjects of the `runtime` user: pull, ack and inspect consumers, publish dead
+        letters; replies only on its own inbox prefix. It cannot subscribe to a queue's subject, create or
+        change a consumer or stream, or read the dead letters. The broker serves this one service, so any
+        consumer on it is one of the service's own (and the configuration does not change when the
+        functions' triggers do: no broker restart on deploy)."""
+        publish = ["$JS.API.CONSUMER.MSG.NEXT.*.*", "$JS.API.CONSUMER.INFO.*.*", "$JS.ACK.>",
+                   self.dead_letter_subjects]
+        return publish, [f"{RUNTIME_INBOX}.>"]
 
     def producer_permissions(self) -> tuple[list[str], list[str]]:
         """(publish, subscribe) of the `producer` user (apps, MinIO): publish into the service's queues,
