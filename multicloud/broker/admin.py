@@ -179,11 +179,21 @@ class BrokerAdmin:
 
         return self._run(work)
 
-    def pending(self, channel: Channel) -> int:
-        """Messages a work-queue stream still holds: waiting and in flight (acked ones are gone)."""
+    def pending(self, topology: Topology, channel: Channel) -> int:
+        """Messages of a queue not yet handled: waiting, plus delivered and not yet acknowledged (in flight or
+        waiting for a retry), as its consumer counts them. Not the stream's message count: nats-server 2.9
+        killed with -9 can bring back messages its consumer had already acknowledged (their deletion was
+        not on disk yet); they are never delivered again, so they are not work."""
         async def work(_nc: Any, js: Any) -> int:
-            info = await js.stream_info(channel.stream)
-            return int(info.state.messages)
+            subs = topology.subscriptions_of(channel)
+            if not subs:
+                info = await js.stream_info(channel.stream)
+                return int(info.state.messages)
+            total = 0
+            for sub in subs:
+                ci = await js.consumer_info(channel.stream, sub.consumer)
+                total += int(ci.num_pending or 0) + int(ci.num_ack_pending or 0)
+            return total
 
         return self._run(work)
 

@@ -65,5 +65,7 @@ def render(topology: Topology, passwords: Mapping[str, str], *, listen: str, sto
         routes = [f"nats-route://{ROUTE_USER}:{passwords[ROUTE_USER]}@{peer}:{CLUSTER_PORT}" for peer in cluster.peers]
         lines += ["cluster {", f"  name: {json.dumps(cluster.name)}", f"  listen: \"0.0.0.0:{CLUSTER_PORT}\"",
                   f"  authorization {{ user: \"{ROUTE_USER}\", password: {json.dumps(passwords[ROUTE_USER])} }}",
-                  f"  routes: {_list(routes)}", "}"]
+                  f"  routes: {_list(routes)}",
+                  "  no_advertise: true  # clients use the addresses they were given, not the nodes' internal ones",
+                  "}"]
     return "\n".join(lines) + "\n"

@@ -36,8 +36,8 @@ class BrokerEvents(Provider):
                           message_id=str(seq))
 
     def _pending(self, queue: str) -> int | None:
-        _, ch = self._channel("queue", queue)
-        return self._broker_admin().pending(ch)
+        topo, ch = self._channel("queue", queue)
+        return self._broker_admin().pending(topo, ch)
 
     def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
         topo, ch = self._channel("queue", queue)

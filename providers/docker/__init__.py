@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from multicloud.errors import MulticloudError, OperationError
+from multicloud.broker.hooks import BrokerEvents
+from multicloud.errors import MulticloudError, OperationError, UnsupportedError
 from multicloud.provider import (
     Artifact,
     BuildResult,
@@ -28,7 +29,6 @@ from multicloud.provider import (
     LogRecord,
     Plan,
     Progress,
-    Provider,
     RemoveResult,
     StatusReport,
 )
@@ -38,7 +38,7 @@ from multicloud.state import clear_state, read_state, write_state
 IMAGES_FILE = "docker-images.json"
 
 
-class DockerProvider(Provider):
+class DockerProvider(BrokerEvents):
     name = "docker"
 
     @property
@@ -67,6 +67,19 @@ class DockerProvider(Provider):
         from .single import Single
 
         return Single(client, self.project, self.settings, lambda _m: None)
+
+    # ---- broker (queue, stream and storage triggers: broker.py) -------------------------------------
+    def _check(self) -> None:
+        from multicloud.broker.topology import conflicts
+
+        for what, fns, where in conflicts(self.project, "docker"):
+            raise UnsupportedError(f"{what} is read by {', '.join(fns)}; on the docker target each queue has one "
+                                   "reading function (a work queue hands each message to one consumer), and a "
+                                   "function reads a stream or bucket once",
+                                   fix="let one function read it (it may call the others)", where=where)
+
+    def _broker_admin(self) -> Any:
+        return self.mode().broker().admin()
 
     # ---- build -------------------------------------------------------------------------------------
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
@@ -128,6 +141,8 @@ class DockerProvider(Provider):
             return "drift: the gateway routes to no function container (removed outside multicloud)"
         if live.status != "running":
             return f"drift: the function container {live.name} is {live.status}"
+        if not mode.broker().topology.empty:
+            return mode.broker().drift()  # type: ignore[no-any-return]
         return None
 
     def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from multicloud.broker.topology import topology
 from multicloud.errors import OperationError
 from multicloud.project import Project
 from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusReport
@@ -25,6 +26,7 @@ from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
 from . import hardening
+from .broker import RUNTIME_PASSWORD, SingleBroker
 from .context import secret_files
 from .refs import resolve_host_ref
 
@@ -103,6 +105,7 @@ class Single:
     # ---- deploy ----------------------------------------------------------------------------------
     def deploy(self, image: str, digest: str, gateway_image: str) -> tuple[bool, str, int]:
         """Returns (changed, host, port)."""
+        broker_password = self.ensure_broker()  # before the new version starts: it connects at start
         live = self.live()
         gateway = self.gateway()
         config = hardening.run_config(self.project, self.settings)
@@ -114,6 +117,8 @@ class Single:
             host, port = self.endpoint(gateway)
             return False, host, port
         values = self.resolve_secrets()  # before anything changes: a missing secret leaves all as it was
+        if broker_password is not None:
+            values[RUNTIME_PASSWORD] = broker_password
         self.ensure_network()
         name = self.names.function(digest)
         volume = self.secrets_volume(name, image, values) if values else None
@@ -137,8 +142,25 @@ class Single:
         for c in old:
             self.progress(f"stopping {c.name}")
             self.discard(c, self.volume_of(c), timeout=hardening.max_timeout(self.project) + 2)
+        if broker_password is not None:
+            self.broker().admin().prune(self.broker().topology, self.progress)  # consumers no function reads now
         host, port = self.endpoint(gateway)
         return True, host, port
+
+    # ---- broker (queue, stream and storage triggers) -----------------------------------------------
+    def broker(self) -> SingleBroker:
+        return SingleBroker(self.client, self.project, self.settings, topology(self.project, "docker"),
+                            self.progress)
+
+    def ensure_broker(self) -> str | None:
+        """Run the service's broker and declare its streams (when a function reads events); the runtime
+        user's password for the function's secrets mount, else None."""
+        broker = self.broker()
+        if broker.topology.empty:
+            return None
+        self.ensure_network()
+        broker.ensure(self.names.network)
+        return broker.creds.passwords()["runtime"]
 
     def gateway_config(self, gateway_image: str) -> str:
         return json.dumps([gateway_image, self.settings.publish_host, self.settings.port,
@@ -266,7 +288,8 @@ class Single:
 
     def volume_of(self, container: Any) -> str | None:
         for mount in container.attrs.get("Mounts", []):
-            if mount.get("Type") == "volume" and str(mount.get("Name", "")).endswith("-secrets"):
+            if mount.get("Type") == "volume" and str(mount.get("Name", "")).endswith("-secrets") \
+                    and mount.get("Name") != self.broker().creds.volume:
                 return str(mount["Name"])
         return None
 

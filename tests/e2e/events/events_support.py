@@ -1,0 +1,210 @@
+"""Shared pieces of the event-trigger e2e tests (local, docker, swarm): the service's handlers, reading what
+they handled from the runtime's own log lines, publishing with nats-py as the service's `producer` user, and
+bucket notifications in exactly MinIO's format."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote_plus
+
+APP = '''
+import os
+import socket
+import time
+
+from multicloud import BatchResult
+
+FLAKY = {}
+
+
+def work(event, context):
+    """Queue: log every message it sees; poison-* fail (to the dead letters after max_attempts)."""
+    failed = []
+    for m in event.messages:
+        context.logger.info("handled", body=m.text, id=m.id, attempt=m.raw["attempt"], host=socket.gethostname(),
+                            pid=os.getpid())
+        if m.text.startswith("poison"):
+            failed.append(m.id)
+    time.sleep(float(os.environ.get("WORK_SLEEP", "0")) * len(event.messages))
+    return BatchResult(failed=failed)
+
+
+def clicks(event, context):
+    """Stream: flaky-* records fail twice, then pass; every success is logged in the order it is handled."""
+    for m in event.messages:
+        if m.text.startswith("flaky") and FLAKY.get(m.id, 0) < 2:
+            FLAKY[m.id] = FLAKY.get(m.id, 0) + 1
+            return BatchResult(failed=[m.id])
+        context.logger.info("record", body=m.text, sequence=m.sequence)
+    return None
+
+
+def uploads(event, context):
+    obj = event.storage
+    context.logger.info("object", bucket=obj.bucket, key=obj.key, kind=obj.kind, size=obj.size, etag=obj.etag)
+
+
+def api(event, context):
+    return {"ok": True}
+'''
+
+FUNCTIONS = """\
+functions:
+  work:
+    handler: app.work
+    timeout: 2
+    memory: 128
+    env: {{WORK_SLEEP: "{sleep}"}}
+    triggers:
+      - queue: {{name: orders, batch_size: 10, max_attempts: 3}}
+  clicks:
+    handler: app.clicks
+    timeout: 2
+    memory: 128
+    triggers:
+      - stream: {{name: clicks, batch_size: 5, starting_position: trim_horizon}}
+  uploads:
+    handler: app.uploads
+    timeout: 2
+    memory: 128
+    triggers:
+      - storage: {{bucket: photos.raw, events: [created, deleted], prefix: in/, suffix: .jpg}}
+  api:
+    handler: app.api
+    memory: 128
+    triggers:
+      - http: {{path: /hi}}
+"""
+
+
+def log_lines(text: str) -> list[dict[str, Any]]:
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            doc = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            out.append(doc)
+    return out
+
+
+def messages_of(lines: Iterable[dict[str, Any]], message: str) -> list[dict[str, Any]]:
+    return [d for d in lines if d.get("message") == message]
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.3) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(every)
+
+
+def publish(servers: list[str], password: str, subject: str, bodies: list[bytes], *, user: str = "producer",
+            headers: dict[str, str] | None = None, jetstream: bool = True) -> list[int]:
+    """Publish as the service's producer (what an application or MinIO does); the stream sequences."""
+    async def main() -> list[int]:
+        import nats
+
+        nc = await nats.connect(servers=servers, user=user, password=password, connect_timeout=3)
+        try:
+            if not jetstream:
+                for body in bodies:
+                    await nc.publish(subject, body, headers=headers)
+                await nc.flush()
+                return []
+            js = nc.jetstream(timeout=10)
+            acks = [js.publish(subject, body, headers=headers) for body in bodies]
+            out = []
+            for chunk in range(0, len(acks), 200):  # bounded concurrency, acknowledged publishes
+                out += [a.seq for a in await asyncio.gather(*acks[chunk:chunk + 200])]
+            return out
+        finally:
+            await nc.close()
+
+    return asyncio.run(main())
+
+
+def nats_error(servers: list[str], user: str, password: str, action: Callable[[Any], Any], *,
+               inbox: str = "_INBOX") -> str:
+    """What the broker says when `user` tries `action(nc)` (an awaitable factory): the error text, or ''."""
+    errors: list[str] = []
+
+    async def main() -> None:
+        import nats
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        try:
+            nc = await nats.connect(servers=servers, user=user, password=password, connect_timeout=3,
+                                    allow_reconnect=False, error_cb=on_error, max_reconnect_attempts=0,
+                                    inbox_prefix=inbox)
+        except Exception as exc:  # noqa: BLE001 - refused at connect: that is the answer
+            errors.append(f"{type(exc).__name__}: {exc}")
+            return
+        try:
+            await action(nc)
+            await nc.flush()
+            await asyncio.sleep(0.3)  # permission violations arrive asynchronously
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            if not nc.is_closed:
+                await nc.close()
+
+    asyncio.run(main())
+    return " | ".join(errors)
+
+
+def minio_notification(bucket: str, name: str, event_name: str = "s3:ObjectCreated:Put", size: int = 1024,
+                       etag: str = "d41d8cd98f00b204e9800998ecf8427e") -> bytes:
+    """A bucket notification exactly as MinIO publishes it to NATS and POSTs to a webhook (its `event.Log`:
+    EventName, Key = bucket/unescaped name, Records = [one S3 record with the key QueryEscape'd])."""
+    now = datetime.now(timezone.utc)
+    record: dict[str, Any] = {
+        "eventVersion": "2.0",
+        "eventSource": "minio:s3",
+        "awsRegion": "",
+        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "eventName": event_name,
+        "userIdentity": {"principalId": "minioadmin"},
+        "requestParameters": {"principalId": "minioadmin", "region": "", "sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-id-2": "dd9025bab4ad464b049177c95eb6ebf374d3b3fd1af9251148b658df7ac2e3e8",
+                             "x-amz-request-id": "17D3A6C3E4F1B2A0", "x-minio-deployment-id": "5c4f3a5e-1f2b",
+                             "x-minio-origin-endpoint": "http://127.0.0.1:9000"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "Config",
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "minioadmin"},
+                          "arn": f"arn:aws:s3:::{bucket}"},
+               "object": {"key": quote_plus(name, safe=""), "sequencer": "17D3A6C3E5A0C1D4"}},
+        "source": {"host": "127.0.0.1", "port": "", "userAgent": "MinIO (linux; amd64) minio-go/v7.0.70"},
+    }
+    if event_name != "s3:ObjectRemoved:Delete":  # MinIO leaves these out of delete records
+        record["s3"]["object"].update(size=size, eTag=etag, contentType="image/jpeg",
+                                      userMetadata={"content-type": "image/jpeg"})
+    return json.dumps({"EventName": event_name, "Key": f"{bucket}/{name}", "Records": [record]}).encode()
+
+
+def report_duplicates(bodies: list[str], expected: set[str], label: str) -> Counter[str]:
+    """Every expected body handled at least once; duplicates are counted and printed, not failed on."""
+    counts = Counter(b for b in bodies if b in expected)
+    missing = expected - set(counts)
+    assert not missing, f"{label}: {len(missing)} message(s) never handled, e.g. {sorted(missing)[:5]}"
+    dups = sum(c - 1 for c in counts.values())
+    print(f"\n{label}: {len(expected)} messages handled at least once; {dups} duplicate deliveries "
+          f"({len([c for c in counts.values() if c > 1])} messages handled more than once)")
+    return counts
