@@ -83,8 +83,10 @@ class BrokerAccess:
 
 
 def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = None,
-                   broker: BrokerAccess | None = None) -> dict[str, Any]:
-    """runtime.json for `target` ("local" or "docker"). Secret values never appear, only references."""
+                   broker: BrokerAccess | None = None, without_broker: bool = False) -> dict[str, Any]:
+    """runtime.json for `target` ("local" or "docker"). Secret values never appear, only references.
+    Functions that read a queue, stream or bucket consume from `broker`; `without_broker` (`multicloud dev`)
+    leaves them to CloudEvents POSTed to /_events/<function>."""
     from multicloud.broker.topology import runtime_section, topology
 
     functions = project.functions_for(target)
@@ -142,7 +144,7 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
         "limits": limits,
     }
     topo = topology(project, target)
-    if not topo.empty:
+    if not topo.empty and not without_broker:
         if broker is None:
             raise UnsupportedError(f"the {target} target has no broker for queue, stream and storage triggers",
                                    where=f"targets.{target}")
@@ -190,13 +192,14 @@ def stage_artifact(
     pip_platforms: tuple[str, ...] = (),
     python_version: str | None = None,
     broker: BrokerAccess | None = None,
+    without_broker: bool = False,
 ) -> StagedArtifact:
     """Lay out runtime.json + app/ + deps/ in out_dir; unchanged inputs -> no rebuild.
 
     `pip_platforms` (e.g. ("manylinux2014_x86_64",)) installs wheels for another platform, as a
     container needs; empty means this machine's platform (the local target).
     """
-    config = runtime_config(project, target, auth_key_ref=auth_key_ref, broker=broker)
+    config = runtime_config(project, target, auth_key_ref=auth_key_ref, broker=broker, without_broker=without_broker)
     client = broker_client_files() if "broker" in config else {}
     config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
     files = artifact_files(project)

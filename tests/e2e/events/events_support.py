@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
+from s3_notifications import minio_notification  # noqa: E402,F401 - re-exported for the tests
 
 APP = '''
 import os
@@ -169,34 +172,6 @@ def nats_error(servers: list[str], user: str, password: str, action: Callable[[A
 
     asyncio.run(main())
     return " | ".join(errors)
-
-
-def minio_notification(bucket: str, name: str, event_name: str = "s3:ObjectCreated:Put", size: int = 1024,
-                       etag: str = "d41d8cd98f00b204e9800998ecf8427e") -> bytes:
-    """A bucket notification exactly as MinIO publishes it to NATS and POSTs to a webhook (its `event.Log`:
-    EventName, Key = bucket/unescaped name, Records = [one S3 record with the key QueryEscape'd])."""
-    now = datetime.now(timezone.utc)
-    record: dict[str, Any] = {
-        "eventVersion": "2.0",
-        "eventSource": "minio:s3",
-        "awsRegion": "",
-        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
-        "eventName": event_name,
-        "userIdentity": {"principalId": "minioadmin"},
-        "requestParameters": {"principalId": "minioadmin", "region": "", "sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-id-2": "dd9025bab4ad464b049177c95eb6ebf374d3b3fd1af9251148b658df7ac2e3e8",
-                             "x-amz-request-id": "17D3A6C3E4F1B2A0", "x-minio-deployment-id": "5c4f3a5e-1f2b",
-                             "x-minio-origin-endpoint": "http://127.0.0.1:9000"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "Config",
-               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "minioadmin"},
-                          "arn": f"arn:aws:s3:::{bucket}"},
-               "object": {"key": quote_plus(name, safe=""), "sequencer": "17D3A6C3E5A0C1D4"}},
-        "source": {"host": "127.0.0.1", "port": "", "userAgent": "MinIO (linux; amd64) minio-go/v7.0.70"},
-    }
-    if event_name != "s3:ObjectRemoved:Delete":  # MinIO leaves these out of delete records
-        record["s3"]["object"].update(size=size, eTag=etag, contentType="image/jpeg",
-                                      userMetadata={"content-type": "image/jpeg"})
-    return json.dumps({"EventName": event_name, "Key": f"{bucket}/{name}", "Records": [record]}).encode()
 
 
 def report_duplicates(bodies: list[str], expected: set[str], label: str) -> Counter[str]:
