@@ -197,6 +197,10 @@ class BrokerAdmin:
 
         return self._run(work)
 
+    def stream_info(self, stream: str) -> Any:
+        """JetStream's own description of a stream (configuration, state, cluster replicas)."""
+        return self._run(lambda _nc, js: js.stream_info(stream))
+
     def dead_letters(self, topology: Topology, channel: Channel, limit: int) -> list[DeadLetter]:
         async def work(_nc: Any, js: Any) -> list[DeadLetter]:
             return [_letter(channel, m) for m in await self._letters(js, topology, channel, limit)]

@@ -5,15 +5,11 @@ and swarm tests. Helpers live in events_support.py."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from events_support import docker_fixtures
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from e2e_fixtures import fixtures_of  # noqa: E402
-
-docker_fixtures = fixtures_of("docker")
 engine = docker_fixtures.engine  # re-exported: pytest registers what a conftest module holds
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -14,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from e2e_fixtures import fixtures_of  # noqa: E402
 from s3_notifications import minio_notification  # noqa: E402,F401 - re-exported for the tests
+
+docker_fixtures = fixtures_of("docker")  # tests/e2e/docker's engine fixtures, loaded once
+BROKER_IMAGE = os.environ.get("MULTICLOUD_TEST_BROKER_IMAGE", "multicloud/nats:bookworm")
 
 APP = '''
 import os

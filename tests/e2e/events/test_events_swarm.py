@@ -1,0 +1,123 @@
+"""Queue triggers on a Swarm: the service's broker is a three-node JetStream cluster (three Swarm services,
+routes between them, streams replicated three ways) and the function runs two replicas sharing one queue.
+1,000 messages while one function task and one broker task are killed (-9) mid-batch: every message handled
+at least once, duplicates counted, both replicas did work, nothing left pending. The swarm is initialised for
+the test when the engine is not in one, and left again afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from events_support import (
+    APP,
+    BROKER_IMAGE,
+    docker_fixtures,
+    log_lines,
+    messages_of,
+    publish,
+    report_duplicates,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+class SwarmService:
+    def __init__(self, root: Path) -> None:
+        from multicloud.project import Project
+        from multicloud.providers.docker import DockerProvider
+
+        service = docker_fixtures.service_name("evswarm")
+        root.mkdir(parents=True)
+        (root / "app.py").write_text(APP)
+        (root / "multicloud.yaml").write_text(f"""\
+service: {service}
+functions:
+  work:
+    handler: app.work
+    timeout: 2
+    memory: 128
+    env: {{WORK_SLEEP: "0.004"}}
+    triggers:
+      - queue: {{name: orders, batch_size: 10, max_attempts: 3}}
+targets:
+  docker:
+    mode: swarm
+    replicas: 2
+    base_image: {docker_fixtures.BASE_IMAGE}
+    broker_image: {BROKER_IMAGE}
+    labels: {{{docker_fixtures.TEST_LABEL}: "{docker_fixtures.SESSION}"}}
+""")
+        self.root = root
+        self.provider = DockerProvider(Project.load(root))
+        self.mode = self.provider.mode()
+
+    def deploy(self) -> Any:
+        from multicloud.state import build_dir
+
+        return self.provider.deploy(self.provider.build(build_dir(self.provider.project, "docker")))
+
+    def handled(self, prefix: str) -> list[dict[str, Any]]:
+        svc = self.mode.service(self.mode.name)
+        text = b"".join(svc.logs(stdout=True, stderr=True)).decode(errors="replace")
+        return [d for d in messages_of(log_lines(text), "handled") if str(d.get("body", "")).startswith(prefix)]
+
+    def running_container(self, service: str, engine: Any) -> Any:
+        containers = engine.containers.list(filters={"label": f"com.docker.swarm.service.name={service}",
+                                                     "status": "running"})
+        assert containers, f"no running task of {service}"
+        return containers[0]
+
+
+@pytest.fixture(scope="module")
+def swarm_svc(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmService]:
+    try:
+        engine.images.get(BROKER_IMAGE)
+    except Exception:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {BROKER_IMAGE} is missing; .ci/setup-docker.sh builds it")
+        pytest.skip(f"{BROKER_IMAGE} is not built (multicloud docker broker-image)")
+    initialised = engine.info()["Swarm"]["LocalNodeState"] == "inactive"
+    if initialised:
+        engine.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+    service = SwarmService(tmp_path_factory.mktemp("evswarm") / "svc")
+    try:
+        service.deploy()
+        yield service
+    finally:
+        try:
+            service.provider.remove()
+        finally:
+            if initialised:
+                engine.swarm.leave(force=True)
+
+
+def test_three_node_cluster_two_replicas_survive_losing_a_function_task_and_a_broker_node(
+        swarm_svc: SwarmService, engine: Any) -> None:
+    broker = swarm_svc.mode.broker()
+    assert sorted(broker.services()) == broker.names() and len(broker.names()) == 3
+    admin = broker.admin()
+    channel = broker.topology.channel("queue", "orders")
+    info = admin.stream_info(channel.stream)
+    assert info.config.num_replicas == 3 and info.cluster is not None and len(info.cluster.replicas or []) == 2
+
+    bodies = [f"m-{i:04d}" for i in range(1000)]
+    publish(admin.servers, broker.creds.passwords()["producer"], channel.subject, [b.encode() for b in bodies])
+    first = wait_for(lambda: len(swarm_svc.handled("m-")) >= 100 and swarm_svc.handled("m-"), 90,
+                     "the first hundred messages")
+    assert len({d["host"] for d in first}) == 2, "both replicas pull from the one queue"
+    task = swarm_svc.running_container(swarm_svc.mode.name, engine)
+    os.kill(task.attrs["State"]["Pid"], signal.SIGKILL)  # one function replica, mid-batch
+    wait_for(lambda: len({d["body"] for d in swarm_svc.handled("m-")}) >= 400, 90, "400 messages after the kill")
+    node = swarm_svc.running_container(broker.names()[1], engine)
+    os.kill(node.attrs["State"]["Pid"], signal.SIGKILL)  # one of the three brokers
+    wait_for(lambda: {d["body"] for d in swarm_svc.handled("m-")} >= set(bodies), 240, "every message")
+    seen = swarm_svc.handled("m-")
+    report_duplicates([d["body"] for d in seen], set(bodies), "swarm, a function task and a broker node killed")
+    print(f"handled per task: { {h: sum(1 for d in seen if d['host'] == h) for h in {d['host'] for d in seen}} }")
+    wait_for(lambda: swarm_svc.provider.pending("orders") == 0, 90, "an empty queue")
