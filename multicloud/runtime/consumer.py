@@ -355,6 +355,7 @@ class Consumer:
         self.stats.batches += 1
         self.stats.handled += len(due) - len(failed)
         self.log({"level": "ERROR" if failed else "INFO", "type": "event", "function": sub.function,
+                  "message": "batch failed in part" if failed else "batch handled",
                   "kind": sub.kind, "name": sub.name, "messages": len(due), "failed": len(failed),
                   "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                   **({"error": one_line(error, 300)} if failed else {})})
@@ -384,7 +385,8 @@ class Consumer:
             remaining = remaining[first:]
             self.stats.failed += 1
             self.log({"level": "ERROR", "type": "event", "function": sub.function, "kind": sub.kind,
-                      "name": sub.name, "messages": len(remaining), "failed": len(remaining), "attempt": attempt,
+                      "message": "records failed, retrying in order", "name": sub.name,
+                      "messages": len(remaining), "failed": len(remaining), "attempt": attempt,
                       "retry_in_s": retry_delay(attempt), "error": one_line(error, 300)})
             wait_until = time.monotonic() + retry_delay(attempt)
             while time.monotonic() < wait_until:
@@ -400,7 +402,7 @@ class Consumer:
         self.stats.batches += 1
         self.stats.handled += len(due)
         self.log({"level": "INFO", "type": "event", "function": sub.function, "kind": sub.kind, "name": sub.name,
-                  "messages": len(due), "failed": 0, "attempts": attempt,
+                  "message": "batch handled", "messages": len(due), "failed": 0, "attempts": attempt,
                   "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
 
     def _message(self, msg: Any) -> Message:
@@ -434,6 +436,7 @@ class Consumer:
         else:
             await self._failed(sub, msg, error)
         self.log({"level": "ERROR" if error else "INFO", "type": "event", "function": sub.function,
+                  "message": "notification failed" if error else "notification handled",
                   "kind": "storage", "name": sub.name, "records": len(events), "failed": int(error is not None),
                   "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                   **({"error": one_line(error, 300)} if error else {})})
@@ -466,7 +469,8 @@ class Consumer:
             return
         await msg.term()
         self.stats.dead_lettered += 1
-        self.log({"level": "ERROR", "type": "dead-letter", "function": sub.function, "kind": sub.kind,
+        self.log({"level": "ERROR", "type": "dead-letter", "message": "moved to the dead letters",
+                  "function": sub.function, "kind": sub.kind,
                   "name": sub.name, "sequence": meta.sequence.stream, "attempts": attempts,
                   "error": one_line(error, 300)})
 
