@@ -112,11 +112,11 @@ def test_1000_messages_survive_killing_the_function_and_the_broker(svc: DockerSe
     broker = engine.containers.get(svc.mode.broker().name)
     os.kill(broker.attrs["State"]["Pid"], signal.SIGKILL)  # the broker, messages still queued
     wait_for(lambda: {d["body"] for d in svc.handled("m-")} >= set(bodies), 180, "every message")
+    wait_for(lambda: svc.provider.pending("orders") == 0, 60, "an empty queue")  # redeliveries done too
     report_duplicates([d["body"] for d in svc.handled("m-")], set(bodies), "docker single, function and broker killed")
     function.reload()
     broker.reload()
     assert function.attrs["RestartCount"] >= 1 and broker.attrs["RestartCount"] >= 1
-    wait_for(lambda: svc.provider.pending("orders") == 0, 60, "an empty queue")
 
 
 def test_poison_messages_are_dead_lettered_after_exactly_max_attempts(svc: DockerService) -> None:

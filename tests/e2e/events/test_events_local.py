@@ -104,13 +104,13 @@ def test_1000_messages_survive_killing_the_runtime_and_the_broker(svc: LocalServ
     wait_for(lambda: len({d["body"] for d in handled(svc, "m-")}) >= 400, 60, "400 messages after the kill")
     os.kill(int(before["broker"]["pid"]), signal.SIGKILL)  # the broker, with messages still queued
     wait_for(lambda: {d["body"] for d in handled(svc, "m-")} >= set(bodies), 120, "every message")
+    wait_for(lambda: svc.provider.pending("orders") == 0, 30, "an empty queue")  # redeliveries done too
     seen = handled(svc, "m-")
     report_duplicates([d["body"] for d in seen], set(bodies), "local, runtime and broker killed")
     after = svc.status()
     assert after["server_pid"] != before["server_pid"] and after["restarts"] >= 1
     assert after["broker"]["pid"] != before["broker"]["pid"] and after["broker"]["restarts"] >= 1
     assert len({d["pid"] for d in seen}) >= 2  # the restarted runtime finished the work
-    wait_for(lambda: svc.provider.pending("orders") == 0, 30, "an empty queue")
 
 
 def test_poison_messages_are_dead_lettered_after_exactly_max_attempts_and_retried(svc: LocalService) -> None:
