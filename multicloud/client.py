@@ -11,6 +11,11 @@ endpoint and the auth the target needs (function keys, identity tokens, the priv
 
 Any other language can skip this module: every HTTP function is plain HTTP + JSON at the endpoint that
 `multicloud status --output json` reports (see docs/client.md).
+
+    client.send(queue="orders", body=b'{"id": 7}', attributes={"tenant": "acme"})
+
+puts a message where the queue (or `stream=`) function reads it, on the one target that runs it (or
+`target=`), exactly as `multicloud send` does.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from pathlib import Path
 from multicloud.errors import OperationError, UsageError
 from multicloud.orchestrate import provider_for
 from multicloud.project import Project
-from multicloud.provider import InvokeRequest
+from multicloud.provider import Channel, InvokeRequest, SendResult
 
 LIVE_STATES = {"running", "active", "healthy", "ready", "deployed"}
 
@@ -100,3 +105,26 @@ class Client:
                                 query=query or {}, body=body)
         result = provider_for(self.project, chosen).invoke(request)
         return Reply(chosen, result.status, result.body, result.headers, result.ok, result.error)
+
+    def send(self, queue: str | None = None, body: bytes | str = b"", attributes: dict[str, str] | None = None,
+             target: str | None = None, *, stream: str | None = None) -> SendResult:
+        """One message to a queue (or stream) some function reads: SQS/Kinesis, Storage queue/Event Hubs,
+        Pub/Sub, the private broker. `target`: where; default the one listed target where a function reads
+        it (with several, it must be given: a message is not copied to every cloud)."""
+        if (queue is None) == (stream is None):
+            raise UsageError("give exactly one of queue= or stream=")
+        kind: Channel = "queue" if queue is not None else "stream"
+        name = queue if queue is not None else stream
+        assert name is not None
+        listed = self.project.spec.targets.configured() or ["local"]
+        readers = [t for t in listed if name in self.project.channels_for(t, kind)]
+        if target is None:
+            if len(readers) != 1:
+                raise UsageError(f"{kind} {name!r} is read on {', '.join(readers) or 'no listed target'}",
+                                 fix="pass target=... (one of: " + ", ".join(readers or listed) + ")")
+            target = readers[0]
+        elif name not in self.project.channels_for(target, kind):
+            raise UsageError(f"no function reads {kind} {name!r} on {target}",
+                             fix=f"use one of: {', '.join(readers)}" if readers else f"add a {kind} trigger")
+        data = body.encode() if isinstance(body, str) else body
+        return provider_for(self.project, target).send(kind, name, data, attributes or {})

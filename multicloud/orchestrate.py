@@ -15,7 +15,7 @@ from multicloud.errors import MulticloudError
 from multicloud.project import Project
 from multicloud.provider import BuildResult, DeployResult, Plan, Progress, Provider, RemoveResult
 from multicloud.registry import provider_class
-from multicloud.state import build_dir
+from multicloud.state import build_dir, record_deploy
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,21 @@ def deploy(project: Project, target: str, progress: Progress) -> DeployResult:
     with target_lock(provider, "deploy", progress):
         build = _build(provider, progress)
         progress("deploying")
-        return provider.deploy(build, progress)
+        result = provider.deploy(build, progress)
+    if result.changed:
+        record_deploy(project, target, "deploy", result.version)
+    return result
+
+
+def rollback(project: Project, target: str, progress: Progress) -> DeployResult:
+    """Point `target`'s live version back at the previous one, under the target's deploy lock."""
+    from multicloud.locking import target_lock
+
+    provider = provider_for(project, target)
+    with target_lock(provider, "rollback", progress):
+        result = provider.rollback(progress)
+    record_deploy(project, target, "rollback", result.version)
+    return result
 
 
 def plan(project: Project, target: str, progress: Progress) -> Plan:
@@ -106,4 +120,7 @@ def remove(project: Project, target: str, progress: Progress) -> RemoveResult:
 
     provider = provider_for(project, target)
     with target_lock(provider, "remove", progress):
-        return provider.remove(progress)
+        result = provider.remove(progress)
+    if result.removed:
+        record_deploy(project, target, "remove", "")
+    return result

@@ -133,6 +133,19 @@ class LogRecord:
 
 
 @dataclass(frozen=True)
+class Invocation:
+    """One call of a function as the target's own records report it (access log, platform log lines)."""
+
+    time: datetime
+    function: str
+    ok: bool  # False: an HTTP 5xx, or an error the platform or the runtime logged for that call
+    duration_ms: float | None = None
+    status: int | None = None  # the HTTP status, where the target records one
+    request_id: str | None = None
+    error: str | None = None  # a short reason, never a value from the request
+
+
+@dataclass(frozen=True)
 class FunctionStatus:
     function: str
     state: str  # e.g. running, active, stopped, missing, failed, restarting, oom-killed
@@ -291,6 +304,12 @@ class Provider:
         with self._translated():
             return self._status()
 
+    def invocations(self, function: str | None, since: datetime, limit: int = 500) -> list[Invocation]:
+        """Recent calls of one function (or all), oldest first, at most `limit` (the newest ones), read
+        from what the target records: the dashboard's invocations, errors and latency."""
+        with self._translated():
+            return self._invocations(function, since, limit)
+
     def remove(self, progress: Progress = no_progress) -> RemoveResult:
         with self._translated():
             return self._remove(progress)
@@ -371,6 +390,9 @@ class Provider:
 
     def _status(self) -> StatusReport:
         raise self._unsupported("status")
+
+    def _invocations(self, function: str | None, since: datetime, limit: int) -> list[Invocation]:
+        raise self._unsupported("invocations")
 
     def _remove(self, progress: Progress) -> RemoveResult:
         raise self._unsupported("remove")

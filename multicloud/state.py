@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +43,38 @@ def write_state(project: Project, target: str, data: dict[str, Any]) -> None:
 
 def clear_state(project: Project, target: str) -> None:
     (state_dir(project) / f"{target}.json").unlink(missing_ok=True)
+
+
+def deployer() -> str:
+    """Who deploys: `MULTICLOUD_DEPLOYER` when set (CI sets it to the pipeline's actor), else user@host."""
+    import getpass
+    import socket
+
+    named = os.environ.get("MULTICLOUD_DEPLOYER", "").strip()
+    if named:
+        return named
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def record_deploy(project: Project, target: str, operation: str, version: str) -> None:
+    """Remember when, by whom and with what operation this checkout last changed what runs on `target`
+    (`.multicloud/state/<target>.last-deploy.json`; read by the dashboard). A record of this checkout only:
+    a deploy from another machine is not in it."""
+    path = state_dir(project) / f"{target}.last-deploy.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "by": deployer(),
+                               "operation": operation, "version": version}, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def last_deploy(project: Project, target: str) -> dict[str, str]:
+    try:
+        data = json.loads((state_dir(project) / f"{target}.last-deploy.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

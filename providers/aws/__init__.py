@@ -3,7 +3,8 @@
 Small modules, one job each: `build` (deterministic zip), `iam` (least-privilege roles), `function`
 (code, version, `live` alias), `triggers` (URL/HTTP API, schedules, SQS/Kinesis, S3), `deploy` (plan and
 apply), `events` (native sample events for invoke), `ops` (invoke, logs, status, remove, rollback),
-`export` (SAM template), `errors` (AWS errors -> multicloud errors). boto3 loads lazily inside hooks.
+`export` (SAM template), `redrive` (dead-letter queues), `messages` (send, pending, dead letters), `errors`
+(AWS errors -> multicloud errors). boto3 loads lazily inside hooks.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from multicloud.errors import MulticloudError
 from multicloud.project import Project
 from multicloud.provider import (
     BuildResult,
+    Channel,
+    DeadLetter,
+    DeadLetterAction,
     DeployResult,
+    Invocation,
     InvokeRequest,
     InvokeResult,
     LockInfo,
@@ -27,6 +32,7 @@ from multicloud.provider import (
     Progress,
     Provider,
     RemoveResult,
+    SendResult,
     StatusReport,
 )
 from multicloud.spec.targets.aws import AwsSettings
@@ -49,6 +55,11 @@ class AwsProvider(Provider):
         from .clients import Aws
 
         return Aws(self.settings.region)
+
+    def _check(self) -> None:
+        from .redrive import check_spec
+
+        check_spec(self.project)
 
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         from .build import build
@@ -84,6 +95,11 @@ class AwsProvider(Provider):
 
         return logs(self.aws, self.project, self.settings, function, since, follow)
 
+    def _invocations(self, function: str | None, since: datetime, limit: int) -> list[Invocation]:
+        from .invocations import invocations
+
+        return invocations(self.aws, self.project, self.settings, function, since, limit)
+
     def _status(self) -> StatusReport:
         from .ops import status
 
@@ -98,6 +114,32 @@ class AwsProvider(Provider):
         from .export import export
 
         return export(self.project, self.settings, fmt, out_dir)
+
+    # Events: SQS and Kinesis messages, the dead letters in `<queue>-dlq` (messages.py)
+    def _send(self, channel: Channel, name: str, body: bytes, attributes: dict[str, str]) -> SendResult:
+        from .messages import send
+
+        return send(self.aws, channel, name, body, attributes)
+
+    def _pending(self, queue: str) -> int | None:
+        from .messages import pending
+
+        return pending(self.aws, queue)
+
+    def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
+        from .messages import dead_letters
+
+        return dead_letters(self.aws, queue, limit)
+
+    def _retry_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
+        from .messages import retry
+
+        return retry(self.aws, queue, ids)
+
+    def _purge_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
+        from .messages import purge
+
+        return purge(self.aws, queue, ids)
 
     # The deploy lock lives in AWS (an SSM parameter), so runners on different machines exclude each other.
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:

@@ -12,7 +12,7 @@ from multicloud.provider import BuildResult, DeployResult, Endpoint, Plan, Progr
 from multicloud.spec.targets.aws import AwsSettings
 from multicloud.state import read_state, write_state
 
-from . import drift, iam, sources, triggers
+from . import drift, iam, redrive, sources, triggers
 from . import function as fnmod
 from .clients import Aws
 from .context import Run
@@ -34,16 +34,23 @@ def walk(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, 
     return run, endpoints, facts
 
 
+def _listed(facts: dict[str, object], key: str) -> list[str]:
+    value = facts.get(key)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 def _prune(run: Run, project: Project, settings: AwsSettings, previous: dict[str, dict[str, object]]) -> None:
-    """Functions this service and stage deployed before but the spec no longer has (or disables)."""
+    """Functions this service and stage deployed before but the spec no longer has (or disables), and the
+    dead-letter queues of queues no function reads any more."""
     from .ops import owned_functions, remove_function
 
     keep = {fn.name for fn in project.functions_for("aws")}
+    dropped = {q for facts in previous.values() for q in _listed(facts, "queues")}
     for short, lname in sorted(owned_functions(run.aws, project, settings).items()):
         if short in keep:
             continue
-        before = previous.get(short, {}).get("buckets")
-        remove_function(run, project, short, lname, [str(b) for b in before] if isinstance(before, list) else [])
+        dropped |= remove_function(run, project, short, lname, _listed(previous.get(short, {}), "buckets"))
+    redrive.remove(run, dropped - set(project.channels_for("aws", "queue")))
 
 
 def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, artifact: object,
@@ -74,6 +81,9 @@ def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, 
     triggers.ensure_schedules(run, names, fn, target, scheduler_role, record)
     if not fn.triggers_of("schedule"):
         iam.delete_role(run, names.scheduler_role)
+    queues = {t.queue.name: t.queue.max_attempts for t in fn.triggers if t.queue is not None}
+    if queues:  # before the mappings: no message is consumed without its dead-letter queue
+        redrive.ensure(run, names, queues, record)
     triggers.ensure_mappings(run, names, fn, found, target, record)
     before = previous.get("buckets")
     old_buckets = [str(b) for b in before] if isinstance(before, list) else []
@@ -84,7 +94,7 @@ def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, 
     if http and endpoint:
         auth = "iam" if any(t.http is not None and t.http.auth == "key" for t in http) else "none"
         endpoints.append(Endpoint(fn.name, endpoint, auth))  # type: ignore[arg-type]
-    return {"name": names.lambda_name, "version": version, "buckets": sorted(found.buckets),
+    return {"name": names.lambda_name, "version": version, "buckets": sorted(found.buckets), "queues": sorted(queues),
             "url": endpoint or None, "fingerprints": record.value}
 
 

@@ -42,6 +42,10 @@ class Drift:
     current: Resources
     want: Resources
 
+    def made(self, key: str) -> bool:
+        """Whether the last deploy recorded resource `key` (made it, or found it as the spec wanted)."""
+        return self.recorded is not None and _hash(self.kind, key) in self.recorded
+
     def label(self, key: str, what: str, plain: str = "") -> str:
         """The detail of the change that converges resource `key`: `drift: ...` when a change made by
         hand is why it differs, else `plain`."""

@@ -22,7 +22,7 @@ from multicloud.spec.targets.aws import AwsSettings
 from multicloud.state import clear_state, read_state
 
 from . import function as fnmod
-from . import iam, triggers
+from . import iam, redrive, triggers
 from .clients import Aws
 from .context import Run, is_not_found
 from .events import sample_event
@@ -145,19 +145,23 @@ def remove(aws: Aws, project: Project, settings: AwsSettings, progress: Progress
     run = _run(aws, project, settings, progress)
     state_fns = read_state(project, "aws").get("functions", {})
     spec_fns = {f.name: f for f in project.functions_for("aws")}
+    queues = set(project.channels_for("aws", "queue"))
     for short, lname in sorted(owned_functions(aws, project, settings).items()):
         spec_fn = spec_fns.get(short)
         buckets = [t.storage.bucket for t in (spec_fn.triggers if spec_fn else ()) if t.storage is not None]
         buckets += list(state_fns.get(short, {}).get("buckets", []))
-        remove_function(run, project, short, lname, buckets)
+        queues |= remove_function(run, project, short, lname, buckets)
+        queues |= set(state_fns.get(short, {}).get("queues", []))
+    redrive.remove(run, queues)
     _delete_artifacts(run, project, settings)
     clear_state(project, "aws")
     return RemoveResult(target="aws", removed=tuple(c.resource for c in run.changes if c.action == "delete"))
 
 
-def remove_function(run: Run, project: Project, short: str, lname: str, buckets: list[str]) -> None:
+def remove_function(run: Run, project: Project, short: str, lname: str, buckets: list[str]) -> set[str]:
     """Delete one function and everything multicloud made for it (also used by deploy for functions
-    dropped from the spec)."""
+    dropped from the spec). Returns the SQS queues it read, whose dead-letter queues the caller removes
+    once no other function reads them (`redrive.remove`)."""
     aws, lam = run.aws, run.aws.client("lambda")
     names = Names(project.name, run.settings.stage, short)
     bare = ResolvedFunction(name=short, handler="x.y", memory=128, timeout=3, env={}, secrets={}, triggers=())
@@ -167,6 +171,8 @@ def remove_function(run: Run, project: Project, short: str, lname: str, buckets:
                 for m in triggers.list_mappings(run, arn)}
     for uuid in mappings:
         run.write("delete", f"lambda event source mapping {uuid}", partial(lam.delete_event_source_mapping, UUID=uuid))
+    queues = {str(m["EventSourceArn"]).rsplit(":", 1)[-1] for m in mappings.values()
+              if ":sqs:" in str(m.get("EventSourceArn", ""))}
     triggers.ensure_schedules(run, names, bare, target, None)
     api = triggers.find_http_api(run, names)
     if api is not None:
@@ -182,6 +188,7 @@ def remove_function(run: Run, project: Project, short: str, lname: str, buckets:
         if _owned_role(aws, role, project.name):
             iam.delete_role(run, role)
     _delete_log_group(run, names.log_group)
+    return queues
 
 
 def _owned_role(aws: Aws, role: str, service: str) -> bool:

@@ -6,6 +6,7 @@ deploy.py            plan (read ARM, inert Plan) and apply through the managemen
 release.py           publish (one-deploy on Flex via publish.py, a package URL on Consumption), rollback
 trigger_resources.py containers, queues, Event Grid subscriptions for Flex blob triggers
 invoke.py            HTTP with a function key, Event Hubs producer, admin endpoint for the rest
+messages.py          send (Storage queue, Event Hubs), pending, the poison queues (dead letters)
 manage.py            status, deployment log, remove (ownership tags); errors.py maps SDK errors
 lock.py              the deploy lock: a lease on a container in the app's storage account
 
@@ -23,6 +24,9 @@ from multicloud.errors import MulticloudError
 from multicloud.project import Project
 from multicloud.provider import (
     BuildResult,
+    Channel,
+    DeadLetter,
+    DeadLetterAction,
     DeployResult,
     InvokeRequest,
     InvokeResult,
@@ -32,6 +36,7 @@ from multicloud.provider import (
     Progress,
     Provider,
     RemoveResult,
+    SendResult,
     StatusReport,
 )
 
@@ -100,6 +105,32 @@ class AzureProvider(Provider):
         from multicloud.providers.azure.manage import remove
 
         return remove(self.session(), progress)
+
+    # Events: Storage queue messages and Event Hubs events, the poison queues (messages.py)
+    def _send(self, channel: Channel, name: str, body: bytes, attributes: dict[str, str]) -> SendResult:
+        from multicloud.providers.azure.messages import send
+
+        return send(self.session(), channel, name, body, attributes)
+
+    def _pending(self, queue: str) -> int | None:
+        from multicloud.providers.azure.messages import pending
+
+        return pending(self.session(), queue)
+
+    def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
+        from multicloud.providers.azure.messages import dead_letters
+
+        return dead_letters(self.session(), queue, limit)
+
+    def _retry_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
+        from multicloud.providers.azure.messages import act
+
+        return act(self.session(), queue, ids, retry=True)
+
+    def _purge_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
+        from multicloud.providers.azure.messages import act
+
+        return act(self.session(), queue, ids, retry=False)
 
     # The deploy lock lives in Azure (a container lease), so runners on different machines exclude each other.
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:

@@ -110,22 +110,12 @@ def event_bodies(request: InvokeRequest) -> list[bytes]:
 
 
 def _eventhub(s: ArmSession, request: InvokeRequest, trigger: StreamTrigger) -> InvokeResult:
-    from azure.eventhub import EventData, EventHubProducerClient
+    from azure.eventhub import EventData
     from azure.eventhub.exceptions import EventHubError
 
-    cfg = s.settings.eventhub
-    settings = dict(s.web.web_apps.list_application_settings(s.resource_group, s.app_name).properties or {})
-    conn = settings.get(cfg.connection)
-    namespace = settings.get(f"{cfg.connection}__fullyQualifiedNamespace")
-    options: dict[str, Any] = {"eventhub_name": trigger.name, "retry_total": 2}
-    if conn:
-        producer = EventHubProducerClient.from_connection_string(conn, **options)
-    elif namespace:
-        producer = EventHubProducerClient(namespace, credential=s.credential, **options)
-    else:
-        raise OperationError(f"the app has no Event Hubs connection in setting {cfg.connection}",
-                             fix=f"set app setting {cfg.connection}, or targets.azure.eventhub.create / namespace",
-                             where=f"azure: {s.app_name}")
+    from multicloud.providers.azure.messages import eventhub_producer
+
+    producer = eventhub_producer(s, trigger.name)
     bodies = event_bodies(request)
     start = time.perf_counter()
     try:

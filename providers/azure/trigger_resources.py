@@ -12,6 +12,7 @@ from multicloud.providers.azure.arm import ArmSession
 from multicloud.providers.azure.triggers import AzureFunction
 from multicloud.spec.models import QueueTrigger, StorageTrigger
 
+POISON_SUFFIX = "-poison"
 EVENTGRID_API_VERSION = "2022-06-15"  # GA Event Grid REST version (no Event Grid SDK is needed for one PUT)
 
 
@@ -23,6 +24,9 @@ def create_trigger_storage(s: ArmSession, progress: Progress) -> None:
         s.storage.blob_containers.create(rg, acct, bucket, {"properties": {}})
     for queue in sorted({c.name for c in configs if isinstance(c, QueueTrigger)}):
         s.storage.queue.create(rg, acct, queue, {"properties": {}})
+        # where the host moves messages its function failed on maxDequeueCount times (it would create it on
+        # the first one; made here so `multicloud dead-letters` finds it from the start)
+        s.storage.queue.create(rg, acct, queue + POISON_SUFFIX, {"properties": {}})
 
 
 def subscribe_blob_triggers(s: ArmSession, model: AppModel, host: str, progress: Progress) -> dict[str, str]:

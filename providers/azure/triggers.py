@@ -154,6 +154,10 @@ def _decorator(trigger: Trigger, *, plan: str, eventhub_connection: str, where: 
         return f"timer_trigger(arg_name={param!r}, schedule={ncrontab(config, where)!r}, run_on_startup=False)"
     if isinstance(config, QueueTrigger):
         _check_storage_name(config.name, "queue name", where)
+        if len(config.name) > 63 - len("-poison"):
+            raise SpecError(f"queue name {config.name!r} leaves no room for its poison queue "
+                            f"{config.name}-poison (63 characters at most)",
+                            fix=f"use a queue name of at most {63 - len('-poison')} characters", where=where)
         return f"queue_trigger(arg_name={param!r}, queue_name={config.name!r}, connection={STORAGE_CONNECTION!r})"
     if isinstance(config, StreamTrigger):
         return (f"event_hub_message_trigger(arg_name={param!r}, event_hub_name={config.name!r}, "
@@ -177,9 +181,22 @@ def _decorator(trigger: Trigger, *, plan: str, eventhub_connection: str, where: 
 def host_extensions(functions: list[ResolvedFunction], where: Locate) -> dict[str, object]:
     """host.json `extensions`: batch sizes and the Event Hubs start position are app-wide on Azure."""
     ext: dict[str, object] = {"http": {"routePrefix": ""}}
-    queues = [t.config for f in functions for t in f.triggers if isinstance(t.config, QueueTrigger)]
+    queues = [(f.name, i, t.config) for f in functions for i, t in enumerate(f.triggers)
+              if isinstance(t.config, QueueTrigger)]
     if queues:
-        ext["queues"] = {"batchSize": min(QUEUE_MAX_BATCH, max(q.batch_size for q in queues))}
+        attempts = {q.max_attempts for _, _, q in queues}
+        if len(attempts) > 1:
+            name, index, _ = queues[-1]
+            raise UnsupportedError(
+                "storage-queue functions of one Azure app share one maxDequeueCount (host.json), but this spec "
+                f"asks for max_attempts {' and '.join(map(str, sorted(attempts)))}",
+                fix="give every queue trigger of the service the same `max_attempts` (or deploy the functions "
+                    "that differ as another service)",
+                where=where(("functions", name, "triggers", index, "queue", "max_attempts")),
+            )
+        # the host moves a message to `<queue>-poison` when its function fails on the maxDequeueCount-th dequeue
+        ext["queues"] = {"batchSize": min(QUEUE_MAX_BATCH, max(q.batch_size for _, _, q in queues)),
+                         "maxDequeueCount": attempts.pop()}
     streams = [(f.name, i, t.config) for f in functions for i, t in enumerate(f.triggers)
                if isinstance(t.config, StreamTrigger)]
     if streams:

@@ -23,6 +23,7 @@ from multicloud.provider import (
     Change,
     DeployResult,
     Endpoint,
+    Invocation,
     InvokeRequest,
     InvokeResult,
     LockInfo,
@@ -232,6 +233,12 @@ class DockerProvider(BrokerEvents):
 
     def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
         yield from self.mode().logs(function, since, follow)
+
+    def _invocations(self, function: str | None, since: datetime, limit: int) -> list[Invocation]:
+        """From the live container's (swarm: the service's) access lines, as `logs` reads them."""
+        from multicloud.access_log import from_lines
+
+        return from_lines((r.message for r in self.mode().logs(function, since, False)), function, since, limit)
 
     def _status(self) -> StatusReport:
         return self.mode().status()  # type: ignore[no-any-return]

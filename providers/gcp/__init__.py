@@ -14,9 +14,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from multicloud.errors import MulticloudError
+from multicloud.errors import MulticloudError, UnsupportedError
 from multicloud.provider import (
     BuildResult,
+    Channel,
+    DeadLetter,
+    DeadLetterAction,
     DeployResult,
     InvokeRequest,
     InvokeResult,
@@ -26,12 +29,14 @@ from multicloud.provider import (
     Progress,
     Provider,
     RemoveResult,
+    SendResult,
     StatusReport,
 )
 
 if TYPE_CHECKING:
     from .deploy import Deployer
     from .lock import LockObject
+    from .pubsub import PubSub
 
 
 class GcpProvider(Provider):
@@ -74,6 +79,33 @@ class GcpProvider(Provider):
 
     def _remove(self, progress: Progress) -> RemoveResult:
         return self._deployer().remove(progress)
+
+    # ---- events: Pub/Sub publish and the dead letters in <topic>-dlq (pubsub.py) -------------------
+    def _pubsub(self) -> PubSub:
+        from .clients import GcpClients
+        from .pubsub import PubSub
+
+        return PubSub(GcpClients.from_environment(self.project, pubsub_only=True), self.project.name)
+
+    def _send(self, channel: Channel, name: str, body: bytes, attributes: dict[str, str]) -> SendResult:
+        if channel == "stream":
+            raise UnsupportedError("gcp has no stream trigger, so nothing reads a stream there",
+                                   fix="send to a queue (a Pub/Sub topic) with --queue")
+        return self._pubsub().send(name, body, attributes)
+
+    def _pending(self, queue: str) -> int | None:
+        # Pub/Sub's API has no message count; Cloud Monitoring's num_undelivered_messages lags by minutes,
+        # so it cannot tell that a subscription is empty now.
+        return None
+
+    def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
+        return self._pubsub().dead_letters(queue, limit)
+
+    def _retry_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
+        return self._pubsub().act(queue, ids, retry=True)
+
+    def _purge_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
+        return self._pubsub().act(queue, ids, retry=False)
 
     # ---- lock: a Cloud Storage object written with generation preconditions (see lock.py) ------------
     @cached_property

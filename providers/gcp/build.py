@@ -70,6 +70,8 @@ def render_config(functions: list[CloudFunction]) -> str:
     for cf in functions:
         item = asdict(cf)
         item["secrets"] = {s.env: s.reference for s in cf.secrets}
+        if item["event_trigger"] and item["event_trigger"]["max_attempts"] is None:  # only queues have it
+            del item["event_trigger"]["max_attempts"]
         data[cf.function_id] = item
     return render("gcp", "functions.json.j2", functions=data)
 

@@ -3,10 +3,12 @@
 * Project: `targets.gcp.project`, else `GOOGLE_CLOUD_PROJECT`, `CLOUDSDK_CORE_PROJECT`, else the project
   of Application Default Credentials.
 * Endpoints: gcloud's documented overrides `CLOUDSDK_API_ENDPOINT_OVERRIDES_<API>` (CLOUDFUNCTIONS,
-  CLOUDSCHEDULER, RUN, LOGGING, STORAGE), passed to the clients as `client_options.api_endpoint`; the REST
+  CLOUDSCHEDULER, RUN, LOGGING, STORAGE, EVENTARC, CLOUDRESOURCEMANAGER), passed to the clients as
+  `client_options.api_endpoint`; the REST
   transport is used so a plain-HTTP endpoint (an emulator or proxy) works as well as Google's.
 * Credentials: Application Default Credentials; anonymous only when every API in use is overridden to a
   loopback address (a local emulator), as Google's own emulator conventions do.
+* Pub/Sub (`pubsub.py`): google-cloud-pubsub's own `PUBSUB_EMULATOR_HOST`, else Google's endpoint with ADC.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ APIS = {"functions": ("CLOUDFUNCTIONS", "https://cloudfunctions.googleapis.com")
         "scheduler": ("CLOUDSCHEDULER", "https://cloudscheduler.googleapis.com"),
         "run": ("RUN", "https://run.googleapis.com"),
         "logging": ("LOGGING", "https://logging.googleapis.com"),
-        "storage": ("STORAGE", "https://storage.googleapis.com")}
+        "storage": ("STORAGE", "https://storage.googleapis.com"),
+        "eventarc": ("EVENTARC", "https://eventarc.googleapis.com"),
+        "resourcemanager": ("CLOUDRESOURCEMANAGER", "https://cloudresourcemanager.googleapis.com")}
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -56,9 +60,12 @@ class GcpClients:
     anonymous: bool
 
     @classmethod
-    def from_environment(cls, project: Project) -> GcpClients:
+    def from_environment(cls, project: Project, *, pubsub_only: bool = False) -> GcpClients:
+        """`pubsub_only`: for calls that reach Pub/Sub alone (send, dead letters), which need no Google
+        credentials when PUBSUB_EMULATOR_HOST points at the emulator."""
         settings = settings_of(project)
-        anonymous = all(is_local(endpoint(api)) for api in APIS)
+        anonymous = all(is_local(endpoint(api)) for api in APIS) or (
+            pubsub_only and is_local("http://" + os.environ.get("PUBSUB_EMULATOR_HOST", "")))
         credentials: Any
         adc_project: str | None = None
         if anonymous:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from multicloud.errors import OperationError
+from multicloud.errors import MulticloudError, OperationError
 from multicloud.project import Project
 from multicloud.provider import (
     BuildResult,
@@ -31,6 +31,7 @@ from multicloud.state import clear_state, read_state, write_state
 from . import drift
 from .clients import GcpClients
 from .model import CloudFunction, cloud_functions, settings_of
+from .pubsub import PubSub
 from .resources import (
     FUNCTION_RECORD_FIELDS,
     INVOKER_ROLE,
@@ -101,6 +102,19 @@ class Deployer:
         self.project = project
         self.clients = clients
         self.settings = settings_of(project)
+
+    @cached_property
+    def pubsub(self) -> PubSub:
+        return PubSub(self.clients, self.project.name)
+
+    def queue_topics(self) -> set[str]:
+        return {self.pubsub.topic(cf.event_trigger.topic) for cf in self.functions
+                if cf.event_trigger is not None and cf.event_trigger.topic is not None}
+
+    def _uses_pubsub(self, owned: list[dict[str, Any]]) -> bool:
+        """Whether dead letters may exist: a queue function in the spec or among the deployed ones (so a
+        service that never read a topic never needs the Pub/Sub API)."""
+        return bool(self.queue_topics()) or any((f.get("event_trigger") or {}).get("pubsub_topic") for f in owned)
 
     @cached_property
     def functions(self) -> list[CloudFunction]:
@@ -200,9 +214,18 @@ class Deployer:
             url = (fp.current or {}).get("service_config", {}).get("uri", "")
             changes += [Change(jp.action, f"scheduler job {jp.job_id}", jp.detail)  # type: ignore[arg-type]
                         for jp in self.job_plans(fp, url)]
-        for fn in self.owned_functions():
+            if cf.event_trigger is not None and cf.event_trigger.topic is not None:
+                changes += [step.change for step in self.pubsub.steps(cf, None if fp.replace else fp.current)]
+        owned = self.owned_functions()
+        for fn in owned:
             if fn["name"].rsplit("/", 1)[1] not in wanted:
                 changes.append(Change("delete", f"function {fn['name'].rsplit('/', 1)[1]}", "not in the spec"))
+        if self._uses_pubsub(owned):
+            subs, topics = self.pubsub.owned()
+            keep = {f"{p.rsplit('/', 1)[1]}-dlq" for p in self.queue_topics()}
+            changes += [Change("delete", f"pubsub {kind} {path.rsplit('/', 1)[1]}", "not in the spec")
+                        for kind, paths in (("subscription", subs), ("topic", topics))
+                        for path in paths if path.rsplit("/", 1)[1] not in keep]
         wanted_jobs = {s.job_id for cf in self.functions for s in cf.schedules}
         for job in self.owned_jobs():
             if job["name"].rsplit("/", 1)[1] not in wanted_jobs:
@@ -237,6 +260,8 @@ class Deployer:
             url = fn.get("service_config", {}).get("uri") or fn.get("url", "")
             changed |= self._ensure_invokers(FunctionPlan(cf, fn, recorded=fp.recorded, made=fp.made), progress)
             changed |= self._ensure_jobs(fp, url, progress)
+            if cf.event_trigger is not None and cf.event_trigger.topic is not None:
+                changed |= self.pubsub.converge(cf, fn, progress)
             if cf.signature == "http":
                 endpoints.append(Endpoint(cf.function, url, "none" if cf.public else "iam"))
             facts[cf.function] = {"id": cf.function_id, "url": url, "signature": cf.signature,
@@ -393,11 +418,14 @@ class Deployer:
                 progress(f"gcp: deleting scheduler job {job['name']}")
                 self.clients.scheduler.delete_job(name=job["name"])
                 changed = True
-        for fn in self.owned_functions():
+        owned = self.owned_functions()
+        for fn in owned:
             if fn["name"].rsplit("/", 1)[1] not in wanted:
                 progress(f"gcp: deleting {fn['name']}")
                 self.clients.functions.delete_function(name=fn["name"]).result(timeout=OPERATION_TIMEOUT_S)
                 changed = True
+        if self._uses_pubsub(owned):
+            changed |= bool(self.pubsub.delete(self.queue_topics(), progress))
         return changed
 
     # ---- status and remove -----------------------------------------------------------------------
@@ -425,7 +453,14 @@ class Deployer:
             progress(f"gcp: deleting scheduler job {job['name']}")
             self.clients.scheduler.delete_job(name=job["name"])
             removed.append(job["name"])
-        for fn in self.owned_functions():
+        owned = self.owned_functions()
+        try:
+            queues = any(cf.event_trigger is not None and cf.event_trigger.topic for cf in self.functions)
+        except MulticloudError:  # a spec gcp cannot map any more: go by what is deployed
+            queues = False
+        if queues or any((f.get("event_trigger") or {}).get("pubsub_topic") for f in owned):
+            removed += self.pubsub.delete(set(), progress)  # the dead letters go with the service
+        for fn in owned:
             progress(f"gcp: deleting {fn['name']}")
             self.clients.functions.delete_function(name=fn["name"]).result(timeout=OPERATION_TIMEOUT_S)
             removed.append(fn["name"])

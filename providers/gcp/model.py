@@ -39,6 +39,7 @@ RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION", 
 RESERVED_ENV_PREFIXES = ("X_GOOGLE_", "GOOGLE_CLOUD_RUN_")
 LABEL_PREFIX = "multicloud-"
 MAX_EVENT_TIMEOUT = 540
+MIN_DELIVERY_ATTEMPTS = 5  # Pub/Sub's dead-letter policy: 5 to 100
 MAX_HTTP_TIMEOUT = 3600
 # rate unit -> (unit seconds, cron for N units, N must divide this): only evenly spaced rates are allowed
 CRON_FOR_RATE: dict[str, tuple[int, str, int]] = {
@@ -69,6 +70,7 @@ class EventTriggerSpec:
     event_type: str
     bucket: str | None = None  # storage
     topic: str | None = None  # queue: the Pub/Sub topic id (in the deploy project) or a full path
+    max_attempts: int | None = None  # queue: the trigger subscription's max delivery attempts
     prefix: str = ""
     suffix: str = ""
 
@@ -179,7 +181,13 @@ def _cloud_function(project: Project, settings: GcpSettings, fn: ResolvedFunctio
             events += [(index, EventTriggerSpec(STORAGE_EVENT_TYPES[e], bucket=cfg.bucket, prefix=cfg.prefix,
                                                 suffix=cfg.suffix)) for e in cfg.events]
         elif isinstance(cfg, QueueTrigger):
-            events.append((index, EventTriggerSpec(PUBSUB_EVENT_TYPE, topic=cfg.name)))
+            if cfg.max_attempts < MIN_DELIVERY_ATTEMPTS:
+                raise SpecError(
+                    f"max_attempts {cfg.max_attempts} is below Pub/Sub's {MIN_DELIVERY_ATTEMPTS}: a dead-letter "
+                    f"policy allows {MIN_DELIVERY_ATTEMPTS} to 100 delivery attempts",
+                    fix=f"set max_attempts to {MIN_DELIVERY_ATTEMPTS} or more, or disable the function on gcp",
+                    where=project.locate(("functions", fn.name, "triggers", index, "queue", "max_attempts")))
+            events.append((index, EventTriggerSpec(PUBSUB_EVENT_TYPE, topic=cfg.name, max_attempts=cfg.max_attempts)))
         elif isinstance(cfg, ScheduleTrigger):
             loc = project.locate(("functions", fn.name, "triggers", index, "schedule"))
             schedules.append(ScheduleSpec(f"{fid}-{len(schedules)}", cron_of(cfg, loc),

@@ -80,9 +80,11 @@ def desired_function(cf: CloudFunction, settings: GcpSettings, project_id: str, 
     }
     et = cf.event_trigger
     if et is not None:
+        # a queue function always retries: Pub/Sub redelivers until max_attempts, then dead-letters
+        retry = settings.retry_events or et.topic is not None
         trigger: dict[str, Any] = {
             "event_type": et.event_type,
-            "retry_policy": "RETRY_POLICY_RETRY" if settings.retry_events else "RETRY_POLICY_DO_NOT_RETRY",
+            "retry_policy": "RETRY_POLICY_RETRY" if retry else "RETRY_POLICY_DO_NOT_RETRY",
         }
         if et.bucket is not None:
             trigger["event_filters"] = [{"attribute": "bucket", "value": et.bucket}]

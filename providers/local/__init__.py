@@ -33,6 +33,7 @@ from multicloud.provider import (
     DeployResult,
     Endpoint,
     FunctionStatus,
+    Invocation,
     InvokeRequest,
     InvokeResult,
     LogRecord,
@@ -373,6 +374,11 @@ class LocalProvider(BrokerEvents):
         if function is not None:
             self.project.function("local", function)  # a clear error for an unknown name
         yield from logs.read(self.rundir / "service.log", function, since, follow)
+
+    def _invocations(self, function: str | None, since: datetime, limit: int) -> list[Invocation]:
+        from multicloud.access_log import from_lines, tail_lines
+
+        return from_lines(tail_lines(self.rundir / "service.log"), function, since, limit)
 
     # ---- status ------------------------------------------------------------------------------------
     def _status(self) -> StatusReport:

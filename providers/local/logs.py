@@ -61,6 +61,8 @@ def to_record(line: str) -> LogRecord | None:
         return LogRecord(datetime.now(timezone.utc), "-", line)
     if not isinstance(record, dict):
         return LogRecord(datetime.now(timezone.utc), "-", line)
+    if record.get("type") == "access" and record.get("path") == "/healthz":
+        return None  # `status` probes (the dashboard's every few seconds): noise for a reader, as on docker
     function = str(record.get("function") or ("server" if record.get("type") == "server" else "-"))
     return LogRecord(_parse_time(record.get("time")), function, summary(record))
 

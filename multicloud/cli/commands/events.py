@@ -16,20 +16,10 @@ if TYPE_CHECKING:
 
 
 def channel_name(project: Project, target: str, kind: str, name: str | None) -> list[str]:
-    """The queue/stream names to act on: `name` if the service reads it on `target`, else all of them."""
-    from multicloud.errors import UsageError
+    """The queue/stream names to act on (the check the dashboard makes too: `operations.channel_names`)."""
+    from multicloud.operations import channel_names
 
-    names = sorted(project.channels_for(target, kind))
-    if name is None:
-        if not names:
-            raise UsageError(f"no function reads a {kind} on {target}",
-                             fix=f"add a `{kind}:` trigger to a function enabled on {target}")
-        return names
-    if name not in names:
-        raise UsageError(f"no function reads {kind} {name!r} on {target}",
-                         fix=f"use one of: {', '.join(names)}" if names
-                         else f"add a `{kind}: {{name: {name}}}` trigger to a function enabled on {target}")
-    return [name]
+    return channel_names(project, target, kind, name)
 
 
 def parse_attributes(values: list[str] | None) -> dict[str, str]:

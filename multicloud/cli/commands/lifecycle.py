@@ -127,12 +127,11 @@ def rollback(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = 
     """Point the live version back at the previous one."""
 
     def work(out: Output) -> int:
-        project, t, provider = target_provider(path, target)
-        from multicloud.locking import target_lock
+        from multicloud.orchestrate import rollback as rollback_target
 
-        progress = out.progress_for(t)
-        with target_lock(provider, "rollback", progress):
-            res = provider.rollback(progress)
+        project = load_project(path)
+        t = one_target(project, target)
+        res = rollback_target(project, t, out.progress_for(t))
         out.result(res, f"{t}: live is now version {res.version}")
         return 0
 

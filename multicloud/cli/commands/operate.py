@@ -43,30 +43,20 @@ def invoke(
         import json
 
         from multicloud.errors import UsageError
-        from multicloud.provider import InvokeRequest
+        from multicloud.operations import invoke_request
 
         project, t, provider = target_provider(path, target)
         fn = function_of(project, t, function)
         body = b""
         if data is not None:
             body = Path(data[1:]).read_bytes() if data.startswith("@") else data.encode()
-        headers = {}
-        for h in header or []:
-            name, sep, value = h.partition(":")
-            if not sep:
-                raise UsageError(f"header {h!r} is not 'Name: value'")
-            headers[name.strip()] = value.strip()
         payload = None
         if event is not None:
             try:
                 payload = json.loads(event.read_text())
             except (OSError, ValueError) as exc:
                 raise UsageError(f"cannot read JSON event from {event}: {exc}") from exc
-        if trigger not in ("http", "schedule", "queue", "stream", "storage", "direct"):
-            raise UsageError(f"unknown trigger {trigger!r}", fix="use http, schedule, queue, stream, storage or direct")
-        req = InvokeRequest(function=fn, trigger=trigger, method=method.upper(), path=route,  # type: ignore[arg-type]
-                            headers=headers, body=body, event=payload)
-        res = provider.invoke(req)
+        res = provider.invoke(invoke_request(fn, trigger, method, route, body, header or [], payload))
         text = res.body.decode("utf-8", "replace") if res.body else ""
         if res.status is not None and not out.json:
             text = f"{res.status}\n{text}" if not res.ok else text

@@ -236,6 +236,8 @@ def test_functions_dropped_from_the_spec_are_removed_on_deploy(moto: str, tmp_pa
     assert sorted(r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]) == ["shop-test-hello"]
     # hello gets a new version only because the shared package's entry module no longer lists bye
     kept = [w for w in log.writes if not w.split(":")[1].startswith("Delete")]
-    assert kept == ["lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias"], log.writes
+    assert kept == ["lambda:UpdateFunctionCode", "lambda:PublishVersion", "lambda:UpdateAlias",
+                    "sqs:SetQueueAttributes"], log.writes  # the last: orders' redrive policy, cleared
+    assert [u.rsplit("/", 1)[1] for u in boto3.client("sqs").list_queues()["QueueUrls"]] == ["orders"]
     assert {"lambda:DeleteFunction", "lambda:DeleteEventSourceMapping", "scheduler:DeleteSchedule",
             "iam:DeleteRole"} <= set(log.writes)

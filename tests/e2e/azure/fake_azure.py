@@ -11,6 +11,10 @@ states and 409 codes, served through ARM's BlobContainers_Lease). For processes 
 credential object (the CLI in a subprocess), it also serves App Service's managed-identity token endpoint
 (IDENTITY_ENDPOINT + IDENTITY_HEADER, read by azure-identity's DefaultAzureCredential): see
 `identity_env`. It keeps resources in memory and records every request for the tests.
+
+Storage queues are data plane, not ARM: with `queue_service` set (an Azurite queue endpoint and the
+account key it was started with, see azurite.py), storage accounts report that endpoint and key, and a
+queue created through ARM is created there too, so the app's AzureWebJobsStorage reaches real queues.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ class FakeAzure:
     read_only: bool = False  # answer writes and actions (POST) as ARM does for an identity with the Reader role only
     scm_forbidden: bool = False  # answer one-deploy as Kudu does for an identity without rights on the app
     lock: threading.Lock = field(default_factory=threading.Lock)
+    queue_service: tuple[str, str] | None = None  # (Azurite queue endpoint "http://127.0.0.1:P", account key)
 
     # ---- helpers ------------------------------------------------------------------------------------
     def get(self, rid: str) -> dict[str, Any] | None:
@@ -203,6 +208,9 @@ class FakeAzure:
             host = name
             endpoints = {k: f"https://{host}.{k}.core.windows.net/" for k in ("queue", "table", "file")}
             endpoints["blob"] = f"https://{self.host}/_blob/{name}/"  # path-style, served by this fake
+            if self.queue_service is not None:  # real queues: Azurite, path-style
+                endpoints["queue"] = f"{self.queue_service[0]}/{name}/"
+                self.account_keys[path.lower()] = self.queue_service[1]
             created = (self.get(path) or {}).get("properties", {}).get("creationTime") or \
                 dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
             self._store(path, "Microsoft.Storage/storageAccounts", body,
@@ -312,6 +320,17 @@ class FakeAzure:
         self._found(path.split("/queueServices/")[0])
         if method != "PUT":
             raise Reject(405, "MethodNotAllowed", method)
+        if self.queue_service is not None:
+            from azure.core.exceptions import ResourceExistsError
+            from azure.storage.queue import QueueClient
+
+            account = path.split("/storageAccounts/")[1].split("/")[0]
+            url, key = self.queue_service
+            try:
+                QueueClient(f"{url}/{account}", path.rsplit("/", 1)[1],
+                            credential={"account_name": account, "account_key": key}).create_queue()
+            except ResourceExistsError:
+                pass
         return 200, {}, self._store(path, "Microsoft.Storage/storageAccounts/queueServices/queues", body or {})
 
     def _event_subscription(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:

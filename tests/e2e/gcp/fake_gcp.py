@@ -12,6 +12,11 @@ parts of five REST APIs the provider uses, with the same paths, JSON shapes and 
 * Cloud Scheduler v1 jobs (create, get, list, patch with an update mask, delete, pause and resume: a job
   must be ENABLED to pause and PAUSED to resume, else 400 FAILED_PRECONDITION; patch keeps the state);
 * Cloud Logging v2 `entries:list`;
+* Eventarc v1 triggers (get): a function with a Pub/Sub trigger gets `eventTrigger.trigger`, and the
+  trigger's `transport.pubsub.subscription` is a push subscription the fake makes, as Eventarc does, on
+  the REAL Pub/Sub emulator when `PUBSUB_EMULATOR_HOST` is set (the topic created if missing, as Cloud
+  Functions does), pushing to `<function URL>/projects/P/topics/T` (the path functions-framework reads
+  a raw Pub/Sub push's topic from); updated when the function moves, deleted with it;
 * Cloud Storage JSON API v1, the deploy lock's calls: buckets insert and get; objects media upload
   (`uploadType=media`), get (metadata, or the content with `alt=media`) and delete, each honouring the
   `ifGenerationMatch` precondition as documented (0: only if no live object; 412 `conditionNotMet` when
@@ -125,6 +130,8 @@ class FakeGoogleCloud:
         self.log_entries: list[dict[str, Any]] = []
         self.processes: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
         self.buckets: dict[str, dict[str, Any]] = {}
+        self.triggers: dict[str, dict[str, Any]] = {}  # Eventarc trigger name -> trigger
+        self.pubsub = os.environ.get("PUBSUB_EMULATOR_HOST")
         self.objects: dict[tuple[str, str], tuple[dict[str, Any], bytes]] = {}  # (bucket, name) -> (meta, data)
         self.foreign_buckets: set[str] = set()  # bucket names another project owns
         self._generation = 0
@@ -153,7 +160,8 @@ class FakeGoogleCloud:
     def env(self) -> dict[str, str]:
         """The standard gcloud endpoint overrides pointing every API at this fake."""
         return {f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}": self.url + "/"
-                for api in ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING", "STORAGE")}
+                for api in ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING", "STORAGE", "EVENTARC",
+                            "CLOUDRESOURCEMANAGER")}
 
     def mutations(self) -> list[tuple[str, str, dict[str, list[str]]]]:
         return [r for r in self.requests if r[0] != "GET" and ":getIamPolicy" not in r[1]
@@ -263,6 +271,10 @@ class FakeGoogleCloud:
                 return 200, self._pause_or_resume(m.group(1), m.group(2))
             if path == "/v2/entries:list":
                 return 200, self._entries(body)
+            if (m := re.fullmatch(rf"/v1/({loc[1:-1]}/triggers/[^/:]+)", path)) and method == "GET":
+                if m.group(1) not in self.triggers:
+                    raise ApiError(404, "NOT_FOUND", f"Resource '{m.group(1)}' was not found")
+                return 200, self.triggers[m.group(1)]
         raise ApiError(404, "NOT_FOUND", f"fake: no route for {method} {path}")
 
     # ---- Cloud Functions -------------------------------------------------------------------------
@@ -312,6 +324,7 @@ class FakeGoogleCloud:
         fn.setdefault("serviceConfig", {})["service"] = service
         self.functions[name] = fn
         self._start(name)
+        self._eventarc(name)
         return self._operation(fn, name, "create")
 
     def _function(self, method: str, name: str, query: dict[str, list[str]], body: dict[str, Any]) -> Any:
@@ -322,6 +335,7 @@ class FakeGoogleCloud:
             return fn
         if method == "DELETE":
             self._stop(name)
+            self._eventarc(name, delete=True)
             del self.functions[name]
             self.policies.pop(fn["serviceConfig"]["service"], None)
             return self._operation(None, name, "delete")
@@ -340,8 +354,49 @@ class FakeGoogleCloud:
             fn["state"] = "ACTIVE"
             fn.pop("stateMessages", None)
             self._start(name)
+            self._eventarc(name)
             return self._operation(fn, name, "update")
         raise ApiError(405, "UNIMPLEMENTED", method)
+
+    # ---- Eventarc's Pub/Sub transport, made on the real emulator ----------------------------------
+    def _eventarc(self, name: str, delete: bool = False) -> None:
+        fn = self.functions[name]
+        trigger = fn.get("eventTrigger") or {}
+        known = next((t for t in self.triggers.values() if t["function"] == name), None)
+        topic = trigger.get("pubsubTopic")
+        if known is not None and (delete or known["transport"]["pubsub"]["topic"] != topic):
+            del self.triggers[known["name"]]
+            if self.pubsub:
+                from google.cloud import pubsub_v1
+
+                pubsub_v1.SubscriberClient().delete_subscription(
+                    request={"subscription": known["transport"]["pubsub"]["subscription"]})
+            known = None
+        if delete or not topic:
+            return
+        project, region, fid = name.split("/")[1], name.split("/")[3], name.rsplit("/", 1)[1]
+        if known is None:
+            tid = f"{fid}-{uuid.uuid4().hex[:6]}"
+            sub = f"projects/{project}/subscriptions/eventarc-{region}-{tid}-sub-{uuid.uuid4().int % 1000:03d}"
+            known = {"name": f"{name.split('/functions/')[0]}/triggers/{tid}", "function": name,
+                     "transport": {"pubsub": {"topic": topic, "subscription": sub}}}
+            self.triggers[known["name"]] = known
+        trigger["trigger"] = known["name"]
+        if self.pubsub:
+            from google.api_core.exceptions import AlreadyExists
+            from google.cloud import pubsub_v1
+
+            sub = known["transport"]["pubsub"]["subscription"]
+            push = {"push_endpoint": f"{fn['serviceConfig']['uri']}/{topic}"}
+            try:
+                pubsub_v1.PublisherClient().create_topic(request={"name": topic})
+            except AlreadyExists:
+                pass
+            try:
+                pubsub_v1.SubscriberClient().create_subscription(request={
+                    "name": sub, "topic": topic, "push_config": push, "ack_deadline_seconds": 10})
+            except AlreadyExists:
+                pubsub_v1.SubscriberClient().modify_push_config(request={"subscription": sub, "push_config": push})
 
     # ---- serving the deployed code with the real functions-framework ------------------------------
     def _start(self, name: str) -> None:

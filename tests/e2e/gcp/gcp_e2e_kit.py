@@ -20,8 +20,15 @@ SECRETS = {"projects/shop-test-1/secrets/api-key/versions/latest": "s3cr3t-api-k
            "projects/vault-project/secrets/db-password/versions/3": "s3cr3t-db-password"}
 
 
+PROJECT = "shop-test-1"
+
+
 def open_fake(monkeypatch: pytest.MonkeyPatch, **kwargs: object) -> FakeGoogleCloud:
-    """A fake (not yet started: use `with`) and the standard overrides pointing every API at it."""
+    """A fake (not yet started: use `with`) and the standard overrides pointing every API at it; the
+    Pub/Sub emulator's project emptied (the emulator is shared and has no reset)."""
+    from pubsub_emulator import clean
+
+    clean(PROJECT)
     fake = FakeGoogleCloud(secrets=SECRETS, **kwargs)  # type: ignore[arg-type]
     for key, value in fake.env().items():
         monkeypatch.setenv(key, value)

@@ -17,6 +17,7 @@ from fake_gcp import ApiError, FakeGoogleCloud
 from gcp_e2e_kit import Deployment, open_fake
 
 from multicloud.errors import OperationError, SpecError
+from multicloud.providers.gcp.clients import APIS
 
 LOC = "projects/shop-test-1/locations/europe-west1"
 
@@ -116,7 +117,11 @@ def test_schedule_and_trigger_changes_update_in_place(fake: FakeGoogleCloud, sho
     shop.edit("queue: {name: orders}", "queue: {name: orders-v2}")
     plan = shop.provider.plan(shop.build())
     assert {(c.action, c.resource) for c in plan.changes if c.action != "noop"} == {
-        ("update", "function shop-orders"), ("update", "scheduler job shop-nightly-0")}
+        ("update", "function shop-orders"), ("update", "scheduler job shop-nightly-0"),
+        # the dead letters follow the topic (Pub/Sub, on the emulator)
+        ("create", "pubsub topic orders-v2-dlq"), ("create", "pubsub subscription orders-v2-dlq"),
+        ("update", "pubsub dead-letter policy shop-orders"),
+        ("delete", "pubsub topic orders-dlq"), ("delete", "pubsub subscription orders-dlq")}
     shop.deploy()
     new = [(m, p.rsplit("/", 1)[1], q.get("updateMask")) for m, p, q in fake.mutations()[before:]]
     assert ("PATCH", "shop-orders", ["labels,eventTrigger"]) in new  # with the drift record label
@@ -157,14 +162,14 @@ def test_remove_deletes_only_what_this_service_owns(fake: FakeGoogleCloud, shop:
     fake.functions[f"{LOC}/functions/other-app"] = {"name": f"{LOC}/functions/other-app", "labels": {}}
     shop.deploy()
     removed = shop.provider.remove()
-    assert len(removed.removed) == 8
+    assert len(removed.removed) == 10  # 2 jobs, 6 functions, the dead-letter topic and its subscription
     assert list(fake.functions) == [f"{LOC}/functions/other-app"] and fake.jobs == {}
     assert not (shop.root / ".multicloud" / "state" / "gcp.json").exists()
     status = shop.provider.status()
     assert not status.deployed and {f.state for f in status.functions} == {"missing"}
     shop.deploy()
     shop.edit("      - queue: {name: orders}\n", "      - queue: {name: orders}\n      - http: {path: /o}\n")
-    assert len(shop.provider.remove().removed) == 8  # a spec gcp can no longer map is still removable
+    assert len(shop.provider.remove().removed) == 10  # a spec gcp can no longer map is still removable
 
 
 def test_a_foreign_function_with_our_name_is_never_overwritten(fake: FakeGoogleCloud, shop: Deployment) -> None:
@@ -216,7 +221,7 @@ def test_a_failed_build_is_reported_and_retried_on_the_next_deploy(fake: FakeGoo
 def test_an_unreachable_endpoint_is_a_clear_error(shop: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeGoogleCloud() as gone:
         url = gone.url
-    for api in ("CLOUDFUNCTIONS", "CLOUDSCHEDULER", "RUN", "LOGGING", "STORAGE"):
+    for api, _default in APIS.values():
         monkeypatch.setenv(f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}", url)
     with pytest.raises(OperationError) as info:
         shop.provider.status()

@@ -142,6 +142,12 @@ def test_a_spec_change_stays_plain_beside_a_change_made_by_hand(fake: FakeGoogle
         "scheduler job shop-api-0": ("update", "drift: schedule changed outside multicloud"),
         "function shop-orders": ("update", "event_trigger, labels"),
         "scheduler job shop-nightly-0": ("update", "description, schedule"),
+        # the topic's dead letters follow it (spec changes: plain)
+        "pubsub topic orders-v2-dlq": ("create", ""),
+        "pubsub subscription orders-v2-dlq": ("create", "holds the dead letters"),
+        "pubsub dead-letter policy shop-orders": ("update", "max delivery attempts 5"),
+        "pubsub topic orders-dlq": ("delete", "not in the spec"),
+        "pubsub subscription orders-dlq": ("delete", "not in the spec"),
     }
     shop.deploy()
     assert lines(shop.provider.plan(shop.build())) == {}

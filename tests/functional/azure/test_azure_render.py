@@ -23,7 +23,7 @@ def test_rendered_files_and_zip_layout(built: BuildResult) -> None:
                                        "version": "[4.*, 5.0.0)"}
     assert host["functionTimeout"] == "00:02:00"
     assert host["extensions"]["http"] == {"routePrefix": ""}
-    assert host["extensions"]["queues"] == {"batchSize": 16}
+    assert host["extensions"]["queues"] == {"batchSize": 16, "maxDequeueCount": 5}
     assert host["extensions"]["eventHubs"] == {"maxEventBatchSize": 50,
                                                "initialOffsetOptions": {"type": "fromStart"}}
     assert (app / "requirements.txt").read_text().splitlines()[1] == "azure-functions"

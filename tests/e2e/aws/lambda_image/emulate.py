@@ -3,12 +3,14 @@
 The image carries boto3 in /var/runtime, as Lambda's Python runtime does. moto runs
 `<image> <handler> <event-json>` with the function's zip mounted at /var/task and reads the
 last line of the container's output as the result. Like Lambda, anything the handler prints goes to the
-logs (stderr here); the result is printed last, as one JSON line, on stdout.
+logs (stderr here), between the platform's START and END/REPORT lines (moto stores them in the function's
+CloudWatch Logs group); the result is printed last, as one JSON line, on stdout.
 """
 
 import importlib
 import json
 import os
+import resource
 import sys
 import time
 import traceback
@@ -44,16 +46,23 @@ def main() -> int:
     sys.stdout = sys.stderr  # the handler's prints are logs, as on Lambda
     ctx = Context()
     print(f"START RequestId: {ctx.aws_request_id} Version: {ctx.function_version}", file=sys.stderr)
+    started = time.perf_counter()
     try:
         module, _, attr = handler.rpartition(".")
         result = getattr(importlib.import_module(module), attr)(event, ctx)
         line, code = json.dumps(result), 0
     except Exception as exc:  # reported the way Lambda does
+        # Lambda's Python runtime logs an unhandled exception as one `[ERROR]` line
+        print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
         traceback.print_exc()
         line = json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__,
                            "stackTrace": traceback.format_tb(exc.__traceback__)})
         code = 1
+    duration = (time.perf_counter() - started) * 1000
     print(f"END RequestId: {ctx.aws_request_id}", file=sys.stderr)
+    print(f"REPORT RequestId: {ctx.aws_request_id}\tDuration: {duration:.2f} ms\tBilled Duration: "
+          f"{max(1, int(duration + 0.999))} ms\tMemory Size: {ctx.memory_limit_in_mb} MB\tMax Memory Used: "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB", file=sys.stderr)
     sys.stderr.flush()
     result_out.write(line + "\n")
     result_out.flush()
