@@ -372,6 +372,14 @@ class Single:
                 host, port = self.endpoint(gateway)
                 url = f"http://{host}:{port}"
                 details["url"] = url
+        broker = self.broker()
+        if not broker.topology.empty:
+            container = broker.container()
+            port = broker.port(container) if container is not None else None
+            details["broker"] = (f"{container.name} {container.status}, restarted "
+                                 f"{container.attrs.get('RestartCount', 0)} time(s), nats://"
+                                 f"{eng.public_host(self.settings.publish_host)}:{port}"
+                                 if container is not None else "missing")
         if live is None:
             fs = tuple(FunctionStatus(fn.name, "missing", detail="the gateway routes to no container")
                        for fn in self.project.functions_for("docker"))
