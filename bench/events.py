@@ -168,18 +168,9 @@ def wait_drained(url: str, password: str, stream: str, consumer: str, timeout: f
 
 
 def log_docs(lines: str) -> list[dict[str, Any]]:
-    out = []
-    for line in lines.splitlines():
-        start = line.find("{")
-        if start < 0:
-            continue
-        try:
-            doc = json.loads(line[start:])
-        except ValueError:
-            continue
-        if isinstance(doc, dict):
-            out.append(doc)
-    return out
+    from multicloud.access_log import records
+
+    return list(records(lines.splitlines()))
 
 
 def latencies_from(lines: str) -> list[float]:

@@ -11,9 +11,10 @@ failed call.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from multicloud.provider import Invocation
 
@@ -60,17 +61,25 @@ def _batch(record: dict[str, object]) -> Invocation | None:
                       None, None, error)
 
 
-def from_lines(lines: Iterable[str], function: str | None, since: datetime, limit: int) -> list[Invocation]:
-    """The calls these log lines record, of `function` (or all), at or after `since`, the newest `limit`."""
-    out: list[Invocation] = []
+def records(lines: Iterable[str], marker: str = "") -> Iterator[dict[str, Any]]:
+    """The JSON objects in log lines (a line may carry a prefix: docker's timestamp, Swarm's task name);
+    lines without `marker` are not parsed at all."""
     for line in lines:
         start = line.find("{")
-        if start < 0 or '"type"' not in line:
+        if start < 0 or marker not in line:
             continue
         try:
             record = json.loads(line[start:])
         except ValueError:
             continue
+        if isinstance(record, dict):
+            yield record
+
+
+def from_lines(lines: Iterable[str], function: str | None, since: datetime, limit: int) -> list[Invocation]:
+    """The calls these log lines record, of `function` (or all), at or after `since`, the newest `limit`."""
+    out: list[Invocation] = []
+    for record in records(lines, '"type"'):
         call = invocation(record)
         if call is None or (function is not None and call.function != function) or call.time < since:
             continue

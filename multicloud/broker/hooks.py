@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from multicloud.broker.admin import BrokerAdmin
-from multicloud.broker.topology import Channel, ChannelKind, Topology, topology
-from multicloud.errors import UsageError
+from multicloud.broker.topology import Channel, ChannelKind, Topology, conflicts, topology
+from multicloud.errors import UnsupportedError, UsageError
 from multicloud.provider import DeadLetter, DeadLetterAction, Provider, SendResult
 
 
@@ -18,6 +18,15 @@ class BrokerEvents(Provider):
 
     def _topology(self) -> Topology:
         return topology(self.project, self.name)
+
+    def _check(self) -> None:
+        """A work queue hands each message to one consumer: one reading function per queue (and a function
+        reads a stream or bucket once). Exit 3 at validate, before anything is built."""
+        for what, fns, where in conflicts(self.project, self.name):
+            raise UnsupportedError(f"{what} is read by {', '.join(fns)}; on the {self.name} target each queue has "
+                                   "one reading function (a work queue hands each message to one consumer), and a "
+                                   "function reads a stream or bucket once",
+                                   fix="let one function read it (it may call the others)", where=where)
 
     def _channel(self, kind: ChannelKind, name: str) -> tuple[Topology, Channel]:
         topo = self._topology()

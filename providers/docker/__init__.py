@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from multicloud.broker.hooks import BrokerEvents
-from multicloud.errors import MulticloudError, OperationError, UnsupportedError
+from multicloud.errors import MulticloudError, OperationError
 from multicloud.provider import (
     Artifact,
     BuildResult,
@@ -70,15 +70,6 @@ class DockerProvider(BrokerEvents):
         return Single(client, self.project, self.settings, lambda _m: None)
 
     # ---- broker (queue, stream and storage triggers: broker.py) -------------------------------------
-    def _check(self) -> None:
-        from multicloud.broker.topology import conflicts
-
-        for what, fns, where in conflicts(self.project, "docker"):
-            raise UnsupportedError(f"{what} is read by {', '.join(fns)}; on the docker target each queue has one "
-                                   "reading function (a work queue hands each message to one consumer), and a "
-                                   "function reads a stream or bucket once",
-                                   fix="let one function read it (it may call the others)", where=where)
-
     def _broker_admin(self) -> Any:
         return self.mode().broker().admin()
 

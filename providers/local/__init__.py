@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from multicloud.broker.hooks import BrokerEvents
-from multicloud.errors import OperationError, UnsupportedError, UsageError
+from multicloud.errors import OperationError, UsageError
 from multicloud.provider import (
     Artifact,
     BuildResult,
@@ -94,13 +94,7 @@ class LocalProvider(BrokerEvents):
         return broker.admin()
 
     def _check(self) -> None:
-        from multicloud.broker.topology import conflicts
-
-        for what, fns, where in conflicts(self.project, "local"):
-            raise UnsupportedError(f"{what} is read by {', '.join(fns)}; on the local target each queue has one "
-                                   "reading function (a work queue hands each message to one consumer), and a "
-                                   "function reads a stream or bucket once",
-                                   fix="let one function read it (it may call the others)", where=where)
+        super()._check()
         topo = self._topology()
         if not topo.empty:
             from .broker import require_binary

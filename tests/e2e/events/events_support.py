@@ -5,7 +5,6 @@ bucket notifications in exactly MinIO's format."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
@@ -93,19 +92,9 @@ functions:
 
 
 def log_lines(text: str) -> list[dict[str, Any]]:
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        start = line.find("{")
-        if start < 0:
-            continue
-        try:
-            doc = json.loads(line[start:])
-        except ValueError:
-            continue
-        if isinstance(doc, dict):
-            out.append(doc)
-    return out
+    from multicloud.access_log import records
+
+    return list(records(text.splitlines()))
 
 
 def messages_of(lines: Iterable[dict[str, Any]], message: str) -> list[dict[str, Any]]:
@@ -189,3 +178,65 @@ def report_duplicates(bodies: list[str], expected: set[str], label: str) -> Coun
     print(f"\n{label}: {len(expected)} messages handled at least once; {dups} duplicate deliveries "
           f"({len([c for c in counts.values() if c > 1])} messages handled more than once)")
     return counts
+
+
+QUEUE_SERVICE = """\
+service: {service}
+functions:
+  work:
+    handler: app.work
+    timeout: 2
+    memory: 128
+    env: {{WORK_SLEEP: "0.004"}}
+    triggers:
+      - queue: {{name: orders, batch_size: 10, max_attempts: 3}}
+targets:
+  docker:
+{docker}    base_image: {base}
+    broker_image: {broker}
+    labels: {{{label}: "{session}"}}
+"""
+
+
+class EngineService:
+    """A queue service on the engine (single mode, or swarm with `docker="mode: swarm\\n..."` lines)."""
+
+    def __init__(self, root: Path, tag: str, docker: str = "") -> None:
+        from multicloud.project import Project
+        from multicloud.providers.docker import DockerProvider
+
+        root.mkdir(parents=True)
+        (root / "app.py").write_text(APP)
+        (root / "multicloud.yaml").write_text(QUEUE_SERVICE.format(
+            service=docker_fixtures.service_name(tag), docker="".join(f"    {line}\n" for line in docker.splitlines()),
+            base=docker_fixtures.BASE_IMAGE, broker=BROKER_IMAGE, label=docker_fixtures.TEST_LABEL,
+            session=docker_fixtures.SESSION))
+        self.root = root
+        self.provider = DockerProvider(Project.load(root))
+        self.mode = self.provider.mode()
+
+    def deploy(self) -> Any:
+        from multicloud.state import build_dir
+
+        return self.provider.deploy(self.provider.build(build_dir(self.provider.project, "docker")))
+
+    def password(self, user: str) -> str:
+        return str(self.mode.broker().creds.passwords()[user])
+
+    def containers(self) -> list[Any]:
+        """The function's containers: the live one (single), every task's, killed ones too (swarm: a
+        single-node swarm keeps them here; not `docker service logs`, which on Engine 20.10 can block for
+        good once a task has failed)."""
+        from multicloud.providers.docker.single import Single
+
+        if isinstance(self.mode, Single):
+            return [self.mode.live()]
+        return list(self.mode.client.containers.list(
+            all=True, filters={"label": f"com.docker.swarm.service.name={self.mode.name}"}))
+
+    def handled(self, prefix: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for container in self.containers():
+            lines = log_lines(container.logs().decode(errors="replace"))
+            out += [d for d in messages_of(lines, "handled") if str(d.get("body", "")).startswith(prefix)]
+        return out

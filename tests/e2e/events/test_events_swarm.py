@@ -9,88 +9,27 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from events_support import (
-    APP,
-    BROKER_IMAGE,
-    docker_fixtures,
-    log_lines,
-    messages_of,
-    publish,
-    report_duplicates,
-    wait_for,
-)
+from events_support import EngineService, publish, report_duplicates, wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-class SwarmService:
-    def __init__(self, root: Path) -> None:
-        from multicloud.project import Project
-        from multicloud.providers.docker import DockerProvider
-
-        service = docker_fixtures.service_name("evswarm")
-        root.mkdir(parents=True)
-        (root / "app.py").write_text(APP)
-        (root / "multicloud.yaml").write_text(f"""\
-service: {service}
-functions:
-  work:
-    handler: app.work
-    timeout: 2
-    memory: 128
-    env: {{WORK_SLEEP: "0.004"}}
-    triggers:
-      - queue: {{name: orders, batch_size: 10, max_attempts: 3}}
-targets:
-  docker:
-    mode: swarm
-    replicas: 2
-    base_image: {docker_fixtures.BASE_IMAGE}
-    broker_image: {BROKER_IMAGE}
-    labels: {{{docker_fixtures.TEST_LABEL}: "{docker_fixtures.SESSION}"}}
-""")
-        self.root = root
-        self.provider = DockerProvider(Project.load(root))
-        self.mode = self.provider.mode()
-
-    def deploy(self) -> Any:
-        from multicloud.state import build_dir
-
-        return self.provider.deploy(self.provider.build(build_dir(self.provider.project, "docker")))
-
-    def handled(self, prefix: str) -> list[dict[str, Any]]:
-        """From every task's container, running or killed (a single-node swarm keeps them all here).
-        Not `docker service logs`: on Engine 20.10 it can block for good once a task has failed."""
-        out = []
-        for container in self.mode.client.containers.list(
-                all=True, filters={"label": f"com.docker.swarm.service.name={self.mode.name}"}):
-            text = container.logs().decode(errors="replace")
-            out += [d for d in messages_of(log_lines(text), "handled") if str(d.get("body", "")).startswith(prefix)]
-        return out
-
-    def running_container(self, service: str, engine: Any) -> Any:
-        containers = engine.containers.list(filters={"label": f"com.docker.swarm.service.name={service}",
-                                                     "status": "running"})
-        assert containers, f"no running task of {service}"
-        return containers[0]
+def running_container(service: str, engine: Any) -> Any:
+    containers = engine.containers.list(filters={"label": f"com.docker.swarm.service.name={service}",
+                                                 "status": "running"})
+    assert containers, f"no running task of {service}"
+    return containers[0]
 
 
 @pytest.fixture(scope="module")
-def swarm_svc(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmService]:
-    try:
-        engine.images.get(BROKER_IMAGE)
-    except Exception:  # noqa: BLE001
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {BROKER_IMAGE} is missing; .ci/setup-docker.sh builds it")
-        pytest.skip(f"{BROKER_IMAGE} is not built (multicloud docker broker-image)")
+def swarm_svc(engine: Any, broker_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineService]:
     initialised = engine.info()["Swarm"]["LocalNodeState"] == "inactive"
     if initialised:
         engine.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
-    service = SwarmService(tmp_path_factory.mktemp("evswarm") / "svc")
+    service = EngineService(tmp_path_factory.mktemp("evswarm") / "svc", "evswarm", "mode: swarm\nreplicas: 2")
     try:
         service.deploy()
         yield service
@@ -103,7 +42,7 @@ def swarm_svc(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_three_node_cluster_two_replicas_survive_losing_a_function_task_and_a_broker_node(
-        swarm_svc: SwarmService, engine: Any) -> None:
+        swarm_svc: EngineService, engine: Any) -> None:
     broker = swarm_svc.mode.broker()
     assert sorted(broker.services()) == broker.names() and len(broker.names()) == 3
     admin = broker.admin()
@@ -116,10 +55,10 @@ def test_three_node_cluster_two_replicas_survive_losing_a_function_task_and_a_br
     first = wait_for(lambda: len(swarm_svc.handled("m-")) >= 100 and swarm_svc.handled("m-"), 90,
                      "the first hundred messages")
     assert len({d["host"] for d in first}) == 2, "both replicas pull from the one queue"
-    task = swarm_svc.running_container(swarm_svc.mode.name, engine)
+    task = running_container(swarm_svc.mode.name, engine)
     os.kill(task.attrs["State"]["Pid"], signal.SIGKILL)  # one function replica, mid-batch
     wait_for(lambda: len({d["body"] for d in swarm_svc.handled("m-")}) >= 400, 90, "400 messages after the kill")
-    node = swarm_svc.running_container(broker.names()[1], engine)
+    node = running_container(broker.names()[1], engine)
     os.kill(node.attrs["State"]["Pid"], signal.SIGKILL)  # one of the three brokers
     wait_for(lambda: {d["body"] for d in swarm_svc.handled("m-")} >= set(bodies), 240, "every message")
     wait_for(lambda: swarm_svc.provider.pending("orders") == 0, 90, "an empty queue")  # redeliveries done too
