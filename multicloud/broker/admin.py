@@ -62,7 +62,7 @@ class BrokerAdmin:
             finally:
                 await nc.close()
 
-        return asyncio.run(main())
+        return run_coroutine(main)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Until the broker accepts the admin and JetStream answers (a new cluster elects its leader first)."""
@@ -266,6 +266,19 @@ def _letter(channel: Channel, msg: Any) -> DeadLetter:
                       attempts=_attempts(headers.get("Mc-Attempts")), last_error=headers.get("Mc-Last-Error"),
                       time=_time(headers.get("Mc-Failed-At")) or (msg.time.astimezone(timezone.utc)
                                                                   if msg.time else None))
+
+
+def run_coroutine(main: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine to completion from synchronous code, also when this thread already runs an event loop
+    (the dashboard's handlers, a Playwright test): then on a thread of its own, with a loop of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())  # type: ignore[arg-type]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-admin") as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()  # type: ignore[arg-type]
 
 
 async def _quiet(_exc: Exception) -> None:
