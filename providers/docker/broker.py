@@ -72,6 +72,7 @@ class Credentials:
         self.project = project
         self.settings = settings
         self.volume = f"mc-{project.name}-broker-secrets"
+        self._passwords: dict[str, str] | None = None  # read once per deploy or command
 
     def _helper(self, volumes: dict[str, str]) -> Any:
         self.ensure_volume(self.volume, "broker-secrets")
@@ -116,13 +117,14 @@ class Credentials:
 
     def passwords(self) -> dict[str, str]:
         """The service's broker passwords, generated on first use and kept on the engine."""
-        raw = self.read(PASSWORDS_FILE)
-        if raw is not None:
-            data: dict[str, str] = json.loads(raw)
-            return data
-        data = new_passwords()
-        self.write({PASSWORDS_FILE: json.dumps(data).encode()})
-        return data
+        if self._passwords is None:
+            raw = self.read(PASSWORDS_FILE)
+            if raw is not None:
+                self._passwords = json.loads(raw)
+            else:
+                self._passwords = new_passwords()
+                self.write({PASSWORDS_FILE: json.dumps(self._passwords).encode()})
+        return dict(self._passwords or {})
 
     def init_store(self, volume: str, role: str) -> None:
         """A JetStream store directory owned by the broker's user inside a fresh data volume (an image

@@ -58,6 +58,7 @@ class Single:
         self.settings = settings
         self.progress = progress
         self.names = Names(project.name)
+        self._admin: Any = None  # the broker's admin once deploy ensured it (prunes consumers after)
 
     # ---- discovery -------------------------------------------------------------------------------
     def function_containers(self) -> list[Any]:
@@ -142,8 +143,8 @@ class Single:
         for c in old:
             self.progress(f"stopping {c.name}")
             self.discard(c, self.volume_of(c), timeout=hardening.max_timeout(self.project) + 2)
-        if broker_password is not None:
-            self.broker().admin().prune(self.broker().topology, self.progress)  # consumers no function reads now
+        if self._admin is not None:
+            self._admin.prune(topology(self.project, "docker"), self.progress)  # consumers no function reads now
         host, port = self.endpoint(gateway)
         return True, host, port
 
@@ -159,7 +160,8 @@ class Single:
         if broker.topology.empty:
             return None
         self.ensure_network()
-        broker.ensure(self.names.network)
+        admin = broker.ensure(self.names.network)
+        self._admin = admin  # pruned with it once the new version serves
         return broker.creds.passwords()["runtime"]
 
     def gateway_config(self, gateway_image: str) -> str:

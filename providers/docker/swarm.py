@@ -46,6 +46,7 @@ class Swarm:
         self.progress = progress
         self.name = f"mc-{project.name}"
         self.gateway_name = f"mc-{project.name}-gateway"
+        self._admin: Any = None  # the broker's admin once deploy ensured it (prunes consumers after)
 
     # ---- discovery -------------------------------------------------------------------------------
     def require_manager(self) -> None:
@@ -124,8 +125,8 @@ class Swarm:
         self.wait_converged(digest)
         port = self.ensure_gateway(gateway, gateway_image)
         self.remove_unused_secrets(keep={r["SecretName"] for r in refs})
-        if broker_password is not None:
-            self.broker().admin().prune(self.broker().topology, self.progress)
+        if self._admin is not None:
+            self._admin.prune(topology(self.project, "docker"), self.progress)
         return True, host, port
 
     # ---- broker: a three-node JetStream cluster (broker.py) ----------------------------------------
@@ -138,7 +139,7 @@ class Swarm:
         if broker.topology.empty:
             return None
         self.ensure_network()
-        broker.ensure(self.name)
+        self._admin = broker.ensure(self.name)
         return broker.creds.passwords()["runtime"]
 
     def function_spec(self, image: str, digest: str, secret_refs: list[Any]) -> dict[str, Any]:

@@ -70,3 +70,9 @@ def test_three_node_cluster_two_replicas_survive_losing_a_function_task_and_a_br
         assert killed.attrs["State"]["ExitCode"] == 137  # really killed; Swarm started replacements
     assert len(engine.containers.list(filters={"label": f"com.docker.swarm.service.name={swarm_svc.mode.name}",
                                                "status": "running"})) == 2
+    # the routes' password is in the cluster's configuration (a Swarm secret), never in a broker's log
+    passwords = broker.creds.passwords()
+    for name in broker.names():
+        for container in engine.containers.list(all=True, filters={"label": f"com.docker.swarm.service.name={name}"}):
+            logs = container.logs().decode(errors="replace")
+            assert "Server is ready" in logs and not any(p in logs for p in passwords.values())
