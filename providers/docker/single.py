@@ -27,6 +27,7 @@ from multicloud.spec.targets import DockerSettings
 from . import engine as eng
 from . import hardening
 from .broker import RUNTIME_PASSWORD, SingleBroker
+from .broker_image import ensure_image
 from .context import secret_files
 from .refs import resolve_host_ref
 
@@ -159,6 +160,7 @@ class Single:
         broker = self.broker()
         if broker.topology.empty:
             return None
+        ensure_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
         self.ensure_network()
         admin = broker.ensure(self.names.network)
         self._admin = admin  # pruned with it once the new version serves

@@ -31,6 +31,7 @@ from multicloud.spec.targets import DockerSettings
 from . import engine as eng
 from . import hardening
 from .broker import RUNTIME_PASSWORD, SwarmBroker
+from .broker_image import ensure_image
 from .context import SECRETS_DIR, secret_files
 from .refs import resolve_host_ref
 from .single import log_record
@@ -138,6 +139,7 @@ class Swarm:
         broker = self.broker()
         if broker.topology.empty:
             return None
+        ensure_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
         self.ensure_network()
         self._admin = broker.ensure(self.name)
         return broker.creds.passwords()["runtime"]
