@@ -47,7 +47,7 @@ def build_broker_image(tag: str | None = None, progress: Progress = no_progress)
 
 def ensure_image(client: Any, image: str, progress: Progress) -> None:
     """The image on the engine: there already, or pulled (with progress). Without a registry, say how to build
-    the air-gapped one."""
+    the air-gapped one. (Helper i13's branch has the same, general `images.ensure_image`: use it once merged.)"""
     from docker.errors import APIError, ImageNotFound
 
     try:
@@ -55,6 +55,10 @@ def ensure_image(client: Any, image: str, progress: Progress) -> None:
         return
     except ImageNotFound:
         pass
+    if image.startswith("multicloud/"):  # built here from Debian packages, never in a registry
+        raise OperationError(f"the broker image {image} is not on the engine (it is built, not pulled)",
+                             fix="run `multicloud docker broker-image` (or `docker load` the image onto the engine)",
+                             where="targets.docker.broker_image")
     repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
     progress(f"pulling {image}")
     try:
