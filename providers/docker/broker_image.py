@@ -47,7 +47,7 @@ def build_broker_image(tag: str | None = None, progress: Progress = no_progress)
 
 def ensure_image(client: Any, image: str, progress: Progress) -> None:
     """The image on the engine: there already, or pulled (with progress). Without a registry, say how to build
-    the air-gapped one. (Helper i13's branch has the same, general `images.ensure_image`: use it once merged.)"""
+    the air-gapped one."""
     from docker.errors import APIError, ImageNotFound
 
     try:
