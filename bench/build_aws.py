@@ -229,8 +229,10 @@ def main() -> int:
             r = results[peer]
             print(f"  multicloud vs {peer:<10}: {r['cold_s'] / mc['cold_s']:6.1f}x faster cold, "
                   f"{r['warm_s'] / mc['warm_s']:6.1f}x faster warm")
-    goal_cold = all(results[p]["cold_s"] / mc["cold_s"] >= 5 for p in ("serverless", "sam") if p in results)
-    print(f"  goal: >=5x faster than both cold: {'met' if goal_cold else 'NOT met'}; "
+    peers = [p for p in ("serverless", "sam") if p in results]
+    goal_cold = all(results[p]["cold_s"] / mc["cold_s"] >= 5 for p in peers)
+    verdict = ("not measured (no peer installed)" if not peers else "met" if goal_cold else "NOT met")
+    print(f"  goal: >=5x faster than {' and '.join(peers) or 'the peers'} cold: {verdict}; "
           f"warm unchanged under 0.3 s: {'met' if mc['warm_s'] < 0.3 else 'NOT met'} ({mc['warm_s']:.3f} s)")
     for peer in missing:
         print(f"  {peer}: not installed, skipped. Install it with:\n    {INSTALL[peer]}")

@@ -148,6 +148,12 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
+    try:
+        import starlette  # noqa: F401 - the dashboard's web stack, from the 'dashboard' extra
+    except ModuleNotFoundError:
+        print("the dashboard's web stack is not installed, so there is nothing to measure: "
+              "pip install 'multicloud[dashboard]' (and 'multicloud[test]' for the moto cells)")
+        return 0
     from multicloud.dashboard.app import Dashboard, Settings
     from multicloud.dashboard.board import load_services
     from multicloud.dashboard.cache import StatusCache

@@ -34,8 +34,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 RATE = 500
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 25.0
@@ -329,7 +327,9 @@ def missing(target: str) -> str | None:
         return None if find_binary() else "nats-server is not installed (apt-get install nats-server)"
     try:
         import docker
-
+    except ImportError:
+        return "the Docker SDK is not installed: pip install 'multicloud[docker]'"
+    try:
         client = docker.from_env()
         client.ping()
         for image in ("multicloud/python:3.11-bookworm", "multicloud/nats:bookworm"):

@@ -9,28 +9,33 @@ The client finds the function through the spec's placement and each target's own
 from the target, not from a local file), then calls it through that target's provider, which knows the
 endpoint and the auth the target needs (function keys, identity tokens, the private runtime's key).
 
-Any other language can skip this module: every HTTP function is plain HTTP + JSON at the endpoint that
-`multicloud status --output json` reports (see docs/client.md).
-
     client.send(queue="orders", body=b'{"id": 7}', attributes={"tenant": "acme"})
 
 puts a message where the queue (or `stream=`) function reads it, on the one target that runs it (or
 `target=`), exactly as `multicloud send` does.
+
+`Client.from_manifest("endpoints.json", keys=...)` needs neither the spec nor any cloud SDK: it calls the
+endpoints an endpoints manifest lists (`multicloud endpoints PATH -o json`, see multicloud.manifest_client).
+Any other language can skip this module: every HTTP function is plain HTTP + JSON (see docs/client.md).
 """
 
 from __future__ import annotations
 
 import json as _json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from multicloud.endpoints import LIVE_STATES, live_functions
 from multicloud.errors import OperationError, UsageError
-from multicloud.orchestrate import provider_for
-from multicloud.project import Project
-from multicloud.provider import Channel, InvokeRequest, SendResult
 
-LIVE_STATES = {"running", "active", "healthy", "ready", "deployed"}
+if TYPE_CHECKING:
+    from multicloud.manifest_client import ManifestClient, Signer
+    from multicloud.project import Project
+    from multicloud.provider import Channel, SendResult
+
+__all__ = ["LIVE_STATES", "Client", "Reply"]
 
 
 @dataclass(frozen=True)
@@ -51,27 +56,42 @@ class Reply:
 
 
 class Client:
-    def __init__(self, spec: Path | str | Project = ".", *, prefer: Sequence[str] = ("local", "docker")) -> None:
+    def __init__(self, spec: Path | str | Project = ".", *, prefer: Sequence[str] | None = None) -> None:
+        from multicloud.project import Project
+
         self.project = spec if isinstance(spec, Project) else Project.load(spec)
-        self.prefer = tuple(prefer)
+        self.prefer = tuple(prefer or ())
         self._where: dict[str, list[str]] = {}
 
+    @staticmethod
+    def from_manifest(manifest: str | Path | Mapping[str, Any], *, keys: Mapping[str, str] | None = None,
+                      signers: Mapping[str, Signer] | None = None, timeout: float = 30.0) -> ManifestClient:
+        """A client over an endpoints manifest (a file or its parsed dict): no spec, no cloud SDK. Keys
+        come from `keys` ({"docker": KEY} or {"docker/records": KEY}) or MULTICLOUD_KEY_<TARGET>[_<FN>]."""
+        from multicloud.manifest_client import ManifestClient
+
+        return ManifestClient(manifest, keys=keys, signers=signers, timeout=timeout)
+
     def candidates(self, function: str) -> list[str]:
-        """Targets the spec lists and places this function on, private ones first (or in `prefer` order).
+        """Targets the spec lists and places this function on, in the placement's order of preference
+        (the order an endpoints manifest lists them in; `prefer` moves the targets it names first).
         A target deployed by hand but not listed in the spec is reached with `call(..., target=...)`."""
+        from multicloud.endpoints import preference
+
         if function not in self.project.spec.functions:
             raise UsageError(f"no function {function!r} in service {self.project.name}",
                              fix=f"use one of: {', '.join(self.project.spec.functions)}")
-        listed = self.project.spec.targets.configured() or ["local"]
-        targets = [t for t in listed if any(f.name == function for f in self.project.functions_for(t))]
+        targets = preference(self.project, function, self.project.spec.targets.configured() or ["local"])
         return sorted(targets, key=lambda t: self.prefer.index(t) if t in self.prefer else len(self.prefer))
 
     def _live(self, function: str, target: str) -> bool:
+        from multicloud.orchestrate import provider_for
+
         try:
             report = provider_for(self.project, target).status()
         except Exception:  # noqa: BLE001 - an unreachable target is simply not a place to call
             return False
-        return any(f.function == function and f.state in LIVE_STATES for f in report.functions)
+        return function in live_functions(report)
 
     def locate(self, function: str) -> str | None:
         """The first target, in preference order, where the function is live (asked of each target, in
@@ -93,6 +113,9 @@ class Client:
         query: dict[str, list[str]] | None = None,
         target: str | None = None,
     ) -> Reply:
+        from multicloud.orchestrate import provider_for
+        from multicloud.provider import InvokeRequest
+
         chosen = target or self.locate(function)
         if not chosen:
             raise OperationError(f"function {function!r} of {self.project.name} is not deployed anywhere it may run",
@@ -126,5 +149,7 @@ class Client:
         elif name not in self.project.channels_for(target, kind):
             raise UsageError(f"no function reads {kind} {name!r} on {target}",
                              fix=f"use one of: {', '.join(readers)}" if readers else f"add a {kind} trigger")
+        from multicloud.orchestrate import provider_for
+
         data = body.encode() if isinstance(body, str) else body
         return provider_for(self.project, target).send(kind, name, data, attributes or {})

@@ -68,9 +68,14 @@ class SpecError(MulticloudError):
 
 
 class SpecErrors(SpecError):
-    """Several located spec problems, reported together."""
+    """Several located spec problems, reported together (the first MAX_SHOWN, then how many more)."""
+
+    MAX_SHOWN = 50
 
     def __init__(self, errors: list[SpecError]) -> None:
+        if len(errors) > self.MAX_SHOWN:
+            more = SpecError(f"... and {len(errors) - self.MAX_SHOWN} more problems", fix="fix the ones above first")
+            errors = [*errors[:self.MAX_SHOWN], more]
         self.errors = errors
         first = errors[0]
         super().__init__(first.what, fix=first.fix, where=first.where)
@@ -108,3 +113,26 @@ class LockedError(OperationError):
     """Another deploy holds the target's lock."""
 
     kind = "locked"
+
+
+def from_os_error(exc: OSError) -> OperationError:
+    """A failed read or write of this machine's files (disk full, file too large, read-only, permission) as
+    an exit-1 message naming the file, never a traceback. The target's previous version keeps serving:
+    local writes happen before anything is switched."""
+    import errno
+
+    fixes = {
+        errno.ENOSPC: "free disk space (builds and releases are written under .multicloud/ beside the spec)",
+        errno.EDQUOT: "free space within your disk quota (builds are written under .multicloud/ beside the spec)",
+        errno.EFBIG: "a file grew past the size this process may write: raise the limit (`ulimit -f`)",
+        errno.EROFS: "the file system is read-only: run from a writable copy of the project",
+        errno.EACCES: "permission denied: run as a user who may write there, or fix the permissions",
+        errno.EMFILE: "too many open files: raise the limit (`ulimit -n`)",
+    }
+    writing = exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+    if exc.filename:
+        what = f"{'cannot write ' if writing else ''}{exc.filename}: {exc.strerror or exc}"
+    else:
+        what = f"{'a write failed' if writing else type(exc).__name__}: {exc.strerror or exc}"
+    return OperationError(what, fix=fixes.get(exc.errno or 0, "check the path, its permissions and the free space"
+                                              if exc.filename else "check the connection and try again"))

@@ -54,8 +54,12 @@ _CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def convert_file(path: Path) -> Conversion:
+    from multicloud.spec.loader import check_bounded, decode_spec, read_spec_bytes
+
+    text = decode_spec(read_spec_bytes(path), str(path))  # a regular UTF-8 file of at most 1 MB, or exit 2
     try:
-        doc = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        check_bounded(text, str(path))  # alias bombs, deep nesting: refused before anything is built
+        doc = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError as exc:
         raise SpecError("file not found", fix="pass the path of serverless.yml", where=str(path)) from exc
     except yaml.YAMLError as exc:

@@ -74,6 +74,8 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
         raise UsageError(f"--from and --to are both {source}", fix="name two different targets")
     src = orchestrate.provider_for(project, source)
     dst = orchestrate.provider_for(project, destination)
+    for provider in (src, dst):
+        provider.require_sdk()  # before the source's lock: a move that cannot finish does not start
     with target_lock(src, "move", progress):
         if not src.status().deployed:
             raise OperationError(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from multicloud.errors import MulticloudError
+from multicloud.errors import MulticloudError, from_os_error
 from multicloud.project import Project
 from multicloud.provider import BuildResult, DeployResult, Plan, Progress, Provider, RemoveResult
 from multicloud.registry import provider_class
@@ -69,6 +69,8 @@ def _run(target: str, work: Callable[[], Work]) -> TargetOutcome:
         result = work()
     except MulticloudError as exc:
         return TargetOutcome(target, False, time.perf_counter() - start, error=exc)
+    except OSError as exc:  # this machine's files: disk full, file too large, read-only
+        return TargetOutcome(target, False, time.perf_counter() - start, error=from_os_error(exc))
     return TargetOutcome(target, True, time.perf_counter() - start, result=result)
 
 

@@ -25,6 +25,7 @@ from multicloud.errors import OperationError, SpecError, UnsupportedError
 from multicloud.package import iter_tree, pip_install_target, tree_digest
 from multicloud.project import Project, ResolvedFunction
 from multicloud.provider import Progress, no_progress
+from multicloud.requirements import read_requirements
 from multicloud.spec.models import HttpTrigger, ScheduleTrigger
 from multicloud.spec.secrets import scheme_of
 from multicloud.vendor import artifact_files
@@ -167,14 +168,43 @@ def broker_client_files() -> dict[str, Path]:
             if "__pycache__" not in arc and not arc.endswith(".pyc")}
 
 
+def warn_short_secrets(values: dict[str, str], progress: Progress) -> None:
+    """Values too short to be masked in logs (multicloud.runtime.redact's rule): say so at deploy, by name."""
+    from multicloud.runtime.redact import MIN_CHARS, too_short
+
+    for name, value in sorted(values.items()):
+        if too_short(value):
+            progress(f"warning: secret {name} is shorter than {MIN_CHARS} characters: it is masked in logs only "
+                     "where it stands alone")
+
+
+def check_runtime_config(project: Project, target: str) -> None:
+    """Refuse now what the private runtime would refuse when it starts: the runtime.json this spec gives
+    goes through the runtime's own parser and scheduler (the same code), so `validate` and every build
+    fail first, with exit 2. The spec model catches each known case with its line; this is the net."""
+    from datetime import datetime, timezone
+
+    from multicloud.runtime.scheduler import Cron, CronError
+    from multicloud.runtime.server_config import ConfigError, parse_config
+
+    # a broker address like the one the target gives, so the runtime's parser checks that section too
+    broker = BrokerAccess(("nats://127.0.0.1:4222",), "env:MULTICLOUD_BROKER_PASSWORD")
+    config = runtime_config(project, target, auth_key_ref=DEFAULT_AUTH_KEY_REF, broker=broker)
+    try:
+        parsed = parse_config(json.loads(json.dumps(config)), project.root)
+        for schedule in parsed.schedules:
+            if schedule.cron is not None:
+                Cron(schedule.cron).next_after(datetime.now(timezone.utc))
+    except (ConfigError, CronError) as exc:
+        raise SpecError(f"the {target} runtime would refuse this service: {exc}",
+                        fix="change the setting it names", where=str(project.spec_path)) from exc
+
+
 def _requirements(project: Project) -> Path | None:
-    if not project.spec.requirements:
-        default = project.root / "requirements.txt"
-        return default if default.is_file() else None
-    path = (project.root / project.spec.requirements).resolve()
-    if not path.is_file():
+    path = project.requirements_file
+    if path is not None and not path.is_file():
         raise SpecError("requirements file not found", fix="fix the `requirements` path",
-                        where=f"{project.spec_path}: requirements")
+                        where=project.locate(("requirements",)))
     return path
 
 
@@ -226,7 +256,7 @@ def stage_artifact(
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
     deps_dir.mkdir(parents=True, exist_ok=True)
-    if requirements is not None and requirements.read_text().strip():
+    if requirements is not None and read_requirements(requirements):
         progress(f"{target}: installing dependencies from {requirements.name}")
         pip_install_target(requirements, deps_dir, python_version=version, platforms=pip_platforms)
     if client and (deps_dir / BROKER_CLIENT).is_dir():

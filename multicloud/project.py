@@ -81,6 +81,13 @@ class Project:
     def name(self) -> str:
         return self.spec.service
 
+    @property
+    def requirements_file(self) -> Path | None:
+        """The service's dependencies, by the one rule every target follows (multicloud.requirements)."""
+        from multicloud.requirements import requirements_file
+
+        return requirements_file(self.root, self.spec.requirements)
+
     def settings(self, target: str) -> BaseModel:
         return self.spec.targets.for_target(target)
 
@@ -103,7 +110,7 @@ class Project:
                     env={**fn.env, **(over.env if over else {})},
                     secrets=secrets,
                     triggers=fn.triggers,
-                    description=fn.description,
+                    description=fn.description or self.spec.description,
                 )
             )
         return out

@@ -160,6 +160,7 @@ class StatusReport:
     deployed: bool
     functions: tuple[FunctionStatus, ...] = ()
     details: dict[str, str] = field(default_factory=dict)
+    down: str | None = None  # set when a deployment exists but does not serve: why (`status` exits 1)
 
 
 @dataclass(frozen=True)
@@ -265,108 +266,119 @@ class Provider:
     """Base class of every target. Public methods are the flow; `_hooks` are the provider's part."""
 
     name: ClassVar[str]
+    #: The pip extra that brings this target's SDK (multicloud.extras), None when it needs none.
+    extra: ClassVar[str | None] = None
+    #: Operations that work without that SDK (no cloud call); every other one checks for it first.
+    sdk_free: ClassVar[frozenset[str]] = frozenset({"check", "build", "export"})
 
     def __init__(self, project: Project) -> None:
         self.project = project
 
     # ---- flow (template methods) -------------------------------------------------------------------
+    def require_sdk(self) -> None:
+        """Exit 3, naming the pip extra, when this target's SDK is not installed (checked, not imported)."""
+        if self.extra is not None:
+            from multicloud.extras import require
+
+            require(self.extra, self.name)
+
     def check(self) -> None:
         """Target-specific spec checks that need no cloud: raise SpecErrors (exit 2) or
         UnsupportedError (exit 3). `validate` and every build run it, so a mapping the target cannot do
         fails before anything is built."""
-        with self._translated():
+        with self._translated("check"):
             self._check()
 
     def build(self, out_dir: Path, progress: Progress = no_progress) -> BuildResult:
         out_dir.mkdir(parents=True, exist_ok=True)
-        with self._translated():
+        with self._translated("build"):
             result = self._build(out_dir, progress)
         result.write_manifest()
         return result
 
     def plan(self, build: BuildResult | None, progress: Progress = no_progress) -> Plan:
-        with self._translated():
+        with self._translated("plan"):
             return self._plan(build, progress)
 
     def deploy(self, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
-        with self._translated():
+        with self._translated("deploy"):
             return self._deploy(build, progress)
 
     def invoke(self, request: InvokeRequest) -> InvokeResult:
-        with self._translated():
+        with self._translated("invoke"):
             return self._invoke(request)
 
     def logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
-        with self._translated():
+        with self._translated("logs"):
             yield from self._logs(function, since, follow)
 
     def status(self) -> StatusReport:
-        with self._translated():
+        with self._translated("status"):
             return self._status()
 
     def invocations(self, function: str | None, since: datetime, limit: int = 500) -> list[Invocation]:
         """Recent calls of one function (or all), oldest first, at most `limit` (the newest ones), read
         from what the target records: the dashboard's invocations, errors and latency."""
-        with self._translated():
+        with self._translated("invocations"):
             return self._invocations(function, since, limit)
 
     def remove(self, progress: Progress = no_progress) -> RemoveResult:
-        with self._translated():
+        with self._translated("remove"):
             return self._remove(progress)
 
     def rollback(self, progress: Progress = no_progress) -> DeployResult:
-        with self._translated():
+        with self._translated("rollback"):
             return self._rollback(progress)
 
     def export(self, fmt: str, out_dir: Path) -> list[Path]:
-        with self._translated():
+        with self._translated("export"):
             return self._export(fmt, out_dir)
 
     def send(self, channel: Channel, name: str, body: bytes, attributes: Mapping[str, str]) -> SendResult:
         """Put one message where the service's `channel` trigger named `name` reads it."""
-        with self._translated():
+        with self._translated("send"):
             return self._send(channel, name, body, dict(attributes))
 
     def pending(self, queue: str) -> int | None:
         """Messages waiting in a queue trigger's queue (visible and in flight); None when it cannot tell.
         `move` waits for the source's queues to empty before it removes the source."""
-        with self._translated():
+        with self._translated("pending"):
             return self._pending(queue)
 
     def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """The dead letters of one queue trigger, oldest first, without removing them."""
-        with self._translated():
+        with self._translated("dead_letters"):
             return self._dead_letters(queue, limit)
 
     def retry_dead_letters(self, queue: str, ids: Sequence[str] | None = None) -> DeadLetterAction:
         """Send dead letters (all, or those `ids`) back to the queue, each once, then drop them."""
-        with self._translated():
+        with self._translated("dead_letters"):
             return self._retry_dead_letters(queue, None if ids is None else tuple(ids))
 
     def purge_dead_letters(self, queue: str, ids: Sequence[str] | None = None) -> DeadLetterAction:
         """Drop dead letters (all, or those `ids`) for good."""
-        with self._translated():
+        with self._translated("dead_letters"):
             return self._purge_dead_letters(queue, None if ids is None else tuple(ids))
 
     def acquire_lock(self, info: LockInfo) -> LockInfo | None:
         """Take the target's deploy lock atomically: None when taken, else the current holder."""
-        with self._translated():
+        with self._translated("lock"):
             return self._acquire_lock(info)
 
     def release_lock(self, info: LockInfo) -> None:
         """Release the lock if `info` still holds it."""
-        with self._translated():
+        with self._translated("lock"):
             self._release_lock(info)
 
     def renew_lock(self, info: LockInfo) -> bool:
         """Store `info` (a later `expires`) if its owner still holds the lock; False when it was lost."""
-        with self._translated():
+        with self._translated("lock"):
             return self._renew_lock(info)
 
     def break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
         """Remove the held lock and return who held it. With `expected`, only if the lock is still exactly
         that one (same owner and expiry: its holder did not renew it meanwhile), else None."""
-        with self._translated():
+        with self._translated("lock"):
             return self._break_lock(expected)
 
     # ---- hooks -------------------------------------------------------------------------------------
@@ -481,13 +493,27 @@ class Provider:
         )
 
     @contextmanager
-    def _translated(self) -> Iterator[None]:
+    def _translated(self, operation: str) -> Iterator[None]:
+        """Run one operation: its SDK must be installed (exit 3 naming the extra, before anything
+        starts), and the SDK's exceptions become multicloud errors."""
+        from multicloud import extras
+
+        if operation not in self.sdk_free:
+            self.require_sdk()
         try:
             yield
         except MulticloudError:
             raise
+        except ModuleNotFoundError as exc:
+            missing = extras.error_for(exc, self.name)
+            if missing is None:
+                raise
+            raise missing from exc
         except Exception as exc:
-            mapped = self.translate_error(exc)
+            try:
+                mapped = self.translate_error(exc)
+            except ModuleNotFoundError:  # translating needs the SDK's exception classes
+                mapped = None
             if mapped is None:
                 raise
             raise mapped from exc

@@ -11,6 +11,7 @@ SPEC = """\
 # yaml-language-server: $schema=https://multicloud.dev/schema/multicloud.schema.json
 service: {name}
 runtime: python3.11
+requirements: requirements.txt  # dependencies, installed for each target's platform
 
 functions:
   hello:

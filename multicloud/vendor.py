@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import multicloud
+from multicloud.files import select
 from multicloud.package import iter_tree
 from multicloud.project import Project
 
 PACKAGE_DIR = Path(multicloud.__file__).parent
-USER_SKIP_TOP = {"tests", "build", "dist"}
 
 
 def runtime_files() -> dict[str, Path]:
@@ -23,15 +23,8 @@ def runtime_files() -> dict[str, Path]:
 
 
 def user_files(project: Project) -> dict[str, Path]:
-    """The service's own files: everything under the spec's folder but caches, tests and dot-files."""
-    files: dict[str, Path] = {}
-    for arc, path in iter_tree(project.root):
-        top = arc.split("/", 1)[0]
-        if top in USER_SKIP_TOP or top.startswith(".") or "/." in arc:
-            continue
-        if arc in ("multicloud.yaml", "multicloud.yml"):
-            continue
-        files[arc] = path
+    """The service's own files: the default selection, `include:` and `exclude:` (multicloud.files)."""
+    files = select(project.root, project.spec.include, project.spec.exclude).files
     if "multicloud/__init__.py" in files:
         from multicloud.errors import SpecError
 

@@ -14,7 +14,7 @@ from importlib import import_module
 from multicloud.cli.base import app
 
 # Registration order is the order `multicloud --help` lists the commands in.
-COMMAND_MODULES = ("spec", "lifecycle", "operate", "events", "dashboard", "convert", "engine")
+COMMAND_MODULES = ("spec", "lifecycle", "operate", "events", "clients", "dashboard", "convert", "engine")
 for _name in COMMAND_MODULES:
     import_module(f"multicloud.cli.commands.{_name}")
 

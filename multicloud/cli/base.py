@@ -16,6 +16,7 @@ import typer
 if TYPE_CHECKING:
 
     from multicloud.cli.output import Output
+    from multicloud.errors import MulticloudError
     from multicloud.project import Project
     from multicloud.provider import Provider
 
@@ -108,11 +109,32 @@ def run(ctx: typer.Context, work: Any) -> None:
     except MulticloudError as exc:
         out.error(exc)
         raise typer.Exit(exc.exit_code) from None
+    except ModuleNotFoundError as exc:
+        missing = _missing_extra(exc)
+        out.error(missing)
+        raise typer.Exit(missing.exit_code) from None
+    except OSError as exc:  # this machine's files: disk full, file too large, read-only, permissions
+        from multicloud.errors import from_os_error
+
+        failed = from_os_error(exc)
+        out.error(failed)
+        raise typer.Exit(failed.exit_code) from None
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         raise typer.Exit(130) from None
     if code:
         raise typer.Exit(code)
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> MulticloudError:
+    """A cloud SDK that is not installed names the pip extra (exit 3); any other missing module is a
+    broken installation (exit 1), said in one line rather than a traceback."""
+    from multicloud.errors import OperationError
+    from multicloud.extras import error_for
+
+    return error_for(exc) or OperationError(
+        f"multicloud cannot import {exc.name!r}: the installation is incomplete",
+        fix="reinstall it: pip install --force-reinstall multicloud", where=sys.executable)
 
 
 def _version(value: bool) -> None:

@@ -28,7 +28,7 @@ class Logger:
     """One JSON object per line: time, level (and GCP's `severity`), message, function, request id.
 
     Extra keyword fields are added as they are (made JSON-safe with `str`). Writes to stderr, which every
-    platform collects; never logs the environment.
+    platform collects; never logs the environment, and masks resolved secret values (`redact`).
     """
 
     __slots__ = ("fields", "stream", "level")
@@ -52,7 +52,9 @@ class Logger:
         record.update(fields)
         import json  # lazily, like everywhere in the runtime: json pulls in re
 
-        line = json.dumps(record, default=str, ensure_ascii=False)
+        from multicloud.runtime.redact import mask_data
+
+        line = json.dumps(mask_data(record), default=str, ensure_ascii=False)  # secret values as ***
         stream = self.stream or sys.stderr
         stream.write(line + "\n")
         stream.flush()

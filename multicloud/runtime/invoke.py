@@ -64,8 +64,10 @@ def load_handler(spec: str) -> Handler:
             where=module_name,
         ) from exc
     except Exception as exc:
+        from multicloud.runtime.redact import mask
+
         raise HandlerLoadError(
-            f"importing {module_name!r} raised {type(exc).__name__}: {exc}",
+            f"importing {module_name!r} raised {type(exc).__name__}: {mask(str(exc))}",
             fix="fix the error at import time of the handler module",
             where=module_name,
         ) from exc

@@ -28,7 +28,7 @@ def _value(text: str, names: dict[str, int], lo: int, hi: int, expr: str) -> int
     key = text.upper()
     if key in names:
         return names[key]
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise CronError(f"cron {expr!r}: {text!r} is not a number or name (L, W and # are not supported)")
     value = int(text)
     if not lo <= value <= hi:
@@ -45,7 +45,7 @@ def _field(text: str, lo: int, hi: int, names: dict[str, int], expr: str) -> tup
         rng, _, step_text = part.partition("/")
         step = 1
         if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
+            if not (step_text.isascii() and step_text.isdigit()) or int(step_text) == 0:
                 raise CronError(f"cron {expr!r}: bad step {step_text!r}")
             step = int(step_text)
         if rng in ("*", "?"):

@@ -4,7 +4,8 @@ The deployed function gets `MULTICLOUD_SECRETS` = JSON `{ENV_NAME: reference}`. 
 `ssm:` and `secretsmanager:` (read with the boto3 the Lambda runtime provides, imported only when
 needed); on the private runtime `env:` and `file:`. Azure Key Vault references and GCP secret environment
 variables are resolved by the platform, so they never reach this module. Values are only ever written to
-`os.environ`, never logged: errors name the variable and the reference, not the value.
+`os.environ`, never logged: errors name the variable and the reference, not the value, and every resolved
+value is registered with `multicloud.runtime.redact`, which masks it in whatever the runtime logs.
 """
 
 from __future__ import annotations
@@ -82,7 +83,11 @@ def resolve(reference: str, environ: Mapping[str, str] | None = None) -> str:
                 if scheme in PLATFORM_RESOLVED else f"use one of {', '.join(RESOLVERS)}")
         raise SecretResolutionError(f"scheme {scheme!r} cannot be resolved at run time", fix=hint,
                                     where=reference)
-    return resolver(locator, os.environ if environ is None else environ)
+    value = resolver(locator, os.environ if environ is None else environ)
+    from multicloud.runtime import redact
+
+    redact.register(value, reference)  # from now on masked in everything the runtime logs
+    return value
 
 
 def resolve_into_environ(environ: MutableMapping[str, str] | None = None) -> list[str]:
@@ -122,4 +127,7 @@ def resolve_into_environ(environ: MutableMapping[str, str] | None = None) -> lis
         names.append(name)
     if names:
         env["MULTICLOUD_SECRETS_RESOLVED"] = ",".join(sorted(done | set(names)))
+        from multicloud.runtime import redact
+
+        redact.mask_streams()  # a handler's own print() of a secret is masked as well
     return names

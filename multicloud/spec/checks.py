@@ -25,17 +25,49 @@ Locate = Callable[[tuple[str | int, ...]], Location]
 
 def check_project(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
     errors: list[SpecError] = []
+    defined: dict[Path, set[str] | SpecError] = {}  # each module read once, however many functions use it
     for name, fn in spec.functions.items():
-        errors += _check_handler(root, fn.handler, locate(("functions", name, "handler")))
+        errors += _check_handler(root, fn.handler, locate(("functions", name, "handler")), defined)
     errors += _check_routes(spec, locate)
-    if spec.requirements and not (root / spec.requirements).is_file():
-        errors.append(SpecError(f"requirements file {spec.requirements!r} not found",
-                                fix="create it or fix the path (relative to the spec's folder)",
-                                where=locate(("requirements",))))
+    errors += _check_requirements(spec, root, locate)
+    errors += _check_files(spec, root, locate)
     return errors
 
 
-def _check_handler(root: Path, handler: str, where: Location) -> list[SpecError]:
+def _check_files(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
+    """What ships is readable and stays in the folder, and each `include:` pattern brings something."""
+    from multicloud.files import select
+
+    try:
+        selection = select(root, spec.include, spec.exclude)
+    except SpecError as exc:
+        return [exc]
+    return [SpecError(f"include pattern {pattern!r} matches no file (or only files `exclude:` drops)",
+                      fix="check the glob (relative to the spec's folder; ** spans folders), or remove it",
+                      where=locate(("include", spec.include.index(pattern))))
+            for pattern in selection.unmatched_includes]
+
+
+def _check_requirements(spec: Spec, root: Path, locate: Locate) -> list[SpecError]:
+    """The requirements file the rule picks (multicloud.requirements) exists and reads (includes too)."""
+    from multicloud.requirements import read_requirements, requirements_file
+
+    path = requirements_file(root, spec.requirements)
+    if path is None:
+        return []
+    if not path.is_file():
+        return [SpecError(f"requirements file {spec.requirements!r} not found",
+                          fix="create it or fix the path (relative to the spec's folder)",
+                          where=locate(("requirements",)))]
+    try:
+        read_requirements(path)
+    except SpecError as exc:
+        return [exc]
+    return []
+
+
+def _check_handler(root: Path, handler: str, where: Location,
+                   cache: dict[Path, set[str] | SpecError]) -> list[SpecError]:
     module, attr = handler.rsplit(".", 1)
     rel = Path(*module.split("."))
     candidates = [root / rel.with_suffix(".py"), root / rel / "__init__.py"]
@@ -43,16 +75,11 @@ def _check_handler(root: Path, handler: str, where: Location) -> list[SpecError]
     if source is None:
         return [SpecError(f"handler module {module!r} not found (looked for {rel.with_suffix('.py')})",
                           fix=f"create {rel.with_suffix('.py')} beside the spec or fix `handler:`", where=where)]
-    try:
-        tree = ast.parse(source.read_bytes(), filename=str(source))
-    except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        return [SpecError(f"handler module {source.name} does not parse: {exc.__class__.__name__}"
-                          f"{f' at line {line}' if line else ''}",
-                          fix=f"fix the Python syntax in {source}", where=where)]
-    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
-    defined |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    if source not in cache:
+        cache[source] = _defined_names(source)
+    defined = cache[source]
+    if isinstance(defined, SpecError):
+        return [SpecError(defined.what, fix=defined.fix, where=where)]
     if attr not in defined:
         import difflib
 
@@ -60,6 +87,23 @@ def _check_handler(root: Path, handler: str, where: Location) -> list[SpecError]
         fix = f"did you mean {module}.{close[0]}?" if close else f"define `def {attr}(event, context):` in it"
         return [SpecError(f"{source.name} defines no function {attr!r}", fix=fix, where=where)]
     return []
+
+
+def _defined_names(source: Path) -> set[str] | SpecError:
+    """Top-level names a module defines (functions, assignments, imports), read with `ast`."""
+    try:
+        tree = ast.parse(source.read_bytes(), filename=str(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        line = getattr(exc, "lineno", None)
+        return SpecError(f"handler module {source.name} does not parse: {exc.__class__.__name__}"
+                         f"{f' at line {line}' if line else ''}", fix=f"fix the Python syntax in {source}")
+    except OSError as exc:
+        return SpecError(f"handler module {source.name} cannot be read: {exc.strerror}",
+                         fix=f"check {source} and its permissions")
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    defined |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    return defined
 
 
 def _route_key(path: str) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from multicloud.spec.secrets import SecretRef
 from multicloud.spec.targets import TargetsSettings
+from multicloud.spec.types import Int, MemoryMb, TimeoutS
 
 NAME_RE = r"^[a-z][a-z0-9-]{0,39}$"
 FUNCTION_RE = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -33,6 +34,20 @@ HttpMethod = Annotated[
 EnvName = Annotated[str, Field(pattern=ENV_NAME_RE)]
 
 
+def _plain_setting(value: str) -> str:
+    from multicloud.spec.credentials import credential_kind
+
+    kind = credential_kind(value)
+    if kind:  # never echo the value
+        raise ValueError(f"this value looks like {kind}; `env:` values land in artifacts, cloud consoles and "
+                         "state Fix: store it in a secret store and reference it under `secrets:` instead "
+                         "(e.g. secrets: {NAME: ssm:/app/name}, or {local: env:NAME} for a local run)")
+    return value
+
+
+EnvValue = Annotated[str, AfterValidator(_plain_setting)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -48,7 +63,18 @@ class HttpTrigger(Strict):
         if not value.startswith("/"):
             raise ValueError("must start with '/', e.g. /orders")
         if not re.fullmatch(r"(/[A-Za-z0-9._~\-]*|/\{[A-Za-z_][A-Za-z0-9_]*\+?\})+/?|/", value):
-            raise ValueError("segments may hold letters, digits, . _ ~ - or one {param}")
+            raise ValueError("segments may hold letters, digits, . _ ~ - or one {param} Fix: remove spaces and other "
+                             "characters, e.g. /orders/{id}")
+        params = re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}", value)
+        names = [name for name, _ in params]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"path parameter {{{repeated[0]}}} appears twice Fix: give each parameter its own name, "
+                             "e.g. /users/{user}/orders/{order}")
+        if any(greedy for _, greedy in params[:-1]) or (params and params[-1][1] and not value.rstrip("/")
+                                                         .endswith("+}")):
+            raise ValueError("a greedy parameter {name+} must be the last segment Fix: move it to the end, "
+                             "e.g. /files/{path+}")
         return value
 
     @field_validator("methods", mode="before")
@@ -60,7 +86,7 @@ class HttpTrigger(Strict):
 
 
 RATE_RE = re.compile(r"^(\d+)\s*(m|min|minute|minutes|h|hour|hours|d|day|days)$")
-CRON_FIELD = r"[0-9A-Za-z*/,\-?LW#]+"
+MAX_RATE_SECONDS = 366 * 86400  # a year: every target's scheduler takes it, none takes much more
 
 
 class ScheduleTrigger(Strict):
@@ -71,12 +97,14 @@ class ScheduleTrigger(Strict):
     def _one(self) -> ScheduleTrigger:
         if (self.rate is None) == (self.cron is None):
             raise ValueError("give exactly one of `rate` (e.g. 5m) or `cron` (e.g. '0 * * * *')")
-        if self.rate is not None and not RATE_RE.match(self.rate.strip()):
-            raise ValueError(f"rate {self.rate!r} is not N followed by m, h or d (e.g. 5m, 1h, 1d)")
+        if self.rate is not None:
+            if not RATE_RE.match(self.rate.strip()):
+                raise ValueError(f"rate {self.rate!r} is not N followed by m, h or d (e.g. 5m, 1h, 1d)")
+            seconds = self.rate_seconds or 0
+            if not 60 <= seconds <= MAX_RATE_SECONDS:
+                raise ValueError(f"rate {self.rate!r} is outside 1m-366d Fix: use at least 1m and at most 366d")
         if self.cron is not None:
-            fields = self.cron.split()
-            if len(fields) != 5 or not all(re.fullmatch(CRON_FIELD, f) for f in fields):
-                raise ValueError(f"cron {self.cron!r} must have five fields: minute hour day month weekday")
+            check_cron(self.cron)
         return self
 
     @property
@@ -89,16 +117,30 @@ class ScheduleTrigger(Strict):
         return amount * {"m": 60, "h": 3600, "d": 86400}[unit]
 
 
+def check_cron(expr: str) -> None:
+    """The portable cron: five fields, as the private runtime's scheduler parses them (the same code), and
+    an expression that fires at all. Quartz/EventBridge extensions (L, W, #) are not portable."""
+    from datetime import datetime, timezone
+
+    from multicloud.runtime.scheduler import Cron, CronError
+
+    try:
+        Cron(expr).next_after(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    except CronError as exc:
+        raise ValueError(f"{exc} Fix: write five fields, minute hour day month weekday, with digits, names (JAN, "
+                         "MON), * / , - (e.g. '0 6 * * MON-FRI'); times are UTC") from None
+
+
 class QueueTrigger(Strict):
     name: str = Field(..., min_length=1, description="Queue name (SQS, Storage Queue, Pub/Sub topic).")
-    batch_size: int = Field(10, ge=1, le=10000)
-    max_attempts: int = Field(5, ge=1, le=100, description="Deliveries before a message goes to the dead "
+    batch_size: Int = Field(10, ge=1, le=10000)
+    max_attempts: Int = Field(5, ge=1, le=100, description="Deliveries before a message goes to the dead "
                               "letters (`multicloud dead-letters`).")
 
 
 class StreamTrigger(Strict):
     name: str = Field(..., min_length=1, description="Stream name (Kinesis stream, Event Hub).")
-    batch_size: int = Field(100, ge=1, le=10000)
+    batch_size: Int = Field(100, ge=1, le=10000)
     starting_position: Literal["latest", "trim_horizon"] = "latest"
     consumer_group: str = Field("$Default", description="Event Hubs consumer group (Azure).")
 
@@ -157,7 +199,9 @@ class Placement(Strict):
     """
 
     data_class: DataClass = "public"
-    allowed_targets: tuple[TargetName, ...] | None = Field(None, min_length=1)
+    allowed_targets: tuple[TargetName, ...] | None = Field(
+        None, min_length=1, description="The only targets it may run on, in order of preference: clients "
+        "(and the endpoints manifest) try them in this order.")
 
     def allows(self, target: str) -> bool:
         if self.data_class == "confidential" and target not in PRIVATE_TARGETS:
@@ -178,18 +222,18 @@ class FunctionOverride(Strict):
     """Per-function, per-target settings that win over the function's own."""
 
     enabled: bool = True
-    memory: int | None = Field(None, ge=64, le=32768)
-    timeout: int | None = Field(None, ge=1, le=86400)
-    env: dict[EnvName, str] = Field(default_factory=dict)
+    memory: MemoryMb | None = None
+    timeout: TimeoutS | None = None
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     secrets: dict[EnvName, SecretRef] = Field(default_factory=dict)
 
 
 class Function(Strict):
     handler: str = Field(..., description="module.function, relative to the spec's folder.")
     description: str = ""
-    memory: int = Field(256, ge=64, le=32768, description="Memory in MB.")
-    timeout: int = Field(30, ge=1, le=86400, description="Timeout in seconds.")
-    env: dict[EnvName, str] = Field(default_factory=dict)
+    memory: Int = Field(256, ge=64, le=32768, description="Memory in MB.")
+    timeout: Int = Field(30, ge=1, le=86400, description="Timeout in seconds.")
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     secrets: dict[EnvName, SecretRef] = Field(
         default_factory=dict, description="Secret references only, e.g. ssm:/app/key; never values."
     )
@@ -201,16 +245,48 @@ class Function(Strict):
     @classmethod
     def _handler(cls, value: str) -> str:
         if not HANDLER_RE.match(value):
-            raise ValueError(f"{value!r} is not module.function (e.g. handler.main or app.api.handle)")
+            raise ValueError(f"{value!r} is not module.function Fix: name a Python module under the spec's folder "
+                             "and a function in it, ASCII letters, digits and _ (e.g. handler.main or app.api.handle)")
         return value
+
+
+def _glob(pattern: str) -> str:
+    from multicloud.files import pattern_problem
+
+    problem = pattern_problem(pattern)
+    if problem:
+        raise ValueError(f"{problem} Fix: write globs relative to the spec's folder, e.g. tests/fixtures/** or "
+                         ".well-known/*")
+    return pattern
+
+
+Glob = Annotated[str, AfterValidator(_glob)]
+
+
+def _inside(path: str) -> str:
+    from multicloud.files import pattern_problem
+
+    problem = pattern_problem(path)
+    if problem:
+        raise ValueError(f"{problem} Fix: keep the file in the spec's folder and name it relative to it (a "
+                         "requirements file may still `-r` include one elsewhere)")
+    return path
+
+
+RelativePath = Annotated[str, AfterValidator(_inside)]
 
 
 class Spec(Strict):
     service: str = Field(..., pattern=NAME_RE, description="Lower-case name, letters, digits, dashes.")
     runtime: Runtime = "python3.11"
     description: str = ""
-    requirements: str | None = Field(None, description="Path of a requirements.txt for dependencies.")
-    include: tuple[str, ...] = Field(default_factory=tuple, description="Extra files or globs to ship.")
+    requirements: RelativePath | None = Field(
+        None, description="Path of the requirements file, relative to this file's folder; default: "
+        "requirements.txt there, when it exists.")
+    include: tuple[Glob, ...] = Field(default_factory=tuple, description="Globs (relative to this file's folder) "
+                                     "of files to ship that the default leaves out, e.g. tests/fixtures/**.")
+    exclude: tuple[Glob, ...] = Field(default_factory=tuple, description="Globs of files not to ship, e.g. "
+                                     "docs/**; wins over include.")
     functions: dict[Annotated[str, Field(pattern=FUNCTION_RE)], Function] = Field(..., min_length=1)
     targets: TargetsSettings = Field(default_factory=TargetsSettings)
     placement: Placement = Field(default_factory=Placement, description="Privacy placement of the service.")

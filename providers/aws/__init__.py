@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 class AwsProvider(Provider):
     name = "aws"
+    extra = "aws"
 
     def __init__(self, project: Project) -> None:
         super().__init__(project)
@@ -57,8 +58,11 @@ class AwsProvider(Provider):
         return Aws(self.settings.region)
 
     def _check(self) -> None:
+        """What only AWS refuses, found before any build (providers/aws/limits.py, redrive.py)."""
+        from .limits import check
         from .redrive import check_spec
 
+        self.project.raise_if(check(self.project, self.settings))
         check_spec(self.project)
 
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:

@@ -18,6 +18,7 @@ from multicloud.package import iter_tree, sha256_bytes, write_zip
 from multicloud.project import Project
 from multicloud.provider import Artifact, BuildResult, Progress
 from multicloud.render import render
+from multicloud.requirements import read_requirements
 from multicloud.spec.targets.aws import AwsSettings
 from multicloud.vendor import artifact_files
 
@@ -47,16 +48,19 @@ def entry_source(project: Project) -> bytes:
 
 def _dependencies(project: Project, settings: AwsSettings, cache: Path, progress: Progress) -> tuple[str, Path | None]:
     """Install requirements for Lambda's platform once per (requirements, python, architecture)."""
-    req_name = project.spec.requirements
-    if not req_name:
+    req = project.requirements_file
+    if req is None:
         return "none", None
-    req = (project.root / req_name).resolve()
+    req_name = req.name
     if not req.is_file():
-        raise SpecError(f"requirements file {req_name!r} not found", fix="fix `requirements:` or create the file",
-                        where=str(project.spec_path))
+        raise SpecError(f"requirements file {project.spec.requirements!r} not found",
+                        fix="fix `requirements:` or create the file", where=project.locate(("requirements",)))
+    lines = read_requirements(req)
+    if not lines:
+        return "none", None
     version = project.spec.python_version
     plats = platforms(settings.architecture, version)
-    key = sha256_bytes(json.dumps([req.read_text(), version, plats, BUILD_FORMAT]).encode())[:24]
+    key = sha256_bytes(json.dumps(["\n".join(lines), version, plats, BUILD_FORMAT]).encode())[:24]
     target = cache / key
     if not (target / ".complete").exists():
         from .deps import install

@@ -39,16 +39,35 @@ def schedule_expression(trig: ScheduleTrigger, where: str) -> str:
                 return f"rate({n} {unit}{'s' if n != 1 else ''})"
     assert trig.cron is not None
     minute, hour, dom, month, dow = trig.cron.split()
-    if dow == "*":
+    if dow in ("*", "?"):
         dow = "?"
-    elif dom == "*":
+    elif dom in ("*", "?"):
         dom = "?"
     else:
         raise SpecError(f"cron {trig.cron!r} restricts both day-of-month and day-of-week",
                         fix="AWS schedules accept only one of them: set the other to *", where=where)
     if dow != "?":
-        dow = re.sub(r"\d+", lambda m: str(int(m.group()) % 7 + 1), dow)  # cron 0=Sun, AWS 1=Sun
+        dow = ",".join(_aws_weekdays(part, trig.cron, where) for part in dow.split(","))
     return f"cron({minute} {hour} {dom} {month} {dow} *)"
+
+
+def _aws_weekdays(part: str, cron: str, where: str) -> str:
+    """One comma part of a cron weekday field, renumbered for AWS (cron 0 or 7 = Sunday, AWS 1 = Sunday);
+    a step keeps its number, a range ending on Sunday (7) wraps: 5-7 -> 6-7,1."""
+    span, slash, step = part.partition("/")
+    start, dash, end = span.partition("-")
+
+    def day(text: str) -> str:
+        return str(int(text) % 7 + 1) if text.isdigit() else text
+
+    if not dash:
+        return day(start) + slash + step
+    if end == "7" and start.isdigit() and int(start) > 0:
+        if slash:
+            raise SpecError(f"cron {cron!r}: a stepped weekday range ending on 7 has no AWS equivalent",
+                            fix="write the days out (e.g. 1,3,5) or use 0-6", where=where)
+        return f"{day(start)}-7,1"
+    return f"{day(start)}-{'7' if end == '7' else day(end)}{slash}{step}"
 
 
 # ---- resource policy (who may invoke the alias) ----------------------------------------------------

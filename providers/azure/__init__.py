@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 class AzureProvider(Provider):
     name = "azure"
+    extra = "azure"
 
     def __init__(self, project: Project, *, credential: TokenCredential | None = None) -> None:
         """`credential`: any azure-core TokenCredential; default DefaultAzureCredential (lazily)."""

@@ -15,6 +15,7 @@ from multicloud.errors import SpecError, UnsupportedError
 from multicloud.project import Project, ResolvedFunction
 from multicloud.providers.azure.triggers import AzureFunction, azure_functions, host_extensions
 from multicloud.render import render
+from multicloud.requirements import package_name, read_requirements
 from multicloud.spec.secrets import scheme_of
 from multicloud.spec.targets.azure import AzureSettings
 
@@ -119,18 +120,10 @@ def app_settings(project: Project, functions: list[ResolvedFunction]) -> dict[st
 
 def user_requirements(project: Project) -> list[str]:
     """The service's requirement lines, without azure-functions (the generated file lists it first)."""
-    if not project.spec.requirements:
+    path = project.requirements_file
+    if path is None:
         return []
-    out = []
-    for line in (project.root / project.spec.requirements).read_text().splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        name = re.match(r"^[A-Za-z0-9._-]+", line)
-        if name and re.sub(r"[-_.]+", "-", name.group(0).lower()) == "azure-functions":
-            continue
-        out.append(line)
-    return out
+    return [line for line in read_requirements(path) if package_name(line) != "azure-functions"]
 
 
 def render_app(project: Project, model: AppModel) -> dict[str, bytes]:

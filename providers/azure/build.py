@@ -57,12 +57,12 @@ def build_app(project: Project, out_dir: Path, progress: Progress) -> BuildResul
     generated = render_app(project, model)
     files: dict[str, Path | bytes] = dict(artifact_files(project))
     clash = sorted(set(GENERATED) & set(files))
-    spec_reqs = project.spec.requirements and (project.root / project.spec.requirements).resolve()
-    if clash == ["requirements.txt"] and spec_reqs == (project.root / "requirements.txt").resolve():
+    if clash == ["requirements.txt"] and project.requirements_file == (project.root / "requirements.txt").resolve():
         clash = []  # the spec's own requirements file: the generated one lists its lines after azure-functions
     if clash:
         fix = (f"rename or remove {clash[0]} (the generated one calls your handler)" if clash[0] != "requirements.txt"
-               else "declare it in the spec (`requirements: requirements.txt`) so its lines are kept")
+               else f"the spec's `requirements:` names {project.spec.requirements}: merge requirements.txt into "
+               "it and remove it, or point `requirements:` at it")
         raise SpecError(f"the service has its own {clash[0]}, which multicloud generates for Azure",
                         fix=fix, where=str(project.root / clash[0]))
     shadow = sorted({name.split("/", 1)[0] for name in files} & SHADOWING)

@@ -41,6 +41,8 @@ IMAGES_FILE = "docker-images.json"
 
 class DockerProvider(BrokerEvents):
     name = "docker"
+    extra = "docker"
+    sdk_free = frozenset({"check", "export"})  # even a build talks to the engine
 
     @property
     def settings(self) -> DockerSettings:
@@ -72,6 +74,12 @@ class DockerProvider(BrokerEvents):
     # ---- broker (queue, stream and storage triggers: broker.py) -------------------------------------
     def _broker_admin(self) -> Any:
         return self.mode().broker().admin()
+
+    def _check(self) -> None:
+        from multicloud.private_runtime import check_runtime_config
+
+        super()._check()
+        check_runtime_config(self.project, "docker")
 
     # ---- build -------------------------------------------------------------------------------------
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
@@ -109,6 +117,8 @@ class DockerProvider(BrokerEvents):
             change = Change("create", resource, f"image {build.digest[:12]}")
         elif deployed == build.digest and mode.settings_changed():
             change = Change("update", resource, "run-time settings changed (limits, user, replicas...)")
+        elif deployed == build.digest and mode.secrets_changed():
+            change = Change("update", resource, "secret values changed (rotated): same image, new values")
         elif deployed == build.digest:
             change = Change("noop", resource, f"image {build.digest[:12]} is live")
         else:
@@ -180,12 +190,11 @@ class DockerProvider(BrokerEvents):
 
     # ---- lock: a named, never started container on the engine (see engine.acquire_lock) --------------
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
-        from .context import default_base_image, ensure_base
-        from .engine import acquire_lock, labels_for
+        from .engine import MANAGED, ROLE, acquire_lock, labels_for
+        from .images import lock_image
 
         client = self.client()
-        image = default_base_image(self.project, self.settings)
-        ensure_base(client, image)
+        image = lock_image(client, {MANAGED: "true", ROLE: "lock"})  # never pulled: an empty local image
         return acquire_lock(client, self.project.name, image,
                             labels_for(self.project.name, "lock", self.settings.labels), info)
 

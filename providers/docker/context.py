@@ -173,18 +173,13 @@ def image_for(client: Any, tag: str, digest: str) -> Any | None:
     return image if image.labels.get(eng.DIGEST) == digest else None
 
 
-def ensure_base(client: Any, base: str) -> None:
-    from docker.errors import ImageNotFound
+def ensure_base(client: Any, base: str, progress: Progress) -> None:
+    """The base image on the engine: pulled (with progress) when missing; air-gapped engines build it."""
+    from .images import ensure_image
 
-    try:
-        client.images.get(base)
-    except ImageNotFound as exc:
-        raise OperationError(
-            f"base image {base} is not on the engine (and no registry is used to fetch it)",
-            fix="run `multicloud docker base-image` and set targets.docker.base_image: "
-            "multicloud/python:3.11-bookworm, or `docker load` the image onto the engine",
-            where="targets.docker.base_image",
-        ) from exc
+    ensure_image(client, base, progress, where="targets.docker.base_image", air_gapped_fix=(
+        "build one from Debian packages with `multicloud docker base-image` and set targets.docker.base_image: "
+        "multicloud/python:3.11-bookworm, or `docker load` the image onto the engine"))
 
 
 def build_tar(client: Any, tarball: Path, tag: str, labels: dict[str, str], progress: Progress) -> Any:
@@ -207,7 +202,7 @@ def build_tar(client: Any, tarball: Path, tag: str, labels: dict[str, str], prog
 def build_function_image(client: Any, project: Project, settings: DockerSettings, out_dir: Path,
                          progress: Progress) -> BuiltImage:
     base = default_base_image(project, settings)
-    ensure_base(client, base)
+    ensure_base(client, base, progress)
     check_python(client, base, project, out_dir)
     arch = str(client.info().get("Architecture", "x86_64"))
     files = stage(project, settings, out_dir, arch, progress)

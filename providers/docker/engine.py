@@ -22,6 +22,7 @@ DIGEST = "io.multicloud.digest"
 RUN_CONFIG = "io.multicloud.run-config"  # hash of run-time settings (limits, user, replicas...)
 PREVIOUS = "io.multicloud.previous"  # {"image", "digest"} JSON of the release the live one replaced
 SLOT = "io.multicloud.slot"  # blue | green
+SECRETS = "io.multicloud.secrets"  # fingerprint of the secret values a release was started with
 INTERNAL_PORT = 8080
 
 
@@ -64,6 +65,24 @@ def translate(exc: Exception) -> MulticloudError | None:
     return None
 
 
+def secrets_fingerprint(values: dict[str, str]) -> str:
+    """16 hex digits of a sha256 over the secret names and values a release runs with, kept as a label so a
+    redeploy sees a rotated value (the code's digest does not change). It reveals nothing useful about a
+    real credential, and whoever can read labels on the engine can read the secrets volume anyway."""
+    import hashlib
+
+    digest = hashlib.sha256(b"multicloud-secrets-v1")
+    for name, value in sorted(values.items()):
+        digest.update(name.encode() + b"\0" + value.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def same_secrets(labels: dict[str, str], values: dict[str, str]) -> bool:
+    """Whether a release (by its labels) runs with these secret values; one from before the label: if none."""
+    recorded = labels.get(SECRETS)
+    return recorded == secrets_fingerprint(values) if recorded is not None else not values
+
+
 def owned(service: str, role: str | None = None) -> dict[str, list[str]]:
     """A label filter for the resources of one service (and one role)."""
     labels = [f"{MANAGED}=true", f"{SERVICE}={service}"]
@@ -96,6 +115,12 @@ def parse_release(value: str | None) -> dict[str, str] | None:
     if isinstance(data, dict) and isinstance(data.get("image"), str) and isinstance(data.get("digest"), str):
         return {"image": data["image"], "digest": data["digest"]}
     return None
+
+
+def local_engine() -> bool:
+    """Whether the engine runs on this host (its published ports are this host's ports)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    return not host or host.startswith("unix://")
 
 
 def public_host(publish_host: str) -> str:

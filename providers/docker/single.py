@@ -20,6 +20,7 @@ from typing import Any
 
 from multicloud.broker.topology import topology
 from multicloud.errors import OperationError
+from multicloud.private_runtime import warn_short_secrets
 from multicloud.project import Project
 from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusReport
 from multicloud.spec.targets import DockerSettings
@@ -111,21 +112,27 @@ class Single:
         live = self.live()
         gateway = self.gateway()
         config = hardening.run_config(self.project, self.settings)
+        values = self.resolve_secrets()  # before anything changes: a missing secret leaves all as it was
+        warn_short_secrets(values, self.progress)
+        rotated = live is not None and not eng.same_secrets(live.labels, values)
         if (live is not None and gateway is not None and live.labels.get(eng.DIGEST) == digest
-                and live.labels.get(eng.RUN_CONFIG) == config
+                and live.labels.get(eng.RUN_CONFIG) == config and not rotated
                 and live.status == "running" and gateway.status == "running"
                 and gateway.labels.get("io.multicloud.gateway-config") == self.gateway_config(gateway_image)):
             self.progress(f"{image} is already live: nothing to do")
             host, port = self.endpoint(gateway)
             return False, host, port
-        values = self.resolve_secrets()  # before anything changes: a missing secret leaves all as it was
-        if broker_password is not None:
-            values[RUNTIME_PASSWORD] = broker_password
+        if rotated and live is not None and live.labels.get(eng.DIGEST) == digest:
+            self.progress("secret values changed: starting the same image with the new values (blue/green)")
+        self.check_port(gateway)  # before anything starts: a taken port fails now, naming it
         self.ensure_network()
         name = self.names.function(digest)
-        volume = self.secrets_volume(name, image, values) if values else None
+        # the broker's runtime password is mounted with the others (generated once, so never "rotated")
+        mounted = {**values, RUNTIME_PASSWORD: broker_password} if broker_password is not None else values
+        volume = self.secrets_volume(name, image, mounted) if mounted else None
         labels = eng.labels_for(self.project.name, "function", self.settings.labels, digest=digest)
         labels[eng.RUN_CONFIG] = config
+        labels[eng.SECRETS] = eng.secrets_fingerprint(values)
         previous = eng.previous_release(live.labels if live is not None else {},
                                         live.attrs["Config"]["Image"] if live is not None else None, digest)
         if previous:
@@ -139,7 +146,11 @@ class Single:
         except OperationError:
             self.discard(container, volume)
             raise
-        gateway = self.ensure_gateway(gateway, gateway_image, f"{name}:{eng.INTERNAL_PORT}")
+        try:
+            gateway = self.ensure_gateway(gateway, gateway_image, f"{name}:{eng.INTERNAL_PORT}")
+        except Exception:
+            self.discard(container, volume)  # nothing half-deployed: the old version (if any) keeps serving
+            raise
         old = [c for c in self.function_containers() if c.id != container.id]
         for c in old:
             self.progress(f"stopping {c.name}")
@@ -165,6 +176,24 @@ class Single:
         admin = broker.ensure(self.names.network)
         self._admin = admin  # pruned with it once the new version serves
         return broker.creds.passwords()["runtime"]
+
+    def check_port(self, gateway: Any | None) -> None:
+        """A fixed `port:` that another program holds on this host fails at once (the engine would only
+        refuse it when the gateway starts, after the new version's health check). Local engines only: a
+        remote engine's ports cannot be probed from here."""
+        port = self.settings.port
+        if port is None or not eng.local_engine():
+            return
+        if gateway is not None and gateway.status == "running" and self.endpoint(gateway)[1] == port:
+            return  # ours
+        from multicloud.ports import port_taken
+
+        if port_taken(self.settings.publish_host, port):
+            raise OperationError(
+                f"port {port} on {self.settings.publish_host} is held by another program",
+                fix=f"stop that program (`ss -ltnp 'sport = :{port}'` names it), or choose another "
+                    "targets.docker.port (or remove it: a free port is picked)",
+                where="targets.docker.port")
 
     def gateway_config(self, gateway_image: str) -> str:
         return json.dumps([gateway_image, self.settings.publish_host, self.settings.port,
@@ -260,6 +289,14 @@ class Single:
     def resolve_secrets(self) -> dict[str, str]:
         refs, _ = secret_files(self.project, self.settings)
         return {name: resolve_host_ref(ref, name) for name, ref in refs.items()}
+
+    def secrets_changed(self) -> bool:
+        """For `plan`: the live release runs with other secret values than the deploying host has now."""
+        live = self.live()
+        try:
+            return live is not None and not eng.same_secrets(live.labels, self.resolve_secrets())
+        except OperationError:
+            return False  # a reference that does not resolve here: deploy will say so
 
     def secrets_volume(self, name: str, image: str, values: dict[str, str]) -> str:
         """A per-container volume holding one root-owned, group-readable file per secret.
@@ -387,8 +424,14 @@ class Single:
         if live is None:
             fs = tuple(FunctionStatus(fn.name, "missing", detail="the gateway routes to no container")
                        for fn in self.project.functions_for("docker"))
-            return StatusReport("docker", deployed=True, functions=fs, details=details)
+            return StatusReport("docker", deployed=True, functions=fs, details=details,
+                                down="no function container serves (removed outside multicloud?); deploy again")
         state, detail, counts = container_health(self.client, live)
+        down = None
+        if gateway is None or gateway.status != "running":
+            down = f"the gateway is {gateway.status if gateway is not None else 'gone'}; deploy again"
+        elif state not in ("running", "starting"):
+            down = f"the function container {live.name} is {state}"
         details.update(counts)
         details["container"] = live.name
         fs = tuple(
@@ -397,7 +440,7 @@ class Single:
                            if url and fn.triggers_of("http") else url,
                            detail=detail)
             for fn in self.project.functions_for("docker"))
-        return StatusReport("docker", deployed=True, functions=fs, details=details)
+        return StatusReport("docker", deployed=True, functions=fs, details=details, down=down)
 
 
 def container_health(client: Any, container: Any) -> tuple[str, str, dict[str, str]]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from multicloud.broker.topology import topology
 from multicloud.errors import OperationError
+from multicloud.private_runtime import warn_short_secrets
 from multicloud.project import Project
 from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusReport
 from multicloud.spec.targets import DockerSettings
@@ -79,6 +80,15 @@ class Swarm:
     def gateway_image(self) -> str | None:
         return self.image_of(self.service(self.gateway_name))
 
+    def secrets_changed(self) -> bool:
+        svc = self.service(self.name)
+        try:
+            values = {name: resolve_host_ref(ref, name)
+                      for name, ref in secret_files(self.project, self.settings)[0].items()}
+        except OperationError:
+            return False
+        return svc is not None and not eng.same_secrets(self.labels(svc), values)
+
     def settings_changed(self) -> bool:
         svc = self.service(self.name)
         return svc is not None and self.labels(svc).get(eng.RUN_CONFIG) != hardening.run_config(self.project,
@@ -102,17 +112,19 @@ class Swarm:
         current = self.service(self.name)
         gateway = self.service(self.gateway_name)
         host = eng.public_host("0.0.0.0")
-        if current is not None and gateway is not None and self.deployed_digest() == digest \
-                and not self.settings_changed():
-            self.progress(f"{image} is already live on the swarm: nothing to do")
-            return False, host, self.published_port(gateway)
         refs_by_file = secret_files(self.project, self.settings)[0]
         values = {name: resolve_host_ref(ref, name) for name, ref in refs_by_file.items()}
-        if broker_password is not None:
-            values[RUNTIME_PASSWORD] = broker_password
+        warn_short_secrets(values, self.progress)
+        if current is not None and gateway is not None and self.deployed_digest() == digest \
+                and not self.settings_changed() and eng.same_secrets(self.labels(current), values):
+            self.progress(f"{image} is already live on the swarm: nothing to do")
+            return False, host, self.published_port(gateway)
         self.ensure_network()
-        refs = self.create_secrets(values)
+        # the broker's runtime password is mounted with the others (generated once, so never "rotated")
+        refs = self.create_secrets({**values, RUNTIME_PASSWORD: broker_password} if broker_password is not None
+                                   else values)
         spec = self.function_spec(image, digest, refs)
+        spec["labels"] = {**spec["labels"], eng.SECRETS: eng.secrets_fingerprint(values)}
         previous = eng.previous_release(self.labels(current), self.image_of(current), digest)
         if previous:
             spec["labels"] = {**spec["labels"], eng.PREVIOUS: previous}

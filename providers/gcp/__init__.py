@@ -41,11 +41,14 @@ if TYPE_CHECKING:
 
 class GcpProvider(Provider):
     name = "gcp"
+    extra = "gcp"
 
     def _check(self) -> None:
+        from .build import check_requirements
         from .model import cloud_functions
 
         cloud_functions(self.project)
+        check_requirements(self.project)
 
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
         from .build import build

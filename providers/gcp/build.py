@@ -8,7 +8,6 @@ the deploy skips the upload. Dependencies are not vendored: Cloud Build installs
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from multicloud.package import write_zip
 from multicloud.project import Project
 from multicloud.provider import Artifact, BuildResult, Progress
 from multicloud.render import render
+from multicloud.requirements import local_path_lines, package_name, read_requirements
 from multicloud.vendor import artifact_files
 
 from .model import SCHEDULE_HEADER, CloudFunction, cloud_functions
@@ -24,7 +24,6 @@ from .model import SCHEDULE_HEADER, CloudFunction, cloud_functions
 FRAMEWORK = "functions-framework>=3.8,<4"
 GENERATED = ("main.py", "requirements.txt")
 ZIP_NAME = "source.zip"
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _HOW = {"http": "HTTPS URL", "cloud_event": "CloudEvents"}
 
 
@@ -58,10 +57,24 @@ def render_main(project: Project, functions: list[CloudFunction]) -> str:
 
 
 def render_requirements(project: Project) -> str:
-    lines = read_requirements(project.root / project.spec.requirements) if project.spec.requirements else []
-    names = {_canonical(m.group(1)) for line in lines if (m := _NAME.match(line))}
-    framework = "" if "functions-framework" in names else FRAMEWORK
+    path = project.requirements_file
+    check_requirements(project)
+    lines = read_requirements(path) if path is not None else []
+    framework = "" if "functions-framework" in {package_name(line) for line in lines} else FRAMEWORK
     return render("gcp", "requirements.txt.j2", framework=framework, user_requirements=lines)
+
+
+def check_requirements(project: Project) -> None:
+    """Cloud Build installs the lines on Google's side: a line naming a path on this machine cannot work."""
+    path = project.requirements_file
+    local = local_path_lines(path) if path is not None and path.is_file() else []
+    if local:
+        line, where = local[0]
+        raise SpecError(
+            f"{line!r}: Cloud Build installs requirements from an index, not from local paths",
+            fix="copy the package into the service folder (it ships in the zip) or publish it",
+            where=where,
+        )
 
 
 def render_config(functions: list[CloudFunction]) -> str:
@@ -76,41 +89,8 @@ def render_config(functions: list[CloudFunction]) -> str:
     return render("gcp", "functions.json.j2", functions=data)
 
 
-def read_requirements(path: Path, seen: frozenset[Path] = frozenset()) -> list[str]:
-    """Requirement lines, `-r` includes inlined; options Cloud Build cannot follow are errors."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError(f"cannot read requirements file: {exc.strerror}", fix="check `requirements:` in the spec",
-                        where=str(path)) from exc
-    out: list[str] = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith(("-r ", "--requirement ")):
-            include = (path.parent / line.split(None, 1)[1]).resolve()
-            if include in seen:
-                raise SpecError("requirements files include each other", where=f"{path}:{number}")
-            out += read_requirements(include, seen | {path.resolve()})
-        elif line.startswith(("-e", "--editable", "file:", ".", "/")) or " @ file:" in line:
-            raise SpecError(
-                f"{line!r}: Cloud Build installs requirements from an index, not from local paths",
-                fix="copy the package into the service folder (it ships in the zip) or publish it",
-                where=f"{path}:{number}",
-            )
-        else:
-            out.append(line)
-    return out
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _is_spec_requirements(project: Project, src: Path | bytes) -> bool:
-    req = project.spec.requirements
-    return isinstance(src, Path) and req is not None and src.resolve() == (project.root / req).resolve()
+    return isinstance(src, Path) and src.resolve() == project.requirements_file
 
 
 def _describe(cf: CloudFunction) -> str:

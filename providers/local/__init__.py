@@ -26,6 +26,8 @@ from typing import Any
 
 from multicloud.broker.hooks import BrokerEvents
 from multicloud.errors import OperationError, UsageError
+from multicloud.ports import port_taken
+from multicloud.private_runtime import warn_short_secrets
 from multicloud.provider import (
     Artifact,
     BuildResult,
@@ -94,7 +96,10 @@ class LocalProvider(BrokerEvents):
         return broker.admin()
 
     def _check(self) -> None:
+        from multicloud.private_runtime import check_runtime_config
+
         super()._check()
+        check_runtime_config(self.project, "local")
         topo = self._topology()
         if not topo.empty:
             from .broker import require_binary
@@ -152,6 +157,8 @@ class LocalProvider(BrokerEvents):
                                       else "drift: the local server is not running (stopped outside multicloud)"))
             elif build is None or build.digest != state.get("digest"):
                 changes.append(Change("update", f"function {fn.name}", "swap to the new release"))
+            elif not self._same_secrets(live.get("secrets_fp") if live else None):
+                changes.append(Change("update", f"function {fn.name}", "secret values changed: restart"))
             else:
                 changes.append(Change("noop", f"function {fn.name}"))
         return Plan("local", tuple(changes))
@@ -198,9 +205,45 @@ class LocalProvider(BrokerEvents):
                 out[locator] = os.environ[locator]
         return out
 
+    def _secrets_view(self) -> dict[str, str]:
+        """Every secret value the server will start with, read here now: `env:` values from this shell, and
+        the contents of `file:` references (the server reads those itself; a rotated file must restart it)."""
+        view = {f"env:{k}": v for k, v in self._secret_env().items()}
+        for fn in self.project.functions_for("local"):
+            for ref in fn.secrets.values():
+                scheme, _, locator = ref.partition(":")
+                if scheme == "file":
+                    try:
+                        view[ref] = Path(locator).expanduser().read_text()
+                    except OSError as exc:
+                        view[ref] = f"<unreadable: {exc.strerror}>"  # the server will say so at start
+        return view
+
+    def _fingerprint(self, salt: str) -> str:
+        """Salted hash of the secret values; the supervisor keeps it in memory only (never on disk)."""
+        import hashlib
+        import json
+
+        return hashlib.sha256((salt + json.dumps(self._secrets_view(), sort_keys=True)).encode()).hexdigest()
+
+    def _same_secrets(self, recorded: object) -> bool:
+        if not isinstance(recorded, dict) or not isinstance(recorded.get("salt"), str):
+            return not self._secrets_view()  # a supervisor from before fingerprints: only if there are none
+        return bool(recorded.get("digest") == self._fingerprint(recorded["salt"]))
+
     def _start_supervisor(self, progress: Progress, attempt: int = 0) -> dict[str, Any]:
         state = read_state(self.project, "local")
         port = self.settings.port or int(state.get("port") or 0)
+        if port and attempt == 0 and port_taken(self.settings.host, port) and not _ours_alive(state):
+            if self.settings.port:  # another program holds the port the spec asks for: say so now
+                raise OperationError(
+                    f"port {port} on {self.settings.host} is held by another program",
+                    fix=f"stop that program (e.g. `ss -ltnp 'sport = :{port}'` names it), or choose another "
+                        "targets.local.port (or remove it: a free port is picked)",
+                    where=self.project.locate(("targets", "local", "port")))
+            progress(f"local: port {port} is taken by another program now; picking a free one")
+            write_state(self.project, "local", {**state, "port": 0})
+            state, port = read_state(self.project, "local"), 0
         sock_path = control.control_path(self.rundir)
         self.rundir.mkdir(parents=True, exist_ok=True)
         progress(f"local: starting the supervisor on {self.settings.host}:{port or 'a free port'}")
@@ -247,11 +290,15 @@ class LocalProvider(BrokerEvents):
             state = read_state(self.project, "local")
             live = None
         changed = True
-        if live is not None and live.get("state") == "running" and state.get("digest") == build.digest:
+        warn_short_secrets(self._secrets_view(), progress)
+        same_code = live is not None and live.get("state") == "running" and state.get("digest") == build.digest
+        if same_code and live is not None and self._same_secrets(live.get("secrets_fp")):
             changed = False
             answer = live
             progress("local: unchanged, still serving")
         else:
+            if same_code:
+                progress("local: secret values changed: restarting the release with the new values")
             release = self._release(build, progress)
             answer = self._switch(release, live, state, progress)
         previous = state.get("previous")
@@ -273,7 +320,10 @@ class LocalProvider(BrokerEvents):
             self._start_supervisor(progress)
         self._ensure_broker(progress)
         progress(f"local: switching to release {release.name}")
-        answer = control.call(sock_path, {"cmd": "deploy", "release": str(release), "env": env}, timeout=180)
+        salt = secrets.token_hex(16)
+        fingerprint = {"salt": salt, "digest": self._fingerprint(salt)}
+        answer = control.call(sock_path, {"cmd": "deploy", "release": str(release), "env": env,
+                                          "secrets_fp": fingerprint}, timeout=180)
         if not answer.get("ok"):
             raise OperationError(
                 f"the new release did not start: {answer.get('error')}",
@@ -380,9 +430,14 @@ class LocalProvider(BrokerEvents):
         live = control.reachable(Path(state["control"])) if state.get("control") else None
         functions = self.project.functions_for("local")
         if not state or live is None:
+            down = None
+            if state:
+                pid = state.get("supervisor_pid")
+                down = (f"the local supervisor (pid {pid}) is not running: it died or was stopped outside "
+                        "multicloud; `multicloud deploy --target local` starts it again")
             return StatusReport("local", False, tuple(
                 FunctionStatus(fn.name, "stopped" if state else "missing", state.get("version")) for fn in functions
-            ), {"detail": "no supervisor is running" if state else "never deployed"})
+            ), {"detail": "no supervisor is running" if state else "never deployed"}, down)
         health = self._health(state["url"])
         server_state = live.get("state", "unknown")
         fn_state = "running" if server_state == "running" and health == 200 else (
@@ -393,6 +448,10 @@ class LocalProvider(BrokerEvents):
         detail = f"pid {live.get('server_pid')}, generation {live.get('generation')}"
         if live.get("last_error"):
             detail += f"; last error: {live['last_error']}"
+        down = None if server_state == "running" and health in (200, 503) else (  # 503: draining a swap
+            f"the server is {server_state}" + (f" (health check answered {health})" if health else
+                                               " (no answer on its port)")
+            + (f"; last error: {live['last_error']}" if live.get("last_error") else ""))
         details = {"url": state["url"], "supervisor_pid": str(live.get("supervisor_pid")),
                    "server_pid": str(live.get("server_pid")), "restarts": str(live.get("restarts")),
                    "log": str(state.get("log"))}
@@ -402,7 +461,7 @@ class LocalProvider(BrokerEvents):
                                  f"{broker.get('state')}, restarted {broker.get('restarts')} time(s)")
         return StatusReport("local", server_state == "running", tuple(
             FunctionStatus(fn.name, fn_state, state.get("version"), endpoints.get(fn.name), detail) for fn in functions
-        ), details)
+        ), details, down)
 
     @staticmethod
     def _health(url: str) -> int | None:
@@ -467,6 +526,21 @@ class LocalProvider(BrokerEvents):
         deadline = time.monotonic() + 15
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def _ours_alive(state: dict[str, Any]) -> bool:
+    """Whether a supervisor or server of this deployment still runs (it may hold the port while draining)."""
+    for key in ("supervisor_pid", "server_pid"):
+        pid = state.get(key)
+        if not isinstance(pid, int) or not _alive(pid):
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multicloud.providers.local.supervisor" in cmdline or b"multicloud.runtime.server" in cmdline:
+            return True
+    return False
 
 
 def _address(host: str) -> str:

@@ -80,6 +80,7 @@ class Supervisor:
         self.generation = 0
         self.restarts = 0
         self.env: dict[str, str] = {}
+        self.secrets_fp: object = None  # the deployer's fingerprint of the secret values (memory only)
         self.stopping = threading.Event()
         self.last_error: str | None = None
         self.broker: BrokerChild | None = None
@@ -145,15 +146,15 @@ class Supervisor:
                     break
         return f"the server exited with status {code} before it was ready (see service.log)"
 
-    def deploy(self, release: str, env: dict[str, str]) -> dict[str, Any]:
+    def deploy(self, release: str, env: dict[str, str], secrets_fp: object = None) -> dict[str, Any]:
         with self.lock:
             if self.stopping.is_set():
                 return {"ok": False, "error": "the supervisor is stopping (remove in progress)", **self._status()}
-            old_env = self.env
-            self.env = dict(env)
+            old_env, old_fp = self.env, self.secrets_fp
+            self.env, self.secrets_fp = dict(env), secrets_fp
             proc, error = self._spawn(release)
             if proc is None:
-                self.env = old_env
+                self.env, self.secrets_fp = old_env, old_fp
                 self.last_error = error
                 log("deploy failed; the previous generation keeps serving", error=error)
                 return {"ok": False, "error": error, **self._status()}
@@ -313,6 +314,7 @@ class Supervisor:
             "started": child.started if child is not None else None,
             "restarts": self.restarts,
             "last_error": self.last_error,
+            "secrets_fp": self.secrets_fp,
             **self._broker_status(),
         }
 
@@ -349,7 +351,8 @@ class Supervisor:
                 if cmd == "status":
                     answer = {"ok": True, **self._status()}
                 elif cmd == "deploy":
-                    answer = self.deploy(str(message["release"]), dict(message.get("env") or {}))
+                    answer = self.deploy(str(message["release"]), dict(message.get("env") or {}),
+                                         message.get("secrets_fp"))
                 elif cmd == "stop":
                     answer = self.stop()
                 elif cmd == "broker":

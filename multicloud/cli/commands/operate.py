@@ -24,6 +24,21 @@ if TYPE_CHECKING:
     from multicloud.cli.output import Output
 
 
+def _request_body(data: str | None) -> bytes:
+    """`-d TEXT` or `-d @FILE`; a file that cannot be read is bad input (exit 2), not a failure."""
+    if data is None:
+        return b""
+    if not data.startswith("@"):
+        return data.encode()
+    from multicloud.errors import UsageError
+
+    try:
+        return Path(data[1:]).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the request body from {data[1:]}: {exc.strerror}",
+                         fix="check the path after @") from exc
+
+
 @app.command()
 def invoke(
     ctx: typer.Context,
@@ -47,9 +62,7 @@ def invoke(
 
         project, t, provider = target_provider(path, target)
         fn = function_of(project, t, function)
-        body = b""
-        if data is not None:
-            body = Path(data[1:]).read_bytes() if data.startswith("@") else data.encode()
+        body = _request_body(data)
         payload = None
         if event is not None:
             try:
@@ -128,12 +141,13 @@ def status(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = "l
     def work(out: Output) -> int:
         project, t, provider = target_provider(path, target)
         rep = provider.status()
-        lines = [f"{t}: {'deployed' if rep.deployed else 'not deployed'}"]
+        state = f"DOWN: {rep.down}" if rep.down else ("deployed" if rep.deployed else "not deployed")
+        lines = [f"{t}: {state}"]
         for f in rep.functions:
             lines.append(f"  {f.function}: {f.state}" + (f" version {f.version}" if f.version else "")
                          + (f" {f.endpoint}" if f.endpoint else "") + (f" ({f.detail})" if f.detail else ""))
         out.result(rep, "\n".join(lines))
-        return 0
+        return 1 if rep.down else 0  # a deployment that does not serve is a failed check (CI, scripts)
 
     run(ctx, work)
 

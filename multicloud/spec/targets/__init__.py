@@ -6,7 +6,7 @@ can still be named on the command line and then use their defaults.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from multicloud.spec.targets.aws import AwsSettings
 from multicloud.spec.targets.azure import AzureSettings
@@ -25,6 +25,12 @@ class TargetsSettings(BaseModel):
     gcp: GcpSettings | None = None
     docker: DockerSettings | None = None
     local: LocalSettings | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _listed_without_settings(cls, value: object) -> object:
+        """`aws:` with nothing after it lists the target with its defaults (YAML reads it as null)."""
+        return {} if value is None else value
 
     def configured(self) -> list[str]:
         return [name for name in type(self).model_fields if getattr(self, name) is not None]

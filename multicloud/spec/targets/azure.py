@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from multicloud.spec.types import Int
 
 
 class EventHubSettings(BaseModel):
@@ -24,6 +26,13 @@ class AzureSettings(BaseModel):
     plan: Literal["flex", "consumption"] = "flex"
     app_name: str | None = Field(None, description="Function app name; default: <service>-<hash>.")
     storage_account: str | None = Field(None, description="Default: mc<service><hash> (global, 3-24 a-z0-9).")
-    max_instances: int = Field(100, ge=40, le=1000, description="Flex Consumption maximumInstanceCount.")
+    max_instances: Int = Field(100, ge=40, le=1000, description="Flex Consumption maximumInstanceCount.")
     eventhub: EventHubSettings = Field(default_factory=EventHubSettings)
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _plan_settings(self) -> AzureSettings:
+        if self.plan == "consumption" and "max_instances" in self.model_fields_set:
+            raise ValueError("max_instances applies to the Flex Consumption plan only Fix: remove it, or use "
+                             "plan: flex")
+        return self

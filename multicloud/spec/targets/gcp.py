@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from multicloud.spec.types import Int, no_bool
 
 LABEL_RE = r"^[a-z][a-z0-9_-]{0,62}$"
 LABEL_VALUE_RE = r"^[a-z0-9_-]{0,63}$"
@@ -42,9 +44,9 @@ class GcpSettings(BaseModel):
         None, pattern=SERVICE_ACCOUNT_RE,
         description="Identity Eventarc and Cloud Scheduler use to call private functions (OIDC).",
     )
-    max_instances: int | None = Field(None, ge=1, le=1000)
-    min_instances: int = Field(0, ge=0, le=1000)
-    concurrency: int = Field(1, ge=1, le=1000, description="Requests one instance serves at once.")
+    max_instances: Annotated[int, Field(ge=1, le=1000), BeforeValidator(no_bool)] | None = None
+    min_instances: Int = Field(0, ge=0, le=1000)
+    concurrency: Int = Field(1, ge=1, le=1000, description="Requests one instance serves at once.")
     retry_events: bool = Field(False, description="Retry failed storage/queue events (at-least-once).")
     trigger_region: str | None = Field(
         None, description="Eventarc region; default: the function's (set it for dual-region buckets)."

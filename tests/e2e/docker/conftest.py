@@ -192,6 +192,17 @@ def base_image() -> str:
     return BASE_IMAGE
 
 
+@pytest.fixture(scope="session")
+def docker_kit() -> Any:
+    """This module's helpers for test files (importing `conftest` by name is ambiguous when several e2e
+    folders run in one session): SESSION, TEST_LABEL, BASE_IMAGE, HANDLERS, write_project, service_name,
+    Deployed."""
+    import types
+
+    return types.SimpleNamespace(SESSION=SESSION, TEST_LABEL=TEST_LABEL, BASE_IMAGE=BASE_IMAGE, HANDLERS=HANDLERS,
+                                 write_project=write_project, service_name=service_name, Deployed=Deployed)
+
+
 @pytest.fixture
 def deployed(engine: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     made: list[Deployed] = []

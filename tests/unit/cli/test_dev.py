@@ -1,4 +1,5 @@
-"""`multicloud dev` serves the example in the foreground and stops cleanly on Ctrl-C (SIGINT)."""
+"""`multicloud dev` serves the example in the foreground and stops its server, drained, on Ctrl-C (SIGINT),
+SIGTERM or SIGHUP; killed outright (SIGKILL), its server notices the parent is gone and stops too."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -21,12 +24,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_dev_serves_and_stops_on_sigint(tmp_path: Path) -> None:
+def start_dev(tmp_path: Path) -> tuple[subprocess.Popen[str], int]:
     project = tmp_path / "hello"
     shutil.copytree(ROOT / "examples" / "hello-http", project)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "multicloud", "dev", str(project), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, port
+
+
+def wait_port_closed(port: int, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"something still listens on {port}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_dev_serves_and_stops_its_server_on_a_signal(tmp_path: Path, sig: int) -> None:
+    proc, port = start_dev(tmp_path)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -40,8 +59,36 @@ def test_dev_serves_and_stops_on_sigint(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert body == {"message": "Hello, Dev!", "target": "local"}
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     assert '"outcome": "drained"' in out
+    wait_port_closed(port, seconds=1)  # the server is gone with the command, not left behind
+
+
+def test_dev_killed_outright_takes_its_server_along(tmp_path: Path) -> None:
+    proc, port = start_dev(tmp_path)
+    deadline = time.monotonic() + 60
+    while True:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.kill()
+    proc.communicate(timeout=30)
+    wait_port_closed(port)
+
+
+def test_dev_on_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        project = tmp_path / "hello"
+        shutil.copytree(ROOT / "examples" / "hello-http", project)
+        port = holder.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "multicloud", "dev", str(project), "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"127.0.0.1:{port}" in proc.stdout + proc.stderr
