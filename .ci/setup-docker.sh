@@ -5,6 +5,7 @@
 #   * starts dockerd when no engine answers, and waits for its socket
 #   * builds multicloud/python:3.11-bookworm with the product's own code
 #     (multicloud.providers.docker.base_image), skipped when the image exists already
+#   * builds multicloud/nats:bookworm, the air-gapped broker image (providers/docker/broker_image.py), likewise
 #
 # Idempotent and quick on a machine that has everything. Any failure exits non-zero: in CI the Docker
 # tests never skip, so a missing engine must fail here, loudly, not later as skipped tests.
@@ -49,6 +50,20 @@ if ! docker info >/dev/null 2>&1; then
   fi
 fi
 log "engine $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+
+BROKER_IMAGE="${MULTICLOUD_BROKER_IMAGE:-multicloud/nats:bookworm}"
+if docker image inspect "$BROKER_IMAGE" >/dev/null 2>&1; then
+  log "$BROKER_IMAGE exists (cached)"
+else
+  log "building $BROKER_IMAGE (nats-server from Debian packages) with debootstrap (about 40 s)"
+  "$PYTHON" - "$BROKER_IMAGE" <<'PY'
+import sys
+
+from multicloud.providers.docker.broker_image import build_broker_image
+
+print(build_broker_image(sys.argv[1], lambda m: print(f"setup-docker: {m}", file=sys.stderr)))
+PY
+fi
 
 if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   log "$BASE_IMAGE exists (cached)"

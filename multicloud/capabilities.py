@@ -85,13 +85,15 @@ CAPABILITIES: dict[str, Limits] = {
         unzipped_bytes=None,
         secret_schemes=frozenset({"env", "file"}),
         trigger_services={"http": "runtime HTTP server", "schedule": "in-runtime scheduler",
-                          "queue": "CloudEvents push endpoint", "stream": "CloudEvents push endpoint",
-                          "storage": "CloudEvents push endpoint"},
-        notes="Event triggers are delivered by POSTing CloudEvents to the runtime's /events endpoint.",
+                          "queue": "NATS JetStream work queue", "stream": "NATS JetStream stream",
+                          "storage": "S3 bucket notifications (MinIO, Ceph RGW) over JetStream or webhook"},
+        notes="Queue, stream and storage triggers are consumed by the runtime from the service's own NATS "
+              "JetStream broker (a container; a 3-node cluster in swarm mode).",
     ),
 }
 # the embedded target runs the same runtime as docker, without an engine to enforce limits
 CAPABILITIES["local"] = replace(
     CAPABILITIES["docker"],
-    notes="Memory limits are not enforced on the local target (no engine); use docker for that.",
+    notes="Memory limits are not enforced on the local target (no engine); use docker for that. Queue, stream "
+          "and storage triggers need nats-server (the supervisor runs it).",
 )

@@ -26,7 +26,12 @@ class _Stop(Exception):
 
 def serve(project: Project, port: int, step: Callable[[str], None], host: str = "127.0.0.1") -> int:
     project.check_target("local")
-    staged = stage_artifact(project, "local", build_dir(project, "dev"), step)
+    staged = stage_artifact(project, "local", build_dir(project, "dev"), step, without_broker=True)
+    from multicloud.broker.topology import topology
+
+    if not topology(project, "local").empty:
+        step("queue, stream and storage functions: POST CloudEvents to /_events/<function> (dev runs no broker; "
+             "`multicloud deploy --target local` does)")
     # --parent-pid: should this process die without a word (kill -9), the server drains and exits too
     cmd = [*staged.command(sys.executable), "--port", str(port), "--host", host, "--parent-pid", str(os.getpid())]
     step(f"serving {project.name} on http://{host}:{port} (Ctrl-C stops)")

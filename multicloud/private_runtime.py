@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from multicloud.errors import SpecError, UnsupportedError
-from multicloud.package import pip_install_target, tree_digest
+from multicloud.errors import OperationError, SpecError, UnsupportedError
+from multicloud.package import iter_tree, pip_install_target, tree_digest
 from multicloud.project import Project, ResolvedFunction
 from multicloud.provider import Progress, no_progress
 from multicloud.requirements import read_requirements
@@ -37,6 +37,7 @@ DIGEST_NAME = ".stage-digest"
 DEFAULT_AUTH_KEY_REF = "env:MULTICLOUD_AUTH_KEY"
 PRIVATE_SCHEMES = ("env", "file")
 SERVER_MODULE = "multicloud.runtime.server"
+BROKER_CLIENT = "nats"  # the import name of nats-py, the runtime's broker client
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,22 @@ def _merge(kind: str, functions: list[ResolvedFunction], get: Any) -> None:
             seen[name] = (fn.name, value)
 
 
-def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = None) -> dict[str, Any]:
-    """runtime.json for `target` ("local" or "docker"). Secret values never appear, only references."""
+@dataclass(frozen=True)
+class BrokerAccess:
+    """How the runtime reaches the service's broker on a target: client URLs as seen from the runtime and a
+    reference to the runtime user's password."""
+
+    servers: tuple[str, ...]
+    password_ref: str
+
+
+def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = None,
+                   broker: BrokerAccess | None = None, without_broker: bool = False) -> dict[str, Any]:
+    """runtime.json for `target` ("local" or "docker"). Secret values never appear, only references.
+    Functions that read a queue, stream or bucket consume from `broker`; `without_broker` (`multicloud dev`)
+    leaves them to CloudEvents POSTed to /_events/<function>."""
+    from multicloud.broker.topology import runtime_section, topology
+
     functions = project.functions_for(target)
     _merge("env", functions, lambda f: f.env)
     _merge("secrets", functions, lambda f: f.secrets)
@@ -119,7 +134,7 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
             "secrets": dict(sorted(fn.secrets.items())),
             "http": routes,
             "schedules": schedules,
-            "events": events,  # informational: any CloudEvent may be POSTed to /_events/<name>
+            "events": events,  # informational: the broker delivers them (`broker`), or POST a CloudEvent
         }
     config: dict[str, Any] = {
         "format": 1,
@@ -130,7 +145,28 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
         "auth": {"key": auth_key_ref or DEFAULT_AUTH_KEY_REF} if needs_key or auth_key_ref else {},
         "limits": limits,
     }
+    topo = topology(project, target)
+    if not topo.empty and not without_broker:
+        if broker is None:
+            raise UnsupportedError(f"the {target} target has no broker for queue, stream and storage triggers",
+                                   where=f"targets.{target}")
+        config["broker"] = runtime_section(topo, list(broker.servers), broker.password_ref)
     return config
+
+
+def broker_client_files() -> dict[str, Path]:
+    """The broker client (nats-py, pure Python) as installed beside multicloud on this host, to ship in
+    deps/ of a runtime that consumes events: no network is needed to build the artifact or the image."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(BROKER_CLIENT)
+    if spec is None or not spec.submodule_search_locations:
+        raise OperationError(f"the {BROKER_CLIENT} package (nats-py) is not installed beside multicloud",
+                             fix="pip install nats-py (it is a dependency of multicloud: reinstall it)",
+                             where="queue, stream and storage triggers")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return {f"{BROKER_CLIENT}/{arc}": path for arc, path in iter_tree(root)
+            if "__pycache__" not in arc and not arc.endswith(".pyc")}
 
 
 def warn_short_secrets(values: dict[str, str], progress: Progress) -> None:
@@ -152,7 +188,9 @@ def check_runtime_config(project: Project, target: str) -> None:
     from multicloud.runtime.scheduler import Cron, CronError
     from multicloud.runtime.server_config import ConfigError, parse_config
 
-    config = runtime_config(project, target, auth_key_ref=DEFAULT_AUTH_KEY_REF)
+    # a broker address like the one the target gives, so the runtime's parser checks that section too
+    broker = BrokerAccess(("nats://127.0.0.1:4222",), "env:MULTICLOUD_BROKER_PASSWORD")
+    config = runtime_config(project, target, auth_key_ref=DEFAULT_AUTH_KEY_REF, broker=broker)
     try:
         parsed = parse_config(json.loads(json.dumps(config)), project.root)
         for schedule in parsed.schedules:
@@ -184,13 +222,16 @@ def stage_artifact(
     auth_key_ref: str | None = None,
     pip_platforms: tuple[str, ...] = (),
     python_version: str | None = None,
+    broker: BrokerAccess | None = None,
+    without_broker: bool = False,
 ) -> StagedArtifact:
     """Lay out runtime.json + app/ + deps/ in out_dir; unchanged inputs -> no rebuild.
 
     `pip_platforms` (e.g. ("manylinux2014_x86_64",)) installs wheels for another platform, as a
     container needs; empty means this machine's platform (the local target).
     """
-    config = runtime_config(project, target, auth_key_ref=auth_key_ref)
+    config = runtime_config(project, target, auth_key_ref=auth_key_ref, broker=broker, without_broker=without_broker)
+    client = broker_client_files() if "broker" in config else {}
     config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
     files = artifact_files(project)
     requirements = _requirements(project)
@@ -199,6 +240,7 @@ def stage_artifact(
     inputs[CONFIG_NAME] = config_bytes
     inputs["\0requirements"] = requirements.read_bytes() if requirements else b""
     inputs["\0pip"] = json.dumps([list(pip_platforms), version if pip_platforms else ""]).encode()
+    inputs.update({f"\0client/{k}": v for k, v in client.items()})
     digest = tree_digest(inputs)
     out_dir.mkdir(parents=True, exist_ok=True)
     app_dir, deps_dir, config_path = out_dir / APP_DIR, out_dir / DEPS_DIR, out_dir / CONFIG_NAME
@@ -218,6 +260,13 @@ def stage_artifact(
     if requirements is not None and read_requirements(requirements):
         progress(f"{target}: installing dependencies from {requirements.name}")
         pip_install_target(requirements, deps_dir, python_version=version, platforms=pip_platforms)
+    if client and (deps_dir / BROKER_CLIENT).is_dir():
+        progress(f"{target}: the requirements install their own {BROKER_CLIENT} package; using it")
+        client = {}
+    for arc, src in client.items():
+        dest = deps_dir / arc
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
     config_path.write_bytes(config_bytes)
     digest_path.write_text(digest + "\n")
     return StagedArtifact(out_dir, config_path, app_dir, deps_dir, digest, True, _size(out_dir))

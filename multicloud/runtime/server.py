@@ -29,6 +29,10 @@ from multicloud.runtime.server_conn import Connection, ConnectionSet
 from multicloud.runtime.server_http import HttpError, error_response
 from multicloud.runtime.server_log import JsonLog
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from multicloud.runtime.server_broker import BrokerThread
+
 SWEEP_SECONDS = 0.5
 ACCEPT_POLL = 0.25
 
@@ -114,6 +118,28 @@ class Server:
         self.connections = ConnectionSet(limits.keepalive_timeout, limits.max_connections, limits.header_timeout)
         self.stop = threading.Event()
         self.scheduler = Scheduler(self.app.fire_schedule)
+        self.broker: BrokerThread | None = None
+
+    def start_events(self, timeout: float = 30.0) -> None:
+        """Queue, stream and storage triggers: connect to the broker and bind every consumer before the
+        server reports ready, so a version that cannot consume never replaces one that can."""
+        if self.config.broker is None:
+            return
+        from multicloud.runtime import secrets
+        from multicloud.runtime.consumer import StartError
+        from multicloud.runtime.server_broker import BrokerThread
+
+        try:
+            password = secrets.resolve(self.config.broker.password_ref)
+        except Exception as exc:
+            raise StartupError(f"broker password reference {self.config.broker.password_ref}: cannot be resolved "
+                               f"({type(exc).__name__})") from exc
+        broker = BrokerThread(self.app, password, self.log)
+        try:
+            broker.start(timeout)
+        except StartError as exc:
+            raise StartupError(f"event triggers: {exc}") from exc
+        self.broker = broker
 
     def _accept_loop(self) -> None:
         limits = self.config.limits
@@ -187,6 +213,8 @@ class Server:
         self.app.draining = True
         self.connections.start_drain()
         self.scheduler.stop()
+        if self.broker is not None:
+            self.broker.drain(self.config.drain_timeout)
         acceptor.join(ACCEPT_POLL * 4)  # stops calling accept(): queued connections stay for a successor
         self.sock.close()
         self.log.event("draining", running=self.app.slots.running, connections=len(self.connections))
@@ -240,7 +268,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError:
                 pass
 
-    Server(config, handlers, key, sock, log).serve(ready, args.parent_pid)
+    server = Server(config, handlers, key, sock, log)
+    try:
+        server.start_events()
+    except StartupError as exc:
+        log.event("cannot start", level="ERROR", error=str(exc))
+        return 1  # not EX_CONFIG: a broker that is down now may answer on the next restart
+    server.serve(ready, args.parent_pid)
     return 0
 
 

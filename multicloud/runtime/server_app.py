@@ -27,7 +27,7 @@ from multicloud.runtime.http import HttpRequest, error_result, to_result
 from multicloud.runtime.invoke import handle_direct, handle_event, handle_http, rfc3339
 from multicloud.runtime.server_config import RuntimeConfig
 from multicloud.runtime.server_conn import Connection
-from multicloud.runtime.server_events import parse_cloudevent
+from multicloud.runtime.server_events import parse_cloudevent, storage_notifications
 from multicloud.runtime.server_http import HttpError, RawRequest
 from multicloud.runtime.server_log import JsonLog
 from multicloud.runtime.server_routes import RouteTable
@@ -196,6 +196,10 @@ class RuntimeApp:
                 # a function behind `auth: key` must not be reachable keyless through its events endpoint
                 return conn.answer(request, 401, [("WWW-Authenticate", "Bearer"), *JSON],
                                    b'{"error":"missing or wrong key"}', {"function": name})
+            notifications = storage_notifications(request, self.config, name)
+            if notifications is not None:  # a bucket notification POSTed by MinIO or Ceph RGW (webhook)
+                return self._call(conn, request, name, request_id,
+                                  lambda deadline: self._run_events(name, notifications, request_id, deadline))
             event = parse_cloudevent(request)
             return self._call(conn, request, name, request_id,
                               lambda deadline: self._run_event(name, event, request_id, deadline))
@@ -280,6 +284,35 @@ class RuntimeApp:
             err = error_result(500, "handler failed; the event should be retried")
             return err.status, [*err.headers, ("X-Request-Id", request_id)], err.body
         return 200, [*JSON, ("X-Request-Id", request_id)], json.dumps({"failed": failed}).encode()
+
+    def _run_events(self, name: str, events: list[Event], request_id: str, deadline: float) -> Answer:
+        """Several storage events from one notification, in order; the first failure answers (MinIO retries)."""
+        for event in events:
+            answer = self._run_event(name, event, request_id, deadline)
+            if answer[0] != 200:
+                return answer
+        return 200, [*JSON, ("X-Request-Id", request_id)], json.dumps({"handled": len(events)}).encode()
+
+    # ---- broker batches (called from the event consumer's thread pool, server_broker.py) ----------------
+    def run_batch(self, name: str, event: Event) -> tuple[list[str] | None, str | None]:
+        """Run a queue/stream/storage event under a concurrency slot and the function's timeout.
+        Returns (failed ids, None), or (None, why) when the whole batch failed."""
+        request_id = event.id
+        deadline = time.monotonic() + self.config.functions[name].timeout
+        try:
+            if not self.slots.acquire(deadline):
+                return None, "timed out waiting for a concurrency slot"
+        except QueueFull:
+            return None, "too many calls waiting for a concurrency slot"
+        try:
+            failed = handle_event(self.handlers[name], event, self._context(name, request_id, deadline))
+        except Exception as exc:  # handle_event logged the traceback
+            return None, f"{type(exc).__name__}: {exc}"
+        finally:
+            self.slots.release()
+        if time.monotonic() > deadline:
+            return None, f"the function timed out after {self.config.functions[name].timeout:g} s"
+        return failed, None
 
     # ---- schedules (called from the scheduler thread) -----------------------------------------------
     def fire_schedule(self, name: str, index: int, due: datetime) -> None:

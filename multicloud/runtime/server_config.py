@@ -53,6 +53,35 @@ class FunctionConfig:
 
 
 @dataclass(frozen=True)
+class BrokerSubscription:
+    """One function reading a JetStream stream through its durable pull consumer (see runtime/consumer.py)."""
+
+    function: str
+    kind: str  # queue | stream | storage
+    name: str  # the spec's queue/stream name or bucket
+    stream: str
+    consumer: str
+    batch_size: int
+    max_attempts: int | None  # None: retried until it succeeds
+    ordered: bool  # stream triggers: one batch in flight, failed records and those after them retried in order
+    dead_letter_subject: str
+    events: tuple[str, ...] = ()
+    prefix: str = ""
+    suffix: str = ""
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Where the service's broker is and how the runtime signs in (a reference to the password, never it)."""
+
+    servers: tuple[str, ...]
+    user: str
+    password_ref: str
+    inbox_prefix: str
+    subscriptions: tuple[BrokerSubscription, ...]
+
+
+@dataclass(frozen=True)
 class Limits:
     concurrency: int = 32
     max_queue: int = 1024
@@ -75,6 +104,7 @@ class RuntimeConfig:
     auth_key_ref: str | None
     limits: Limits
     base_dir: Path
+    broker: BrokerConfig | None = None
 
     @property
     def drain_timeout(self) -> float:
@@ -164,6 +194,7 @@ def parse_config(data: object, base_dir: Path) -> RuntimeConfig:
     if key_ref is not None and not re.match(r"^(env|file):.+", str(key_ref)):
         raise ConfigError("auth.key: must be a reference (env:NAME or file:/path), never the key itself")
     paths = tuple((base_dir / p).resolve() for p in data.get("paths", ["."]))
+    broker = parse_broker(data["broker"], set(functions)) if data.get("broker") else None
     return RuntimeConfig(
         service=str(data.get("service", "service")),
         target=str(data.get("target", "local")),
@@ -174,7 +205,47 @@ def parse_config(data: object, base_dir: Path) -> RuntimeConfig:
         auth_key_ref=key_ref,
         limits=limits,
         base_dir=base_dir,
+        broker=broker,
     )
+
+
+def parse_broker(raw: object, functions: set[str]) -> BrokerConfig:
+    where = "broker"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected an object")
+    servers = _req(raw, "servers", list, where)
+    if not servers or not all(isinstance(s, str) for s in servers):
+        raise ConfigError(f"{where}.servers: expected a list of nats:// URLs")
+    password_ref = _req(raw, "password", str, where)
+    if not re.match(r"^(env|file):.+", password_ref):
+        raise ConfigError(f"{where}.password: must be a reference (env:NAME or file:/path), never the password")
+    subs = []
+    for i, item in enumerate(_req(raw, "subscriptions", list, where)):
+        swhere = f"{where}.subscriptions[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{swhere}: expected an object")
+        function = _req(item, "function", str, swhere)
+        if function not in functions:
+            raise ConfigError(f"{swhere}.function: no function {function!r} in runtime.json")
+        kind = _req(item, "kind", str, swhere)
+        if kind not in ("queue", "stream", "storage"):
+            raise ConfigError(f"{swhere}.kind: expected queue, stream or storage, got {kind!r}")
+        attempts = item.get("max_attempts")
+        if attempts is not None and (not isinstance(attempts, int) or attempts < 1):
+            raise ConfigError(f"{swhere}.max_attempts: a positive integer or null")
+        batch = _req(item, "batch_size", int, swhere)
+        if batch < 1:
+            raise ConfigError(f"{swhere}.batch_size: must be >= 1")
+        subs.append(BrokerSubscription(
+            function=function, kind=kind, name=_req(item, "name", str, swhere),
+            stream=_req(item, "stream", str, swhere), consumer=_req(item, "consumer", str, swhere),
+            batch_size=batch, max_attempts=attempts, ordered=bool(item.get("ordered", False)),
+            dead_letter_subject=_req(item, "dead_letter_subject", str, swhere),
+            events=tuple(str(e) for e in item.get("events", [])), prefix=str(item.get("prefix", "")),
+            suffix=str(item.get("suffix", "")),
+        ))
+    return BrokerConfig(servers=tuple(servers), user=str(raw.get("user", "runtime")), password_ref=password_ref,
+                        inbox_prefix=str(raw.get("inbox_prefix", "_MC_RT")), subscriptions=tuple(subs))
 
 
 def load_config(path: Path) -> RuntimeConfig:

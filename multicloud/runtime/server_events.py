@@ -13,6 +13,7 @@ import json
 from datetime import datetime, timezone
 
 from multicloud.runtime.events import KIND_OF_TYPE, Event, Message, ScheduleInfo, StorageObject
+from multicloud.runtime.server_config import RuntimeConfig
 from multicloud.runtime.server_http import HttpError, RawRequest
 
 REQUIRED = ("id", "source", "type")
@@ -125,3 +126,28 @@ def to_event(attrs: dict[str, object], data: object) -> Event:
         schedule = ScheduleInfo(when, info.get("name"), past_due=bool(info.get("past_due", False)))
         return Event("schedule", schedule=schedule, **common)  # type: ignore[arg-type]
     return Event("direct", **common)  # type: ignore[arg-type]
+
+
+def storage_notifications(request: RawRequest, config: RuntimeConfig, function: str) -> list[Event] | None:
+    """The storage events of an S3-format bucket notification POSTed as plain JSON (MinIO's or Ceph RGW's
+    webhook), kept to the records `function`'s storage triggers accept; None when the request is not one
+    (a CloudEvent, or anything else, which parse_cloudevent judges)."""
+    from multicloud.runtime import s3_records
+
+    content_type = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json" or any(k.startswith("ce-") for k, _ in request.headers):
+        return None
+    try:
+        doc = json.loads(request.body)
+    except ValueError:
+        return None
+    if not s3_records.is_notification(doc):
+        return None
+    try:
+        events = s3_records.to_events(doc, source_prefix=f"/{config.target}/{config.service}/buckets")
+    except s3_records.NotARecord as exc:
+        raise HttpError(400, str(exc)) from None
+    subs = [s for s in (config.broker.subscriptions if config.broker else ()) if s.function == function
+            and s.kind == "storage"]
+    return [e for e in events for s in subs
+            if e.storage.bucket == s.name and s3_records.matches(e, s.events, s.prefix, s.suffix)]

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from multicloud.broker.hooks import BrokerEvents
 from multicloud.errors import MulticloudError, OperationError
 from multicloud.provider import (
     Artifact,
@@ -29,7 +30,6 @@ from multicloud.provider import (
     LogRecord,
     Plan,
     Progress,
-    Provider,
     RemoveResult,
     StatusReport,
 )
@@ -39,7 +39,7 @@ from multicloud.state import clear_state, read_state, write_state
 IMAGES_FILE = "docker-images.json"
 
 
-class DockerProvider(Provider):
+class DockerProvider(BrokerEvents):
     name = "docker"
     extra = "docker"
     sdk_free = frozenset({"check", "export"})  # even a build talks to the engine
@@ -71,9 +71,14 @@ class DockerProvider(Provider):
 
         return Single(client, self.project, self.settings, lambda _m: None)
 
+    # ---- broker (queue, stream and storage triggers: broker.py) -------------------------------------
+    def _broker_admin(self) -> Any:
+        return self.mode().broker().admin()
+
     def _check(self) -> None:
         from multicloud.private_runtime import check_runtime_config
 
+        super()._check()
         check_runtime_config(self.project, "docker")
 
     # ---- build -------------------------------------------------------------------------------------
@@ -138,6 +143,8 @@ class DockerProvider(Provider):
             return "drift: the gateway routes to no function container (removed outside multicloud)"
         if live.status != "running":
             return f"drift: the function container {live.name} is {live.status}"
+        if not mode.broker().topology.empty:
+            return mode.broker().drift()  # type: ignore[no-any-return]
         return None
 
     def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:

@@ -15,7 +15,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from multicloud.errors import OperationError, UnsupportedError
 from multicloud.provider import Progress, no_progress
@@ -54,52 +56,12 @@ def build_base_image(python_version: str, tag: str | None = None, progress: Prog
     """Build `multicloud/python:<X.Y>-bookworm` (or `tag`) with debootstrap + image import; return the tag."""
     suite = suite_for(python_version)
     tag = tag or default_tag(python_version)
-    debootstrap = shutil.which("debootstrap") or next(
-        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.path.exists(p)), None
-    )
-    if debootstrap is None:
-        raise OperationError("debootstrap is not installed", fix="apt-get install -y debootstrap",
-                             where="multicloud docker base-image")
-    if os.geteuid() != 0:
-        raise OperationError("debootstrap needs root to build a root filesystem",
-                             fix="run `multicloud docker base-image` as root (e.g. with sudo)",
-                             where="multicloud docker base-image")
-    from .engine import client as docker_client
-
-    engine = docker_client()
-    with tempfile.TemporaryDirectory(prefix="multicloud-rootfs-") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        cmd = [debootstrap, "--variant=minbase", "--include=python3", suite, str(rootfs)]
-        if os.environ.get(MIRROR_ENV):
-            cmd.append(os.environ[MIRROR_ENV])
-        progress(f"debootstrap {suite} minbase + python3 (about 40 s)")
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
-            raise OperationError(
-                f"debootstrap {suite} failed: {tail}",
-                fix=f"check that a Debian mirror is reachable (set {MIRROR_ENV} to an internal one)",
-                where="multicloud docker base-image",
-            )
-        # Leaner and reproducible-ish: no package caches, no apt lists, no logs.
-        for sub in ("var/cache/apt/archives", "var/lib/apt/lists", "var/log"):
-            for item in (rootfs / sub).glob("*"):
-                if item.is_file() or item.is_symlink():
-                    item.unlink()
-        tarball = Path(tmp) / "rootfs.tar"
-        progress("packing the root filesystem")
-        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], check=True,
-                       capture_output=True)
-        repository, _, version_tag = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
-        changes = [
-            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "ENV LANG=C.UTF-8",
-            'CMD ["python3"]',
-            f"LABEL {LABEL}={suite}-python{DEBIAN_PYTHON[suite]}",
-        ]
-        progress(f"importing as {tag}")
-        engine.api.import_image_from_file(str(tarball), repository=repository, tag=version_tag,
-                                          changes=changes)
+    engine = debian_image(suite, ["python3"], tag, [
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV LANG=C.UTF-8",
+        'CMD ["python3"]',
+        f"LABEL {LABEL}={suite}-python{DEBIAN_PYTHON[suite]}",
+    ], progress, where="multicloud docker base-image")
     out = engine.containers.run(tag, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                                 remove=True, network_disabled=True, labels={LABEL: "check"})
     got = out.decode().strip()
@@ -107,3 +69,49 @@ def build_base_image(python_version: str, tag: str | None = None, progress: Prog
         raise OperationError(f"{tag} has Python {got}, expected {DEBIAN_PYTHON[suite]}",
                              where="multicloud docker base-image")
     return tag
+
+
+def debian_image(suite: str, packages: list[str], tag: str, changes: list[str], progress: Progress, *,
+                 where: str, prepare: Callable[[Path], None] | None = None) -> Any:
+    """debootstrap `suite` minbase with `packages`, then import the root filesystem as `tag` with the given
+    Dockerfile `changes`; `prepare(rootfs)` may adjust the tree first. Returns the engine client."""
+    debootstrap = shutil.which("debootstrap") or next(
+        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.path.exists(p)), None
+    )
+    if debootstrap is None:
+        raise OperationError("debootstrap is not installed", fix="apt-get install -y debootstrap", where=where)
+    if os.geteuid() != 0:
+        raise OperationError("debootstrap needs root to build a root filesystem",
+                             fix=f"run `{where}` as root (e.g. with sudo)", where=where)
+    from .engine import client as docker_client
+
+    engine = docker_client()
+    with tempfile.TemporaryDirectory(prefix="multicloud-rootfs-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        cmd = [debootstrap, "--variant=minbase", f"--include={','.join(packages)}", suite, str(rootfs)]
+        if os.environ.get(MIRROR_ENV):
+            cmd.append(os.environ[MIRROR_ENV])
+        progress(f"debootstrap {suite} minbase + {', '.join(packages)} (about 40 s)")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+            raise OperationError(
+                f"debootstrap {suite} failed: {tail}",
+                fix=f"check that a Debian mirror is reachable (set {MIRROR_ENV} to an internal one)",
+                where=where,
+            )
+        # Leaner and reproducible-ish: no package caches, no apt lists, no logs.
+        for sub in ("var/cache/apt/archives", "var/lib/apt/lists", "var/log"):
+            for item in (rootfs / sub).glob("*"):
+                if item.is_file() or item.is_symlink():
+                    item.unlink()
+        if prepare is not None:
+            prepare(rootfs)
+        tarball = Path(tmp) / "rootfs.tar"
+        progress("packing the root filesystem")
+        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], check=True,
+                       capture_output=True)
+        repository, _, version_tag = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
+        progress(f"importing as {tag}")
+        engine.api.import_image_from_file(str(tarball), repository=repository, tag=version_tag, changes=changes)
+    return engine

@@ -21,6 +21,7 @@ from typing import Any
 
 from multicloud.errors import OperationError, SpecError
 from multicloud.package import iter_tree, sha256_file
+from multicloud.private_runtime import BrokerAccess
 from multicloud.project import Project
 from multicloud.provider import Progress
 from multicloud.render import render
@@ -81,11 +82,21 @@ def secret_files(project: Project, settings: DockerSettings) -> tuple[dict[str, 
     return out, None
 
 
+def broker_access(project: Project, settings: DockerSettings) -> BrokerAccess | None:
+    """Where the function finds its broker, when a function reads a queue, stream or bucket."""
+    from multicloud.broker.topology import topology
+
+    from .broker import access
+
+    return None if topology(project, "docker").empty else access(project, settings)
+
+
 def runtime_json(project: Project, settings: DockerSettings) -> bytes:
     from multicloud import private_runtime
 
     _, key_ref = secret_files(project, settings)
-    config = private_runtime.runtime_config(project, "docker", auth_key_ref=key_ref)
+    config = private_runtime.runtime_config(project, "docker", auth_key_ref=key_ref,
+                                            broker=broker_access(project, settings))
     for fn in config["functions"].values():
         fn["secrets"] = {env: f"file:{SECRETS_DIR}/{env}" for env in fn["secrets"]}
     return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
@@ -98,7 +109,8 @@ def stage(project: Project, settings: DockerSettings, out_dir: Path, arch: str,
 
     staged = private_runtime.stage_artifact(project, "docker", out_dir / "stage", progress,
                                             pip_platforms=wheel_platforms(arch),
-                                            python_version=project.spec.python_version)
+                                            python_version=project.spec.python_version,
+                                            broker=broker_access(project, settings))
     files: dict[str, Path | bytes] = {f"app/{arc}": path for arc, path in iter_tree(staged.app_dir)}
     deps = dict(iter_tree(staged.deps_dir))
     files.update({f"deps/{arc}": path for arc, path in deps.items()})

@@ -46,7 +46,8 @@ def run_config(project: Project, settings: DockerSettings) -> str:
     import hashlib
     import json
 
-    data = settings.model_dump(mode="json", exclude={"base_image", "concurrency", "max_body_mb", "auth_key"})
+    data = settings.model_dump(mode="json", exclude={"base_image", "concurrency", "max_body_mb", "auth_key",
+                                                     "broker_image"})
     data.update(memory=memory_mb(project), timeout=max_timeout(project))
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from multicloud.broker.topology import topology
 from multicloud.errors import OperationError
 from multicloud.private_runtime import warn_short_secrets
 from multicloud.project import Project
@@ -26,6 +27,8 @@ from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
 from . import hardening
+from .broker import RUNTIME_PASSWORD, SingleBroker
+from .broker_image import ensure_image
 from .context import secret_files
 from .refs import resolve_host_ref
 
@@ -57,6 +60,7 @@ class Single:
         self.settings = settings
         self.progress = progress
         self.names = Names(project.name)
+        self._admin: Any = None  # the broker's admin once deploy ensured it (prunes consumers after)
 
     # ---- discovery -------------------------------------------------------------------------------
     def function_containers(self) -> list[Any]:
@@ -104,6 +108,7 @@ class Single:
     # ---- deploy ----------------------------------------------------------------------------------
     def deploy(self, image: str, digest: str, gateway_image: str) -> tuple[bool, str, int]:
         """Returns (changed, host, port)."""
+        broker_password = self.ensure_broker()  # before the new version starts: it connects at start
         live = self.live()
         gateway = self.gateway()
         config = hardening.run_config(self.project, self.settings)
@@ -122,7 +127,9 @@ class Single:
         self.check_port(gateway)  # before anything starts: a taken port fails now, naming it
         self.ensure_network()
         name = self.names.function(digest)
-        volume = self.secrets_volume(name, image, values) if values else None
+        # the broker's runtime password is mounted with the others (generated once, so never "rotated")
+        mounted = {**values, RUNTIME_PASSWORD: broker_password} if broker_password is not None else values
+        volume = self.secrets_volume(name, image, mounted) if mounted else None
         labels = eng.labels_for(self.project.name, "function", self.settings.labels, digest=digest)
         labels[eng.RUN_CONFIG] = config
         labels[eng.SECRETS] = eng.secrets_fingerprint(values)
@@ -148,8 +155,27 @@ class Single:
         for c in old:
             self.progress(f"stopping {c.name}")
             self.discard(c, self.volume_of(c), timeout=hardening.max_timeout(self.project) + 2)
+        if self._admin is not None:
+            self._admin.prune(topology(self.project, "docker"), self.progress)  # consumers no function reads now
         host, port = self.endpoint(gateway)
         return True, host, port
+
+    # ---- broker (queue, stream and storage triggers) -----------------------------------------------
+    def broker(self) -> SingleBroker:
+        return SingleBroker(self.client, self.project, self.settings, topology(self.project, "docker"),
+                            self.progress)
+
+    def ensure_broker(self) -> str | None:
+        """Run the service's broker and declare its streams (when a function reads events); the runtime
+        user's password for the function's secrets mount, else None."""
+        broker = self.broker()
+        if broker.topology.empty:
+            return None
+        ensure_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
+        self.ensure_network()
+        admin = broker.ensure(self.names.network)
+        self._admin = admin  # pruned with it once the new version serves
+        return broker.creds.passwords()["runtime"]
 
     def check_port(self, gateway: Any | None) -> None:
         """A fixed `port:` that another program holds on this host fails at once (the engine would only
@@ -303,7 +329,8 @@ class Single:
 
     def volume_of(self, container: Any) -> str | None:
         for mount in container.attrs.get("Mounts", []):
-            if mount.get("Type") == "volume" and str(mount.get("Name", "")).endswith("-secrets"):
+            if mount.get("Type") == "volume" and str(mount.get("Name", "")).endswith("-secrets") \
+                    and mount.get("Name") != self.broker().creds.volume:
                 return str(mount["Name"])
         return None
 
@@ -386,6 +413,14 @@ class Single:
                 host, port = self.endpoint(gateway)
                 url = f"http://{host}:{port}"
                 details["url"] = url
+        broker = self.broker()
+        if not broker.topology.empty:
+            container = broker.container()
+            port = broker.port(container) if container is not None else None
+            details["broker"] = (f"{container.name} {container.status}, restarted "
+                                 f"{container.attrs.get('RestartCount', 0)} time(s), nats://"
+                                 f"{eng.public_host(self.settings.publish_host)}:{port}"
+                                 if container is not None else "missing")
         if live is None:
             fs = tuple(FunctionStatus(fn.name, "missing", detail="the gateway routes to no container")
                        for fn in self.project.functions_for("docker"))

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from multicloud.broker.topology import topology
 from multicloud.errors import OperationError
 from multicloud.private_runtime import warn_short_secrets
 from multicloud.project import Project
@@ -30,6 +31,8 @@ from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
 from . import hardening
+from .broker import RUNTIME_PASSWORD, SwarmBroker
+from .broker_image import ensure_image
 from .context import SECRETS_DIR, secret_files
 from .refs import resolve_host_ref
 from .single import log_record
@@ -45,6 +48,7 @@ class Swarm:
         self.progress = progress
         self.name = f"mc-{project.name}"
         self.gateway_name = f"mc-{project.name}-gateway"
+        self._admin: Any = None  # the broker's admin once deploy ensured it (prunes consumers after)
 
     # ---- discovery -------------------------------------------------------------------------------
     def require_manager(self) -> None:
@@ -104,6 +108,7 @@ class Swarm:
     # ---- deploy ----------------------------------------------------------------------------------
     def deploy(self, image: str, digest: str, gateway_image: str) -> tuple[bool, str, int]:
         self.require_manager()
+        broker_password = self.ensure_broker()
         current = self.service(self.name)
         gateway = self.service(self.gateway_name)
         host = eng.public_host("0.0.0.0")
@@ -115,7 +120,9 @@ class Swarm:
             self.progress(f"{image} is already live on the swarm: nothing to do")
             return False, host, self.published_port(gateway)
         self.ensure_network()
-        refs = self.create_secrets(values)
+        # the broker's runtime password is mounted with the others (generated once, so never "rotated")
+        refs = self.create_secrets({**values, RUNTIME_PASSWORD: broker_password} if broker_password is not None
+                                   else values)
         spec = self.function_spec(image, digest, refs)
         spec["labels"] = {**spec["labels"], eng.SECRETS: eng.secrets_fingerprint(values)}
         previous = eng.previous_release(self.labels(current), self.image_of(current), digest)
@@ -131,7 +138,23 @@ class Swarm:
         self.wait_converged(digest)
         port = self.ensure_gateway(gateway, gateway_image)
         self.remove_unused_secrets(keep={r["SecretName"] for r in refs})
+        if self._admin is not None:
+            self._admin.prune(topology(self.project, "docker"), self.progress)
         return True, host, port
+
+    # ---- broker: a three-node JetStream cluster (broker.py) ----------------------------------------
+    def broker(self) -> SwarmBroker:
+        return SwarmBroker(self.client, self.project, self.settings, topology(self.project, "docker"),
+                           self.progress)
+
+    def ensure_broker(self) -> str | None:
+        broker = self.broker()
+        if broker.topology.empty:
+            return None
+        ensure_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
+        self.ensure_network()
+        self._admin = broker.ensure(self.name)
+        return broker.creds.passwords()["runtime"]
 
     def function_spec(self, image: str, digest: str, secret_refs: list[Any]) -> dict[str, Any]:
         from docker.types import (
@@ -286,7 +309,8 @@ class Swarm:
     def remove_unused_secrets(self, keep: set[str]) -> None:
         from docker.errors import APIError
 
-        for secret in self.client.secrets.list(filters={"label": f"{eng.SERVICE}={self.project.name}"}):
+        for secret in self.client.secrets.list(filters={"label": [f"{eng.SERVICE}={self.project.name}",
+                                                                   f"{eng.ROLE}=secret"]}):
             if secret.name not in keep:
                 try:
                     secret.remove()
@@ -353,11 +377,24 @@ class Swarm:
             if svc is not None:
                 svc.remove()
                 removed.append(name)
-        # tasks take a moment to go; secrets and the network can only go after them
+        removed += self.broker().remove()
+        # tasks take a moment to go; secrets, volumes and the network can only go after them
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.client.containers.list(
                 all=True, ignore_removed=True, filters={"label": f"com.docker.swarm.service.name={self.name}"}):
             time.sleep(0.5)
+        while time.monotonic() < deadline and any(self.client.containers.list(
+                all=True, ignore_removed=True, filters={"label": f"com.docker.swarm.service.name={n}"})
+                for n in self.broker().names()):
+            time.sleep(0.5)
+        for c in self.client.containers.list(all=True, ignore_removed=True, filters=eng.owned(self.project.name)):
+            c.remove(force=True)  # helpers left by an interrupted deploy
+        for volume in self.client.volumes.list(filters=eng.owned(self.project.name)):
+            try:
+                volume.remove(force=True)
+                removed.append(volume.name)
+            except Exception:  # noqa: BLE001 - still in use by a task on its way out: the next remove takes it
+                pass
         for secret in self.client.secrets.list(filters={"label": f"{eng.SERVICE}={self.project.name}"}):
             secret.remove()
             removed.append(secret.name)

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from multicloud.broker.hooks import BrokerEvents
 from multicloud.errors import OperationError, UsageError
 from multicloud.ports import port_taken
 from multicloud.private_runtime import warn_short_secrets
@@ -40,7 +41,6 @@ from multicloud.provider import (
     LogRecord,
     Plan,
     Progress,
-    Provider,
     RemoveResult,
     StatusReport,
 )
@@ -53,7 +53,7 @@ from . import control
 SUPERVISOR_START_TIMEOUT = 20.0
 
 
-class LocalProvider(Provider):
+class LocalProvider(BrokerEvents):
     name = "local"
 
     @property
@@ -82,10 +82,52 @@ class LocalProvider(Provider):
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32) + "\n")
 
+    # ---- broker (queue, stream and storage triggers) ---------------------------------------------------
+    def _broker(self) -> Any:
+        from .broker import LocalBroker
+
+        return LocalBroker(self.rundir, self._topology())
+
+    def _broker_admin(self) -> Any:
+        broker = self._broker()
+        if not broker.config_path.is_file():
+            raise OperationError("the service's broker was never started on the local target",
+                                 fix="run `multicloud deploy --target local`")
+        return broker.admin()
+
     def _check(self) -> None:
         from multicloud.private_runtime import check_runtime_config
 
+        super()._check()
         check_runtime_config(self.project, "local")
+        topo = self._topology()
+        if not topo.empty:
+            from .broker import require_binary
+
+            require_binary(topo)
+
+    def _ensure_broker(self, progress: Progress) -> None:
+        """Start (or keep) the service's nats-server under the supervisor and declare its streams; stop it
+        when no function reads events any more."""
+        from .broker import require_binary
+
+        topo = self._topology()
+        sock_path = control.control_path(self.rundir)
+        if topo.empty:
+            if (control.reachable(sock_path) or {}).get("broker"):
+                progress("local: stopping the broker (no function reads a queue, stream or bucket now)")
+                control.call(sock_path, {"cmd": "broker-stop"}, timeout=60)
+            return
+        broker = self._broker()
+        broker.prepare()
+        answer = control.call(sock_path, {"cmd": "broker", "binary": str(require_binary(topo)),
+                                          "config": str(broker.config_path), "port": broker.port()}, timeout=60)
+        if not answer.get("ok"):
+            raise OperationError(f"the local broker did not start: {answer.get('error')}",
+                                 fix="see .multicloud/local/broker.log", where=str(broker.config_path))
+        admin = broker.admin()
+        admin.wait_ready(30)
+        admin.ensure(topo, 1, progress)
 
     # ---- build -------------------------------------------------------------------------------------
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
@@ -95,7 +137,8 @@ class LocalProvider(Provider):
         if self._needs_key():
             self._ensure_key()
             key_ref = f"file:{self.key_path.resolve()}"
-        staged = stage_artifact(self.project, "local", out_dir, progress, auth_key_ref=key_ref)
+        access = None if self._topology().empty else self._broker().prepare()
+        staged = stage_artifact(self.project, "local", out_dir, progress, auth_key_ref=key_ref, broker=access)
         artifacts = tuple(
             Artifact(fn.name, out_dir, fn.handler, staged.size, staged.digest)
             for fn in self.project.functions_for("local")
@@ -263,6 +306,8 @@ class LocalProvider(Provider):
             previous = {"release": state["release"], "digest": state.get("digest")}
         if changed:
             self._prune({str(answer.get("release")), str((previous or {}).get("release"))})
+            if not self._topology().empty:
+                self._broker().admin().prune(self._topology(), progress)  # consumers no function reads now
         return self._record(answer, build.digest, previous, changed, state)
 
     def _switch(self, release: Path, live: dict[str, Any] | None, state: dict[str, Any],
@@ -273,6 +318,7 @@ class LocalProvider(Provider):
         if live is None:
             self._kill_stale(state)  # a supervisor that died (kill -9, reboot) must not keep the port
             self._start_supervisor(progress)
+        self._ensure_broker(progress)
         progress(f"local: switching to release {release.name}")
         salt = secrets.token_hex(16)
         fingerprint = {"salt": salt, "digest": self._fingerprint(salt)}
@@ -406,11 +452,16 @@ class LocalProvider(Provider):
             f"the server is {server_state}" + (f" (health check answered {health})" if health else
                                                " (no answer on its port)")
             + (f"; last error: {live['last_error']}" if live.get("last_error") else ""))
+        details = {"url": state["url"], "supervisor_pid": str(live.get("supervisor_pid")),
+                   "server_pid": str(live.get("server_pid")), "restarts": str(live.get("restarts")),
+                   "log": str(state.get("log"))}
+        broker = live.get("broker")
+        if broker:
+            details["broker"] = (f"nats-server pid {broker.get('pid')} on 127.0.0.1:{broker.get('port')}, "
+                                 f"{broker.get('state')}, restarted {broker.get('restarts')} time(s)")
         return StatusReport("local", server_state == "running", tuple(
             FunctionStatus(fn.name, fn_state, state.get("version"), endpoints.get(fn.name), detail) for fn in functions
-        ), {"url": state["url"], "supervisor_pid": str(live.get("supervisor_pid")),
-            "server_pid": str(live.get("server_pid")), "restarts": str(live.get("restarts")),
-            "log": str(state.get("log"))}, down)
+        ), details, down)
 
     @staticmethod
     def _health(url: str) -> int | None:
@@ -438,7 +489,10 @@ class LocalProvider(Provider):
             self._kill_stale(state)
         self._wait_gone(state.get("supervisor_pid"))
         names = tuple(fn.name for fn in self.project.functions_for("local"))
+        if (self.rundir / "broker").is_dir():
+            names += ("broker (nats-server, its message store and credentials)",)
         shutil.rmtree(self.rundir / "releases", ignore_errors=True)
+        shutil.rmtree(self.rundir / "broker", ignore_errors=True)
         self.key_path.unlink(missing_ok=True)
         sock_path.unlink(missing_ok=True)
         clear_state(self.project, "local")
@@ -450,11 +504,14 @@ class LocalProvider(Provider):
         while isinstance(pid, int) and _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
 
-    @staticmethod
-    def _kill_stale(state: dict[str, Any]) -> None:
+    def _kill_stale(self, state: dict[str, Any]) -> None:
         """Processes of a supervisor that no longer answers: SIGTERM (they drain) and wait a little.
         Only pids whose command line is still ours are touched (a pid may have been reused)."""
         pids = []
+        broker_pid = self._broker().stale_pid()
+        if broker_pid is not None:
+            os.kill(broker_pid, signal.SIGTERM)
+            pids.append(broker_pid)
         for key in ("supervisor_pid", "server_pid"):
             pid = state.get(key)
             if not pid or not _alive(int(pid)):

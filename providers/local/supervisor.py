@@ -8,6 +8,10 @@ accepting and drains its requests in flight. Both share one kernel accept queue,
 refused or reset during the swap, which is what SO_REUSEPORT with two sockets cannot promise (closing a
 listener drops the connections queued on it). A server that dies on its own is restarted with backoff;
 one that cannot start (exit 78) is not. Stdlib only; runs detached from the deploying shell.
+
+A service with queue, stream or storage triggers also gets its nats-server (JetStream) as a second
+child (`broker` command: started, restarted with backoff when it dies, reloaded with SIGHUP when its
+configuration file changes, stopped after the runtime has drained on `stop`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 READY_TIMEOUT = 60.0
+BROKER_READY_TIMEOUT = 20.0
 EX_CONFIG = 78
 
 
@@ -43,6 +48,27 @@ class Child:
         self.started = time.time()
 
 
+class BrokerChild:
+    """The service's nats-server (queue, stream and storage triggers), when the service has any."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], binary: str, config: str, port: int) -> None:
+        self.proc = proc
+        self.binary = binary
+        self.config = config
+        self.port = port
+        self.digest = _digest(config)
+        self.started = time.time()
+
+
+def _digest(path: str) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
 class Supervisor:
     def __init__(self, rundir: Path, listener: socket.socket, control: socket.socket, control_path: Path) -> None:
         self.rundir = rundir
@@ -57,6 +83,8 @@ class Supervisor:
         self.secrets_fp: object = None  # the deployer's fingerprint of the secret values (memory only)
         self.stopping = threading.Event()
         self.last_error: str | None = None
+        self.broker: BrokerChild | None = None
+        self.broker_restarts = 0
 
     # ---- children ----------------------------------------------------------------------------------
     def _log_file(self) -> IO[bytes]:
@@ -139,6 +167,94 @@ class Supervisor:
                 self._stop_child(old)
             return {"ok": True, **self._status()}
 
+    # ---- the broker -------------------------------------------------------------------------------
+    def start_broker(self, binary: str, config: str, port: int) -> dict[str, Any]:
+        """Run nats-server with `config` (restart on a new binary, reload on a changed file); ok once it
+        accepts connections on `port`."""
+        with self.lock:
+            if self.stopping.is_set():
+                return {"ok": False, "error": "the supervisor is stopping (remove in progress)"}
+            current = self.broker
+            if current is not None and current.proc.poll() is None and (current.binary, current.config) == (
+                    binary, config):
+                digest = _digest(config)
+                if digest != current.digest:
+                    current.proc.send_signal(signal.SIGHUP)  # nats-server reloads users and permissions
+                    current.digest = digest
+                    log("broker configuration reloaded", pid=current.proc.pid)
+                return {"ok": True, **self._broker_status()}
+            if current is not None:
+                self._stop_broker(current)
+                self.broker = None
+            proc, error = self._spawn_broker(binary, config, port)
+            if proc is None:
+                return {"ok": False, "error": error}
+            self.broker = BrokerChild(proc, binary, config, port)
+            return {"ok": True, **self._broker_status()}
+
+    def stop_broker(self) -> dict[str, Any]:
+        with self.lock:
+            if self.broker is not None:
+                self._stop_broker(self.broker)
+                self.broker = None
+            return {"ok": True}
+
+    def _spawn_broker(self, binary: str, config: str, port: int) -> tuple[subprocess.Popen[bytes] | None, str | None]:
+        with (self.rundir / "broker.log").open("ab") as out:
+            try:
+                proc = subprocess.Popen([binary, "-c", config], cwd=self.rundir, stdout=out, stderr=out,
+                                        stdin=subprocess.DEVNULL)
+            except OSError as exc:
+                return None, f"cannot start {binary}: {exc.strerror}"
+        deadline = time.monotonic() + BROKER_READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = (self.rundir / "broker.log").read_text(errors="replace").strip().splitlines()[-3:]
+                return None, f"nats-server exited with status {proc.returncode}: {' | '.join(tail)}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            except OSError:
+                time.sleep(0.05)
+                continue
+            log("broker ready", pid=proc.pid, port=port)
+            return proc, None
+        proc.kill()
+        proc.wait()
+        return None, f"nats-server did not accept connections on port {port} within {BROKER_READY_TIMEOUT:g} s"
+
+    def _stop_broker(self, broker: BrokerChild) -> None:
+        if broker.proc.poll() is None:
+            broker.proc.send_signal(signal.SIGTERM)
+            try:
+                broker.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                broker.proc.kill()
+                broker.proc.wait()
+        log("broker stopped", pid=broker.proc.pid, code=broker.proc.returncode)
+
+    def _broker_status(self) -> dict[str, Any]:
+        broker = self.broker
+        if broker is None:
+            return {"broker": None}
+        return {"broker": {"pid": broker.proc.pid, "port": broker.port,
+                           "state": "running" if broker.proc.poll() is None else "exited",
+                           "restarts": self.broker_restarts}}
+
+    def _watch_broker(self, backoff: float) -> float:
+        """Restart a nats-server that died (called with the lock held); returns the next backoff."""
+        broker = self.broker
+        if broker is None or broker.proc.poll() is None:
+            return 0.5 if broker is None or time.time() - broker.started > 30 else backoff
+        log("broker exited unexpectedly", pid=broker.proc.pid, code=broker.proc.returncode)
+        time.sleep(backoff)
+        proc, error = self._spawn_broker(broker.binary, broker.config, broker.port)
+        if proc is None:
+            log("broker restart failed", error=error)
+            return min(backoff * 2, 30.0)
+        self.broker_restarts += 1
+        self.broker = BrokerChild(proc, broker.binary, broker.config, broker.port)
+        return min(backoff * 2, 30.0)
+
     def _stop_child(self, child: Child, timeout: float = 120.0) -> None:
         if child.proc.poll() is None:
             child.proc.send_signal(signal.SIGTERM)  # stops accepting, drains what it holds
@@ -152,10 +268,13 @@ class Supervisor:
     def watch(self) -> None:
         """Restart a generation that died on its own (not one that cannot start), with backoff."""
         backoff = 0.5
+        broker_backoff = 0.5
         given_up: set[int] = set()
         while not self.stopping.is_set():
             time.sleep(0.2)
             with self.lock:
+                if not self.stopping.is_set():
+                    broker_backoff = self._watch_broker(broker_backoff)
                 child = self.child
                 if child is None or self.stopping.is_set() or child.proc.poll() is None:
                     if child is not None and time.time() - child.started > 30:
@@ -196,13 +315,16 @@ class Supervisor:
             "restarts": self.restarts,
             "last_error": self.last_error,
             "secrets_fp": self.secrets_fp,
+            **self._broker_status(),
         }
 
     def stop(self) -> dict[str, Any]:
         with self.lock:
             self.stopping.set()
             if self.child is not None:
-                self._stop_child(self.child)
+                self._stop_child(self.child)  # drains first: its last acks reach the broker
+            if self.broker is not None:
+                self._stop_broker(self.broker)
             return {"ok": True, **self._status()}
 
     # ---- control channel ---------------------------------------------------------------------------
@@ -233,6 +355,10 @@ class Supervisor:
                                          message.get("secrets_fp"))
                 elif cmd == "stop":
                     answer = self.stop()
+                elif cmd == "broker":
+                    answer = self.start_broker(str(message["binary"]), str(message["config"]), int(message["port"]))
+                elif cmd == "broker-stop":
+                    answer = self.stop_broker()
                 else:
                     answer = {"ok": False, "error": f"unknown command {cmd!r}"}
                 conn.sendall(json.dumps(answer).encode())

@@ -20,6 +20,7 @@ BENCHES = {
     "hostile_specs.py": (["--commands", "validate"], "worst:"),
     "dashboard.py": (["--services", "1", "--renders", "1"], "pip install 'multicloud[dashboard]'"),
     "styles_overhead.py": (["--runs", "1", "--number", "20"], "flask is not installed, not measured"),
+    "events.py": (["--messages", "2000", "--seconds", "1"], "pip install 'multicloud[docker]'"),
 }
 
 pytestmark = pytest.mark.slow

@@ -35,3 +35,23 @@ def docker_base_image(
         return 0
 
     run(ctx, work)
+
+
+@docker_app.command("broker-image")
+def docker_broker_image(
+    ctx: typer.Context,
+    tag: Annotated[str | None, typer.Option(help="Image tag; default multicloud/nats:bookworm.")] = None,
+) -> None:
+    """Build an air-gapped NATS JetStream broker image from Debian packages (debootstrap + docker import)."""
+
+    def work(out: Output) -> int:
+        from importlib import import_module
+
+        build_broker_image = import_module("multicloud.providers.docker.broker_image").build_broker_image
+
+        with out.spinner("building the broker image (debootstrap, about a minute)"):
+            built = build_broker_image(tag, out.step)
+        out.result({"image": built}, f"built {built}; set targets.docker.broker_image: {built}")
+        return 0
+
+    run(ctx, work)

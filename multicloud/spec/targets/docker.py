@@ -39,6 +39,10 @@ class DockerSettings(BaseModel):
                           "routes; resolved at deploy time into a secrets mount, never into the image.")
     restart_retries: Int = Field(0, ge=0, le=1000,
                                  description="on-failure restart cap; 0 = restart without limit.")
+    broker_image: str = Field(
+        "nats:2.10-alpine", min_length=1,
+        description="NATS JetStream image of the service's broker (queue, stream and storage triggers), pulled "
+        "if missing. Air-gapped: multicloud/nats:bookworm, built by `multicloud docker broker-image`.")
 
     @model_validator(mode="after")
     def _mode_settings(self) -> DockerSettings:

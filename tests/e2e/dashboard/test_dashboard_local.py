@@ -169,9 +169,6 @@ def test_a_non_loopback_host_requires_the_token(page: Any, guarded: CliDashboard
         "Authorization": f"Bearer {guarded.token}"}).status == 403
 
 
-@pytest.mark.xfail(reason="needs i14a: dead letters and send on the local target (NATS JetStream); until it "
-                          "lands, local answers `dead-letters` with exit 3 and the page says 'not available'",
-                   raises=AssertionError, strict=False)
 def test_a_dead_letter_retried_from_the_page_is_handled(page: Any, dash: CliDashboard, root: Path,
                                                         tmp_path: Path) -> None:
     from multicloud.errors import UnsupportedError

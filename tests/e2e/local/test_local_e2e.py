@@ -76,7 +76,8 @@ def test_deploy_invoke_status_logs_remove(deployment: Deployment) -> None:
     assert again.digest == build.digest and not result2.changed
 
     removed = provider.remove()
-    assert set(removed.removed) == {"api", "admin", "worker"}
+    assert set(removed.removed) == {"api", "admin", "worker", "broker (nats-server, its message store and credentials)"}
+    assert not (deployment.root / ".multicloud" / "local" / "broker").exists()
     with pytest.raises(OSError):
         get(f"{url}/items/1", timeout=2)
     assert not provider.status().deployed

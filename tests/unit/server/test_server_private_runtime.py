@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from multicloud.errors import SpecError, UnsupportedError
-from multicloud.private_runtime import runtime_config, stage_artifact
+from multicloud.private_runtime import BrokerAccess, runtime_config, stage_artifact
 from multicloud.project import Project
 
 SPEC = """\
@@ -47,6 +47,10 @@ def work(event, context):
 """
 
 
+BROKER = BrokerAccess(("nats://127.0.0.1:4222",), "file:/run/broker-password")
+NO_QUEUE = SPEC.replace("      - queue: {name: orders}\n", "")
+
+
 def make_project(root: Path, spec: str = SPEC) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     (root / "multicloud.yaml").write_text(spec)
@@ -55,7 +59,7 @@ def make_project(root: Path, spec: str = SPEC) -> Project:
 
 
 def test_runtime_config_from_spec(tmp_path: Path) -> None:
-    cfg = runtime_config(make_project(tmp_path), "local")
+    cfg = runtime_config(make_project(tmp_path), "local", broker=BROKER)
     api, worker = cfg["functions"]["api"], cfg["functions"]["worker"]
     assert api["handler"] == "app.main" and api["timeout"] == 7 and api["memory"] == 512
     assert api["http"] == [{"path": "/orders/{id}", "methods": ["GET"], "auth": "none"},
@@ -66,21 +70,35 @@ def test_runtime_config_from_spec(tmp_path: Path) -> None:
     assert worker["events"][0]["kind"] == "queue"
     assert cfg["auth"] == {"key": "env:MULTICLOUD_AUTH_KEY"}
     assert cfg["limits"] == {"concurrency": 4, "max_body_bytes": 1024 * 1024}
-    assert runtime_config(make_project(tmp_path), "local", auth_key_ref="file:/k")["auth"] == {"key": "file:/k"}
+    assert runtime_config(make_project(tmp_path), "local", auth_key_ref="file:/k",
+                          broker=BROKER)["auth"] == {"key": "file:/k"}
+    # the queue is consumed from the broker: where it is, a reference to the password, what to read
+    broker = cfg["broker"]
+    assert broker["servers"] == ["nats://127.0.0.1:4222"] and broker["password"] == "file:/run/broker-password"
+    assert broker["subscriptions"] == [{
+        "function": "worker", "kind": "queue", "name": "orders", "stream": "mc-shop-queue-orders",
+        "consumer": "fn-worker", "batch_size": 10, "max_attempts": 5, "ordered": False,
+        "dead_letter_subject": "mc.shop.dead.orders", "events": [], "prefix": "", "suffix": ""}]
+    assert "broker" not in runtime_config(make_project(tmp_path, NO_QUEUE), "local")
+
+
+def test_queue_functions_need_a_broker(tmp_path: Path) -> None:
+    with pytest.raises(UnsupportedError):
+        runtime_config(make_project(tmp_path), "local")
 
 
 def test_conflicting_env_between_functions_is_refused(tmp_path: Path) -> None:
     worker = "  worker:\n    handler: app.work\n"
     spec = SPEC.replace(worker, worker + "    env: {GREETING: yo}\n")
     with pytest.raises(UnsupportedError) as info:
-        runtime_config(make_project(tmp_path, spec), "local")
+        runtime_config(make_project(tmp_path, spec), "local", broker=BROKER)
     assert "GREETING" in info.value.what and info.value.fix
 
 
 def test_cloud_only_secret_reference_is_a_spec_error(tmp_path: Path) -> None:
     spec = SPEC.replace('{local: "env:SHOP_TOKEN", aws: "ssm:/shop/token"}', '"ssm:/shop/token"')
     with pytest.raises(SpecError) as info:
-        runtime_config(make_project(tmp_path, spec), "local")
+        runtime_config(make_project(tmp_path, spec), "local", broker=BROKER)
     assert "ssm:" in info.value.what and "TOKEN" in str(info.value.where)
 
 
@@ -88,24 +106,28 @@ def test_stage_layout_no_rebuild_and_rebuild_on_change(tmp_path: Path) -> None:
     project = make_project(tmp_path / "svc")
     out = tmp_path / "stage"
     messages: list[str] = []
-    first = stage_artifact(project, "local", out, messages.append)
+    first = stage_artifact(project, "local", out, messages.append, broker=BROKER)
     assert first.rebuilt and (out / "app" / "app.py").is_file()
     assert (out / "app" / "multicloud" / "runtime" / "server.py").is_file()
     assert not (out / "app" / "multicloud.yaml").exists()
     assert json.loads((out / "runtime.json").read_text())["service"] == "shop"
     mtime = (out / "app" / "app.py").stat().st_mtime_ns
-    second = stage_artifact(project, "local", out, messages.append)
+    second = stage_artifact(project, "local", out, messages.append, broker=BROKER)
     assert not second.rebuilt and second.digest == first.digest
     assert (out / "app" / "app.py").stat().st_mtime_ns == mtime
     assert any("unchanged" in m for m in messages)
     (tmp_path / "svc" / "app.py").write_text(APP + "\n# changed\n")
-    third = stage_artifact(project, "local", out)
+    third = stage_artifact(project, "local", out, broker=BROKER)
     assert third.rebuilt and third.digest != first.digest
     assert (out / "app" / "app.py").read_text().endswith("# changed\n")
+    # a queue function's runtime carries the broker client from this host (no network at build time)
+    assert (out / "deps" / "nats" / "js" / "client.py").is_file()
+    assert not stage_artifact(make_project(tmp_path / "web", NO_QUEUE), "local", tmp_path / "web-stage").deps_dir \
+        .joinpath("nats").exists()
 
 
 def test_staged_artifact_serves_with_its_vendored_runtime(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "svc")
+    project = make_project(tmp_path / "svc", NO_QUEUE)
     staged = stage_artifact(project, "local", tmp_path / "stage")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(SHOP_TOKEN="t0k", MULTICLOUD_AUTH_KEY="adminkey")
@@ -140,7 +162,7 @@ def test_staged_artifact_serves_with_its_vendored_runtime(tmp_path: Path) -> Non
 
 def test_docker_limits_stay_under_the_pids_limit(tmp_path: Path) -> None:
     spec = SPEC.replace("targets:\n", "targets:\n  docker: {pids_limit: 100, concurrency: 8}\n")
-    cfg = runtime_config(make_project(tmp_path, spec), "docker", auth_key_ref="file:/run/secrets/key")
+    cfg = runtime_config(make_project(tmp_path, spec), "docker", auth_key_ref="file:/run/secrets/key", broker=BROKER)
     assert cfg["limits"]["max_connections"] == 84 and cfg["limits"]["concurrency"] == 8
     assert cfg["auth"] == {"key": "file:/run/secrets/key"}
 
@@ -177,7 +199,7 @@ def test_dependencies_are_installed_into_deps_and_importable(tmp_path: Path) -> 
     root = tmp_path / "svc"
     root.mkdir()
     (root / "requirements.txt").write_text(f"tinydep @ {wheel.as_uri()}\n")
-    make_project(root, SPEC.replace("service: shop\n", "service: shop\nrequirements: requirements.txt\n"))
+    make_project(root, NO_QUEUE.replace("service: shop\n", "service: shop\nrequirements: requirements.txt\n"))
     (root / "app.py").write_text(APP + "\nimport tinydep\nANSWER = tinydep.ANSWER\n")
     project = Project.load(root)
     staged = stage_artifact(project, "local", tmp_path / "stage")

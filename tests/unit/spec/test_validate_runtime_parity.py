@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from multicloud.cli.app import app
 from multicloud.errors import SpecError
-from multicloud.private_runtime import runtime_config
+from multicloud.private_runtime import BrokerAccess, runtime_config
 from multicloud.project import Project
 from multicloud.runtime import scheduler, server_config
 from multicloud.runtime.scheduler import Cron, CronError
@@ -33,6 +33,7 @@ from multicloud.runtime.server_config import ConfigError, parse_config
 from multicloud.spec.loader import parse_spec_located
 
 RUNTIME = Path(server_config.__file__).parent
+BROKER = BrokerAccess(("nats://127.0.0.1:4222",), "file:/run/broker-password")  # as a provider gives it
 
 
 def config_of(**function: object) -> dict[str, object]:
@@ -76,7 +77,13 @@ UNREACHABLE: dict[str, str] = {
     "give exactly one of rate_seconds or cron": "ScheduleTrigger requires exactly one of rate or cron",
     "unknown keys": "the builder writes only known limits",
     "concurrency must be >= 1": "targets.*.concurrency >= 1 and max_body_mb > 0 in the model",
-    "must be a reference": "auth keys are env:/file: references (DockerSettings.auth_key pattern, local file:)",
+    "must be a reference": "auth keys are env:/file: references (DockerSettings.auth_key pattern, local file:); "
+                           "the broker's password reference is written by the provider (file:)",
+    "expected a list of nats:// URLs": "the provider writes its broker's URLs (broker.topology.runtime_section)",
+    "no function": "subscriptions are made from the spec's own functions (broker.topology.topology)",
+    "expected queue, stream or storage": "subscription kinds are the trigger kinds that read a broker",
+    "a positive integer or null": "QueueTrigger.max_attempts is 1-100 in the model; streams write null",
+    "batch_size: must be >= 1": "batch_size is >= 1 in the model (storage: 10)",
     "not found": "load_config reads the file the builder wrote",
     "style must be one of": "style and http_payload are Literals in the model (Function.style, .http_payload)",
     "cannot read": "load_config reads the file the builder wrote",
@@ -157,7 +164,7 @@ def test_no_model_valid_spec_makes_the_runtime_raise(triggers: list[dict[str, ob
         return
     event("accepted by the model")
     for target in ("local", "docker"):
-        config = runtime_config(project, target, auth_key_ref="env:MULTICLOUD_AUTH_KEY")
+        config = runtime_config(project, target, auth_key_ref="env:MULTICLOUD_AUTH_KEY", broker=BROKER)
         parsed = parse_config(json.loads(json.dumps(config)), Path("."))
         for schedule in parsed.schedules:
             if schedule.cron is not None:

@@ -1,0 +1,392 @@
+"""The docker target's broker: NATS JetStream for queue, stream and storage triggers, one per service.
+
+single mode   container mc-<svc>-broker on the service's network (the function reaches it by name), its
+              JetStream store on volume mc-<svc>-broker-data, its client port published on `publish_host`
+              (a port the engine picked once, then pinned, so producers and MinIO keep one address)
+swarm mode    a three-node JetStream cluster: services mc-<svc>-broker-1..3 (one task each, volumes
+              mc-<svc>-broker-<n>-data, routes between them by service name), streams replicated three
+              ways, so losing one broker task loses no message; each publishes its client port in host mode
+
+Credentials: one generated password per user (admin, runtime, producer, and the cluster's routes), kept in
+the root-owned volume mc-<svc>-broker-secrets on the engine (the lock and the deployment's other records
+live there too: any checkout that talks to the engine finds them), written and read through a created,
+never started helper container. The broker's configuration (it holds the passwords) is in that volume in
+single mode and in a Swarm secret in swarm mode; the runtime's password reaches the function through its
+secrets mount. Nothing lands in an image, a label, a log or the state file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import time
+from io import BytesIO
+from typing import Any
+
+from multicloud.broker.admin import BrokerAdmin
+from multicloud.broker.config import CLIENT_PORT, Cluster, new_passwords, render
+from multicloud.broker.topology import Topology
+from multicloud.errors import OperationError
+from multicloud.private_runtime import BrokerAccess
+from multicloud.project import Project
+from multicloud.provider import Progress
+from multicloud.spec.targets import DockerSettings
+
+from . import engine as eng
+from . import hardening
+from .broker_image import ensure_image
+from .context import SECRETS_DIR
+
+CONFIG_DIR = "/run/multicloud/broker"
+CONFIG_FILE = "nats.conf"
+PASSWORDS_FILE = "passwords.json"
+DATA_DIR = "/data"
+STORE = "store"
+RUNTIME_PASSWORD = "broker-password"  # the file in the function's secrets mount
+SWARM_NODES = 3
+CONFIG_LABEL = "io.multicloud.broker-config"
+
+
+def container_name(service: str) -> str:
+    return f"mc-{service}-broker"
+
+
+def node_name(service: str, index: int) -> str:
+    return f"mc-{service}-broker-{index}"
+
+
+def access(project: Project, settings: DockerSettings) -> BrokerAccess:
+    """How the function reaches its broker (from runtime.json, inside the service's network)."""
+    service = project.name
+    hosts = [container_name(service)] if settings.mode == "single" else [
+        node_name(service, i) for i in range(1, SWARM_NODES + 1)]
+    return BrokerAccess(tuple(f"nats://{h}:{CLIENT_PORT}" for h in hosts), f"file:{SECRETS_DIR}/{RUNTIME_PASSWORD}")
+
+
+class Credentials:
+    """The broker's secrets volume, through helper containers (works on a remote engine too)."""
+
+    def __init__(self, client: Any, project: Project, settings: DockerSettings) -> None:
+        self.client = client
+        self.project = project
+        self.settings = settings
+        self.volume = f"mc-{project.name}-broker-secrets"
+        self._passwords: dict[str, str] | None = None  # read once per deploy or command
+
+    def _helper(self, volumes: dict[str, str]) -> Any:
+        self.ensure_volume(self.volume, "broker-secrets")
+        return self.client.containers.create(
+            self.settings.broker_image, command=["--version"], user="0:0", network_disabled=True,
+            labels=eng.labels_for(self.project.name, "secrets-helper", self.settings.labels),
+            volumes={name: {"bind": path, "mode": "rw"} for name, path in volumes.items()})
+
+    def ensure_volume(self, name: str, role: str) -> bool:
+        """True when the volume was created now."""
+        from docker.errors import NotFound
+
+        try:
+            self.client.volumes.get(name)
+            return False
+        except NotFound:
+            self.client.volumes.create(name, labels=eng.labels_for(self.project.name, role, self.settings.labels))
+            return True
+
+    def read(self, name: str) -> bytes | None:
+        from docker.errors import NotFound
+
+        helper = self._helper({self.volume: "/secrets"})
+        try:
+            stream, _ = helper.get_archive(f"/secrets/{name}")
+            with tarfile.open(fileobj=BytesIO(b"".join(stream))) as tar:
+                member = tar.extractfile(name)
+                return member.read() if member is not None else None
+        except NotFound:
+            return None
+        finally:
+            helper.remove(force=True)
+
+    def write(self, files: dict[str, bytes]) -> None:
+        """Root-owned files readable by the broker's group only (0440): the broker runs as that group."""
+        _, gid = hardening.uid_gid(self.settings)
+        helper = self._helper({self.volume: "/secrets"})
+        try:
+            helper.put_archive("/secrets", eng.tar_of(files, mode=0o440, gid=int(gid)))
+        finally:
+            helper.remove(force=True)
+
+    def passwords(self) -> dict[str, str]:
+        """The service's broker passwords, generated on first use and kept on the engine."""
+        if self._passwords is None:
+            raw = self.read(PASSWORDS_FILE)
+            if raw is not None:
+                self._passwords = json.loads(raw)
+            else:
+                self._passwords = new_passwords()
+                self.write({PASSWORDS_FILE: json.dumps(self._passwords).encode()})
+        return dict(self._passwords or {})
+
+    def init_store(self, volume: str, role: str) -> None:
+        """A JetStream store directory owned by the broker's user inside a fresh data volume (an image
+        without /data, such as the official one, would leave the volume's root to root)."""
+        if not self.ensure_volume(volume, role):
+            return
+        uid, gid = hardening.uid_gid(self.settings)
+        buf = BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            entry = tarfile.TarInfo(STORE)
+            entry.type, entry.mode, entry.uid, entry.gid = tarfile.DIRTYPE, 0o700, int(uid), int(gid)
+            tar.addfile(entry)
+        helper = self._helper({volume: DATA_DIR})
+        try:
+            helper.put_archive(DATA_DIR, buf.getvalue())
+        finally:
+            helper.remove(force=True)
+
+
+class Broker:
+    """What both modes share: the image, the credentials, the admin connection."""
+
+    def __init__(self, client: Any, project: Project, settings: DockerSettings, topology: Topology,
+                 progress: Progress) -> None:
+        self.client = client
+        self.project = project
+        self.settings = settings
+        self.topology = topology
+        self.progress = progress
+        self.service = project.name
+        self.creds = Credentials(client, project, settings)
+
+    def admin_for(self, ports: list[int]) -> BrokerAdmin:
+        host = eng.public_host(self.settings.publish_host)
+        passwords = self.creds.passwords()
+        return BrokerAdmin([f"nats://{host}:{p}" for p in ports], passwords["admin"],
+                           where=f"broker of {self.service} on the engine")
+
+    def run_config(self) -> str:
+        """What the broker's container is made of: a change recreates it (its store stays)."""
+        image_id = self.client.images.get(self.settings.broker_image).id
+        data = [image_id, self.settings.publish_host, self.settings.user, self.settings.labels, self.settings.mode]
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class SingleBroker(Broker):
+    @property
+    def name(self) -> str:
+        return container_name(self.service)
+
+    def container(self) -> Any | None:
+        from docker.errors import NotFound
+
+        try:
+            return self.client.containers.get(self.name)
+        except NotFound:
+            return None
+
+    def port(self, container: Any) -> int | None:
+        container.reload()
+        bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{CLIENT_PORT}/tcp") or []
+        if bindings:
+            return int(bindings[0]["HostPort"])
+        wanted = (container.attrs["HostConfig"].get("PortBindings") or {}).get(f"{CLIENT_PORT}/tcp") or []
+        return int(wanted[0]["HostPort"]) if wanted and wanted[0].get("HostPort") else None
+
+    def drift(self) -> str | None:
+        container = self.container()
+        if container is None:
+            return f"drift: the broker container {self.name} is gone (removed outside multicloud)"
+        if container.status != "running":
+            return f"drift: the broker container {self.name} is {container.status}"
+        return None
+
+    def ensure(self, network: str) -> BrokerAdmin:
+        """The broker runs with the current configuration, its streams and consumers exist; returns the admin."""
+        ensure_image(self.client, self.settings.broker_image, self.progress)
+        passwords = self.creds.passwords()
+        text = render(self.topology, passwords, listen=f"0.0.0.0:{CLIENT_PORT}", store_dir=f"{DATA_DIR}/{STORE}",
+                      server_name=self.name).encode()
+        changed_conf = self.creds.read(CONFIG_FILE) != text
+        if changed_conf:
+            self.creds.write({CONFIG_FILE: text})
+        data_volume = f"{self.name}-data"
+        self.creds.init_store(data_volume, "broker-data")
+        config = self.run_config()
+        container = self.container()
+        if container is not None and container.labels.get(CONFIG_LABEL) != config:
+            port = self.port(container)
+            self.progress(f"recreating the broker {self.name} (its image or settings changed; the store stays)")
+            container.remove(force=True)
+            container = self._run(network, data_volume, config, port)
+        elif container is None:
+            self.progress(f"starting the broker {self.name} ({self.settings.broker_image})")
+            container = self._run(network, data_volume, config, None)
+            port = self.port(container)
+            container.remove(force=True)  # a port the engine picks changes on restart: pin it
+            container = self._run(network, data_volume, config, port)
+        elif container.status != "running":
+            self.progress(f"starting the broker {self.name} again (it was {container.status})")
+            container.start()
+        elif changed_conf:
+            self.progress(f"reloading the broker's configuration ({self.name})")
+            container.kill(signal="SIGHUP")
+        port = self.port(container)
+        if port is None:
+            raise OperationError(f"the broker {self.name} has no published port", where=self.name,
+                                 fix="run `multicloud remove --target docker`, then deploy")
+        admin = self.admin_for([port])
+        admin.wait_ready()
+        admin.ensure(self.topology, 1, self.progress)
+        return admin
+
+    def _run(self, network: str, data_volume: str, config: str, port: int | None) -> Any:
+        from docker.types import Mount
+
+        labels = eng.labels_for(self.service, "broker", self.settings.labels)
+        labels[CONFIG_LABEL] = config
+        opts = hardening.common(self.settings)  # non-root, read-only, no capabilities, init
+        opts["restart_policy"] = {"Name": "on-failure", "MaximumRetryCount": 0}  # always back after a crash
+        return self.client.containers.run(
+            self.settings.broker_image, ["-c", f"{CONFIG_DIR}/{CONFIG_FILE}"], name=self.name, hostname=self.name,
+            detach=True, labels=labels, network=network,
+            ports={f"{CLIENT_PORT}/tcp": (self.settings.publish_host, port)},
+            mounts=[Mount(target=CONFIG_DIR, source=self.creds.volume, type="volume", read_only=True),
+                    Mount(target=DATA_DIR, source=data_volume, type="volume")],
+            mem_limit="256m", memswap_limit="256m", pids_limit=256, stop_signal="SIGTERM", **opts)
+
+    def admin(self) -> BrokerAdmin:
+        container = self.container()
+        port = self.port(container) if container is not None and container.status == "running" else None
+        if port is None:
+            raise OperationError(f"the broker of {self.service} is not running on this engine",
+                                 fix="run `multicloud deploy --target docker`", where=self.name)
+        return self.admin_for([port])
+
+
+class SwarmBroker(Broker):
+    def names(self) -> list[str]:
+        return [node_name(self.service, i) for i in range(1, SWARM_NODES + 1)]
+
+    def services(self) -> dict[str, Any]:
+        found = {s.name: s for s in self.client.services.list(filters={"label": f"{eng.SERVICE}={self.service}"})}
+        return {n: found[n] for n in self.names() if n in found}
+
+    @staticmethod
+    def published(svc: Any) -> int | None:
+        ports = (svc.attrs.get("Endpoint", {}).get("Ports") or svc.attrs["Spec"].get("EndpointSpec", {})
+                 .get("Ports") or [])
+        return int(ports[0]["PublishedPort"]) if ports and ports[0].get("PublishedPort") else None
+
+    def ensure(self, network: str) -> BrokerAdmin:
+        from .swarm import free_port
+
+        ensure_image(self.client, self.settings.broker_image, self.progress)
+        passwords = self.creds.passwords()
+        text = render(self.topology, passwords, listen=f"0.0.0.0:{CLIENT_PORT}", store_dir=f"{DATA_DIR}/{STORE}",
+                      cluster=Cluster(f"mc-{self.service}", tuple(self.names())))
+        secret = self._config_secret(text)
+        config = hashlib.sha256(f"{self.run_config()}\n{secret.name}".encode()).hexdigest()[:16]
+        current = self.services()
+        ports = []
+        for index, name in enumerate(self.names(), start=1):
+            svc = current.get(name)
+            port = (self.published(svc) if svc is not None else None) or free_port()
+            ports.append(port)
+            volume = f"{name}-data"
+            self.creds.init_store(volume, "broker-data")
+            if svc is not None and (svc.attrs["Spec"].get("Labels") or {}).get(CONFIG_LABEL) == config:
+                continue
+            spec = self._spec(name, index, network, volume, secret, port, config)
+            if svc is None:
+                self.progress(f"creating the broker service {name} (JetStream node {index} of {SWARM_NODES})")
+                self.client.api.create_service(**spec)
+            else:
+                self.progress(f"updating the broker service {name}")
+                svc.reload()
+                self.client.api.update_service(svc.id, svc.version, **spec)
+        self._wait_running()
+        self._remove_old_secrets(keep=secret.name)
+        admin = self.admin_for(ports)
+        admin.wait_ready(120)
+        admin.ensure(self.topology, SWARM_NODES, self.progress)
+        return admin
+
+    def _config_secret(self, text: str) -> Any:
+        name = f"mc-{self.service}-broker-conf-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        found = [s for s in self.client.secrets.list(filters={"name": name}) if s.name == name]
+        if found:
+            return found[0]
+        return self.client.secrets.create(name=name, data=text.encode(),
+                                          labels=eng.labels_for(self.service, "broker-config", self.settings.labels))
+
+    def _remove_old_secrets(self, keep: str) -> None:
+        from docker.errors import APIError
+
+        for secret in self.client.secrets.list(filters={"label": f"{eng.ROLE}=broker-config"}):
+            if secret.name != keep and (secret.attrs["Spec"].get("Labels") or {}).get(eng.SERVICE) == self.service:
+                try:
+                    secret.remove()
+                except APIError:
+                    pass  # still mounted by a task on its way out: removed on the next deploy
+
+    def _spec(self, name: str, index: int, network: str, volume: str, secret: Any, port: int,
+              config: str) -> dict[str, Any]:
+        from docker.types import (
+            ContainerSpec,
+            EndpointSpec,
+            Mount,
+            Resources,
+            RestartPolicy,
+            SecretReference,
+            TaskTemplate,
+            UpdateConfig,
+        )
+
+        uid, gid = hardening.uid_gid(self.settings)
+        labels = eng.labels_for(self.service, "broker", self.settings.labels)
+        labels[CONFIG_LABEL] = config
+        container = ContainerSpec(
+            image=self.settings.broker_image, args=["-c", f"{CONFIG_DIR}/{CONFIG_FILE}"], user=f"{uid}:{gid}",
+            hostname=name, env={"MC_SERVER_NAME": name}, labels=labels, read_only=True, init=True,
+            cap_drop=["ALL"], stop_signal="SIGTERM", stop_grace_period=30 * hardening.SECOND,
+            mounts=[Mount(target=DATA_DIR, source=volume, type="volume",
+                          labels=eng.labels_for(self.service, "broker-data", self.settings.labels))],
+            secrets=[SecretReference(secret.id, secret.name, filename=f"{CONFIG_DIR}/{CONFIG_FILE}", uid="0",
+                                     gid=gid, mode=0o440)])
+        resources = Resources(mem_limit=256 * 2**20)
+        resources["Limits"]["Pids"] = 256
+        template = TaskTemplate(container_spec=container, resources=resources,
+                                restart_policy=RestartPolicy(condition="any", delay=hardening.SECOND),
+                                networks=[network])
+        return {"task_template": template, "name": name, "labels": labels,
+                "mode": {"Replicated": {"Replicas": 1}},
+                "update_config": UpdateConfig(parallelism=1, order="stop-first", delay=5 * hardening.SECOND),
+                "endpoint_spec": EndpointSpec(mode="vip", ports=[{"Protocol": "tcp", "TargetPort": CLIENT_PORT,
+                                                                   "PublishedPort": port, "PublishMode": "host"}])}
+
+    def _wait_running(self) -> None:
+        deadline = time.monotonic() + 120
+        while True:
+            services = self.services()
+            running = [n for n, s in services.items()
+                       if any(t["Status"]["State"] == "running" for t in s.tasks(filters={"desired-state": "running"}))]
+            if len(running) == SWARM_NODES:
+                return
+            if time.monotonic() > deadline:
+                raise OperationError(f"the broker cluster did not start: {len(running)} of {SWARM_NODES} nodes run",
+                                     fix=f"see `docker service ps {self.names()[0]} --no-trunc`",
+                                     where=self.names()[0])
+            time.sleep(0.5)
+
+    def admin(self) -> BrokerAdmin:
+        ports = [p for s in self.services().values() if (p := self.published(s)) is not None]
+        if not ports:
+            raise OperationError(f"the broker of {self.service} is not running on this swarm",
+                                 fix="run `multicloud deploy --target docker`", where=self.names()[0])
+        return self.admin_for(ports)
+
+    def remove(self) -> list[str]:
+        removed = []
+        for name, svc in self.services().items():
+            svc.remove()
+            removed.append(name)
+        return removed

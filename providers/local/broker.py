@@ -1,0 +1,155 @@
+"""The `local` target's broker: a nats-server (JetStream) process the supervisor starts and supervises.
+
+    <service>/.multicloud/local/broker/
+        nats.conf         the server's configuration (0600: it holds the users' passwords)
+        passwords.json    the generated passwords (0600), kept across deploys
+        runtime.password  the runtime user's password alone (0600), referenced from runtime.json as file:...
+        broker.json       the client port, chosen once (a free one) and kept
+        store/            JetStream's file store (messages survive a restart of the broker)
+        nats.pid          the server's pid (a supervisor killed with -9 leaves an orphan to clean up)
+
+The binary is `$MULTICLOUD_NATS_SERVER`, else `nats-server` on PATH (or /usr/sbin, where Debian puts it).
+Only services with a queue, stream or storage trigger need it; `validate --target local` says how to
+install it when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from multicloud.broker.admin import BrokerAdmin
+from multicloud.broker.config import new_passwords, render
+from multicloud.broker.topology import Topology
+from multicloud.errors import UnsupportedError
+from multicloud.private_runtime import BrokerAccess
+
+ENV = "MULTICLOUD_NATS_SERVER"
+MIN_VERSION = (2, 9)
+INSTALL = ("install nats-server 2.9 or newer: `sudo apt-get install nats-server` (Debian, Ubuntu), "
+           "`brew install nats-server` (macOS), or a release from github.com/nats-io/nats-server; "
+           f"or set {ENV}=/path/to/nats-server")
+
+
+def find_binary() -> Path | None:
+    configured = os.environ.get(ENV)
+    if configured:
+        return Path(configured) if Path(configured).is_file() else None
+    found = shutil.which("nats-server") or next(
+        (p for p in ("/usr/sbin/nats-server", "/usr/local/sbin/nats-server") if os.access(p, os.X_OK)), None)
+    return Path(found) if found else None
+
+
+def version_of(binary: Path) -> tuple[int, ...] | None:
+    try:
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"v?(\d+)\.(\d+)\.(\d+)", out.stdout + out.stderr)
+    return tuple(int(g) for g in match.groups()) if match else None
+
+
+def require_binary(topology: Topology) -> Path:
+    """The nats-server to run; UnsupportedError (exit 3) naming the install command when there is none."""
+    kinds = sorted({c.kind for c in topology.channels})
+    binary = find_binary()
+    why = f"{', '.join(kinds)} triggers on the local target are delivered through NATS JetStream"
+    if binary is None:
+        where = os.environ.get(ENV) or "PATH"
+        raise UnsupportedError(f"{why}, and no nats-server was found ({ENV} or PATH: {where})", fix=INSTALL,
+                               where="targets.local")
+    version = version_of(binary)
+    if version is None or version[:2] < MIN_VERSION:
+        shown = ".".join(map(str, version)) if version else "an unknown version"
+        raise UnsupportedError(f"{why}; {binary} is {shown}, JetStream needs 2.9 or newer", fix=INSTALL,
+                               where="targets.local")
+    return binary
+
+
+def _write_secret(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LocalBroker:
+    rundir: Path
+    topology: Topology
+    host: str = "127.0.0.1"
+
+    @property
+    def dir(self) -> Path:
+        return self.rundir / "broker"
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "nats.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "nats.pid"
+
+    def port(self) -> int:
+        meta = self.dir / "broker.json"
+        if meta.is_file():
+            return int(json.loads(meta.read_text())["port"])
+        port = _free_port(self.host)
+        meta.write_text(json.dumps({"port": port}) + "\n")
+        return port
+
+    def passwords(self) -> dict[str, str]:
+        path = self.dir / "passwords.json"
+        if path.is_file():
+            data: dict[str, str] = json.loads(path.read_text())
+            return data
+        data = new_passwords()
+        _write_secret(path, json.dumps(data) + "\n")
+        return data
+
+    @property
+    def url(self) -> str:
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"nats://{host}:{self.port()}"
+
+    def prepare(self) -> BrokerAccess:
+        """Write the configuration and credentials (kept if unchanged); how the runtime reaches the broker."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        passwords = self.passwords()
+        text = render(self.topology, passwords, listen=f"{self.host}:{self.port()}",
+                      store_dir=str((self.dir / "store").resolve()), server_name=f"mc-{self.topology.service}",
+                      pid_file=str(self.pid_file.resolve()))
+        if not self.config_path.is_file() or self.config_path.read_text() != text:
+            _write_secret(self.config_path, text)
+        runtime = self.dir / "runtime.password"
+        if not runtime.is_file() or runtime.read_text() != passwords["runtime"]:
+            _write_secret(runtime, passwords["runtime"])
+        return BrokerAccess((self.url,), f"file:{runtime.resolve()}")
+
+    def admin(self) -> BrokerAdmin:
+        return BrokerAdmin([self.url], self.passwords()["admin"], where=f"local nats-server ({self.config_path})")
+
+    def stale_pid(self) -> int | None:
+        """The pid of a nats-server running this configuration (an orphan of a killed supervisor)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"nats-server" in cmdline and str(self.config_path).encode() in cmdline else None
