@@ -171,9 +171,15 @@ class LocalTarget:
         self.log = build_dir / "server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["STYLES_SEEN"] = str(seen)
+        # Events are POSTed to /_events/<function> here, as a webhook would: the build's broker section (the
+        # service's NATS consumer, proven in tests/e2e/events) is left out, since no deploy started a broker.
+        config = json.loads((build_dir / "runtime.json").read_text())
+        config.pop("broker", None)
+        (build_dir / "runtime-posted.json").write_text(json.dumps(config))
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "multicloud.runtime.server", "--config", "../runtime.json", "--port", "0"],
+                [sys.executable, "-m", "multicloud.runtime.server", "--config", "../runtime-posted.json", "--port",
+                 "0"],
                 cwd=build_dir / "app", env=env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         self.port = 0
