@@ -77,6 +77,27 @@ def tree_digest(files: Mapping[str, Path | bytes]) -> str:
     return digest.hexdigest()
 
 
+INCLUDE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
+
+
+def requirements_bytes(path: Path, _depth: int = 0) -> bytes:
+    """A requirements file's bytes followed by those of every file it includes (`-r`, `-c`), recursively.
+
+    Dependency caches key on this, so editing an included file (`-r common.txt`) rebuilds the dependencies.
+    """
+    data = path.read_bytes()
+    if _depth >= 10:
+        return data
+    out = [data]
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        words = line.split("#", 1)[0].replace("=", " ", 1).split() if line.lstrip().startswith("-") else []
+        if len(words) >= 2 and words[0] in INCLUDE_OPTIONS:
+            included = path.parent / words[1]
+            if included.is_file():
+                out.append(b"\0" + included.as_posix().encode() + b"\0" + requirements_bytes(included, _depth + 1))
+    return b"".join(out)
+
+
 def pip_install_target(
     requirements: Path,
     target_dir: Path,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from multicloud.errors import OperationError, SpecError, UnsupportedError
-from multicloud.package import iter_tree, pip_install_target, tree_digest
+from multicloud.package import iter_tree, pip_install_target, requirements_bytes, tree_digest
 from multicloud.project import Project, ResolvedFunction
 from multicloud.provider import Progress, no_progress
 from multicloud.requirements import read_requirements
@@ -238,7 +238,7 @@ def stage_artifact(
     version = python_version or project.spec.python_version
     inputs: dict[str, Path | bytes] = {f"{APP_DIR}/{k}": v for k, v in files.items()}
     inputs[CONFIG_NAME] = config_bytes
-    inputs["\0requirements"] = requirements.read_bytes() if requirements else b""
+    inputs["\0requirements"] = requirements_bytes(requirements) if requirements else b""
     inputs["\0pip"] = json.dumps([list(pip_platforms), version if pip_platforms else ""]).encode()
     inputs.update({f"\0client/{k}": v for k, v in client.items()})
     digest = tree_digest(inputs)

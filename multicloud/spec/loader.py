@@ -146,13 +146,16 @@ def parse_spec_located(raw: bytes | str, filename: str = "multicloud.yaml") -> t
         raise SpecErrors([_to_spec_error(err, marks, filename) for err in errors]) from None
 
 
-def check_bounded(text: str, filename: str, loader_class: Any = LOADER) -> None:
+def check_bounded(text: str, filename: str, loader_class: Any = LOADER, *, max_nodes: int = MAX_NODES,
+                  max_depth: int = MAX_DEPTH, max_scalar: int = MAX_SCALAR_CHARS) -> None:
     """Reject, before anything is built from it, YAML that would nest too deep or expand too far.
 
     One pass over PyYAML's event stream (iterative, so it cannot overflow the stack) tracks the nesting
     depth and the size each node has once its aliases are expanded (an alias costs the size of what it
     names), so a "billion laughs" document is refused at the alias that crosses the limit, with its line,
     in microseconds instead of being expanded. An alias inside the node it names (a cycle) is refused too.
+    The limits default to a spec's; `multicloud import` passes wider ones for serverless.yml, whose
+    CloudFormation `resources:` are legitimately larger.
     """
     sizes: dict[str, int] = {}  # anchor -> expanded size of its node, once the node is complete
     open_anchors: list[str | None] = []
@@ -166,8 +169,8 @@ def check_bounded(text: str, filename: str, loader_class: Any = LOADER) -> None:
 
     for event in yaml.parse(text, Loader=loader_class):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            if len(counts) > MAX_DEPTH:
-                raise fail(f"YAML nests deeper than {MAX_DEPTH} levels", "flatten the document", event)
+            if len(counts) > max_depth:
+                raise fail(f"YAML nests deeper than {max_depth} levels", "flatten the document", event)
             counts.append(1)
             open_anchors.append(event.anchor)
             continue
@@ -187,8 +190,8 @@ def check_bounded(text: str, filename: str, loader_class: Any = LOADER) -> None:
             if tag in _NUMBER_TAGS:
                 raise fail(f"a number of {len(event.value)} characters", "no setting takes a number this long; "
                            "quote it if it is meant as text", event)
-            if len(event.value) > MAX_SCALAR_CHARS:
-                raise fail(f"a value of {len(event.value)} characters (at most {MAX_SCALAR_CHARS})",
+            if len(event.value) > max_scalar:
+                raise fail(f"a value of {len(event.value)} characters (at most {max_scalar})",
                            "shorten it; ship large data as a file beside the spec", event)
             size = 1
             if event.anchor is not None:
@@ -196,11 +199,11 @@ def check_bounded(text: str, filename: str, loader_class: Any = LOADER) -> None:
         else:
             continue
         counts[-1] += size
-        if sum(counts) > MAX_NODES:
+        if sum(counts) > max_nodes:
             if isinstance(event, yaml.AliasEvent):
-                raise fail(f"the spec expands to more than {MAX_NODES} YAML nodes (aliases such as this one "
+                raise fail(f"the document expands to more than {max_nodes} YAML nodes (aliases such as this one "
                            "repeat whole subtrees)", "write the repeated parts out without alias chains", event)
-            raise fail(f"the spec has more than {MAX_NODES} YAML nodes",
+            raise fail(f"the document has more than {max_nodes} YAML nodes",
                        "split it: a service this large belongs in several specs", event)
 
 

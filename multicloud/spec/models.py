@@ -18,7 +18,8 @@ from multicloud.spec.types import Int, MemoryMb, TimeoutS
 
 NAME_RE = r"^[a-z][a-z0-9-]{0,39}$"
 FUNCTION_RE = r"^[a-z][a-z0-9_-]{0,39}$"
-HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*$")
+# module segments may hold dashes (`on-object-created.handler`): Lambda and importlib load such files
+HANDLER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*\.[A-Za-z_][A-Za-z0-9_]*$")
 ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13")
 TARGET_NAMES = ("aws", "azure", "gcp", "docker", "local")

@@ -23,36 +23,50 @@ if TYPE_CHECKING:
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    source: Annotated[Path, typer.Argument(help="serverless.yml of a Serverless Framework service.")],
+    source: Annotated[Path, typer.Argument(help="serverless.yml of a Serverless Framework service (or its folder).")],
     out: Annotated[Path | None, typer.Option("--out", help="Where to write (default: multicloud.yaml beside it).")]
     = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    stage: Annotated[str | None, typer.Option("--stage", help="Stage for ${opt:stage} / ${sls:stage} (default: "
+                                                               "the provider's, else dev).")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Region for ${opt:region} (default: the "
+                                                                 "provider's, else us-east-1).")] = None,
 ) -> None:
-    """Convert a Serverless Framework service to multicloud.yaml; list what could not be converted."""
+    """Convert a Serverless Framework service to multicloud.yaml; list plainly what did not carry over."""
 
     def work(output: Output) -> int:
         from multicloud.errors import UsageError
         from multicloud.migrate import convert_file
         from multicloud.spec.loader import parse_spec
 
-        conversion = convert_file(source)
-        dest = out or source.with_name("multicloud.yaml")
-        if dest.exists() and not force:
-            raise UsageError(f"{dest} exists", fix="pass --force to overwrite, or --out another path")
-        text = conversion.to_yaml()
-        parse_spec(text, str(dest))  # the result must be a valid spec
-        dest.write_text(text)
-        lines = [f"wrote {dest} ({len(conversion.spec['functions'])} function(s))"]
-        if conversion.notes:
-            lines.append(f"not converted ({len(conversion.notes)}):")
-            lines += [f"  - {n}" for n in conversion.notes]
-        output.result({"path": str(dest), "functions": list(conversion.spec["functions"]),
-                       "not_converted": conversion.notes}, "\n".join(lines))
+        conversion = convert_file(source, stage=stage, region=region)
+        folder = (source if source.is_dir() else source.parent).resolve()
+        dest = out or folder / "multicloud.yaml"
+        if dest.resolve().parent != folder:
+            raise UsageError(f"{dest} is not beside the service: handler paths are relative to {folder}",
+                             fix="write it into the service's folder (--out NAME.yaml there)")
+        writes = {dest: conversion.to_yaml(), **{folder / n: t for n, t in conversion.files.items()}}
+        for path, text in writes.items():
+            if path.exists() and not force and path.read_text(errors="replace") != text:
+                raise UsageError(f"{path} exists", fix="pass --force to overwrite, or --out another name")
+        parse_spec(writes[dest], str(dest))  # the result must be a valid spec
+        for path, text in writes.items():
+            path.write_text(text)
+        notes = conversion.notes
+        lines = [f"wrote {dest} ({len(conversion.functions)} function(s))"]
+        lines += [f"wrote {folder / n}" for n in conversion.files]
+        for kind, title in (("review", "not converted or different (review)"), ("unresolved", "not resolved"),
+                            ("info", "carried over differently")):
+            chosen = [n for n in notes if n.kind == kind]
+            if chosen:
+                lines.append(f"{title} ({len(chosen)}):")
+                lines += [f"  - {n}" for n in chosen]
+        output.result({"path": str(dest), "functions": conversion.functions,
+                       "files": [str(folder / n) for n in conversion.files],
+                       "not_converted": [n.to_dict() for n in notes]}, "\n".join(lines))
         return 0
 
     run(ctx, work)
-
-
 
 
 @app.command()
