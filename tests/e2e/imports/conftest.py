@@ -31,10 +31,12 @@ def wheelhouse_script() -> ModuleType:
     return module
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def wheelhouse() -> Iterator[Path]:
     """Point every build's installer at the corpus wheelhouse, and at nothing else (pip's standard variables,
-    which multicloud also passes to uv). A missing or stale wheelhouse fails the test, naming the script."""
+    which multicloud also passes to uv). A missing or stale wheelhouse fails the test, naming the script.
+    Module-scoped, so the offline settings end with the module that asked for them: a session-wide patch
+    would reach every later test that installs from an index."""
     script = wheelhouse_script()
     folder = Path(os.environ.get("MULTICLOUD_CORPUS_WHEELHOUSE") or script.DEFAULT_DIR).resolve()
     why = script.problem(folder)

@@ -100,7 +100,7 @@ def _edit_spec(folder: Path, service: Service, moto: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Built:
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Built:
     """One service (the test's parameter) imported and built for aws and local, once per module."""
     service: Service = request.param
     moto = request.getfixturevalue("moto_server") if service.meta.get("moto") else ""
