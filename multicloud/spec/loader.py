@@ -119,6 +119,9 @@ def read_spec_bytes(path: Path) -> bytes:
 def decode_spec(raw: bytes, filename: str) -> str:
     if len(raw) > MAX_SPEC_BYTES:
         raise SpecError("spec file is over 1 MB", fix="keep the spec small; ship data as files", where=filename)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # what Windows editors call "Unicode"
+        raise SpecError("UTF-16 text (it starts with a UTF-16 byte order mark)",
+                        fix="save the file as UTF-8 (in the editor's encoding menu)", where=filename)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -142,7 +145,11 @@ def parse_spec_located(raw: bytes | str, filename: str = "multicloud.yaml") -> t
     try:
         return Spec.model_validate(data), marks
     except ValidationError as exc:
-        errors = sorted(exc.errors(), key=lambda e: e["type"] == "missing")  # a misspelt key before its "missing"
+        found = exc.errors()
+        # A list whose every item was refused is also reported "too short": the items' errors say it better.
+        inner = {tuple(e["loc"][:n]) for e in found for n in range(len(e["loc"]))}
+        found = [e for e in found if not (e["type"] == "too_short" and tuple(e["loc"]) in inner)]
+        errors = sorted(found, key=lambda e: e["type"] == "missing")  # a misspelt key before its "missing"
         raise SpecErrors([_to_spec_error(err, marks, filename) for err in errors]) from None
 
 

@@ -111,7 +111,7 @@ def _made(tmp: Path, kind: str) -> Path:
 
 
 MADE = {
-    "empty-file": "must be a mapping", "binary-garbage": "not UTF-8", "utf16-file": "not UTF-8",
+    "empty-file": "must be a mapping", "binary-garbage": "not UTF-8", "utf16-file": "UTF-16 text",
     "directory-named-spec": "is a directory", "fifo-named-spec": "not a regular file",
     "device-link": "not a regular file", "symlink-loop": "symbolic links", "dangling-link": "not found",
     "two-megabytes": "over 1 MB", "scalar-document": "must be a mapping", "spec-path-is-directory": "is a directory",
