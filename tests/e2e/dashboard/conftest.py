@@ -18,8 +18,11 @@ lambda_images = aws_fixtures.lambda_images
 engine = docker_fixtures.engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium under Playwright's sync API, one per module: while sync_playwright() is open, its event loop
+    runs in the main thread and every later `asyncio.run` in the session fails, so it must end with the
+    dashboard's modules rather than with the session."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {CHROMIUM} is missing: .ci/run installs Debian's chromium")
