@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timezone
 
 from multicloud.runtime.events import KIND_OF_TYPE, Event, Message, ScheduleInfo, StorageObject
-from multicloud.runtime.server_http import HttpError, RawRequest
+from multicloud.runtime.server_request import HttpError, Request
 
 REQUIRED = ("id", "source", "type")
 ATTRIBUTES = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema")
@@ -25,7 +25,7 @@ def _is_json(content_type: str | None) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def parse_cloudevent(request: RawRequest) -> Event:
+def parse_cloudevent(request: Request) -> Event:
     content_type = request.header("content-type") or ""
     if content_type.split(";", 1)[0].strip().lower() == STRUCTURED:
         try:
