@@ -49,7 +49,13 @@ class Headers:
             self._index.setdefault(name.lower(), []).append(value)
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        values = self._by_name.get(name.lower())
+        lname = name.lower()
+        if self._index is None:  # one lookup on a few headers: scanning is cheaper than indexing
+            for key, value in self._items:
+                if key.lower() == lname:
+                    return value
+            return default
+        values = self._index.get(lname)
         return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:

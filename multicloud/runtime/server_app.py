@@ -81,7 +81,7 @@ class Outcome:
     request_id: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class HttpCall:
     """One routed HTTP request, as a function's HTTP dispatch receives it."""
 
@@ -92,6 +92,10 @@ class HttpCall:
     scope: Scope
     receive: Receive
     send: Send
+
+
+class Abandoned(Exception):
+    """The drain timeout passed with the call still running: the process is stopping."""
 
 
 class HttpDispatch(Protocol):
@@ -108,18 +112,24 @@ class HandlerDispatch:
         self.function = function
 
     async def http(self, call: HttpCall) -> None:
-        app, request = self.app, call.request
-        body = await app.read_body(call)
-        if body is None:
-            return
+        app, request, name = self.app, call.request, self.function
+        if request.header("content-length") is None and request.header("transfer-encoding") is None:
+            body = b""  # no body: nothing to await
+        else:
+            got = await app.read_body(call)
+            if got is None:
+                return
+            body = got
         http_request = HttpRequest(
             request.method, unquote(request.path), path_params=call.params, query=request.query_string,
             headers=request.headers, client_ip=request.client_ip, body=body, raw=request,
         )
-        answer = await app.call_answer(self.function, call.request_id,
-                                       partial(app.run_http, self.function, http_request, call.request_id))
-        await app.respond(call.send, request, *answer, {"function": self.function, "request_id": call.request_id},
-                          close=answer[0] in (503, 504))
+        try:
+            answer = await app.call(name, partial(app.run_http, name, http_request, call.request_id))
+        except Exception as exc:  # noqa: BLE001 - the limits, as answers
+            answer = app.failure(name, call.request_id, exc)
+        await app.respond(call.send, request, *answer, {"function": name, "request_id": call.request_id},
+                          close=answer[0] >= 503)
 
 
 class Background:
@@ -272,9 +282,12 @@ class RuntimeApp:
             return
         request.body = body
         event = parse_cloudevent(request)
-        answer = await self.call_answer(name, request_id, partial(self.run_event, name, event, request_id))
+        try:
+            answer = await self.call(name, partial(self.run_event, name, event, request_id))
+        except Exception as exc:  # noqa: BLE001 - the limits, as answers
+            answer = self.failure(name, request_id, exc)
         await self.respond(send, request, *answer, {"function": name, "request_id": request_id},
-                           close=answer[0] in (503, 504))
+                           close=answer[0] >= 503)
 
     def _authorized(self, request: Request) -> bool:
         if self.auth_key is None:
@@ -343,72 +356,62 @@ class RuntimeApp:
         timer = loop.call_later(timeout, expire, fut)
         try:
             return await fut
+        except asyncio.CancelledError:
+            # only uvicorn cancels, when the drain timeout passes with the handler still running: the
+            # process is stopping, and the caller is told so instead of being cut off
+            raise Abandoned from None
         finally:
             timer.cancel()
 
-    async def call_answer(self, function: str, request_id: str, work: Callable[[float], Answer]) -> Answer:
-        """`call` for an HTTP caller: the limits become 429 / 504 / 500 / 503 answers."""
-        try:
-            return await self.call(function, work)
-        except QueueFull:
+    def failure(self, function: str, request_id: str, exc: Exception) -> Answer:
+        """What an HTTP caller answers when `call` raised: the limits become 429 / 504 / 500 / 503."""
+        if isinstance(exc, QueueFull):
             return 429, [("Retry-After", "1"), *JSON], b'{"error":"too many requests"}'
-        except CallTimeout:
+        if isinstance(exc, CallTimeout):
             body = json.dumps({"error": f"function timed out after {self.timeouts[function]:g} s"}).encode()
             return 504, [*JSON, ("X-Request-Id", request_id)], body
-        except WorkerCrashed:
+        if isinstance(exc, WorkerCrashed):
             err = error_result(500)
             return 500, [*err.headers, ("X-Request-Id", request_id)], err.body
-        except asyncio.CancelledError:
-            # only uvicorn cancels, when the drain timeout passes with the handler still running: the process
-            # is stopping, and the caller is told so instead of being cut off
+        if isinstance(exc, Abandoned):
             return 503, [*JSON, ("X-Request-Id", request_id)], b'{"error":"the server stopped before the function finished"}'
+        raise exc
 
     def _context(self, name: str, request_id: str, deadline: float) -> Context:
         return Context(name, request_id, self.config.target, memory_limit_mb=self.config.functions[name].memory,
                        remaining=lambda: max(0, int((deadline - time.monotonic()) * 1000)), logger=self.logger)
 
-    def _guard(self, ctx: Context, run: Callable[[], Answer]) -> Answer:
+    def _crashed(self, ctx: Context, exc: BaseException) -> Answer:
         """In the worker thread: a handler calling sys.exit (or raising another BaseException) is a 500."""
-        try:
-            return run()
-        except Exception:  # noqa: BLE001 - below handle_http, which never raises: still answer
-            ctx.logger.exception("dispatch failed")
-        except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not end the server
-            ctx.logger.exception(f"handler raised {type(exc).__name__}; answered 500, the server keeps serving",
-                                 exc)
-        finally:
-            ctx.close()
+        ctx.logger.exception(f"handler raised {type(exc).__name__}; answered 500, the server keeps serving", exc)
         err = error_result(500)
         return err.status, [*err.headers, ("X-Request-Id", ctx.request_id)], err.body
 
     def run_http(self, name: str, request: HttpRequest, request_id: str, deadline: float) -> Answer:
         ctx = self._context(name, request_id, deadline)
-
-        def run() -> Answer:
-            result = handle_http(self.handlers[name], request, ctx)
-            headers = result.headers
-            for cookie in result.cookies:
-                headers.append(("Set-Cookie", cookie))
-            headers.append(("X-Request-Id", request_id))
-            return result.status, headers, result.body
-
-        return self._guard(ctx, run)
+        try:
+            result = handle_http(self.handlers[name], request, ctx)  # never raises an Exception
+        except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not end the server
+            return self._crashed(ctx, exc)
+        headers = result.headers
+        for cookie in result.cookies:
+            headers.append(("Set-Cookie", cookie))
+        headers.append(("X-Request-Id", request_id))
+        return result.status, headers, result.body
 
     def run_event(self, name: str, event: Event, request_id: str, deadline: float) -> Answer:
         ctx = self._context(name, request_id, deadline)
-
-        def run() -> Answer:
-            try:
-                if event.kind == "direct":
-                    result = to_result(handle_direct(self.handlers[name], event, ctx))
-                    return result.status, [*result.headers, ("X-Request-Id", request_id)], result.body
-                failed = handle_event(self.handlers[name], event, ctx)
-            except Exception:
-                err = error_result(500, "handler failed; the event should be retried")
-                return err.status, [*err.headers, ("X-Request-Id", request_id)], err.body
-            return 200, [*JSON, ("X-Request-Id", request_id)], json.dumps({"failed": failed}).encode()
-
-        return self._guard(ctx, run)
+        try:
+            if event.kind == "direct":
+                result = to_result(handle_direct(self.handlers[name], event, ctx))
+                return result.status, [*result.headers, ("X-Request-Id", request_id)], result.body
+            failed = handle_event(self.handlers[name], event, ctx)
+        except Exception:  # logged with its traceback by handle_event / handle_direct
+            err = error_result(500, "handler failed; the event should be retried")
+            return err.status, [*err.headers, ("X-Request-Id", request_id)], err.body
+        except BaseException as exc:  # noqa: BLE001
+            return self._crashed(ctx, exc)
+        return 200, [*JSON, ("X-Request-Id", request_id)], json.dumps({"failed": failed}).encode()
 
     # ---- the internal call path: background services and schedules ---------------------------------
     async def invoke(self, function: str, event: Event, *, request_id: str | None = None,
@@ -441,7 +444,7 @@ class RuntimeApp:
             outcome = Outcome(429, request_id=request_id)
         except CallTimeout:
             outcome = Outcome(504, request_id=request_id)
-        except WorkerCrashed:
+        except (WorkerCrashed, Abandoned):
             outcome = Outcome(500, request_id=request_id)
         status = outcome.status
         self.log.write({"level": "INFO" if status == 200 else "ERROR", "type": log_type, "status": status,
