@@ -163,7 +163,7 @@ def stage_artifact(
     """
     config = runtime_config(project, target, auth_key_ref=auth_key_ref)
     config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
-    files = artifact_files(project)
+    files = artifact_files(project, private=True)
     requirements = _requirements(project)
     version = python_version or project.spec.python_version
     inputs: dict[str, Path | bytes] = {f"{APP_DIR}/{k}": v for k, v in files.items()}

@@ -374,7 +374,8 @@ class RuntimeApp:
             err = error_result(500)
             return 500, [*err.headers, ("X-Request-Id", request_id)], err.body
         if isinstance(exc, Abandoned):
-            return 503, [*JSON, ("X-Request-Id", request_id)], b'{"error":"the server stopped before the function finished"}'
+            body = b'{"error":"the server stopped before the function finished"}'
+            return 503, [*JSON, ("X-Request-Id", request_id)], body
         raise exc
 
     def _context(self, name: str, request_id: str, deadline: float) -> Context:

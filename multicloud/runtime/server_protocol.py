@@ -129,7 +129,7 @@ class RuntimeProtocol(HttpToolsProtocol):
 
     # ---- connection ---------------------------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:
-        super().connection_made(CoalescingTransport(transport, self.loop))
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self.since = self.loop.time()
         if len(self.connections) > self.limits.max_connections:
             self._answer(503, "too many connections")
