@@ -80,11 +80,9 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
     settings = project.settings(target)
     concurrency = int(getattr(settings, "concurrency", 32))
     max_body = int(float(getattr(settings, "max_body_mb", 6)) * 1024 * 1024)
+    # connections live on the event loop (no thread each): only `concurrency` worker threads count
+    # against a container's pids limit
     limits: dict[str, Any] = {"concurrency": concurrency, "max_body_bytes": max_body}
-    pids_limit = getattr(settings, "pids_limit", None)
-    if isinstance(pids_limit, int):
-        # one thread per connection: stay under the container's pids limit (a few threads are the server's)
-        limits["max_connections"] = max(8, min(1024, pids_limit - 16))
     needs_key = False
     out: dict[str, Any] = {}
     for fn in functions:

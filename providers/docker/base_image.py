@@ -1,9 +1,9 @@
-"""`multicloud docker base-image`: an air-gapped Python base image made from Debian packages only.
+"""`multicloud docker base-image` / `proxy-image`: air-gapped images made from Debian packages only.
 
 Private clouds often have a Debian mirror but no container registry. `debootstrap --variant=minbase
---include=python3` builds a root filesystem from packages, and the engine's image import (`docker
-import`, here through the Docker SDK so `DOCKER_HOST` is honoured) turns its tarball into an image. No
-registry is contacted.
+--include=python3` (or `haproxy`, for the gateway) builds a root filesystem from packages, and the engine's
+image import (`docker import`, here through the Docker SDK so `DOCKER_HOST` is honoured) turns its tarball
+into an image. No registry is contacted.
 
 Honest limits: a Debian release ships exactly one python3. bookworm (Debian 12) ships 3.11, so 3.11 is
 the only version this can build; any other version is refused with a fix instead of silently giving 3.11.
@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from multicloud.errors import OperationError, UnsupportedError
 from multicloud.provider import Progress, no_progress
@@ -24,6 +25,9 @@ from multicloud.provider import Progress, no_progress
 DEBIAN_PYTHON: dict[str, str] = {"bookworm": "3.11"}
 DEFAULT_SUITE = "bookworm"
 LABEL = "io.multicloud.base-image"
+PROXY_LABEL = "io.multicloud.proxy-image"
+#: The gateway's proxy from Debian: bookworm ships HAProxy 2.6 (LTS), the version the official image matches.
+PROXY_TAG = "multicloud/haproxy:2.6-bookworm"
 #: Optional mirror, e.g. an internal one in a private cloud (debootstrap's own default otherwise).
 MIRROR_ENV = "MULTICLOUD_DEBIAN_MIRROR"
 
@@ -50,10 +54,7 @@ def default_tag(python_version: str) -> str:
     return f"multicloud/python:{version}-{suite_for(python_version)}"
 
 
-def build_base_image(python_version: str, tag: str | None = None, progress: Progress = no_progress) -> str:
-    """Build `multicloud/python:<X.Y>-bookworm` (or `tag`) with debootstrap + image import; return the tag."""
-    suite = suite_for(python_version)
-    tag = tag or default_tag(python_version)
+def _debootstrap() -> str:
     debootstrap = shutil.which("debootstrap") or next(
         (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.path.exists(p)), None
     )
@@ -62,17 +63,23 @@ def build_base_image(python_version: str, tag: str | None = None, progress: Prog
                              where="multicloud docker base-image")
     if os.geteuid() != 0:
         raise OperationError("debootstrap needs root to build a root filesystem",
-                             fix="run `multicloud docker base-image` as root (e.g. with sudo)",
+                             fix="run `multicloud docker base-image` (or proxy-image) as root (e.g. with sudo)",
                              where="multicloud docker base-image")
+    return debootstrap
+
+
+def import_rootfs(suite: str, packages: str, tag: str, changes: list[str], progress: Progress) -> Any:
+    """debootstrap minbase + `packages`, cleaned, imported as `tag`; returns the Docker client."""
+    debootstrap = _debootstrap()
     from .engine import client as docker_client
 
     engine = docker_client()
     with tempfile.TemporaryDirectory(prefix="multicloud-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        cmd = [debootstrap, "--variant=minbase", "--include=python3", suite, str(rootfs)]
+        cmd = [debootstrap, "--variant=minbase", f"--include={packages}", suite, str(rootfs)]
         if os.environ.get(MIRROR_ENV):
             cmd.append(os.environ[MIRROR_ENV])
-        progress(f"debootstrap {suite} minbase + python3 (about 40 s)")
+        progress(f"debootstrap {suite} minbase + {packages} (about 40 s)")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
@@ -91,19 +98,36 @@ def build_base_image(python_version: str, tag: str | None = None, progress: Prog
         subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], check=True,
                        capture_output=True)
         repository, _, version_tag = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
-        changes = [
-            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "ENV LANG=C.UTF-8",
-            'CMD ["python3"]',
-            f"LABEL {LABEL}={suite}-python{DEBIAN_PYTHON[suite]}",
-        ]
+        changes = ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ENV LANG=C.UTF-8",
+                   *changes]
         progress(f"importing as {tag}")
         engine.api.import_image_from_file(str(tarball), repository=repository, tag=version_tag,
                                           changes=changes)
+    return engine
+
+
+def build_base_image(python_version: str, tag: str | None = None, progress: Progress = no_progress) -> str:
+    """Build `multicloud/python:<X.Y>-bookworm` (or `tag`) with debootstrap + image import; return the tag."""
+    suite = suite_for(python_version)
+    tag = tag or default_tag(python_version)
+    label = f"LABEL {LABEL}={suite}-python{DEBIAN_PYTHON[suite]}"
+    engine = import_rootfs(suite, "python3", tag, ['CMD ["python3"]', label], progress)
     out = engine.containers.run(tag, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                                 remove=True, network_disabled=True, labels={LABEL: "check"})
     got = out.decode().strip()
     if got != DEBIAN_PYTHON[suite]:
         raise OperationError(f"{tag} has Python {got}, expected {DEBIAN_PYTHON[suite]}",
                              where="multicloud docker base-image")
+    return tag
+
+
+def build_proxy_image(tag: str | None = None, progress: Progress = no_progress) -> str:
+    """Build `multicloud/haproxy:2.6-bookworm` (or `tag`): the docker gateway's HAProxy, from Debian packages."""
+    tag = tag or PROXY_TAG
+    label = f"LABEL {PROXY_LABEL}=bookworm"
+    engine = import_rootfs(DEFAULT_SUITE, "haproxy", tag, ['CMD ["haproxy", "-v"]', label], progress)
+    out = engine.containers.run(tag, ["haproxy", "-v"], remove=True, network_disabled=True,
+                                labels={PROXY_LABEL: "check"})
+    if b"HAProxy version" not in out:
+        raise OperationError(f"{tag} does not run haproxy: {out[:200]!r}", where="multicloud docker proxy-image")
     return tag

@@ -1,6 +1,7 @@
-"""Single-engine mode: blue/green behind a stable gateway.
+"""Single-engine mode: blue/green behind a stable gateway (HAProxy, see proxy.py).
 
-    deploy = start the new container -> wait until healthy -> switch the gateway -> drain -> stop the old
+    deploy = start the new container on the free slot -> wait until healthy -> switch the gateway's slots
+             -> wait until the old slot holds no request -> stop the old container
 
 The gateway container owns the published host:port for the life of the deployment, so the endpoint never
 changes; a new version is reachable only after its health check passes. A version that fails its health
@@ -24,7 +25,7 @@ from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusRepor
 from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
-from . import hardening
+from . import hardening, proxy
 from .context import secret_files
 from .refs import resolve_host_ref
 
@@ -40,10 +41,6 @@ class Names:
     @property
     def gateway(self) -> str:
         return f"mc-{self.service}-gateway"
-
-    @property
-    def gateway_state(self) -> str:
-        return f"mc-{self.service}-gateway-state"
 
     def function(self, digest: str) -> str:
         return f"mc-{self.service}-{digest[:12]}-{secrets.token_hex(2)}"
@@ -67,21 +64,24 @@ class Single:
                                             filters=eng.owned(self.project.name, "gateway"))
         return found[0] if found else None
 
-    def upstream(self, gateway: Any) -> str | None:
-        """The container name the gateway routes to (from the gateway itself)."""
-        if gateway.status != "running":
-            return None
-        code, out = gateway.exec_run(["python3", "-c", "print(open('/state/upstream').read().strip())"],
-                                     user=hardening.common(self.settings)["user"])
-        return out.decode().strip().rpartition(":")[0] if code == 0 else None
+    @property
+    def admin_user(self) -> str:
+        return str(hardening.common(self.settings)["user"])
 
     def live(self) -> Any | None:
+        """The function container the gateway sends new requests to (its ready slot); without a running
+        gateway to ask, the newest running function container."""
+        containers = sorted(self.function_containers(), key=lambda c: str(c.attrs.get("Created", "")), reverse=True)
         gateway = self.gateway()
-        name = self.upstream(gateway) if gateway is not None else None
-        for c in self.function_containers():
-            if c.name == name:
-                return c
-        return None
+        if gateway is not None and gateway.status == "running":
+            try:
+                slots = proxy.ready_slots(gateway, self.admin_user)
+            except OperationError:
+                slots = []
+            for c in containers:
+                if c.labels.get(proxy.SLOT_LABEL) in slots:
+                    return c
+        return next((c for c in containers if c.status == "running"), None)
 
     def previous(self) -> dict[str, str] | None:
         """The release before the live one, as the engine records it (label on the live container)."""
@@ -117,23 +117,36 @@ class Single:
         self.ensure_network()
         name = self.names.function(digest)
         volume = self.secrets_volume(name, image, values) if values else None
+        old_slot = live.labels.get(proxy.SLOT_LABEL) if live is not None else None
+        slot = next(s for s in proxy.SLOTS if s != old_slot)
         labels = eng.labels_for(self.project.name, "function", self.settings.labels, digest=digest)
         labels[eng.RUN_CONFIG] = config
+        labels[proxy.SLOT_LABEL] = slot
         previous = eng.previous_release(live.labels if live is not None else {},
                                         live.attrs["Config"]["Image"] if live is not None else None, digest)
         if previous:
             labels[eng.PREVIOUS] = previous
+        # a leftover on the free slot (a deploy killed half-way) would share its DNS alias: it goes first
+        for c in self.function_containers():
+            if c.labels.get(proxy.SLOT_LABEL) == slot and (live is None or c.id != live.id):
+                self.discard(c, self.volume_of(c))
         opts = hardening.function_options(self.project, self.settings, image=image, name=name,
-                                          network=self.names.network, labels=labels, secrets_volume=volume)
-        self.progress(f"starting {name}")
+                                          network=self.names.network, labels=labels, secrets_volume=volume,
+                                          aliases=[proxy.alias(self.project.name, slot)])
+        self.progress(f"starting {name} on slot {slot}")
         container = self.client.containers.run(**opts)
         try:
             self.wait_healthy(container)
         except OperationError:
             self.discard(container, volume)
             raise
-        gateway = self.ensure_gateway(gateway, gateway_image, f"{name}:{eng.INTERNAL_PORT}")
+        gateway = self.ensure_gateway(gateway, gateway_image)
+        self.switch(gateway, slot, container)
         old = [c for c in self.function_containers() if c.id != container.id]
+        if old:
+            drain = hardening.max_timeout(self.project) + 2
+            if not proxy.drain(gateway, self.admin_user, next(s for s in proxy.SLOTS if s != slot), drain):
+                self.progress(f"requests still running on the old version after {drain} s: stopping it anyway")
         for c in old:
             self.progress(f"stopping {c.name}")
             self.discard(c, self.volume_of(c), timeout=hardening.max_timeout(self.project) + 2)
@@ -141,14 +154,14 @@ class Single:
         return True, host, port
 
     def gateway_config(self, gateway_image: str) -> str:
-        return json.dumps([gateway_image, self.settings.publish_host, self.settings.port,
-                           hardening.gateway_command(self.project, self.settings, "-")], sort_keys=True)
+        return json.dumps([gateway_image, self.settings.publish_host, self.settings.port, self.settings.cpus],
+                          sort_keys=True)
 
-    def ensure_gateway(self, gateway: Any | None, gateway_image: str, upstream: str) -> Any:
+    def ensure_gateway(self, gateway: Any | None, gateway_image: str) -> Any:
+        """The running gateway, created (or recreated on the same port when its configuration changed)."""
         config = self.gateway_config(gateway_image)
         port = self.settings.port
         if gateway is not None and gateway.labels.get("io.multicloud.gateway-config") != config:
-            # Gateway itself changed (image, address, limits): recreate it on the same port.
             if port is None and gateway.status == "running":
                 port = self.endpoint(gateway)[1]
             self.progress("recreating the gateway (its configuration changed)")
@@ -157,45 +170,39 @@ class Single:
         if gateway is None:
             labels = eng.labels_for(self.project.name, "gateway", self.settings.labels)
             labels["io.multicloud.gateway-config"] = config
-            self.ensure_volume(self.names.gateway_state, "gateway-state")
-            opts = hardening.gateway_options(self.project, self.settings, image=gateway_image,
-                                             name=self.names.gateway, network=self.names.network, labels=labels,
-                                             upstream=upstream, port=port, state_volume=self.names.gateway_state)
+
+            def start(port: int | None) -> Any:
+                opts = hardening.gateway_options(self.settings, image=gateway_image, name=self.names.gateway,
+                                                 network=self.names.network, labels=labels, port=port)
+                return self.client.containers.run(**opts)
+
             self.progress(f"starting the gateway {self.names.gateway}")
-            gateway = self.client.containers.run(**opts)
+            gateway = start(port)
             if port is None:
                 # A port the engine picks is picked again on every restart of the container: pin the one it
                 # chose, so the endpoint survives a gateway crash (kill -9, OOM) too.
                 port = self.endpoint(gateway)[1]
                 gateway.remove(force=True)
-                opts = hardening.gateway_options(self.project, self.settings, image=gateway_image,
-                                                 name=self.names.gateway, network=self.names.network,
-                                                 labels=labels, upstream=upstream, port=port,
-                                                 state_volume=self.names.gateway_state)
-                gateway = self.client.containers.run(**opts)
-            self.switch(gateway, upstream)  # records the upstream in the state volume (survives restarts)
-            return gateway
-        if gateway.status != "running":
+                gateway = start(port)
+        elif gateway.status != "running":
             gateway.start()
-        self.switch(gateway, upstream)
         return gateway
 
-    def switch(self, gateway: Any, upstream: str) -> None:
-        drain = hardening.max_timeout(self.project) + 2
+    def switch(self, gateway: Any, slot: str, container: Any) -> None:
+        """New requests go to `container` (on `slot`) once the gateway answers on its runtime API."""
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][self.names.network]["IPAddress"]
         deadline = time.monotonic() + 20
-        while True:  # the control socket appears a moment after the gateway starts
-            code, out = gateway.exec_run(
-                ["python3", "/opt/multicloud/gateway.py", "set", upstream, "--control",
-                 "/run/gateway/control.sock", "--drain-timeout", str(drain)],
-                user=hardening.common(self.settings)["user"])
-            if code == 0:
-                self.progress(f"gateway now routes to {upstream}")
-                return
-            if time.monotonic() > deadline:
-                raise OperationError(f"the gateway did not accept the switch to {upstream}: "
-                                     f"{out.decode(errors='replace').strip()[-300:]}",
-                                     fix="see `docker logs` of the gateway", where=gateway.name)
-            time.sleep(0.2)
+        while True:  # the runtime API answers a moment after the gateway starts
+            try:
+                proxy.switch(gateway, self.admin_user, slot, address)
+                break
+            except OperationError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+                gateway.reload()
+        self.progress(f"gateway now routes to {container.name} (slot {slot})")
 
     def wait_healthy(self, container: Any) -> None:
         deadline = time.monotonic() + self.settings.health_timeout

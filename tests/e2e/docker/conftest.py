@@ -55,6 +55,10 @@ def write(event, context):
 
 def private(event, context):
     return {"private": True}
+
+
+def big(event, context):
+    return b"x" * int(event.http.query.get("n", ["1000"])[0])
 '''
 
 
@@ -198,6 +202,24 @@ def deployed(engine: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
 
     def make(tag: str, **kwargs: Any) -> Deployed:
         d = Deployed(write_project(tmp_path / tag, service_name(tag), **kwargs))
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        try:
+            d.provider.remove()
+        except Exception:  # noqa: BLE001 - session teardown removes by label anyway
+            pass
+
+
+@pytest.fixture(scope="module")
+def module_deployed(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Like `deployed`, for a deployment several tests of one module share (removed after the module)."""
+    made: list[Deployed] = []
+
+    def make(tag: str, **kwargs: Any) -> Deployed:
+        d = Deployed(write_project(tmp_path_factory.mktemp(tag) / tag, service_name(tag), **kwargs))
         made.append(d)
         return d
 
