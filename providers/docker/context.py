@@ -231,7 +231,7 @@ def build_gateway_image(client: Any, project: Project, settings: DockerSettings,
     engine) + this service's haproxy.cfg. Tagged by content, so an unchanged configuration is not rebuilt."""
     from .hardening import uid_gid
     from .images import ensure_image
-    from .proxy import default_proxy_image, render_config
+    from .proxy import default_proxy_image, error_files, render_config
 
     proxy_image = default_proxy_image(settings)
     ensure_image(client, proxy_image, progress, build_command="multicloud docker proxy-image",
@@ -240,7 +240,8 @@ def build_gateway_image(client: Any, project: Project, settings: DockerSettings,
     dockerfile = render("docker", "gateway.Dockerfile.j2", proxy_image=proxy_image, uid=uid, gid=gid,
                         port=eng.INTERNAL_PORT)
     files: dict[str, Path | bytes] = {"Dockerfile": dockerfile.encode(),
-                                      "haproxy.cfg": render_config(project, settings, settings.mode).encode()}
+                                      "haproxy.cfg": render_config(project, settings, settings.mode).encode(),
+                                      **error_files()}
     tarball = out_dir / "gateway-context.tar"
     digest = write_context_tar(files, tarball)
     extra = json.dumps(settings.labels, sort_keys=True)

@@ -15,6 +15,7 @@ the official image and the Debian one have bash), so it works on remote engines 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -30,7 +31,8 @@ ADMIN_PORT = 9999
 BACKEND = "functions"
 CONNECT_WAIT = 15  # seconds a request waits for a function that is restarting
 ERRORS = [(400, "bad request"), (403, "forbidden"), (408, "request timeout"), (413, "request body too large"),
-          (500, "internal error in the gateway"), (502, "the function closed the connection"),
+          (500, "internal error in the gateway"), (501, "transfer codings other than chunked are not supported"),
+          (502, "the function closed the connection"),
           (503, "no function is available"), (504, "the function did not answer in time")]
 SLOT_LABEL = "io.multicloud.slot"
 HEALTH_CMD = ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{eng.INTERNAL_PORT}"]
@@ -69,6 +71,19 @@ def render_config(project: Project, settings: DockerSettings, mode: str) -> str:
         slots=SLOTS, alias_prefix=f"mc-{project.name}", service_name=f"mc-{project.name}",
         template_size=max(4, settings.replicas * 2 + 2),
     )
+
+
+def error_files() -> dict[str, bytes]:
+    """HAProxy's own answers (`errorfile`: whole HTTP responses), as JSON bodies like the runtime's."""
+    from http import HTTPStatus
+
+    files = {}
+    for status, message in ERRORS:
+        body = json.dumps({"error": message}).encode()
+        head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: application/json\r\n"
+                f"Cache-Control: no-cache\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n")
+        files[f"errors/{status}.http"] = head.encode() + body
+    return files
 
 
 def admin(gateway: Any, command: str, user: str) -> str:
