@@ -181,3 +181,36 @@ def test_switch_moves_a_kept_alive_client_and_drains_the_old_version(gw: Any) ->
     after = proxy.ready_slots(mode.gateway(), mode.admin_user)
     assert len(before) == 1 and len(after) == 1 and before != after
     assert [c.labels[proxy.SLOT_LABEL] for c in mode.function_containers()] == after
+
+
+def test_a_missing_proxy_image_is_pulled_or_named_with_the_air_gapped_fix(engine: Any) -> None:
+    from multicloud.errors import OperationError
+    from multicloud.providers.docker.images import ensure_image
+
+    said: list[str] = []
+    ensure_image(engine, proxy.default_proxy_image(_settings("multicloud/python:3.11-bookworm")), said.append,
+                 build_command="multicloud docker proxy-image", setting="targets.docker.proxy_image")
+    assert said == []  # present: nothing to pull
+    with pytest.raises(OperationError) as built_here:
+        ensure_image(engine, "multicloud/haproxy:0.0-nowhere", said.append,
+                     build_command="multicloud docker proxy-image", setting="targets.docker.proxy_image")
+    assert "multicloud docker proxy-image" in (built_here.value.fix or "") and said == []  # never pulled
+    with pytest.raises(OperationError) as unreachable:  # a registry that refuses: the pull fails, and says how
+        ensure_image(engine, "127.0.0.1:9/multicloud-test/haproxy:2.6", said.append,
+                     build_command="multicloud docker proxy-image", setting="targets.docker.proxy_image")
+    assert said and said[0].startswith("pulling 127.0.0.1:9/multicloud-test/haproxy")
+    assert "multicloud docker proxy-image" in (unreachable.value.fix or "")
+
+
+def _settings(base_image: str) -> Any:
+    from multicloud.spec.targets import DockerSettings
+
+    return DockerSettings(base_image=base_image)
+
+
+def test_default_proxy_image_follows_the_base_image() -> None:
+    assert proxy.default_proxy_image(_settings("multicloud/python:3.11-bookworm")) == "multicloud/haproxy:2.6-bookworm"
+    assert proxy.default_proxy_image(_settings("python:3.11-slim")) == "haproxy:2.6"
+    from multicloud.spec.targets import DockerSettings
+
+    assert proxy.default_proxy_image(DockerSettings(proxy_image="reg.example/haproxy:2.8")) == "reg.example/haproxy:2.8"
