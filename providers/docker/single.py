@@ -69,23 +69,27 @@ class Single:
         return str(hardening.common(self.settings)["user"])
 
     def live(self) -> Any | None:
-        """The function container the gateway sends new requests to (its ready slot); without a running
-        gateway to ask, the newest running function container."""
-        containers = sorted(self.function_containers(), key=lambda c: str(c.attrs.get("Created", "")), reverse=True)
+        """The function container the gateway sends new requests to; None while no running gateway routes
+        to one (a deploy in progress is not live until its switch: a caller must not find it earlier)."""
         gateway = self.gateway()
-        if gateway is not None and gateway.status == "running":
-            try:
-                slots = proxy.ready_slots(gateway, self.admin_user)
-            except OperationError:
-                slots = []
-            for c in containers:
-                if c.labels.get(proxy.SLOT_LABEL) in slots:
-                    return c
-        return next((c for c in containers if c.status == "running"), None)
+        if gateway is None or gateway.status != "running":
+            return None
+        try:
+            slots = proxy.ready_slots(gateway, self.admin_user)
+        except OperationError:
+            return None
+        return next((c for c in self._newest_first() if c.labels.get(proxy.SLOT_LABEL) in slots), None)
+
+    def current(self) -> Any | None:
+        """What a deploy replaces: the live container, else (no gateway to ask) the newest running one."""
+        return self.live() or next((c for c in self._newest_first() if c.status == "running"), None)
+
+    def _newest_first(self) -> list[Any]:
+        return sorted(self.function_containers(), key=lambda c: str(c.attrs.get("Created", "")), reverse=True)
 
     def previous(self) -> dict[str, str] | None:
         """The release before the live one, as the engine records it (label on the live container)."""
-        live = self.live()
+        live = self.current()
         return eng.parse_release(live.labels.get(eng.PREVIOUS)) if live is not None else None
 
     def gateway_image(self) -> str | None:
@@ -103,10 +107,11 @@ class Single:
     # ---- deploy ----------------------------------------------------------------------------------
     def deploy(self, image: str, digest: str, gateway_image: str) -> tuple[bool, str, int]:
         """Returns (changed, host, port)."""
-        live = self.live()
+        live = self.current()
         gateway = self.gateway()
         config = hardening.run_config(self.project, self.settings)
         if (live is not None and gateway is not None and live.labels.get(eng.DIGEST) == digest
+                and self.live() is not None
                 and live.labels.get(eng.RUN_CONFIG) == config
                 and live.status == "running" and gateway.status == "running"
                 and gateway.labels.get("io.multicloud.gateway-config") == self.gateway_config(gateway_image)):
@@ -170,23 +175,37 @@ class Single:
         if gateway is None:
             labels = eng.labels_for(self.project.name, "gateway", self.settings.labels)
             labels["io.multicloud.gateway-config"] = config
-
-            def start(port: int | None) -> Any:
-                opts = hardening.gateway_options(self.settings, image=gateway_image, name=self.names.gateway,
-                                                 network=self.names.network, labels=labels, port=port)
-                return self.client.containers.run(**opts)
-
-            self.progress(f"starting the gateway {self.names.gateway}")
-            gateway = start(port)
             if port is None:
-                # A port the engine picks is picked again on every restart of the container: pin the one it
-                # chose, so the endpoint survives a gateway crash (kill -9, OOM) too.
-                port = self.endpoint(gateway)[1]
-                gateway.remove(force=True)
-                gateway = start(port)
+                port = self.free_engine_port(gateway_image)
+            opts = hardening.gateway_options(self.settings, image=gateway_image, name=self.names.gateway,
+                                             network=self.names.network, labels=labels, port=port)
+            self.progress(f"starting the gateway {self.names.gateway} on port {port}")
+            gateway = self.client.containers.run(**opts)
         elif gateway.status != "running":
             gateway.start()
         return gateway
+
+    def free_engine_port(self, image: str) -> int:
+        """A port the engine picks for `publish_host`, found with a short-lived probe container.
+
+        A port the engine picks for the gateway itself would be picked again on every restart of the
+        container (kill -9, OOM): so the gateway always starts with a fixed port, and the probe (a
+        container no one looks for: its role is not `gateway`) is what lets the engine choose it, also on
+        a remote engine. Nothing ever listens on the probe."""
+        probe = self.client.containers.create(
+            image, name=f"{self.names.gateway}-port-probe", command=["sleep", "60"],
+            entrypoint=[], ports={f"{eng.INTERNAL_PORT}/tcp": (self.settings.publish_host, None)},
+            labels=eng.labels_for(self.project.name, "port-probe", self.settings.labels))
+        try:
+            probe.start()
+            probe.reload()
+            bindings = probe.attrs["NetworkSettings"]["Ports"].get(f"{eng.INTERNAL_PORT}/tcp") or []
+            if not bindings:
+                raise OperationError("the engine published no port for the gateway",
+                                     fix="set targets.docker.port", where="targets.docker.port")
+            return int(bindings[0]["HostPort"])
+        finally:
+            probe.remove(force=True)
 
     def switch(self, gateway: Any, slot: str, container: Any) -> None:
         """New requests go to `container` (on `slot`) once the gateway answers on its runtime API."""
