@@ -33,6 +33,14 @@ class Headers:
             pairs = items.items() if hasattr(items, "items") else items
             self._items = [(name, str(value)) for name, value in pairs]
 
+    @classmethod
+    def of_pairs(cls, pairs: list[tuple[str, str]]) -> Headers:
+        """Headers over a list of (name, value) strings the caller hands over (not copied): a server's
+        parsed request, built once per request."""
+        headers = cls()
+        headers._items = pairs
+        return headers
+
     @property
     def _by_name(self) -> dict[str, list[str]]:
         index = self._index

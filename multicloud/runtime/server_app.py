@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import Event, ScheduleInfo
-from multicloud.runtime.http import HttpRequest, error_result, to_result, unquote
+from multicloud.runtime.http import Headers, HttpRequest, error_result, to_result, unquote
 from multicloud.runtime.invoke import handle_direct, handle_event, handle_http, rfc3339
 from multicloud.runtime.server_config import RuntimeConfig
 from multicloud.runtime.server_events import parse_cloudevent
@@ -47,6 +47,7 @@ Service = Callable[["RuntimeApp"], Awaitable[None]]
 JSON = [("Content-Type", "application/json")]
 EVENTS_PREFIX = "/_events/"
 KEY_HEADER = "x-multicloud-key"
+BODY_HEADERS = frozenset(("content-length", "transfer-encoding"))
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # a caller's X-Request-Id is kept only if it is tame
 TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 BAD_VALUE_RE = re.compile(r"[\r\n\0]")
@@ -113,7 +114,7 @@ class HandlerDispatch:
 
     async def http(self, call: HttpCall) -> None:
         app, request, name = self.app, call.request, self.function
-        if request.header("content-length") is None and request.header("transfer-encoding") is None:
+        if not any(key in BODY_HEADERS for key, _ in request.headers):
             body = b""  # no body: nothing to await
         else:
             got = await app.read_body(call)
@@ -122,7 +123,7 @@ class HandlerDispatch:
             body = got
         http_request = HttpRequest(
             request.method, unquote(request.path), path_params=call.params, query=request.query_string,
-            headers=request.headers, client_ip=request.client_ip, body=body, raw=request,
+            headers=Headers.of_pairs(request.headers), client_ip=request.client_ip, body=body, raw=request,
         )
         try:
             answer = await app.call(name, partial(app.run_http, name, http_request, call.request_id))
