@@ -261,3 +261,32 @@ def test_validate_names_the_install_command_when_nats_server_is_missing(svc: Loc
     (http_only / "multicloud.yaml").write_text("service: web\nfunctions:\n  api:\n    handler: app.api\n"
                                                "    triggers:\n      - http: {path: /}\n")
     assert cli("validate", str(http_only), "-t", "local").exit_code == 0  # HTTP-only services never need it
+
+
+def test_supervisor_on_sigterm_leaves_no_uvicorn_or_nats_server(nats_server: Path, tmp_path: Path) -> None:
+    """SIGTERM to the local supervisor (what a system shutdown or `kill` sends): it drains and stops its
+    uvicorn server and its nats-server; nothing of its process group is left, so no orphan keeps the port or
+    the broker's store."""
+    import time
+
+    service = make_service(tmp_path / "evterm", "evterm", FUNCTIONS.format(sleep="0"))
+    service.deploy()
+    status = service.status()
+    sup, server, broker = status["supervisor_pid"], status["server_pid"], status["broker"]["pid"]
+    pgid = os.getpgid(sup)
+    assert pgid == sup and os.getpgid(server) == pgid and os.getpgid(broker) == pgid
+    publish([service.url], service.password("producer"), service.subject("queue", "orders"), [b"before-term"])
+    wait_for(lambda: handled(service, "before-term"), 30, "the queue function did not run")
+    os.kill(sup, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            break
+        left = subprocess.run(["ps", "-o", "pid,stat,args", "-g", str(pgid)], capture_output=True, text=True).stdout
+        assert time.monotonic() < deadline, f"processes outlived the supervisor:\n{left}"
+        time.sleep(0.1)
+    lines = service.lines()
+    assert any(d.get("message") == "stopped" and d.get("outcome") == "drained" for d in lines), lines[-5:]
+    service.provider.remove()
