@@ -290,3 +290,48 @@ def test_supervisor_on_sigterm_leaves_no_uvicorn_or_nats_server(nats_server: Pat
     lines = service.lines()
     assert any(d.get("message") == "stopped" and d.get("outcome") == "drained" for d in lines), lines[-5:]
     service.provider.remove()
+
+
+SLOW_APP = '''
+import time
+
+
+def slow(event, context):
+    for m in event.messages:
+        context.logger.info("started", body=m.text)
+    time.sleep(3)  # past the function's 1 s timeout
+
+
+def ping(event, context):
+    return {"ok": True}
+'''
+
+
+def test_a_batch_past_the_function_timeout_fails_like_an_http_call(nats_server: Path, tmp_path: Path) -> None:
+    """Messages go through the server's one call path (RuntimeApp.invoke): the function's timeout applies
+    to a batch as to an HTTP request, the attempt fails with the timeout as its reason (kept by the dead
+    letter), and the server, sharing the same worker pool, keeps answering HTTP."""
+    root = tmp_path / "evslow"
+    root.mkdir()
+    (root / "app.py").write_text(SLOW_APP)
+    (root / "multicloud.yaml").write_text(
+        "service: evslow\nfunctions:\n  slow:\n    handler: app.slow\n    timeout: 1\n    triggers:\n"
+        "      - queue: {name: jobs, batch_size: 1, max_attempts: 2}\n"
+        "  ping:\n    handler: app.ping\n    triggers:\n      - http: {path: /ping, methods: [GET]}\n"
+        "targets:\n  local: {}\n")
+    service = LocalService(root)
+    try:
+        result = service.deploy()
+        assert cli("send", str(root), "-t", "local", "--queue", "jobs", "-d", "slow-1").exit_code == 0
+        letters = wait_for(lambda: service.provider.dead_letters("jobs"), 60, "the timed-out message's dead letter")
+        assert letters[0].attempts == 2 and "timed out after 1 s" in (letters[0].last_error or ""), letters[0]
+        started = [d for d in messages_of(service.lines(), "started") if d.get("body") == "slow-1"]
+        assert len(started) == 2  # both attempts reached the handler
+        failed = [d for d in service.lines() if d.get("type") == "event" and d.get("function") == "slow"
+                  and "timed out" in str(d.get("error", ""))]
+        assert failed, "each timed-out batch is logged with its reason"
+        url = next(e.url for e in result.endpoints if e.function == "ping")
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert json.loads(resp.read()) == {"ok": True}
+    finally:
+        service.provider.remove()
