@@ -198,7 +198,7 @@ def test_a_missing_proxy_image_is_pulled_or_named_with_the_air_gapped_fix(engine
     with pytest.raises(OperationError) as unreachable:  # a registry that refuses: the pull fails, and says how
         ensure_image(engine, "127.0.0.1:9/multicloud-test/haproxy:2.6", said.append,
                      build_command="multicloud docker proxy-image", setting="targets.docker.proxy_image")
-    assert said and said[0].startswith("pulling 127.0.0.1:9/multicloud-test/haproxy")
+    assert said == ["127.0.0.1:9/multicloud-test/haproxy:2.6 is not on the engine: pulling it"], said
     assert "multicloud docker proxy-image" in (unreachable.value.fix or "")
 
 
