@@ -3,8 +3,8 @@
 #
 #   * installs docker.io and debootstrap from Debian packages when they are absent
 #   * starts dockerd when no engine answers, and waits for its socket
-#   * builds multicloud/python:3.11-bookworm with the product's own code
-#     (multicloud.providers.docker.base_image), skipped when the image exists already
+#   * builds multicloud/python:3.11-bookworm and the gateway's multicloud/haproxy:2.6-bookworm with the
+#     product's own code (multicloud.providers.docker.base_image), each skipped when it exists already
 #   * builds multicloud/nats:bookworm, the air-gapped broker image (providers/docker/broker_image.py), likewise
 #
 # Idempotent and quick on a machine that has everything. Any failure exits non-zero: in CI the Docker
@@ -13,6 +13,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 BASE_IMAGE="${MULTICLOUD_BASE_IMAGE:-multicloud/python:3.11-bookworm}"
+PROXY_IMAGE="${MULTICLOUD_PROXY_IMAGE:-multicloud/haproxy:2.6-bookworm}"
 PYTHON="${PYTHON:-}"
 if [ -z "$PYTHON" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
@@ -76,5 +77,18 @@ import sys
 from multicloud.providers.docker.base_image import build_base_image
 
 print(build_base_image(sys.argv[1], sys.argv[2], lambda m: print(f"setup-docker: {m}", file=sys.stderr)))
+PY
+fi
+
+if docker image inspect "$PROXY_IMAGE" >/dev/null 2>&1; then
+  log "$PROXY_IMAGE exists (cached)"
+else
+  log "building $PROXY_IMAGE (the gateway's HAProxy) with debootstrap (about a minute)"
+  "$PYTHON" - "$PROXY_IMAGE" <<'PY'
+import sys
+
+from multicloud.providers.docker.base_image import build_proxy_image
+
+print(build_proxy_image(sys.argv[1], lambda m: print(f"setup-docker: {m}", file=sys.stderr)))
 PY
 fi

@@ -96,11 +96,9 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
     settings = project.settings(target)
     concurrency = int(getattr(settings, "concurrency", 32))
     max_body = int(float(getattr(settings, "max_body_mb", 6)) * 1024 * 1024)
+    # connections live on the event loop (no thread each): only `concurrency` worker threads count
+    # against a container's pids limit
     limits: dict[str, Any] = {"concurrency": concurrency, "max_body_bytes": max_body}
-    pids_limit = getattr(settings, "pids_limit", None)
-    if isinstance(pids_limit, int):
-        # one thread per connection: stay under the container's pids limit (a few threads are the server's)
-        limits["max_connections"] = max(8, min(1024, pids_limit - 16))
     needs_key = False
     out: dict[str, Any] = {}
     for fn in functions:
@@ -233,7 +231,7 @@ def stage_artifact(
     config = runtime_config(project, target, auth_key_ref=auth_key_ref, broker=broker, without_broker=without_broker)
     client = broker_client_files() if "broker" in config else {}
     config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
-    files = artifact_files(project)
+    files = artifact_files(project, private=True)
     requirements = _requirements(project)
     version = python_version or project.spec.python_version
     inputs: dict[str, Path | bytes] = {f"{APP_DIR}/{k}": v for k, v in files.items()}

@@ -1,7 +1,10 @@
 """What goes into every artifact besides dependencies: the user's code and the vendored runtime.
 
 The runtime (`multicloud/__init__.py` and `multicloud/runtime/`) is stdlib-only and is copied into each
-artifact, so deployed code imports `multicloud` without installing it from a registry.
+artifact, so deployed code imports `multicloud` without installing it from a registry. The private HTTP
+server (`runtime/server*.py`, `runtime/scheduler.py`) runs on uvicorn: it goes only into the private
+targets' artifacts (`private=True`: local, docker), whose environment has its dependencies; the cloud
+artifacts (Lambda, Azure, GCP) stay stdlib-only and never carry it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,17 @@ from multicloud.project import Project
 PACKAGE_DIR = Path(multicloud.__file__).parent
 
 
-def runtime_files() -> dict[str, Path]:
+def is_private_server(arc: str) -> bool:
+    """A module of the private HTTP server (needs uvicorn), not of the portable runtime."""
+    name = arc.rsplit("/", 1)[-1]
+    return name.startswith("server") or name == "scheduler.py"
+
+
+def runtime_files(*, private: bool = False) -> dict[str, Path]:
     files = {"multicloud/__init__.py": PACKAGE_DIR / "__init__.py"}
-    files.update(dict(iter_tree(PACKAGE_DIR / "runtime", "multicloud/runtime")))
+    for arc, path in iter_tree(PACKAGE_DIR / "runtime", "multicloud/runtime"):
+        if private or not is_private_server(arc):
+            files[arc] = path
     return files
 
 
@@ -36,5 +47,5 @@ def user_files(project: Project) -> dict[str, Path]:
     return files
 
 
-def artifact_files(project: Project) -> dict[str, Path]:
-    return {**user_files(project), **runtime_files()}
+def artifact_files(project: Project, *, private: bool = False) -> dict[str, Path]:
+    return {**user_files(project), **runtime_files(private=private)}

@@ -26,8 +26,9 @@ so replicas share the work (a work-queue stream hands each message to one of the
 * Storage: each message is an S3-format bucket notification (MinIO's JSON); each record the trigger's
   filter accepts is one storage event.
 
-Start, drain and stop are coroutines; the server runs them on an event loop it owns (server_broker.py).
-The handler runs through `invoke`, which applies the server's concurrency slots and the function's timeout.
+Start, drain and stop are coroutines; the server runs them on its own event loop, the one uvicorn serves
+HTTP on, as a background service (server_broker.py). The handler runs through `invoke`
+(`RuntimeApp.invoke`), which applies the server's concurrency slots and the function's timeout.
 """
 
 from __future__ import annotations

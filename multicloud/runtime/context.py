@@ -93,8 +93,8 @@ def scratch_root() -> str:
 class Context:
     """The invocation context every shim builds."""
 
-    __slots__ = ("function_name", "request_id", "target", "memory_limit_mb", "logger", "_deadline",
-                 "_remaining", "_scratch")
+    __slots__ = ("function_name", "request_id", "target", "memory_limit_mb", "_base_logger", "_logger",
+                 "_deadline", "_remaining", "_scratch")
 
     def __init__(
         self,
@@ -113,8 +113,21 @@ class Context:
         self.memory_limit_mb = memory_limit_mb
         self._remaining = remaining
         self._deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
-        self.logger = (logger or Logger()).bind(function=function_name, request_id=request_id, target=target)
+        self._base_logger = logger
+        self._logger: Logger | None = None
         self._scratch: Path | None = None
+
+    @property
+    def logger(self) -> Logger:
+        """A structured logger bound to this function and request (made on first use)."""
+        if self._logger is None:
+            self._logger = (self._base_logger or Logger()).bind(function=self.function_name,
+                                                                 request_id=self.request_id, target=self.target)
+        return self._logger
+
+    @logger.setter
+    def logger(self, value: Logger) -> None:
+        self._logger = value
 
     def remaining_time_ms(self) -> int | None:
         """Milliseconds left before the platform stops this invocation (None when it sets no limit)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
     HeaderSource = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -19,48 +19,74 @@ BINARY_TYPE = "application/octet-stream"
 
 
 class Headers:
-    """Case-insensitive, multi-valued HTTP headers. `headers["x"]` is the first value; `get_all` all."""
+    """Case-insensitive, multi-valued HTTP headers. `headers["x"]` is the first value; `get_all` all.
+
+    The name index is built on first lookup: a handler that never reads a header does not pay for it.
+    """
 
     __slots__ = ("_items", "_index")
 
     def __init__(self, items: HeaderSource = None) -> None:
         self._items: list[tuple[str, str]] = []
-        self._index: dict[str, list[str]] = {}
+        self._index: dict[str, list[str]] | None = None
         if items is not None:
             pairs = items.items() if hasattr(items, "items") else items
-            for name, value in pairs:
-                self.add(name, value)
+            self._items = [(name, str(value)) for name, value in pairs]
+
+    @classmethod
+    def of_pairs(cls, pairs: list[tuple[str, str]]) -> Headers:
+        """Headers over a list of (name, value) strings the caller hands over (not copied): a server's
+        parsed request, built once per request."""
+        headers = cls()
+        headers._items = pairs
+        return headers
+
+    @property
+    def _by_name(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for name, value in self._items:
+                index.setdefault(name.lower(), []).append(value)
+        return index
 
     def add(self, name: str, value: str) -> None:
         value = str(value)
         self._items.append((name, value))
-        self._index.setdefault(name.lower(), []).append(value)
+        if self._index is not None:
+            self._index.setdefault(name.lower(), []).append(value)
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        values = self._index.get(name.lower())
+        lname = name.lower()
+        if self._index is None:  # one lookup on a few headers: scanning is cheaper than indexing
+            for key, value in self._items:
+                if key.lower() == lname:
+                    return value
+            return default
+        values = self._index.get(lname)
         return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
-        return list(self._index.get(name.lower(), ()))
+        return list(self._by_name.get(name.lower(), ()))
 
     def __getitem__(self, name: str) -> str:
-        values = self._index.get(name.lower())
+        values = self._by_name.get(name.lower())
         if not values:
             raise KeyError(name)
         return values[0]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._index
+        return isinstance(name, str) and name.lower() in self._by_name
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
+        return iter(self._by_name)
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._by_name)
 
     def keys(self) -> list[str]:
         """Lower-cased names, each once."""
-        return list(self._index)
+        return list(self._by_name)
 
     def items(self) -> list[tuple[str, str]]:
         """Every (name, value) pair as received, repeated names included."""
@@ -253,6 +279,26 @@ def is_text_type(content_type: str | None) -> bool:
     )
 
 
+_json_encoder: list[Callable[[object, int], Iterable[str]]] = []  # made on first use (json pulls in re)
+
+
+def _to_json(value: object) -> bytes:
+    """Compact JSON, UTF-8. The C encoder is built once and reused (json.dumps builds one per call)."""
+    if not _json_encoder:
+        import json
+        from json import encoder
+
+        plain = json.JSONEncoder(ensure_ascii=False)
+        make = getattr(encoder, "c_make_encoder", None)
+        if make is not None:
+            # no circular-reference markers: a cycle ends in RecursionError, which the caller turns into a 500
+            _json_encoder.append(make(None, plain.default, encoder.encode_basestring, None, ":", ",", False, False,
+                                      True))
+        else:  # pragma: no cover - CPython always has the C encoder
+            _json_encoder.append(lambda o, _level: [json.dumps(o, separators=(",", ":"), ensure_ascii=False)])
+    return "".join(_json_encoder[0](value, 0)).encode()
+
+
 def _encode_body(body: object) -> tuple[bytes, str | None]:
     if body is None:
         return b"", None
@@ -260,9 +306,7 @@ def _encode_body(body: object) -> tuple[bytes, str | None]:
         return bytes(body), BINARY_TYPE
     if isinstance(body, str):
         return body.encode(), TEXT_TYPE
-    import json  # lazily: json pulls in re (~7 ms of a cold start)
-
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(), JSON_TYPE
+    return _to_json(body), JSON_TYPE
 
 
 def to_result(value: object) -> HttpResult:

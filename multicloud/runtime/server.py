@@ -1,18 +1,27 @@
-"""The private HTTP runtime: one process serves every function of a service (stdlib only).
+"""The private HTTP runtime: one process serves every function of a service, on uvicorn.
 
     python -m multicloud.runtime.server --config runtime.json --port 8080 [--host 0.0.0.0]
-    python -m multicloud.runtime.server --config runtime.json --fd 3 [--ready-fd 4]
+    python -m multicloud.runtime.server --config runtime.json --fd 3 [--ready-fd 4] [--parent-pid P]
 
 It powers the `local` target (behind a supervisor that owns the listening socket and passes it with
-`--fd`, so a redeploy swaps processes without dropping a connection) and the Docker image. HTTP routes
-come from the spec, CloudEvents arrive at `POST /_events/<function>`, `GET /healthz` answers 200 (503
-while draining), schedules fire inside. SIGTERM stops accepting, lets requests in flight finish (up to the
-longest function timeout), then exits 0. The HTTP contract and runtime.json are in docs/private-runtime.md.
+`--fd`, so a redeploy swaps processes without dropping a connection) and the Docker image. HTTP is
+uvicorn's (httptools parser, uvloop event loop) with the conformance rules and client timeouts of
+server_protocol; dispatch, limits and logs are server_app's. Queue, stream and storage triggers are a
+background service on the same loop (server_broker). SIGTERM stops the event consumer taking work, stops
+accepting, lets requests and batches in flight finish (up to the longest function timeout), then exits 0.
+The HTTP contract and runtime.json are in docs/private-runtime.md, the events in docs/events.md.
+
+Unlike the rest of `multicloud.runtime`, these `server*` modules need uvicorn, httptools and uvloop: they
+are dependencies of the multicloud package (the local target runs them from the environment multicloud
+is installed in) and are installed into the Docker image from host-installed wheels (docs/docker.md);
+multicloud.vendor leaves them out of the cloud artifacts.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -20,25 +29,38 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from multicloud.runtime.scheduler import Cron, CronError, Scheduler
 from multicloud.runtime.server_config import ConfigError, RuntimeConfig, load_config
-from multicloud.runtime.server_conn import Connection, ConnectionSet
-from multicloud.runtime.server_http import HttpError, error_response
 from multicloud.runtime.server_log import JsonLog
 
-TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from multicloud.runtime.server_broker import BrokerThread
+    from multicloud.runtime.server_app import RuntimeApp
 
-SWEEP_SECONDS = 0.5
-ACCEPT_POLL = 0.25
+SWEEP_SECONDS = 0.25
+DRAIN_SWEEP_SECONDS = 0.05
+EX_CONFIG = 78
+EX_RETRY = 1  # could not start for a reason that may pass (the broker is down): a supervisor retries
 
 
 class StartupError(Exception):
     """The server cannot start: bad config, missing secret, handler that does not import, port taken."""
+
+
+def import_server_stack() -> None:
+    """Import uvicorn and its parser and loop before the service's folders go on sys.path, so a service
+    that ships its own (older) uvicorn in its dependencies cannot replace the runtime's."""
+    try:
+        import httptools  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        from multicloud.runtime import server_app, server_protocol  # noqa: F401
+    except ImportError as exc:
+        raise StartupError(f"the private runtime needs uvicorn and httptools ({exc}); they are dependencies of "
+                           "multicloud: reinstall it (pip install multicloud), or for an image, rebuild it") from exc
 
 
 def prepare(config: RuntimeConfig) -> tuple[dict[str, Callable[..., object]], str | None]:
@@ -103,131 +125,136 @@ def listen_socket(host: str, port: int, reuse_port: bool = False) -> socket.sock
     return sock
 
 
-class Server:
-    """Accepts connections (a thread each), runs the scheduler, drains on SIGTERM."""
+def build_server(config: RuntimeConfig, handlers: dict[str, Callable[..., object]], key: str | None,
+                 log: JsonLog) -> Any:
+    """The uvicorn server around the runtime app (see RuntimeServer); `server.app.background.add(...)`
+    registers background services before `serve`."""
+    import uvicorn
 
-    def __init__(self, config: RuntimeConfig, handlers: dict[str, Callable[..., object]], key: str | None,
-                 sock: socket.socket, log: JsonLog) -> None:
-        from multicloud.runtime.server_app import RuntimeApp
+    from multicloud.runtime.server_app import RuntimeApp
+    from multicloud.runtime.server_log import LogBridge
+    from multicloud.runtime.server_protocol import protocol_class
 
-        self.config = config
-        self.sock = sock
-        self.log = log
-        self.app = RuntimeApp(config, handlers, key, log)
-        limits = config.limits
-        self.connections = ConnectionSet(limits.keepalive_timeout, limits.max_connections, limits.header_timeout)
-        self.stop = threading.Event()
-        self.scheduler = Scheduler(self.app.fire_schedule)
-        self.broker: BrokerThread | None = None
+    class RuntimeServer(uvicorn.Server):
+        """uvicorn's Server with the runtime's lifecycle: the sweeper of client timeouts, schedules,
+        background services, `--ready-fd`, `--parent-pid`, and a drain that answers /healthz 503 first.
 
-    def start_events(self, timeout: float = 30.0) -> None:
-        """Queue, stream and storage triggers: connect to the broker and bind every consumer before the
-        server reports ready, so a version that cannot consume never replaces one that can."""
-        if self.config.broker is None:
-            return
-        from multicloud.runtime import secrets
-        from multicloud.runtime.consumer import StartError
-        from multicloud.runtime.server_broker import BrokerThread
+        uvicorn's signal capture re-raises the signal after a graceful stop (the process would die of
+        SIGTERM); a supervisor must see exit status 0 instead, so signals only ask for the stop here.
+        """
 
-        try:
-            password = secrets.resolve(self.config.broker.password_ref)
-        except Exception as exc:
-            raise StartupError(f"broker password reference {self.config.broker.password_ref}: cannot be resolved "
-                               f"({type(exc).__name__})") from exc
-        broker = BrokerThread(self.app, password, self.log)
-        try:
-            broker.start(timeout)
-        except StartError as exc:
-            raise StartupError(f"event triggers: {exc}") from exc
-        self.broker = broker
+        def __init__(self, app: RuntimeApp) -> None:
+            limits = config.limits
+            super().__init__(uvicorn.Config(
+                app, http=protocol_class(limits, app), loop="auto", lifespan="off", ws="none", interface="asgi3",
+                log_config=None, access_log=False, proxy_headers=False, server_header=False,
+                timeout_keep_alive=limits.keepalive_timeout,  # type: ignore[arg-type]
+                timeout_graceful_shutdown=config.drain_timeout,  # type: ignore[arg-type]
+                backlog=1024,
+            ))
+            self.app = app
+            self.scheduler = Scheduler(app.fire_schedule)
+            self.ready: Callable[[], None] = lambda: None
+            self.parent_pid: int | None = None
+            self.outcome = "drained"
+            self.exit_code = 0
+            self._housekeeping: list[asyncio.Task[None]] = []
 
-    def _accept_loop(self) -> None:
-        limits = self.config.limits
-        self.sock.settimeout(ACCEPT_POLL)
-        while not self.stop.is_set():
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGTERM, signal.SIGINT)}
             try:
-                client, addr = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                if self.stop.is_set():
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            self.app.bind(asyncio.get_running_loop())
+            try:
+                await self.app.background.set_up(self.app)  # e.g. bind the broker's consumers, before serving
+            except Exception as exc:  # noqa: BLE001 - any failure refuses the start, with its reason
+                log.event("cannot start", level="ERROR", error=str(exc) or type(exc).__name__)
+                self.exit_code = EX_RETRY
+                self.should_exit = True
+                return
+            await super().startup(sockets)
+            if not self.started:
+                return
+            indexes: dict[str, int] = {}
+            for sched in config.schedules:
+                index = indexes.get(sched.function, 0)
+                indexes[sched.function] = index + 1
+                if sched.rate_seconds is not None:
+                    self.scheduler.add_rate(sched.function, index, sched.rate_seconds)
+                elif sched.cron is not None:
+                    self.scheduler.add_cron(sched.function, index, Cron(sched.cron))
+            self.scheduler.start()
+            self._housekeeping = [asyncio.ensure_future(self._sweep()), asyncio.ensure_future(self._watch_parent())]
+            self.app.background.start(self.app)
+            host, port = (sockets or [])[0].getsockname()[:2] if sockets else ("", 0)
+            log.event("listening", address=f"{host}:{port}", pid=os.getpid(), functions=sorted(handlers),
+                      concurrency=config.limits.concurrency, schedules=len(config.schedules), server="uvicorn")
+            self.ready()
+
+        async def _sweep(self) -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                await asyncio.sleep(DRAIN_SWEEP_SECONDS if self.app.draining else SWEEP_SECONDS)
+                now = loop.time()
+                for conn in list(self.server_state.connections):
+                    check = getattr(conn, "check", None)
+                    if check is not None:
+                        check(now)
+
+        async def _watch_parent(self) -> None:
+            while self.parent_pid is not None:
+                await asyncio.sleep(0.5)
+                if os.getppid() != self.parent_pid:
+                    log.event("parent exited; stopping", parent_pid=self.parent_pid)
+                    self.should_exit = True  # an orphan must not keep the supervisor's port
                     return
-                time.sleep(0.05)  # EMFILE and friends: back off, keep serving the connections we have
-                continue
-            client.settimeout(None)
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            ip = addr[0] if isinstance(addr, tuple) else ""
-            conn = Connection(client, ip, self.app, limits.max_body_bytes, limits.max_header_bytes, self.connections)
-            if not self.connections.add(conn):
-                try:
-                    client.sendall(error_response(HttpError(503, "too many connections")))
-                finally:
-                    client.close()
-                continue
-            try:
-                threading.Thread(target=conn.run, name="conn", daemon=True).start()
-            except RuntimeError:  # out of threads (a container's pids limit): refuse this one, keep serving
-                self.connections.discard(conn)
-                try:
-                    client.sendall(error_response(HttpError(503, "server busy")))
-                except OSError:
-                    pass
-                client.close()
 
-    def _sweep_loop(self) -> None:
-        while True:
-            time.sleep(SWEEP_SECONDS if not self.connections.draining else 0.05)
-            self.connections.sweep()
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            started = time.monotonic()
+            deadline = started + config.drain_timeout
+            self.app.begin_drain()  # /healthz turns 503, background services stop taking work
+            self.scheduler.stop()
+            log.event("draining", running=self.app.pool.running, connections=len(self.server_state.connections))
+            await super().shutdown(sockets)  # stops accepting; connections finish or close (server_protocol)
+            idle = await self.app.pool.wait_idle(deadline)
+            await self.app.background.stop(deadline)
+            flush_until = time.monotonic() + 1.0
+            while self.server_state.connections and time.monotonic() < flush_until:
+                await asyncio.sleep(0.02)  # answers written at the deadline leave before the loop closes
+            for task in self._housekeeping:
+                task.cancel()
+            self.outcome = "drained" if idle and time.monotonic() < deadline else "drain timeout"
+            log.event("stopped", outcome=self.outcome, seconds=round(time.monotonic() - started, 3),
+                      running=self.app.pool.running)
 
-    def serve(self, ready: Callable[[], None] | None = None, parent_pid: int | None = None) -> str:
-        """Serve until SIGTERM/SIGINT (or `stop` is set), then drain. Returns how the drain ended."""
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stop.set())
-        self.log.start()
-        indexes: dict[str, int] = {}
-        for sched in self.config.schedules:
-            index = indexes.get(sched.function, 0)
-            indexes[sched.function] = index + 1
-            if sched.rate_seconds is not None:
-                self.scheduler.add_rate(sched.function, index, sched.rate_seconds)
-            elif sched.cron is not None:
-                self.scheduler.add_cron(sched.function, index, Cron(sched.cron))
-        self.scheduler.start()
-        acceptor = threading.Thread(target=self._accept_loop, name="acceptor", daemon=True)
-        acceptor.start()
-        threading.Thread(target=self._sweep_loop, name="sweeper", daemon=True).start()
-        host, port = self.sock.getsockname()[:2]
-        self.log.event("listening", address=f"{host}:{port}", pid=os.getpid(), functions=sorted(self.app.handlers),
-                       concurrency=self.config.limits.concurrency, schedules=len(self.config.schedules))
-        if ready is not None:
-            ready()
-        while not self.stop.wait(0.5):
-            if parent_pid is not None and os.getppid() != parent_pid:
-                self.log.event("parent exited; stopping", parent_pid=parent_pid)
-                break  # an orphan must not keep the supervisor's port after the supervisor is gone
-        return self.drain(acceptor)
+    LogBridge.install(log)
+    server = RuntimeServer(RuntimeApp(config, handlers, key, log))
+    if config.broker is not None:
+        from multicloud.runtime.server_broker import add_broker
 
-    def drain(self, acceptor: threading.Thread) -> str:
-        started = time.monotonic()
-        self.app.draining = True
-        self.connections.start_drain()
-        self.scheduler.stop()
-        if self.broker is not None:
-            self.broker.drain(self.config.drain_timeout)
-        acceptor.join(ACCEPT_POLL * 4)  # stops calling accept(): queued connections stay for a successor
-        self.sock.close()
-        self.log.event("draining", running=self.app.slots.running, connections=len(self.connections))
-        deadline = started + self.config.drain_timeout
-        while len(self.connections) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        idle = self.app.slots.wait_idle(deadline)
-        outcome = "drained" if idle and not len(self.connections) else "drain timeout"
-        self.connections.close_all()
-        self.log.event("stopped", outcome=outcome, seconds=round(time.monotonic() - started, 3),
-                       running=self.app.slots.running)
-        self.log.close()
-        return outcome
+        add_broker(server.app, broker_password(config))
+    return server
+
+
+def broker_password(config: RuntimeConfig) -> str:
+    """The runtime's broker password, from its secret reference."""
+    from multicloud.runtime import secrets
+
+    assert config.broker is not None
+    try:
+        return secrets.resolve(config.broker.password_ref)  # registered: masked in every log line
+    except Exception as exc:
+        raise StartupError(f"broker password reference {config.broker.password_ref}: cannot be resolved "
+                           f"({type(exc).__name__})") from exc
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -251,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = JsonLog(sys.stdout)
     try:
         config = load_config(Path(args.config))
+        import_server_stack()
         handlers, key = prepare(config)
         if args.fd is not None:
             sock = socket.socket(fileno=args.fd)
@@ -258,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sock = listen_socket(args.host, args.port, args.reuse_port)
     except (ConfigError, StartupError) as exc:
         log.event("cannot start", level="ERROR", error=str(exc))
-        return 78  # EX_CONFIG: a supervisor should not restart-loop on this
+        return EX_CONFIG  # a supervisor should not restart-loop on this
 
     def ready() -> None:
         if args.ready_fd is not None:
@@ -268,14 +296,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError:
                 pass
 
-    server = Server(config, handlers, key, sock, log)
     try:
-        server.start_events()
+        server = build_server(config, handlers, key, log)
     except StartupError as exc:
         log.event("cannot start", level="ERROR", error=str(exc))
-        return 1  # not EX_CONFIG: a broker that is down now may answer on the next restart
-    server.serve(ready, args.parent_pid)
-    return 0
+        return EX_CONFIG
+    server.ready = ready
+    server.parent_pid = args.parent_pid
+    log.start()
+    server.run(sockets=[sock])
+    log.close()
+    return int(server.exit_code)
 
 
 if __name__ == "__main__":

@@ -1,152 +1,208 @@
-"""Request dispatch of the private runtime: routes, auth, concurrency slots, timeouts.
+"""Request dispatch of the private runtime: an ASGI application that uvicorn serves.
 
-The handler runs in the connection's own thread (server_conn). A call first takes one of `concurrency`
-slots, waiting in a queue of at most `max_queue` (beyond it: 429). The function's timeout runs from
-arrival, queueing included; when it passes, the watchdog answers 504 at once and the connection closes.
-Python cannot stop a thread, so an overrunning handler keeps its slot until it returns: the limit stays
-true to the handlers actually running.
+    GET /healthz                 answered on the event loop (no slot): ok, degraded or draining
+    POST /_events/<function>     a CloudEvent -> the function (queue/stream/storage/schedule/direct views),
+                                 or an S3-format bucket notification (MinIO's, Ceph RGW's webhook)
+    a route from the spec        auth, then the function's HTTP dispatch (`HttpDispatch`, one per function)
+
+Every call of a handler, whatever brought it (HTTP, a CloudEvent, a schedule, a background task such as
+the broker consumer through `invoke`), goes through `call`: a slot of the worker pool (server_pool), the
+function's timeout from arrival (504 past it), the same JSON logging (server_log). Handler styles plug in
+per function through `HttpDispatch`: the default runs `def handler(event, context)` in a worker thread.
+The `aws`, `wsgi` and `asgi` styles arrive here already adapted to that signature
+(multicloud.runtime.styles), so they take the same path; another dispatch (an ASGI app served natively,
+for example) only needs to implement `HttpDispatch.http` with the helpers here (docs/private-runtime.md
+says why `asgi` is not served so yet).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import itertools
 import json
 import os
 import re
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import parse_qs, unquote
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import Event, ScheduleInfo
-from multicloud.runtime.http import HttpRequest, error_result, to_result
+from multicloud.runtime.http import Headers, HttpRequest, error_result, to_result, unquote
 from multicloud.runtime.invoke import handle_direct, handle_event, handle_http, rfc3339
+from multicloud.runtime.redact import mask
 from multicloud.runtime.server_config import RuntimeConfig
-from multicloud.runtime.server_conn import Connection
 from multicloud.runtime.server_events import parse_cloudevent, storage_notifications
-from multicloud.runtime.server_http import HttpError, RawRequest
 from multicloud.runtime.server_log import JsonLog
+from multicloud.runtime.server_pool import CallTimeout, QueueFull, WorkerCrashed, WorkerPool, expire
+from multicloud.runtime.server_request import HttpError, Request
 from multicloud.runtime.server_routes import RouteTable
+
+T = TypeVar("T")
+Answer = tuple[int, list[tuple[str, str]], bytes]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Service = Callable[["RuntimeApp"], Awaitable[None]]
 
 JSON = [("Content-Type", "application/json")]
 EVENTS_PREFIX = "/_events/"
 KEY_HEADER = "x-multicloud-key"
-WATCHDOG_TICK = 0.05
+BODY_HEADERS = frozenset(("content-length", "transfer-encoding"))
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # a caller's X-Request-Id is kept only if it is tame
-Answer = tuple[int, list[tuple[str, str]], bytes]
+TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+BAD_VALUE_RE = re.compile(r"[\r\n\0]")
+# framing is the server's: a handler cannot set these, nor split the response with CR/LF
+SERVER_HEADERS = frozenset(("content-length", "connection", "transfer-encoding", "date", "server", "keep-alive"))
+_names: dict[str, bytes | None] = {}  # header name -> its bytes, or None when a handler may not send it
 
 
-class QueueFull(Exception):
-    pass
+def encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """A handler's headers for the wire: never the framing ones, never a CR/LF/NUL that would split the
+    response. Names repeat from request to request, so each is checked once (the cache is bounded)."""
+    out = []
+    for name, value in headers:
+        key = _names.get(name, b"")
+        if key == b"":
+            key = None if name.lower() in SERVER_HEADERS or not TOKEN_RE.fullmatch(name) else name.encode()
+            if len(_names) < 1024:
+                _names[name] = key
+        if key is None or BAD_VALUE_RE.search(value):
+            continue
+        out.append((key, value.encode("latin-1", "replace")))
+    return out
 
 
-class Slots:
-    """At most `limit` handlers at once; at most `max_queue` callers waiting for a slot."""
+@dataclass
+class Outcome:
+    """What `invoke` reports: 200 (ran), 429 (queue full), 500 (raised), 504 (timed out)."""
 
-    def __init__(self, limit: int, max_queue: int) -> None:
-        self.limit = limit
-        self.max_queue = max_queue
-        self.cond = threading.Condition(threading.Lock())
-        self.running = 0
-        self.waiting = 0
-
-    def acquire(self, deadline: float) -> bool:
-        """True with a slot; False when the deadline passed first; QueueFull when the queue is full."""
-        with self.cond:
-            if self.running < self.limit and not self.waiting:
-                self.running += 1
-                return True
-            if self.waiting >= self.max_queue:
-                raise QueueFull
-            self.waiting += 1
-            try:
-                while self.running >= self.limit:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    self.cond.wait(remaining)
-                self.running += 1
-                return True
-            finally:
-                self.waiting -= 1
-
-    def release(self) -> None:
-        with self.cond:
-            self.running -= 1
-            if self.waiting:
-                self.cond.notify()
-            elif self.running == 0:
-                self.cond.notify_all()  # wakes wait_idle
-
-    def wait_idle(self, deadline: float) -> bool:
-        with self.cond:
-            while self.running or self.waiting:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self.cond.wait(min(remaining, 0.1))
-            return True
+    status: int
+    failed: list[str] = field(default_factory=list)  # ids a BatchResult named
+    value: object = None  # a direct event's return value
+    request_id: str = ""
+    error: str | None = None  # why, when status is not 200 (secret values masked): a dead letter keeps it
 
 
-class Watch:
-    __slots__ = ("deadline", "conn", "request", "function", "timeout", "extra", "done")
+@dataclass(slots=True)
+class HttpCall:
+    """One routed HTTP request, as a function's HTTP dispatch receives it."""
 
-    def __init__(self, deadline: float, conn: Connection, request: RawRequest, function: str, timeout: float,
-                 extra: dict[str, object]) -> None:
-        self.deadline = deadline
-        self.conn = conn
-        self.request = request
+    request: Request
+    function: str
+    params: dict[str, str]
+    request_id: str
+    scope: Scope
+    receive: Receive
+    send: Send
+
+
+class Abandoned(Exception):
+    """The drain timeout passed with the call still running: the process is stopping."""
+
+
+class HttpDispatch(Protocol):
+    """How one function serves its HTTP routes (the handler style). Must answer exactly once."""
+
+    async def http(self, call: HttpCall) -> None: ...
+
+
+class HandlerDispatch:
+    """The portable style: `def handler(event, context)` run in a worker thread, its return value mapped."""
+
+    def __init__(self, app: RuntimeApp, function: str) -> None:
+        self.app = app
         self.function = function
-        self.timeout = timeout
-        self.extra = extra
-        self.done = False
+
+    async def http(self, call: HttpCall) -> None:
+        app, request, name = self.app, call.request, self.function
+        if not any(key in BODY_HEADERS for key, _ in request.headers):
+            body = b""  # no body: nothing to await
+        else:
+            got = await app.read_body(call)
+            if got is None:
+                return
+            body = got
+        http_request = HttpRequest(
+            request.method, unquote(request.path), path_params=call.params, query=request.query_string,
+            headers=Headers.of_pairs(request.headers), client_ip=request.client_ip, body=body, raw=request,
+        )
+        try:
+            answer = await app.call(name, partial(app.run_http, name, http_request, call.request_id))
+        except Exception as exc:  # noqa: BLE001 - the limits, as answers
+            answer = app.failure(name, call.request_id, exc)
+        await app.respond(call.send, request, *answer, {"function": name, "request_id": call.request_id},
+                          close=answer[0] >= 503)
 
 
-class Watchdog:
-    """Answers 504 for calls past their deadline. One FIFO per timeout value: arrival order is deadline
-    order, so each check only looks at the heads (no heap, no per-request wake-up)."""
+class Background:
+    """Long-running asyncio tasks on the server's loop (a broker consumer, for example).
 
-    def __init__(self) -> None:
-        self.queues: dict[float, deque[Watch]] = {}
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+    `add(name, service, setup=...)` before the server starts. `setup(app)`, when given, is awaited on the
+    server's loop before the server listens and reports ready: raising there refuses the start (the
+    broker consumer binds its consumers there, so a version that cannot consume never replaces one that
+    can). `service(app)` runs once the server listens. When the drain starts (SIGTERM) `app.drain_event`
+    is set first, before connections are closed: a service stops taking new work, finishes what it holds
+    (its calls go through `app.invoke`, under the same slots and timeouts) and returns. Whatever still runs
+    at the drain deadline is cancelled. A service that raises is logged; the server keeps serving.
+    """
 
-    def watch(self, item: Watch) -> None:
-        queue = self.queues.get(item.timeout)
-        if queue is None:
-            queue = self.queues.setdefault(item.timeout, deque())
-        queue.append(item)
+    def __init__(self, log: JsonLog) -> None:
+        self.log = log
+        self.services: list[tuple[str, Service]] = []
+        self.setups: list[tuple[str, Service]] = []
+        self.tasks: dict[str, asyncio.Task[None]] = {}
 
-    def _run(self) -> None:
-        while not self.stopped.wait(WATCHDOG_TICK):
-            now = time.monotonic()
-            for queue in list(self.queues.values()):
-                while queue and (queue[0].done or queue[0].deadline <= now):
-                    item = queue.popleft()
-                    if not item.done:
-                        item.done = True
-                        body = json.dumps({"error": f"function timed out after {item.timeout:g} s"}).encode()
-                        item.conn.answer(item.request, 504, list(JSON), body, {**item.extra, "timeout": True},
-                                         close=True)
+    def add(self, name: str, service: Service, setup: Service | None = None) -> None:
+        self.services.append((name, service))
+        if setup is not None:
+            self.setups.append((name, setup))
+
+    async def set_up(self, app: RuntimeApp) -> None:
+        """Every service's `setup`, in the order added; the first exception propagates."""
+        for _name, setup in self.setups:
+            await setup(app)
+
+    def start(self, app: RuntimeApp) -> None:
+        for name, service in self.services:
+            task = asyncio.ensure_future(service(app))
+            task.add_done_callback(partial(self._ended, name))
+            self.tasks[name] = task
+
+    def _ended(self, name: str, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.log.event("background task failed", level="ERROR", task=name, error=f"{type(exc).__name__}: {exc}")
+
+    async def stop(self, deadline: float) -> None:
+        pending = [t for t in self.tasks.values() if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+        for task in pending:
+            task.cancel()
 
 
 class RuntimeApp:
     def __init__(self, config: RuntimeConfig, handlers: dict[str, Callable[..., object]], auth_key: str | None,
                  log: JsonLog) -> None:
         self.config = config
+        self.limits = config.limits
         self.handlers = handlers
         self.auth_key = auth_key.encode() if auth_key is not None else None
         self.log = log
         self.routes = RouteTable(config.routes)
         self.key_functions = frozenset(r.function for r in config.routes if r.auth == "key")
-        self.slots = Slots(config.limits.concurrency, config.limits.max_queue)
-        self.watchdog = Watchdog()
-        self.watchdog.thread.start()
+        self.timeouts = {name: fn.timeout for name, fn in config.functions.items()}
+        self.pool = WorkerPool(config.limits.concurrency, config.limits.max_queue)
+        self.dispatch: dict[str, HttpDispatch] = {name: HandlerDispatch(self, name) for name in handlers}
+        self.background = Background(log)
         self.draining = False
+        self.drain_event: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.pid = os.getpid()
         self._id_prefix = os.urandom(6).hex()
         self._ids = itertools.count(1)
@@ -157,73 +213,105 @@ class RuntimeApp:
         """Unique per process start (random prefix) and cheap: no system call per request."""
         return f"{self._id_prefix}-{next(self._ids):x}"
 
-    # ---- called by server_conn ---------------------------------------------------------------------
-    def access(self, request: RawRequest | None, status: int, size: int, extra: dict[str, object]) -> None:
-        if request is None:
-            self.log.write({"level": "INFO" if status < 500 else "ERROR", "type": "access", "status": status,
-                            "bytes": size, **extra})
-            return
-        # a matched route is logged by its template (/records/{patient}), never the values in the path
-        self.log.access(request.method, request.route or request.path, status, size, request.client_ip,
-                        (time.perf_counter() - request.started) * 1000, extra)
+    # ---- lifecycle (called by server.RuntimeServer) --------------------------------------------------
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.drain_event = asyncio.Event()
 
-    def handle(self, conn: Connection, request: RawRequest) -> bool:
-        """Answer one request; returns whether the connection stays open."""
+    def begin_drain(self) -> None:
+        self.draining = True
+        if self.drain_event is not None:
+            self.drain_event.set()
+
+    # ---- logging of answers given below the app (server_protocol.ConnectionLog) ----------------------
+    def rejected(self, status: int, reason: str, client_ip: str) -> None:
+        self.log.write({"level": "INFO" if status < 500 else "ERROR", "type": "access", "status": status,
+                        "bytes": 0, "error": reason, "client_ip": client_ip})
+
+    def cut(self, reason: str, client_ip: str) -> None:
+        self.log.write({"level": "WARNING", "type": "connection", "message": "connection cut", "reason": reason,
+                        "client_ip": client_ip})
+
+    # ---- ASGI entry ----------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        client = scope.get("client")
+        request = Request(
+            scope["method"], scope["raw_path"].decode("latin-1"), scope["query_string"].decode("latin-1"),
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
+            client[0] if client else "", time.perf_counter(),
+        )
         try:
-            return self._route(conn, request)
+            await self._route(request, scope, receive, send)
         except HttpError as err:
-            return conn.answer(request, err.status, list(JSON), json.dumps({"error": err.message}).encode(), {},
+            await self.respond(send, request, err.status, list(JSON), json.dumps({"error": err.message}).encode(), {},
                                close=err.status == 400)
 
-    def _route(self, conn: Connection, request: RawRequest) -> bool:
+    async def _route(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         path = request.path
         if path == "/healthz":
-            if self.draining:
-                return conn.answer(request, 503, list(JSON), b'{"status":"draining"}', {})
-            body = json.dumps({"status": "ok", "pid": self.pid, "running": self.slots.running,
-                               "queued": self.slots.waiting}).encode()
-            return conn.answer(request, 200, list(JSON), body, {})
+            return await self._healthz(request, send)
         given_id = request.header("x-request-id")
         request_id = given_id if given_id and REQUEST_ID_RE.fullmatch(given_id) else self.request_id()
         if path.startswith(EVENTS_PREFIX):
-            name = unquote(path[len(EVENTS_PREFIX):]).strip("/")
-            if name not in self.handlers:
-                raise HttpError(404, f"no function {name!r}")
-            if request.method != "POST":
-                return conn.answer(request, 405, [("Allow", "POST"), *JSON], b'{"error":"POST a CloudEvent"}',
-                                   {"function": name})
-            if name in self.key_functions and not self._authorized(request):
-                # a function behind `auth: key` must not be reachable keyless through its events endpoint
-                return conn.answer(request, 401, [("WWW-Authenticate", "Bearer"), *JSON],
-                                   b'{"error":"missing or wrong key"}', {"function": name})
-            notifications = storage_notifications(request, self.config, name)
-            if notifications is not None:  # a bucket notification POSTed by MinIO or Ceph RGW (webhook)
-                return self._call(conn, request, name, request_id,
-                                  lambda deadline: self._run_events(name, notifications, request_id, deadline))
-            event = parse_cloudevent(request)
-            return self._call(conn, request, name, request_id,
-                              lambda deadline: self._run_event(name, event, request_id, deadline))
+            return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
+                                     scope, receive, send)
         match = self.routes.match(request.method, path)
         route = match.route
         if route is None:
             if match.allowed:
-                return conn.answer(request, 405, [("Allow", ", ".join(match.allowed)), *JSON],
-                                   b'{"error":"method not allowed"}', {})
-            return conn.answer(request, 404, list(JSON), b'{"error":"not found"}', {})
+                return await self.respond(send, request, 405, [("Allow", ", ".join(match.allowed)), *JSON],
+                                          b'{"error":"method not allowed"}', {})
+            return await self.respond(send, request, 404, list(JSON), b'{"error":"not found"}', {})
         request.route = route.path
         if route.auth == "key" and not self._authorized(request):
-            return conn.answer(request, 401, [("WWW-Authenticate", "Bearer"), *JSON],
-                               b'{"error":"missing or wrong key"}', {"function": route.function})
-        http_request = HttpRequest(
-            request.method, unquote(path), path_params=match.params,
-            query=parse_qs(request.query_string, keep_blank_values=True) if request.query_string else {},
-            headers=request.headers, client_ip=request.client_ip, body=request.body, raw=request,
-        )
-        name = route.function
-        return self._call(conn, request, name, request_id,
-                          lambda deadline: self._run_http(name, http_request, request_id, deadline))
+            return await self.respond(send, request, 401, [("WWW-Authenticate", "Bearer"), *JSON],
+                                      b'{"error":"missing or wrong key"}', {"function": route.function})
+        call = HttpCall(request, route.function, match.params, request_id, scope, receive, send)
+        await self.dispatch[route.function].http(call)
 
-    def _authorized(self, request: RawRequest) -> bool:
+    async def _healthz(self, request: Request, send: Send) -> None:
+        if self.draining:
+            return await self.respond(send, request, 503, list(JSON), b'{"status":"draining"}', {})
+        pool = self.pool
+        stuck = pool.stuck_for(time.monotonic())
+        state = {"pid": self.pid, "running": pool.running, "queued": pool.waiting}
+        if stuck > self.config.longest_timeout:
+            # no slot has been free, and no call has finished, for longer than any call may take
+            body = json.dumps({"status": "degraded", "stuck_seconds": round(stuck, 1), **state}).encode()
+            return await self.respond(send, request, 503, list(JSON), body, {})
+        await self.respond(send, request, 200, list(JSON), json.dumps({"status": "ok", **state}).encode(), {})
+
+    async def _event(self, request: Request, name: str, request_id: str, scope: Scope, receive: Receive,
+                     send: Send) -> None:
+        if name not in self.handlers:
+            raise HttpError(404, f"no function {name!r}")
+        extra: dict[str, object] = {"function": name}
+        if request.method != "POST":
+            return await self.respond(send, request, 405, [("Allow", "POST"), *JSON],
+                                      b'{"error":"POST a CloudEvent"}', extra)
+        if name in self.key_functions and not self._authorized(request):
+            # a function behind `auth: key` must not be reachable keyless through its events endpoint
+            return await self.respond(send, request, 401, [("WWW-Authenticate", "Bearer"), *JSON],
+                                      b'{"error":"missing or wrong key"}', extra)
+        body = await self.read_body(HttpCall(request, name, {}, request_id, scope, receive, send))
+        if body is None:
+            return
+        request.body = body
+        notifications = storage_notifications(request, self.config, name)
+        if notifications is not None:  # a bucket notification POSTed by MinIO or Ceph RGW (webhook)
+            work: Callable[[float], Answer] = partial(self.run_events, name, notifications, request_id)
+        else:
+            work = partial(self.run_event, name, parse_cloudevent(request), request_id)
+        try:
+            answer = await self.call(name, work)
+        except Exception as exc:  # noqa: BLE001 - the limits, as answers
+            answer = self.failure(name, request_id, exc)
+        await self.respond(send, request, *answer, {"function": name, "request_id": request_id},
+                           close=answer[0] >= 503)
+
+    def _authorized(self, request: Request) -> bool:
         if self.auth_key is None:
             return False  # fail closed (the server also refuses to start without a key)
         given = request.header(KEY_HEADER)
@@ -235,87 +323,180 @@ class RuntimeApp:
             return False
         return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.auth_key)
 
-    # ---- one call: slot, watchdog, handler ----------------------------------------------------------
-    def _call(self, conn: Connection, request: RawRequest, name: str, request_id: str,
-              work: Callable[[float], Answer]) -> bool:
-        timeout = self.config.functions[name].timeout
-        deadline = time.monotonic() + timeout
-        extra: dict[str, object] = {"function": name, "request_id": request_id}
+    # ---- helpers for dispatches ------------------------------------------------------------------------
+    async def read_body(self, call: HttpCall) -> bytes | None:
+        """The whole request body, or None when it was answered here (413 over the limit; the client left)."""
+        request, limit = call.request, self.limits.max_body_bytes
+        length = request.header("content-length")
+        if length is None and request.header("transfer-encoding") is None:
+            return b""
+        if length is not None and int(length) > limit:
+            await self.respond(call.send, request, 413, list(JSON),
+                               json.dumps({"error": f"request body over the {limit} byte limit"}).encode(), {},
+                               close=True)
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await call.receive()
+            if message["type"] != "http.request":
+                return None  # the client went away (or the connection layer answered 400/408)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self.respond(call.send, request, 413, list(JSON),
+                                   json.dumps({"error": f"request body over the {limit} byte limit"}).encode(), {},
+                                   close=True)
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def respond(self, send: Send, request: Request, status: int, headers: list[tuple[str, str]], body: bytes,
+                      extra: dict[str, object], *, close: bool = False) -> None:
+        """Send one whole response and write its access line (the route template, never path values)."""
+        out = encode_headers(headers)
+        if status >= 200 and status not in (204, 304):
+            out.append((b"content-length", b"%d" % len(body)))
+        else:
+            body = b""
+        if close:
+            out.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": body})
+        self.log.access(request.method, request.route or request.path, status, len(body), request.client_ip,
+                        (time.perf_counter() - request.started) * 1000, extra)
+
+    # ---- one call: slot, deadline, handler ----------------------------------------------------------
+    async def call(self, function: str, work: Callable[[float], T]) -> T:
+        """Run `work(deadline)` in a slot under `function`'s timeout. Raises QueueFull, CallTimeout,
+        WorkerCrashed (something escaped the handler's own error handling)."""
+        loop = self.loop
+        assert loop is not None
+        timeout = self.timeouts[function]
+        fut = self.pool.submit(loop, partial(work, time.monotonic() + timeout))
+        timer = loop.call_later(timeout, expire, fut)
         try:
-            got = self.slots.acquire(deadline)
-        except QueueFull:
-            return conn.answer(request, 429, [("Retry-After", "1"), *JSON], b'{"error":"too many requests"}', extra)
-        if not got:
-            body = json.dumps({"error": f"function timed out after {timeout:g} s waiting for a slot"}).encode()
-            return conn.answer(request, 504, list(JSON), body, {**extra, "timeout": True}, close=True)
-        watch = Watch(deadline, conn, request, name, timeout, extra)
-        self.watchdog.watch(watch)
-        try:
-            status, headers, body = work(deadline)
-        except Exception as exc:  # below handle_http, which never raises: still answer
-            self.log.event("dispatch failed", level="ERROR", error=type(exc).__name__, **extra)
-            err = error_result(500)
-            status, headers, body = err.status, err.headers, err.body
+            return await fut
+        except asyncio.CancelledError:
+            # only uvicorn cancels, when the drain timeout passes with the handler still running: the
+            # process is stopping, and the caller is told so instead of being cut off
+            raise Abandoned from None
         finally:
-            self.slots.release()
-        watch.done = True
-        return conn.answer(request, status, headers, body, extra)
+            timer.cancel()
+
+    def failure(self, function: str, request_id: str, exc: Exception) -> Answer:
+        """What an HTTP caller answers when `call` raised: the limits become 429 / 504 / 500 / 503."""
+        if isinstance(exc, QueueFull):
+            return 429, [("Retry-After", "1"), *JSON], b'{"error":"too many requests"}'
+        if isinstance(exc, CallTimeout):
+            body = json.dumps({"error": f"function timed out after {self.timeouts[function]:g} s"}).encode()
+            return 504, [*JSON, ("X-Request-Id", request_id)], body
+        if isinstance(exc, WorkerCrashed):
+            err = error_result(500)
+            return 500, [*err.headers, ("X-Request-Id", request_id)], err.body
+        if isinstance(exc, Abandoned):
+            body = b'{"error":"the server stopped before the function finished"}'
+            return 503, [*JSON, ("X-Request-Id", request_id)], body
+        raise exc
 
     def _context(self, name: str, request_id: str, deadline: float) -> Context:
         return Context(name, request_id, self.config.target, memory_limit_mb=self.config.functions[name].memory,
                        remaining=lambda: max(0, int((deadline - time.monotonic()) * 1000)), logger=self.logger)
 
-    def _run_http(self, name: str, request: HttpRequest, request_id: str, deadline: float) -> Answer:
-        result = handle_http(self.handlers[name], request, self._context(name, request_id, deadline))
+    def _crashed(self, ctx: Context, exc: BaseException) -> Answer:
+        """In the worker thread: a handler calling sys.exit (or raising another BaseException) is a 500."""
+        ctx.logger.exception(f"handler raised {type(exc).__name__}; answered 500, the server keeps serving", exc)
+        err = error_result(500)
+        return err.status, [*err.headers, ("X-Request-Id", ctx.request_id)], err.body
+
+    def run_http(self, name: str, request: HttpRequest, request_id: str, deadline: float) -> Answer:
+        ctx = self._context(name, request_id, deadline)
+        try:
+            result = handle_http(self.handlers[name], request, ctx)  # never raises an Exception
+        except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not end the server
+            return self._crashed(ctx, exc)
         headers = result.headers
         for cookie in result.cookies:
             headers.append(("Set-Cookie", cookie))
         headers.append(("X-Request-Id", request_id))
         return result.status, headers, result.body
 
-    def _run_event(self, name: str, event: Event, request_id: str, deadline: float) -> Answer:
+    def run_event(self, name: str, event: Event, request_id: str, deadline: float) -> Answer:
         ctx = self._context(name, request_id, deadline)
         try:
             if event.kind == "direct":
                 result = to_result(handle_direct(self.handlers[name], event, ctx))
                 return result.status, [*result.headers, ("X-Request-Id", request_id)], result.body
             failed = handle_event(self.handlers[name], event, ctx)
-        except Exception:
+        except Exception:  # logged with its traceback by handle_event / handle_direct
             err = error_result(500, "handler failed; the event should be retried")
             return err.status, [*err.headers, ("X-Request-Id", request_id)], err.body
+        except BaseException as exc:  # noqa: BLE001
+            return self._crashed(ctx, exc)
         return 200, [*JSON, ("X-Request-Id", request_id)], json.dumps({"failed": failed}).encode()
 
-    def _run_events(self, name: str, events: list[Event], request_id: str, deadline: float) -> Answer:
-        """Several storage events from one notification, in order; the first failure answers (MinIO retries)."""
+    def run_events(self, name: str, events: list[Event], request_id: str, deadline: float) -> Answer:
+        """Several storage events from one notification, in order, in one slot; the first failure answers
+        (MinIO and RGW retry the whole notification)."""
         for event in events:
-            answer = self._run_event(name, event, request_id, deadline)
+            answer = self.run_event(name, event, request_id, deadline)
             if answer[0] != 200:
                 return answer
         return 200, [*JSON, ("X-Request-Id", request_id)], json.dumps({"handled": len(events)}).encode()
 
-    # ---- broker batches (called from the event consumer's thread pool, server_broker.py) ----------------
-    def run_batch(self, name: str, event: Event) -> tuple[list[str] | None, str | None]:
-        """Run a queue/stream/storage event under a concurrency slot and the function's timeout.
-        Returns (failed ids, None), or (None, why) when the whole batch failed."""
-        request_id = event.id
-        deadline = time.monotonic() + self.config.functions[name].timeout
-        try:
-            if not self.slots.acquire(deadline):
-                return None, "timed out waiting for a concurrency slot"
-        except QueueFull:
-            return None, "too many calls waiting for a concurrency slot"
-        try:
-            failed = handle_event(self.handlers[name], event, self._context(name, request_id, deadline))
-        except Exception as exc:  # handle_event logged the traceback
-            return None, f"{type(exc).__name__}: {exc}"
-        finally:
-            self.slots.release()
-        if time.monotonic() > deadline:
-            return None, f"the function timed out after {self.config.functions[name].timeout:g} s"
-        return failed, None
+    # ---- the internal call path: background services and schedules ---------------------------------
+    async def invoke(self, function: str, event: Event, *, request_id: str | None = None,
+                     log_type: str | None = "event", fields: dict[str, object] | None = None) -> Outcome:
+        """Run `function` with `event` under the same slots, timeout and logging as an HTTP call.
 
-    # ---- schedules (called from the scheduler thread) -----------------------------------------------
+        For code running on the server's loop (background services, schedules). Never raises for the
+        handler's sake: the outcome's status says what happened (200, 429, 500, 504) and its `error` why,
+        and one JSON line (`type: event` unless told otherwise) records it. `log_type=None` leaves that
+        line to the caller (the broker consumer writes one per batch, after its acks); the handler's own
+        logs and tracebacks are written either way.
+        """
+        request_id = request_id or self.request_id()
+        started = time.perf_counter()
+
+        def work(deadline: float) -> Outcome:
+            ctx = self._context(function, request_id, deadline)
+            try:
+                if event.kind == "direct":
+                    return Outcome(200, value=handle_direct(self.handlers[function], event, ctx),
+                                   request_id=request_id)
+                return Outcome(200, failed=handle_event(self.handlers[function], event, ctx), request_id=request_id)
+            except Exception as exc:  # logged with its traceback by handle_event / handle_direct
+                return Outcome(500, request_id=request_id, error=mask(f"{type(exc).__name__}: {exc}"))
+            except BaseException as exc:  # noqa: BLE001 - sys.exit in a handler: a failure, not the end
+                ctx.logger.exception(f"handler raised {type(exc).__name__}", exc)
+                return Outcome(500, request_id=request_id, error=f"the handler raised {type(exc).__name__}")
+
+        try:
+            outcome = await self.call(function, work)
+        except QueueFull:
+            outcome = Outcome(429, request_id=request_id, error="too many calls waiting for a concurrency slot")
+        except CallTimeout:
+            outcome = Outcome(504, request_id=request_id,
+                              error=f"the function timed out after {self.timeouts[function]:g} s")
+        except WorkerCrashed as exc:
+            outcome = Outcome(500, request_id=request_id, error=f"the worker crashed ({exc})")
+        except Abandoned:
+            outcome = Outcome(500, request_id=request_id, error="the server stopped before the function finished")
+        status = outcome.status
+        if log_type is not None:
+            self.log.write({"level": "INFO" if status == 200 else "ERROR", "type": log_type, "status": status,
+                            "function": function, "request_id": request_id, "event_type": event.type,
+                            **(fields or {}), **({"error": outcome.error} if outcome.error else {}),
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+        return outcome
+
     def fire_schedule(self, name: str, index: int, due: datetime) -> None:
+        """Called from the scheduler's thread: hand the firing to the loop."""
+        if self.loop is not None and not self.draining:
+            self.loop.call_soon_threadsafe(self._schedule, name, index, due)
+
+    def _schedule(self, name: str, index: int, due: datetime) -> None:
         key = (name, index)
         sched = [s for s in self.config.schedules if s.function == name][index]
         if self.draining:
@@ -329,26 +510,7 @@ class RuntimeApp:
         event = Event("schedule", id=request_id, source=f"/{self.config.target}/{self.config.service}/schedules",
                       time=rfc3339(due.timestamp()), data={"time": due.isoformat(), "name": sched.expression},
                       schedule=ScheduleInfo(due, sched.expression))
-        timeout = self.config.functions[name].timeout
+        task = asyncio.ensure_future(self.invoke(name, event, request_id=request_id, log_type="schedule",
+                                                 fields={"schedule": sched.expression}))
+        task.add_done_callback(lambda _t: self._schedule_busy.discard(key))
 
-        def run() -> None:
-            started = time.perf_counter()
-            deadline = time.monotonic() + timeout
-            status = 504
-            try:
-                if self.slots.acquire(deadline):
-                    try:
-                        status = self._run_event(name, event, request_id, deadline)[0]
-                    finally:
-                        self.slots.release()
-            except QueueFull:
-                status = 429
-            finally:
-                self._schedule_busy.discard(key)
-            if status == 200 and time.monotonic() > deadline:
-                status = 504
-            self.log.write({"level": "INFO" if status == 200 else "ERROR", "type": "schedule", "status": status,
-                            "function": name, "request_id": request_id, "schedule": sched.expression,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
-
-        threading.Thread(target=run, name=f"schedule-{name}-{index}", daemon=True).start()

@@ -1,16 +1,21 @@
-"""Runs the event consumer (consumer.py) beside the threaded HTTP server: its own event loop in one thread.
+"""Queue, stream and storage triggers on the server's own loop: the event consumer as a background service.
 
-Handlers are called through `RuntimeApp.run_batch` in a thread pool as wide as the server's concurrency,
-so a batch takes one of the same slots as an HTTP request and runs under the function's timeout. When the
-server drains (SIGTERM), the consumer drains first: no new pulls, buffered messages are given back, the
-batches being handled finish and are acknowledged.
+The consumer (consumer.py) is asyncio code, so it runs on the event loop uvicorn serves HTTP on, as one of
+the app's background services (server_app.Background), not on a loop thread of its own:
+
+* setup, before the server listens and reports ready: connect and bind every subscription's consumer; a
+  failure refuses the start (exit 1, a supervisor retries), so a version that cannot consume never
+  replaces one that can;
+* each batch runs through `RuntimeApp.invoke`: one of the same worker-pool slots as an HTTP request, the
+  function's timeout from arrival, the same handler logging with secret values masked. The consumer
+  writes one `type: event` line per batch (after its acks), so invoke writes none of its own;
+* on SIGTERM the drain event is set before connections are closed: no new pulls, buffered messages are
+  given back at once (another replica takes them), the batches being handled finish and are
+  acknowledged, then the connection is flushed and closed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from multicloud.runtime.consumer import Consumer, Outcome, StartError
@@ -18,57 +23,48 @@ from multicloud.runtime.events import Event
 
 if TYPE_CHECKING:
     from multicloud.runtime.server_app import RuntimeApp
-    from multicloud.runtime.server_log import JsonLog
+
+START_TIMEOUT = 30.0
 
 
-class BrokerThread:
-    def __init__(self, app: RuntimeApp, password: str, log: JsonLog) -> None:
+class BrokerService:
+    def __init__(self, app: RuntimeApp, password: str, start_timeout: float = START_TIMEOUT) -> None:
         config = app.config
         assert config.broker is not None
         self.app = app
-        self.log = log
-        self.loop = asyncio.new_event_loop()
-        self.pool = ThreadPoolExecutor(max_workers=config.limits.concurrency, thread_name_prefix="event")
-        self.thread = threading.Thread(target=self.loop.run_forever, name="broker", daemon=True)
-        self.consumer = Consumer(config.broker, password, self.invoke, log.write,
+        self.start_timeout = start_timeout
+        self.consumer = Consumer(config.broker, password, self.invoke, app.log.write,
                                  source=f"/{config.target}/{config.service}", new_id=app.request_id,
                                  workers=max(1, min(4, config.limits.concurrency // 2)),
                                  name=f"multicloud-runtime {config.service}")
 
     async def invoke(self, name: str, event: Event) -> Outcome:
-        timeout = self.app.config.functions[name].timeout
-        future = self.loop.run_in_executor(self.pool, self.app.run_batch, name, event)
-        try:
-            failed, error = await asyncio.wait_for(asyncio.shield(future), timeout + 1.0)
-        except asyncio.TimeoutError:
-            # Python cannot stop the thread: it keeps its slot until it returns, as for HTTP requests
-            return Outcome(None, f"the function timed out after {timeout:g} s")
-        return Outcome(failed, error)
+        outcome = await self.app.invoke(name, event, request_id=event.id, log_type=None)
+        if outcome.status == 200:
+            return Outcome(outcome.failed)
+        return Outcome(None, outcome.error or f"status {outcome.status}")
 
-    def start(self, timeout: float = 30.0) -> None:
-        """Connect and bind every subscription; raise StartError (the server refuses to start) if it cannot."""
-        self.thread.start()
-        future = asyncio.run_coroutine_threadsafe(self.consumer.start(timeout), self.loop)
+    async def setup(self, app: RuntimeApp) -> None:
         try:
-            future.result(timeout + 5)
-        except StartError:
-            self.stop()
+            await self.consumer.start(self.start_timeout)
+        except BaseException as exc:
+            await self.consumer.stop()
+            if isinstance(exc, StartError):
+                raise StartError(f"event triggers: {exc}") from exc
             raise
-        except Exception as exc:
-            self.stop()
-            raise StartError(f"{type(exc).__name__}: {exc}") from exc
 
-    def drain(self, timeout: float) -> None:
-        future = asyncio.run_coroutine_threadsafe(self.consumer.drain(), self.loop)
+    async def run(self, app: RuntimeApp) -> None:
+        assert app.drain_event is not None
         try:
-            future.result(timeout)
-        except Exception as exc:  # noqa: BLE001 - a drain that times out still lets the server stop
-            self.log.event("event consumer did not drain in time", level="WARNING", error=type(exc).__name__)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.pool.shutdown(wait=False)
+            await app.drain_event.wait()
+            await self.consumer.drain()
+        except BaseException:
+            await self.consumer.stop()  # cancelled at the drain deadline: close the connection anyway
+            raise
 
-    def stop(self) -> None:
-        if self.thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self.consumer.stop(), self.loop).result(5)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-        self.pool.shutdown(wait=False)
+
+def add_broker(app: RuntimeApp, password: str) -> BrokerService:
+    """Register the consumer of `app.config.broker` as the app's `broker` background service."""
+    service = BrokerService(app, password)
+    app.background.add("broker", service.run, setup=service.setup)
+    return service

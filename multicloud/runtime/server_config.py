@@ -83,14 +83,19 @@ class BrokerConfig:
 
 @dataclass(frozen=True)
 class Limits:
-    concurrency: int = 32
-    max_queue: int = 1024
+    """What one client may hold, and for how long (docs/private-runtime.md, "Limits and timeouts")."""
+
+    concurrency: int = 32  # handlers running at once (worker threads)
+    max_queue: int = 1024  # calls waiting for a slot; beyond it 429
     max_body_bytes: int = DEFAULT_MAX_BODY
-    max_header_bytes: int = 64 * 1024
-    keepalive_timeout: float = 75.0
-    header_timeout: float = 30.0  # a started request must be complete (head and body) within this
-    max_connections: int = 1024
+    max_header_bytes: int = 64 * 1024  # request line + header fields
+    keepalive_timeout: float = 75.0  # idle between requests on a kept-alive connection
+    header_timeout: float = 20.0  # a request head must be complete within this (from its first byte)
+    body_timeout: float = 60.0  # a request body must be complete within this (from the end of its head)
+    write_timeout: float = 30.0  # a response that the client stops reading is cut after this without progress
+    max_connections: int = 1024  # open connections; beyond it 503 and close
     drain_timeout: float | None = None  # default: the longest function timeout + 1 s
+    drain_grace: float = 0.5  # on SIGTERM, idle kept-alive connections may still send one request
 
 
 @dataclass(frozen=True)
@@ -107,10 +112,14 @@ class RuntimeConfig:
     broker: BrokerConfig | None = None
 
     @property
+    def longest_timeout(self) -> float:
+        return max((f.timeout for f in self.functions.values()), default=30.0)
+
+    @property
     def drain_timeout(self) -> float:
         if self.limits.drain_timeout is not None:
             return self.limits.drain_timeout
-        return max((f.timeout for f in self.functions.values()), default=30.0) + 1.0
+        return self.longest_timeout + 1.0
 
 
 def _req(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
@@ -189,6 +198,9 @@ def parse_config(data: object, base_dir: Path) -> RuntimeConfig:
     limits = Limits(**raw_limits)
     if limits.concurrency < 1 or limits.max_body_bytes < 0 or limits.max_queue < 0:
         raise ConfigError("limits: concurrency must be >= 1, max_body_bytes and max_queue >= 0")
+    timeouts = ("keepalive_timeout", "header_timeout", "body_timeout", "write_timeout", "drain_grace")
+    if any(not isinstance(getattr(limits, name), (int, float)) or getattr(limits, name) <= 0 for name in timeouts):
+        raise ConfigError(f"limits: {', '.join(timeouts)} must be positive numbers of seconds")
     auth = data.get("auth") or {}
     key_ref = auth.get("key") if isinstance(auth, dict) else None
     if key_ref is not None and not re.match(r"^(env|file):.+", str(key_ref)):

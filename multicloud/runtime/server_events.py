@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from multicloud.runtime.events import KIND_OF_TYPE, Event, Message, ScheduleInfo, StorageObject
 from multicloud.runtime.server_config import RuntimeConfig
-from multicloud.runtime.server_http import HttpError, RawRequest
+from multicloud.runtime.server_request import HttpError, Request
 
 REQUIRED = ("id", "source", "type")
 ATTRIBUTES = ("specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema")
@@ -26,7 +26,7 @@ def _is_json(content_type: str | None) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def parse_cloudevent(request: RawRequest) -> Event:
+def parse_cloudevent(request: Request) -> Event:
     content_type = request.header("content-type") or ""
     if content_type.split(";", 1)[0].strip().lower() == STRUCTURED:
         try:
@@ -128,7 +128,7 @@ def to_event(attrs: dict[str, object], data: object) -> Event:
     return Event("direct", **common)  # type: ignore[arg-type]
 
 
-def storage_notifications(request: RawRequest, config: RuntimeConfig, function: str) -> list[Event] | None:
+def storage_notifications(request: Request, config: RuntimeConfig, function: str) -> list[Event] | None:
     """The storage events of an S3-format bucket notification POSTed as plain JSON (MinIO's or Ceph RGW's
     webhook), kept to the records `function`'s storage triggers accept; None when the request is not one
     (a CloudEvent, or anything else, which parse_cloudevent judges)."""

@@ -8,9 +8,11 @@ string (it may carry tokens) and header values are never logged; secret values a
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
+import traceback
 from collections import deque
 from typing import TextIO
 
@@ -91,3 +93,26 @@ class JsonLog:
     def close(self) -> None:
         self._stop.set()
         self.flush()
+
+
+class LogBridge(logging.Handler):
+    """uvicorn's own warnings and errors (its `uvicorn.error` logger) as JSON lines of the same log."""
+
+    def __init__(self, log: JsonLog) -> None:
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields: dict[str, object] = {}
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            fields["error"] = f"{type(exc).__name__}: {exc}"
+            fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+        self.log.event(record.getMessage(), level=record.levelname, source=record.name, **fields)
+
+    @classmethod
+    def install(cls, log: JsonLog) -> None:
+        logger = logging.getLogger("uvicorn")
+        logger.handlers = [cls(log)]
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False

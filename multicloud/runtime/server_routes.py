@@ -7,7 +7,6 @@ another method answers 405 with `Allow`, an unknown one 404.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import unquote
 
 from multicloud.runtime.server_config import Route
@@ -15,11 +14,13 @@ from multicloud.runtime.server_config import Route
 PARAM_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\+?)\}")
 
 
-@dataclass(frozen=True)
 class Match:
-    route: Route | None
-    params: dict[str, str]
-    allowed: tuple[str, ...] = ()  # non-empty when the path exists but the method does not
+    __slots__ = ("route", "params", "allowed")
+
+    def __init__(self, route: Route | None, params: dict[str, str], allowed: tuple[str, ...] = ()) -> None:
+        self.route = route
+        self.params = params
+        self.allowed = allowed  # non-empty when the path exists but the method does not
 
 
 def _compile(path: str) -> re.Pattern[str]:

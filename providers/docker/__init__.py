@@ -1,8 +1,9 @@
 """The `docker` target: the private cloud on one Docker Engine (blue/green) or a Swarm (rolling updates).
 
-build  -> a deterministic context (code + vendored runtime + runtime.json + host-installed deps) and an
-          image tagged by its digest; the gateway image (stdlib HTTP proxy on the same base image)
-deploy -> single: new container, wait healthy, switch the gateway, drain, stop the old (`single.py`)
+build  -> a deterministic context (code + vendored runtime + runtime.json + host-installed deps and server
+          packages) and an image tagged by its digest; the gateway image (HAProxy + this service's config)
+deploy -> single: new container on the free slot, wait healthy, switch the gateway's slots over its
+          runtime API, drain, stop the old (`single.py`, `proxy.py`)
           swarm: a service with rolling-update/rollback config behind a gateway service (`swarm.py`)
 The Docker SDK is imported lazily inside hooks; the engine comes from `docker.from_env()` (DOCKER_HOST).
 """

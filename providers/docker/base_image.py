@@ -1,9 +1,11 @@
-"""`multicloud docker base-image`: an air-gapped Python base image made from Debian packages only.
+"""`multicloud docker base-image` / `proxy-image`: air-gapped images made from Debian packages only.
+
+(`debian_image` is also how `multicloud docker broker-image` builds the NATS image, broker_image.py.)
 
 Private clouds often have a Debian mirror but no container registry. `debootstrap --variant=minbase
---include=python3` builds a root filesystem from packages, and the engine's image import (`docker
-import`, here through the Docker SDK so `DOCKER_HOST` is honoured) turns its tarball into an image. No
-registry is contacted.
+--include=python3` (or `haproxy`, for the gateway) builds a root filesystem from packages, and the engine's
+image import (`docker import`, here through the Docker SDK so `DOCKER_HOST` is honoured) turns its tarball
+into an image. No registry is contacted.
 
 Honest limits: a Debian release ships exactly one python3. bookworm (Debian 12) ships 3.11, so 3.11 is
 the only version this can build; any other version is refused with a fix instead of silently giving 3.11.
@@ -26,6 +28,9 @@ from multicloud.provider import Progress, no_progress
 DEBIAN_PYTHON: dict[str, str] = {"bookworm": "3.11"}
 DEFAULT_SUITE = "bookworm"
 LABEL = "io.multicloud.base-image"
+PROXY_LABEL = "io.multicloud.proxy-image"
+#: The gateway's proxy from Debian: bookworm ships HAProxy 2.6 (LTS), the version the official image matches.
+PROXY_TAG = "multicloud/haproxy:2.6-bookworm"
 #: Optional mirror, e.g. an internal one in a private cloud (debootstrap's own default otherwise).
 MIRROR_ENV = "MULTICLOUD_DEBIAN_MIRROR"
 
@@ -115,3 +120,19 @@ def debian_image(suite: str, packages: list[str], tag: str, changes: list[str], 
         progress(f"importing as {tag}")
         engine.api.import_image_from_file(str(tarball), repository=repository, tag=version_tag, changes=changes)
     return engine
+
+
+def build_proxy_image(tag: str | None = None, progress: Progress = no_progress) -> str:
+    """Build `multicloud/haproxy:2.6-bookworm` (or `tag`): the docker gateway's HAProxy, from Debian packages."""
+    tag = tag or PROXY_TAG
+    engine = debian_image(DEFAULT_SUITE, ["haproxy"], tag, [
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV LANG=C.UTF-8",
+        'CMD ["haproxy", "-v"]',
+        f"LABEL {PROXY_LABEL}={DEFAULT_SUITE}",
+    ], progress, where="multicloud docker proxy-image")
+    out = engine.containers.run(tag, ["haproxy", "-v"], remove=True, network_disabled=True,
+                                labels={PROXY_LABEL: "check"})
+    if b"HAProxy version" not in out:
+        raise OperationError(f"{tag} does not run haproxy: {out[:200]!r}", where="multicloud docker proxy-image")
+    return tag

@@ -35,7 +35,7 @@ from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
 from . import hardening
-from .broker_image import ensure_image
+from .broker_image import ensure_broker_image
 from .context import SECRETS_DIR
 
 CONFIG_DIR = "/run/multicloud/broker"
@@ -201,7 +201,7 @@ class SingleBroker(Broker):
 
     def ensure(self, network: str) -> BrokerAdmin:
         """The broker runs with the current configuration, its streams and consumers exist; returns the admin."""
-        ensure_image(self.client, self.settings.broker_image, self.progress)
+        ensure_broker_image(self.client, self.settings.broker_image, self.progress)
         passwords = self.creds.passwords()
         text = render(self.topology, passwords, listen=f"0.0.0.0:{CLIENT_PORT}", store_dir=f"{DATA_DIR}/{STORE}",
                       server_name=self.name).encode()
@@ -279,7 +279,7 @@ class SwarmBroker(Broker):
     def ensure(self, network: str) -> BrokerAdmin:
         from .swarm import free_port
 
-        ensure_image(self.client, self.settings.broker_image, self.progress)
+        ensure_broker_image(self.client, self.settings.broker_image, self.progress)
         passwords = self.creds.passwords()
         text = render(self.topology, passwords, listen=f"0.0.0.0:{CLIENT_PORT}", store_dir=f"{DATA_DIR}/{STORE}",
                       cluster=Cluster(f"mc-{self.service}", tuple(self.names())))

@@ -45,35 +45,9 @@ def build_broker_image(tag: str | None = None, progress: Progress = no_progress)
     return tag
 
 
-def ensure_image(client: Any, image: str, progress: Progress) -> None:
-    """The image on the engine: there already, or pulled (with progress). Without a registry, say how to build
-    the air-gapped one."""
-    from docker.errors import APIError, ImageNotFound
+def ensure_broker_image(client: Any, image: str, progress: Progress) -> None:
+    """The broker image on the engine: there already, or pulled (images.ensure_image)."""
+    from .images import ensure_image
 
-    try:
-        client.images.get(image)
-        return
-    except ImageNotFound:
-        pass
-    if image.startswith("multicloud/"):  # built here from Debian packages, never in a registry
-        raise OperationError(f"the broker image {image} is not on the engine (it is built, not pulled)",
-                             fix="run `multicloud docker broker-image` (or `docker load` the image onto the engine)",
-                             where="targets.docker.broker_image")
-    repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
-    progress(f"pulling {image}")
-    try:
-        last = ""
-        for line in client.api.pull(repository, tag=tag, stream=True, decode=True):
-            status = f"{line.get('status', '')} {line.get('progress', '')}".strip()
-            if status and status != last and "Downloading" not in status and "Extracting" not in status:
-                progress(f"{image}: {status}")
-                last = status
-            if "error" in line:
-                raise OperationError(str(line["error"]))
-        client.images.get(image)
-    except (APIError, ImageNotFound, OperationError) as exc:
-        raise OperationError(
-            f"the broker image {image} is not on the engine and cannot be pulled: {exc}",
-            fix=f"on an engine without a registry, build it from Debian packages: `multicloud docker broker-image` "
-            f"and set targets.docker.broker_image: {DEFAULT_TAG}",
-            where="targets.docker.broker_image") from exc
+    ensure_image(client, image, progress, build_command="multicloud docker broker-image",
+                 setting="targets.docker.broker_image")

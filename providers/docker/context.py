@@ -2,7 +2,8 @@
 
 Context = `Dockerfile` + `app/` (user code, vendored runtime, `runtime.json`, staged by
 `multicloud.private_runtime`) + `deps/` (installed on the host with `pip --target` for the image's
-Python and the engine's architecture, wheels only, so the build itself never needs a network).
+Python and the engine's architecture, wheels only, so the build itself never needs a network) +
+`server/` (the runtime's HTTP server packages, uvicorn and its parser and loop: `runtime_deps`).
 The context is sent as a tar with sorted entries, fixed times, owners and modes: its sha256 is the
 deployment's *digest*. The image is tagged `multicloud/<service>:<digest[:12]>` and labelled with the
 full digest, so an unchanged digest is found on the engine and neither rebuilt nor redeployed.
@@ -28,10 +29,12 @@ from multicloud.render import render
 from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
+from .runtime_deps import server_files
 
 ROOT = "/opt/multicloud"
 SECRETS_DIR = "/run/multicloud/secrets"
 AUTH_KEY_FILE = "auth-key"
+SWARM_DRAIN_GRACE = 3.0
 #: glibc of Debian bookworm (and python:*-slim) is 2.36: every manylinux wheel up to it runs there.
 GLIBC_MINOR = 36
 ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
@@ -99,6 +102,10 @@ def runtime_json(project: Project, settings: DockerSettings) -> bytes:
                                             broker=broker_access(project, settings))
     for fn in config["functions"].values():
         fn["secrets"] = {env: f"file:{SECRETS_DIR}/{env}" for env in fn["secrets"]}
+    if settings.mode == "swarm":
+        # a stopping task leaves Docker's DNS first; the gateway stops choosing it within about 2 s, so its
+        # idle kept-alive connections stay open until then (a close racing a request would drop it)
+        config["limits"]["drain_grace"] = SWARM_DRAIN_GRACE
     return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
 
 
@@ -114,6 +121,8 @@ def stage(project: Project, settings: DockerSettings, out_dir: Path, arch: str,
     files: dict[str, Path | bytes] = {f"app/{arc}": path for arc, path in iter_tree(staged.app_dir)}
     deps = dict(iter_tree(staged.deps_dir))
     files.update({f"deps/{arc}": path for arc, path in deps.items()})
+    server = server_files(project.spec.python_version, wheel_platforms(arch), progress)
+    files.update({f"server/{arc}": path for arc, path in server.items()})
     files["runtime.json"] = runtime_json(project, settings)
     dockerfile = render("docker", "Dockerfile.j2", service=project.name,
                         base_image=default_base_image(project, settings), has_deps=bool(deps),
@@ -177,9 +186,8 @@ def ensure_base(client: Any, base: str, progress: Progress) -> None:
     """The base image on the engine: pulled (with progress) when missing; air-gapped engines build it."""
     from .images import ensure_image
 
-    ensure_image(client, base, progress, where="targets.docker.base_image", air_gapped_fix=(
-        "build one from Debian packages with `multicloud docker base-image` and set targets.docker.base_image: "
-        "multicloud/python:3.11-bookworm, or `docker load` the image onto the engine"))
+    ensure_image(client, base, progress, build_command="multicloud docker base-image",
+                 setting="targets.docker.base_image")
 
 
 def build_tar(client: Any, tarball: Path, tag: str, labels: dict[str, str], progress: Progress) -> Any:
@@ -225,20 +233,28 @@ def build_function_image(client: Any, project: Project, settings: DockerSettings
 
 def build_gateway_image(client: Any, project: Project, settings: DockerSettings, out_dir: Path,
                         progress: Progress) -> str:
-    """The gateway image: base image + gateway.py. Tagged by content, built once per engine."""
-    base = default_base_image(project, settings)
-    uid, _, gid = settings.user.partition(":")
-    source = (Path(__file__).parent / "gateway.py").read_bytes()
-    dockerfile = render("docker", "gateway.Dockerfile.j2", base_image=base, uid=uid, gid=gid or uid,
+    """The gateway image: the proxy image (pulled if missing, or built from Debian packages for an air-gapped
+    engine) + this service's haproxy.cfg. Tagged by content, so an unchanged configuration is not rebuilt."""
+    from .hardening import uid_gid
+    from .images import ensure_image
+    from .proxy import default_proxy_image, error_files, render_config
+
+    proxy_image = default_proxy_image(settings)
+    ensure_image(client, proxy_image, progress, build_command="multicloud docker proxy-image",
+                 setting="targets.docker.proxy_image")
+    uid, gid = uid_gid(settings)
+    dockerfile = render("docker", "gateway.Dockerfile.j2", proxy_image=proxy_image, uid=uid, gid=gid,
                         port=eng.INTERNAL_PORT)
-    files: dict[str, Path | bytes] = {"Dockerfile": dockerfile.encode(), "gateway.py": source}
+    files: dict[str, Path | bytes] = {"Dockerfile": dockerfile.encode(),
+                                      "haproxy.cfg": render_config(project, settings, settings.mode).encode(),
+                                      **error_files()}
     tarball = out_dir / "gateway-context.tar"
     digest = write_context_tar(files, tarball)
     extra = json.dumps(settings.labels, sort_keys=True)
-    digest = hashlib.sha256(f"{digest}\n{client.images.get(base).id}\n{extra}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{digest}\n{client.images.get(proxy_image).id}\n{extra}".encode()).hexdigest()
     tag = f"multicloud/gateway:{digest[:12]}"
     if image_for(client, tag, digest) is None:
-        progress(f"building gateway image {tag}")
+        progress(f"building gateway image {tag} from {proxy_image}")
         labels = {**settings.labels, eng.MANAGED: "true", eng.ROLE: "gateway", eng.DIGEST: digest}
         build_tar(client, tarball, tag, labels, progress)
     return tag

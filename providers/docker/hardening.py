@@ -20,8 +20,6 @@ SCRATCH = "/tmp"
 HEALTH_URL = f"http://127.0.0.1:{eng.INTERNAL_PORT}/healthz"
 HEALTH_CMD = ["CMD", "python3", "-c",
               f"import urllib.request; urllib.request.urlopen('{HEALTH_URL}', timeout=2)"]
-GATEWAY_HEALTH_CMD = ["CMD", "python3", "-c",
-                      f"import socket; socket.create_connection(('127.0.0.1', {eng.INTERNAL_PORT}), 2).close()"]
 
 
 def healthcheck(cmd: list[str], *, interval: float = 5.0, start_period: float = 30.0) -> dict[str, Any]:
@@ -70,7 +68,7 @@ def common(settings: DockerSettings) -> dict[str, Any]:
 
 
 def function_options(project: Project, settings: DockerSettings, *, image: str, name: str, network: str,
-                     labels: dict[str, str], secrets_volume: str | None) -> dict[str, Any]:
+                     labels: dict[str, str], secrets_volume: str | None, aliases: list[str]) -> dict[str, Any]:
     uid, gid = uid_gid(settings)
     memory = memory_mb(project)
     opts = common(settings)
@@ -90,6 +88,11 @@ def function_options(project: Project, settings: DockerSettings, *, image: str, 
         stop_signal="SIGTERM",
         environment={"MULTICLOUD_SCRATCH_DIR": SCRATCH},
     )
+    if aliases:
+        from docker.types import EndpointConfig
+
+        # the gateway finds the container of a slot by this name, through Docker's DNS (proxy.py)
+        opts["networking_config"] = {network: EndpointConfig("1.41", aliases=aliases)}
     if secrets_volume:
         from docker.types import Mount
 
@@ -98,9 +101,11 @@ def function_options(project: Project, settings: DockerSettings, *, image: str, 
     return opts
 
 
-def gateway_options(project: Project, settings: DockerSettings, *, image: str, name: str, network: str,
-                    labels: dict[str, str], upstream: str, port: int | None, state_volume: str) -> dict[str, Any]:
-    uid, gid = uid_gid(settings)
+def gateway_options(settings: DockerSettings, *, image: str, name: str, network: str, labels: dict[str, str],
+                    port: int | None) -> dict[str, Any]:
+    """HAProxy (its image's own command and configuration), hardened like the function, owning the port."""
+    from .proxy import HEALTH_CMD as GATEWAY_HEALTH_CMD
+
     opts = common(settings)
     opts.update(
         image=image,
@@ -108,23 +113,12 @@ def gateway_options(project: Project, settings: DockerSettings, *, image: str, n
         detach=True,
         labels=labels,
         network=network,
-        command=gateway_command(project, settings, upstream),
         ports={f"{eng.INTERNAL_PORT}/tcp": (settings.publish_host, port)},
-        tmpfs={"/run/gateway": f"rw,noexec,nosuid,nodev,size=1m,uid={uid},gid={gid},mode=0700"},
-        volumes={state_volume: {"bind": "/state", "mode": "rw"}},
         pids_limit=64,
         mem_limit="128m",
         memswap_limit="128m",
         nano_cpus=int(max(settings.cpus, 0.5) * SECOND),
         healthcheck=healthcheck(GATEWAY_HEALTH_CMD, start_period=10.0),
+        stop_signal="SIGUSR1",  # HAProxy's graceful stop (SIGTERM stops it hard)
     )
     return opts
-
-
-def gateway_command(project: Project, settings: DockerSettings, upstream: str, *,
-                    state_file: bool = True) -> list[str]:
-    cmd = ["python3", "/opt/multicloud/gateway.py", "serve", "--listen", f"0.0.0.0:{eng.INTERNAL_PORT}",
-           "--upstream", upstream, "--control", "/run/gateway/control.sock",
-           "--max-body", str(int(settings.max_body_mb * 1024 * 1024)),
-           "--timeout", str(max_timeout(project) + 5), "--connect-wait", "15"]
-    return cmd + (["--state-file", "/state/upstream"] if state_file else [])

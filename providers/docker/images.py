@@ -1,11 +1,14 @@
-"""Images the docker target needs on the engine: pulled when missing, as every Docker user expects.
+"""Images the docker target runs but does not build: on the engine already, or pulled, as every Docker user
+expects. The one pull helper of the target: the Python base image, the gateway's proxy and the broker.
 
-`ensure_image(client, ref, progress, air_gapped_fix=...)` returns at once when the engine has `ref`;
-otherwise it pulls it through the engine (so `DOCKER_HOST`, the engine's registry mirrors, credentials
-and insecure-registry settings all apply), reporting progress at most once a second: bytes and layers
-done. Only when the pull fails (no registry reachable, unknown image, refused) does the error point to
-the air-gapped route the caller names (for the Python base image, `multicloud docker base-image`).
-Reusable for any image a target needs (a proxy, a broker).
+`ensure_image(client, ref, progress, build_command=..., setting=...)` returns at once when the engine has
+`ref`; otherwise it pulls it through the engine (so `DOCKER_HOST`, the engine's registry mirrors,
+credentials and insecure-registry settings all apply), reporting progress at most once a second: bytes
+and layers done. Only when the pull fails (no registry reachable, unknown image, refused) does the error
+point to the air-gapped route: the command that builds the image from Debian packages
+(`multicloud docker base-image`, `proxy-image`, `broker-image`) and the setting that names it. Images
+named `multicloud/...` are those commands' own: no registry has them, so they are never pulled and a
+missing one is named with its command at once.
 
 `lock_image(client)` is the image of the deploy-lock container: an empty image imported from an empty
 tar, so taking the lock never needs a registry or the base image (the lock container is created, never
@@ -75,13 +78,20 @@ def _has(client: Any, ref: str) -> bool:
     return True
 
 
-def ensure_image(client: Any, ref: str, progress: Progress = no_progress, *, air_gapped_fix: str,
-                 where: str = "docker") -> None:
-    """Make sure the engine has `ref`, pulling it (with progress) when it does not."""
+BUILT_HERE = "multicloud/"  # the prefix of the images the `multicloud docker ...-image` commands build
+
+
+def ensure_image(client: Any, ref: str, progress: Progress = no_progress, *, build_command: str,
+                 setting: str) -> None:
+    """Make sure the engine has `ref`, pulling it (with progress) when it does not. `build_command` builds
+    the air-gapped image and `setting` (e.g. targets.docker.base_image) names the image to use."""
     from docker.errors import APIError
 
     if _has(client, ref):
         return
+    if ref.startswith(BUILT_HERE):
+        raise OperationError(f"image {ref} is not on the engine (it is built from Debian packages, not pulled)",
+                             fix=f"run `{build_command}` (or `docker load` the image onto the engine)", where=setting)
     repository, tag = _repository_tag(ref)
     progress(f"{ref} is not on the engine: pulling it")
     watcher = _PullProgress(ref, progress)
@@ -101,8 +111,9 @@ def ensure_image(client: Any, ref: str, progress: Progress = no_progress, *, air
         raise OperationError(
             f"{ref} is not on the engine and pulling it failed: {error.strip()}",
             fix=f"check the image name and that the engine can reach its registry (`docker pull {ref}`); "
-                f"on an engine without a registry (air-gapped): {air_gapped_fix}",
-            where=where,
+                f"on an engine without a registry (air-gapped): build the image from Debian packages with "
+                f"`{build_command}` and set {setting} to the tag it prints, or `docker load` the image onto the engine",
+            where=setting,
         )
     progress(f"pulled {ref} in {time.monotonic() - started:.1f} s")
 

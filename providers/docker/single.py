@@ -1,6 +1,7 @@
-"""Single-engine mode: blue/green behind a stable gateway.
+"""Single-engine mode: blue/green behind a stable gateway (HAProxy, see proxy.py).
 
-    deploy = start the new container -> wait until healthy -> switch the gateway -> drain -> stop the old
+    deploy = start the new container on the free slot -> wait until healthy -> switch the gateway's slots
+             -> wait until the old slot holds no request -> stop the old container
 
 The gateway container owns the published host:port for the life of the deployment, so the endpoint never
 changes; a new version is reachable only after its health check passes. A version that fails its health
@@ -26,9 +27,9 @@ from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusRepor
 from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
-from . import hardening
+from . import hardening, proxy
 from .broker import RUNTIME_PASSWORD, SingleBroker
-from .broker_image import ensure_image
+from .broker_image import ensure_broker_image
 from .context import secret_files
 from .refs import resolve_host_ref
 
@@ -44,10 +45,6 @@ class Names:
     @property
     def gateway(self) -> str:
         return f"mc-{self.service}-gateway"
-
-    @property
-    def gateway_state(self) -> str:
-        return f"mc-{self.service}-gateway-state"
 
     def function(self, digest: str) -> str:
         return f"mc-{self.service}-{digest[:12]}-{secrets.token_hex(2)}"
@@ -72,25 +69,32 @@ class Single:
                                             filters=eng.owned(self.project.name, "gateway"))
         return found[0] if found else None
 
-    def upstream(self, gateway: Any) -> str | None:
-        """The container name the gateway routes to (from the gateway itself)."""
-        if gateway.status != "running":
-            return None
-        code, out = gateway.exec_run(["python3", "-c", "print(open('/state/upstream').read().strip())"],
-                                     user=hardening.common(self.settings)["user"])
-        return out.decode().strip().rpartition(":")[0] if code == 0 else None
+    @property
+    def admin_user(self) -> str:
+        return str(hardening.common(self.settings)["user"])
 
     def live(self) -> Any | None:
+        """The function container the gateway sends new requests to; None while no running gateway routes
+        to one (a deploy in progress is not live until its switch: a caller must not find it earlier)."""
         gateway = self.gateway()
-        name = self.upstream(gateway) if gateway is not None else None
-        for c in self.function_containers():
-            if c.name == name:
-                return c
-        return None
+        if gateway is None or gateway.status != "running":
+            return None
+        try:
+            slots = proxy.ready_slots(gateway, self.admin_user)
+        except OperationError:
+            return None
+        return next((c for c in self._newest_first() if c.labels.get(proxy.SLOT_LABEL) in slots), None)
+
+    def current(self) -> Any | None:
+        """What a deploy replaces: the live container, else (no gateway to ask) the newest running one."""
+        return self.live() or next((c for c in self._newest_first() if c.status == "running"), None)
+
+    def _newest_first(self) -> list[Any]:
+        return sorted(self.function_containers(), key=lambda c: str(c.attrs.get("Created", "")), reverse=True)
 
     def previous(self) -> dict[str, str] | None:
         """The release before the live one, as the engine records it (label on the live container)."""
-        live = self.live()
+        live = self.current()
         return eng.parse_release(live.labels.get(eng.PREVIOUS)) if live is not None else None
 
     def gateway_image(self) -> str | None:
@@ -108,14 +112,15 @@ class Single:
     # ---- deploy ----------------------------------------------------------------------------------
     def deploy(self, image: str, digest: str, gateway_image: str) -> tuple[bool, str, int]:
         """Returns (changed, host, port)."""
-        broker_password = self.ensure_broker()  # before the new version starts: it connects at start
-        live = self.live()
-        gateway = self.gateway()
-        config = hardening.run_config(self.project, self.settings)
         values = self.resolve_secrets()  # before anything changes: a missing secret leaves all as it was
         warn_short_secrets(values, self.progress)
+        broker_password = self.ensure_broker()  # before the new version starts: it connects at start
+        live = self.current()
+        gateway = self.gateway()
+        config = hardening.run_config(self.project, self.settings)
         rotated = live is not None and not eng.same_secrets(live.labels, values)
         if (live is not None and gateway is not None and live.labels.get(eng.DIGEST) == digest
+                and self.live() is not None
                 and live.labels.get(eng.RUN_CONFIG) == config and not rotated
                 and live.status == "running" and gateway.status == "running"
                 and gateway.labels.get("io.multicloud.gateway-config") == self.gateway_config(gateway_image)):
@@ -130,16 +135,24 @@ class Single:
         # the broker's runtime password is mounted with the others (generated once, so never "rotated")
         mounted = {**values, RUNTIME_PASSWORD: broker_password} if broker_password is not None else values
         volume = self.secrets_volume(name, image, mounted) if mounted else None
+        old_slot = live.labels.get(proxy.SLOT_LABEL) if live is not None else None
+        slot = next(s for s in proxy.SLOTS if s != old_slot)
         labels = eng.labels_for(self.project.name, "function", self.settings.labels, digest=digest)
         labels[eng.RUN_CONFIG] = config
         labels[eng.SECRETS] = eng.secrets_fingerprint(values)
+        labels[proxy.SLOT_LABEL] = slot
         previous = eng.previous_release(live.labels if live is not None else {},
                                         live.attrs["Config"]["Image"] if live is not None else None, digest)
         if previous:
             labels[eng.PREVIOUS] = previous
+        # a leftover on the free slot (a deploy killed half-way) would share its DNS alias: it goes first
+        for c in self.function_containers():
+            if c.labels.get(proxy.SLOT_LABEL) == slot and (live is None or c.id != live.id):
+                self.discard(c, self.volume_of(c))
         opts = hardening.function_options(self.project, self.settings, image=image, name=name,
-                                          network=self.names.network, labels=labels, secrets_volume=volume)
-        self.progress(f"starting {name}")
+                                          network=self.names.network, labels=labels, secrets_volume=volume,
+                                          aliases=[proxy.alias(self.project.name, slot)])
+        self.progress(f"starting {name} on slot {slot}")
         container = self.client.containers.run(**opts)
         try:
             self.wait_healthy(container)
@@ -147,11 +160,16 @@ class Single:
             self.discard(container, volume)
             raise
         try:
-            gateway = self.ensure_gateway(gateway, gateway_image, f"{name}:{eng.INTERNAL_PORT}")
+            gateway = self.ensure_gateway(gateway, gateway_image)
+            self.switch(gateway, slot, container)
         except Exception:
             self.discard(container, volume)  # nothing half-deployed: the old version (if any) keeps serving
             raise
         old = [c for c in self.function_containers() if c.id != container.id]
+        if old:
+            drain = hardening.max_timeout(self.project) + 2
+            if not proxy.drain(gateway, self.admin_user, next(s for s in proxy.SLOTS if s != slot), drain):
+                self.progress(f"requests still running on the old version after {drain} s: stopping it anyway")
         for c in old:
             self.progress(f"stopping {c.name}")
             self.discard(c, self.volume_of(c), timeout=hardening.max_timeout(self.project) + 2)
@@ -171,7 +189,7 @@ class Single:
         broker = self.broker()
         if broker.topology.empty:
             return None
-        ensure_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
+        ensure_broker_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
         self.ensure_network()
         admin = broker.ensure(self.names.network)
         self._admin = admin  # pruned with it once the new version serves
@@ -196,14 +214,14 @@ class Single:
                 where="targets.docker.port")
 
     def gateway_config(self, gateway_image: str) -> str:
-        return json.dumps([gateway_image, self.settings.publish_host, self.settings.port,
-                           hardening.gateway_command(self.project, self.settings, "-")], sort_keys=True)
+        return json.dumps([gateway_image, self.settings.publish_host, self.settings.port, self.settings.cpus],
+                          sort_keys=True)
 
-    def ensure_gateway(self, gateway: Any | None, gateway_image: str, upstream: str) -> Any:
+    def ensure_gateway(self, gateway: Any | None, gateway_image: str) -> Any:
+        """The running gateway, created (or recreated on the same port when its configuration changed)."""
         config = self.gateway_config(gateway_image)
         port = self.settings.port
         if gateway is not None and gateway.labels.get("io.multicloud.gateway-config") != config:
-            # Gateway itself changed (image, address, limits): recreate it on the same port.
             if port is None and gateway.status == "running":
                 port = self.endpoint(gateway)[1]
             self.progress("recreating the gateway (its configuration changed)")
@@ -212,45 +230,53 @@ class Single:
         if gateway is None:
             labels = eng.labels_for(self.project.name, "gateway", self.settings.labels)
             labels["io.multicloud.gateway-config"] = config
-            self.ensure_volume(self.names.gateway_state, "gateway-state")
-            opts = hardening.gateway_options(self.project, self.settings, image=gateway_image,
-                                             name=self.names.gateway, network=self.names.network, labels=labels,
-                                             upstream=upstream, port=port, state_volume=self.names.gateway_state)
-            self.progress(f"starting the gateway {self.names.gateway}")
-            gateway = self.client.containers.run(**opts)
             if port is None:
-                # A port the engine picks is picked again on every restart of the container: pin the one it
-                # chose, so the endpoint survives a gateway crash (kill -9, OOM) too.
-                port = self.endpoint(gateway)[1]
-                gateway.remove(force=True)
-                opts = hardening.gateway_options(self.project, self.settings, image=gateway_image,
-                                                 name=self.names.gateway, network=self.names.network,
-                                                 labels=labels, upstream=upstream, port=port,
-                                                 state_volume=self.names.gateway_state)
-                gateway = self.client.containers.run(**opts)
-            self.switch(gateway, upstream)  # records the upstream in the state volume (survives restarts)
-            return gateway
-        if gateway.status != "running":
+                port = self.free_engine_port(gateway_image)
+            opts = hardening.gateway_options(self.settings, image=gateway_image, name=self.names.gateway,
+                                             network=self.names.network, labels=labels, port=port)
+            self.progress(f"starting the gateway {self.names.gateway} on port {port}")
+            gateway = self.client.containers.run(**opts)
+        elif gateway.status != "running":
             gateway.start()
-        self.switch(gateway, upstream)
         return gateway
 
-    def switch(self, gateway: Any, upstream: str) -> None:
-        drain = hardening.max_timeout(self.project) + 2
+    def free_engine_port(self, image: str) -> int:
+        """A port the engine picks for `publish_host`, found with a short-lived probe container.
+
+        A port the engine picks for the gateway itself would be picked again on every restart of the
+        container (kill -9, OOM): so the gateway always starts with a fixed port, and the probe (a
+        container no one looks for: its role is not `gateway`) is what lets the engine choose it, also on
+        a remote engine. Nothing ever listens on the probe."""
+        probe = self.client.containers.create(
+            image, name=f"{self.names.gateway}-port-probe", command=["sleep", "60"],
+            entrypoint=[], ports={f"{eng.INTERNAL_PORT}/tcp": (self.settings.publish_host, None)},
+            labels=eng.labels_for(self.project.name, "port-probe", self.settings.labels))
+        try:
+            probe.start()
+            probe.reload()
+            bindings = probe.attrs["NetworkSettings"]["Ports"].get(f"{eng.INTERNAL_PORT}/tcp") or []
+            if not bindings:
+                raise OperationError("the engine published no port for the gateway",
+                                     fix="set targets.docker.port", where="targets.docker.port")
+            return int(bindings[0]["HostPort"])
+        finally:
+            probe.remove(force=True)
+
+    def switch(self, gateway: Any, slot: str, container: Any) -> None:
+        """New requests go to `container` (on `slot`) once the gateway answers on its runtime API."""
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][self.names.network]["IPAddress"]
         deadline = time.monotonic() + 20
-        while True:  # the control socket appears a moment after the gateway starts
-            code, out = gateway.exec_run(
-                ["python3", "/opt/multicloud/gateway.py", "set", upstream, "--control",
-                 "/run/gateway/control.sock", "--drain-timeout", str(drain)],
-                user=hardening.common(self.settings)["user"])
-            if code == 0:
-                self.progress(f"gateway now routes to {upstream}")
-                return
-            if time.monotonic() > deadline:
-                raise OperationError(f"the gateway did not accept the switch to {upstream}: "
-                                     f"{out.decode(errors='replace').strip()[-300:]}",
-                                     fix="see `docker logs` of the gateway", where=gateway.name)
-            time.sleep(0.2)
+        while True:  # the runtime API answers a moment after the gateway starts
+            try:
+                proxy.switch(gateway, self.admin_user, slot, address)
+                break
+            except OperationError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+                gateway.reload()
+        self.progress(f"gateway now routes to {container.name} (slot {slot})")
 
     def wait_healthy(self, container: Any) -> None:
         deadline = time.monotonic() + self.settings.health_timeout
@@ -421,16 +447,17 @@ class Single:
                                  f"{container.attrs.get('RestartCount', 0)} time(s), nats://"
                                  f"{eng.public_host(self.settings.publish_host)}:{port}"
                                  if container is not None else "missing")
-        if live is None:
-            fs = tuple(FunctionStatus(fn.name, "missing", detail="the gateway routes to no container")
-                       for fn in self.project.functions_for("docker"))
-            return StatusReport("docker", deployed=True, functions=fs, details=details,
-                                down="no function container serves (removed outside multicloud?); deploy again")
-        state, detail, counts = container_health(self.client, live)
-        down = None
+        gateway_down = None
         if gateway is None or gateway.status != "running":
-            down = f"the gateway is {gateway.status if gateway is not None else 'gone'}; deploy again"
-        elif state not in ("running", "starting"):
+            gateway_down = f"the gateway is {gateway.status if gateway is not None else 'gone'}; deploy again"
+        if live is None:
+            detail = ("the gateway is not running" if gateway_down else "the gateway routes to no container")
+            fs = tuple(FunctionStatus(fn.name, "missing", detail=detail) for fn in self.project.functions_for("docker"))
+            return StatusReport("docker", deployed=True, functions=fs, details=details, down=gateway_down or
+                                "no function container serves (removed outside multicloud?); deploy again")
+        state, detail, counts = container_health(self.client, live)
+        down = gateway_down
+        if down is None and state not in ("running", "starting"):
             down = f"the function container {live.name} is {state}"
         details.update(counts)
         details["container"] = live.name

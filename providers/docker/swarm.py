@@ -3,13 +3,16 @@
     mc-<service>          the function: N replicas, `dnsrr` endpoint (no published port), rolling updates
                           (one task at a time, start-first, health-gated; a failed update rolls back by
                           itself), resource limits (CPU, memory, pids), on-failure restarts, Swarm secrets
-    mc-<service>-gateway  one replica of the gateway, publishing the stable port in *host* mode
+    mc-<service>-gateway  one replica of the gateway (HAProxy, proxy.py), publishing the stable port in
+                          *host* mode
 
-Why host mode and dnsrr: the ingress routing mesh does not answer on every host (it does not here), and
-host-mode ports allow one task per port per node, which would stall start-first updates of the function
-if it published the port itself. So only the gateway publishes; it resolves `mc-<service>` (one address
-per healthy task, `dnsrr`) for each new upstream connection. Swarm cannot bind a published port to one
-address: the gateway's port is open on every interface of the node (firewall it, or use single mode).
+Swarm keeps its own routing: the gateway switches nothing here, it follows the tasks Docker's DNS lists for
+`mc-<service>` (one address per running task, `dnsrr`, re-resolved every second); a refused connection
+(a task that just stopped listening) is retried on another task. Why host mode and dnsrr: the ingress
+routing mesh does not answer on every host (it does not here), and host-mode ports allow one task per port
+per node, which would stall start-first updates of the function if it published the port itself. Swarm
+cannot bind a published port to one address: the gateway's port is open on every interface of the node
+(firewall it, or use single mode).
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusRepor
 from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
-from . import hardening
+from . import hardening, proxy
 from .broker import RUNTIME_PASSWORD, SwarmBroker
-from .broker_image import ensure_image
+from .broker_image import ensure_broker_image
 from .context import SECRETS_DIR, secret_files
 from .refs import resolve_host_ref
 from .single import log_record
@@ -151,7 +154,7 @@ class Swarm:
         broker = self.broker()
         if broker.topology.empty:
             return None
-        ensure_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
+        ensure_broker_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
         self.ensure_network()
         self._admin = broker.ensure(self.name)
         return broker.creds.passwords()["runtime"]
@@ -243,11 +246,9 @@ class Swarm:
             time.sleep(0.5)
 
     def ensure_gateway(self, gateway: Any | None, gateway_image: str) -> int:
-        from docker.types import ContainerSpec, EndpointSpec, Healthcheck, Mount, Resources, RestartPolicy, TaskTemplate
+        from docker.types import ContainerSpec, EndpointSpec, Healthcheck, Resources, RestartPolicy, TaskTemplate
 
-        command = hardening.gateway_command(self.project, self.settings, f"{self.name}:{eng.INTERNAL_PORT}",
-                                            state_file=False)
-        config = hashlib.sha256(repr((gateway_image, command, self.settings.port)).encode()).hexdigest()[:16]
+        config = hashlib.sha256(repr((gateway_image, self.settings.port)).encode()).hexdigest()[:16]
         if gateway is not None and (gateway.attrs["Spec"].get("Labels") or {}).get("io.multicloud.gateway-config") \
                 == config:
             return self.published_port(gateway)
@@ -256,10 +257,9 @@ class Swarm:
         labels["io.multicloud.gateway-config"] = config
         uid, gid = hardening.uid_gid(self.settings)
         container = ContainerSpec(
-            image=gateway_image, command=command, user=f"{uid}:{gid}", labels=labels, read_only=True, init=True,
-            cap_drop=["ALL"], healthcheck=Healthcheck(**hardening.healthcheck(hardening.GATEWAY_HEALTH_CMD,
-                                                                             start_period=10.0)),
-            mounts=[Mount(target="/run/gateway", source=None, type="tmpfs", tmpfs_size=2**20, tmpfs_mode=0o1777)],
+            image=gateway_image, user=f"{uid}:{gid}", labels=labels, read_only=True, init=True,
+            cap_drop=["ALL"], stop_signal="SIGUSR1",
+            healthcheck=Healthcheck(**hardening.healthcheck(proxy.HEALTH_CMD, start_period=10.0)),
         )
         resources = Resources(cpu_limit=int(max(self.settings.cpus, 0.5) * SECOND), mem_limit=128 * 2**20)
         resources["Limits"]["Pids"] = 64

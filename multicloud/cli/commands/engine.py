@@ -37,6 +37,26 @@ def docker_base_image(
     run(ctx, work)
 
 
+@docker_app.command("proxy-image")
+def docker_proxy_image(
+    ctx: typer.Context,
+    tag: Annotated[str | None, typer.Option(help="Image tag; default multicloud/haproxy:2.6-bookworm.")] = None,
+) -> None:
+    """Build the gateway's HAProxy image from Debian packages, for engines without a registry."""
+
+    def work(out: Output) -> int:
+        from importlib import import_module
+
+        build_proxy_image = import_module("multicloud.providers.docker.base_image").build_proxy_image
+
+        with out.spinner("building the proxy image (debootstrap, about a minute)"):
+            built = build_proxy_image(tag, out.step)
+        out.result({"image": built}, f"built {built}")
+        return 0
+
+    run(ctx, work)
+
+
 @docker_app.command("broker-image")
 def docker_broker_image(
     ctx: typer.Context,

@@ -23,6 +23,11 @@ class DockerSettings(BaseModel):
     base_image: str | None = Field(
         None, description="Default: python:<version>-slim. Air-gapped: multicloud/python:3.11-bookworm."
     )
+    proxy_image: str | None = Field(
+        None, description="The gateway's HAProxy image. Default: haproxy:2.6 (pulled from a registry); with an "
+        "air-gapped base_image (multicloud/python:*), multicloud/haproxy:2.6-bookworm (`multicloud docker "
+        "proxy-image`).",
+    )
     publish_host: str = Field("127.0.0.1", description="Host address the port is published on.")
     port: Port | None = Field(None, description="Fixed published port; default: a free one.")
     cpus: Float = Field(1.0, gt=0, le=64)

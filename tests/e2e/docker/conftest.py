@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 BASE_IMAGE = os.environ.get("MULTICLOUD_TEST_BASE_IMAGE", "multicloud/python:3.11-bookworm")
+PROXY_IMAGE = "multicloud/haproxy:2.6-bookworm"  # the gateway's, next to the air-gapped base image
 SESSION = secrets.token_hex(4)
 TEST_LABEL = "io.multicloud.test"
 
@@ -55,6 +56,10 @@ def write(event, context):
 
 def private(event, context):
     return {"private": True}
+
+
+def big(event, context):
+    return b"x" * int(event.http.query.get("n", ["1000"])[0])
 '''
 
 
@@ -74,12 +79,13 @@ def _engine() -> Any:
 @pytest.fixture(scope="session")
 def engine() -> Iterator[Any]:
     client = _engine()
-    try:
-        client.images.get(BASE_IMAGE)
-    except Exception:  # noqa: BLE001
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {BASE_IMAGE} is missing; .ci/setup-docker.sh builds it")
-        pytest.skip(f"{BASE_IMAGE} is not built yet (multicloud docker base-image)")
+    for image, command in ((BASE_IMAGE, "base-image"), (PROXY_IMAGE, "proxy-image")):
+        try:
+            client.images.get(image)
+        except Exception:  # noqa: BLE001
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"CI=true but {image} is missing; .ci/setup-docker.sh builds it")
+            pytest.skip(f"{image} is not built yet (multicloud docker {command})")
     yield client
     cleanup(client)
 
@@ -209,6 +215,24 @@ def deployed(engine: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
 
     def make(tag: str, **kwargs: Any) -> Deployed:
         d = Deployed(write_project(tmp_path / tag, service_name(tag), **kwargs))
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        try:
+            d.provider.remove()
+        except Exception:  # noqa: BLE001 - session teardown removes by label anyway
+            pass
+
+
+@pytest.fixture(scope="module")
+def module_deployed(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Like `deployed`, for a deployment several tests of one module share (removed after the module)."""
+    made: list[Deployed] = []
+
+    def make(tag: str, **kwargs: Any) -> Deployed:
+        d = Deployed(write_project(tmp_path_factory.mktemp(tag) / tag, service_name(tag), **kwargs))
         made.append(d)
         return d
 

@@ -1,194 +1,216 @@
-"""The gateway as a real process in front of real HTTP upstreams on loopback (no engine needed): per-request
-routing across a switch, drain before the switch answers, HTTP/1.1 framing, and the answers it gives itself.
+"""The HAProxy gateway on a real engine: its configuration as HAProxy reads it, RFC 9112 conformance and slow
+clients at the front door, and a switch that moves a kept-alive client to the new version at once while the
+old version finishes the request it holds.
+
+The hostile requests are the runtime's own corpus (tests/unit/server/hostile.py), loaded by path: the same
+bytes must get a conforming answer through the proxy as they get from the runtime itself.
 """
 
 from __future__ import annotations
 
 import http.client
-import http.server
+import importlib.util
 import json
 import socket
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-from docker_loadgen import raw_exchange
 
-import multicloud.providers.docker.gateway as gateway_module
+from multicloud.providers.docker import proxy
 
-GATEWAY = Path(gateway_module.__file__)
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
+_spec = importlib.util.spec_from_file_location(
+    "hostile_corpus", Path(__file__).resolve().parents[2] / "unit" / "server" / "hostile.py")
+assert _spec is not None and _spec.loader is not None
+hostile = importlib.util.module_from_spec(_spec)
+sys.modules["hostile_corpus"] = hostile
+_spec.loader.exec_module(hostile)
 
-class Upstream(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                if self.path.startswith("/slow"):
-                    time.sleep(1.0)
-                if self.path == "/chunked":
-                    self.send_response(200)
-                    self.send_header("Transfer-Encoding", "chunked")
-                    self.end_headers()
-                    for part in (b"hello ", b"chunked ", b"world"):
-                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
-                    self.wfile.write(b"0\r\n\r\n")
-                    return
-                self.reply({"upstream": name, "path": self.path})
-
-            def do_HEAD(self) -> None:  # noqa: N802
-                self.send_response(200)
-                self.send_header("Content-Length", "123")
-                self.end_headers()
-
-            def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                self.reply({"upstream": name, "length": len(body), "te": self.headers.get("Transfer-Encoding")})
-
-            def reply(self, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server_address[1]}"
+EXTRA = """
+big:
+  handler: app.big
+  memory: 256
+  timeout: 5
+  triggers:
+    - http: {path: /big, methods: [GET]}
+"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(scope="module")
+def gw(module_deployed: Any) -> Any:
+    d = module_deployed("gw", extra_functions=EXTRA)
+    d.deploy()
+    return d
 
 
-@pytest.fixture
-def upstreams() -> Iterator[tuple[Upstream, Upstream]]:
-    blue, green = Upstream("blue"), Upstream("green")
-    yield blue, green
-    for u in (blue, green):
-        u.shutdown()
-        u.server_close()
+def _address(d: Any) -> tuple[str, int]:
+    parts = urlsplit(d.url)
+    return parts.hostname or "", parts.port or 0
 
 
-@pytest.fixture
-def gateway(tmp_path: Path, upstreams: tuple[Upstream, Upstream]) -> Iterator[dict[str, Any]]:
-    port = free_port()
-    control = tmp_path / "control.sock"
-    state = tmp_path / "upstream"
-    cmd = [sys.executable, str(GATEWAY), "serve", "--listen", f"127.0.0.1:{port}", "--upstream",
-           upstreams[0].address, "--control", str(control), "--state-file", str(state), "--max-body", "1000",
-           "--timeout", "3", "--connect-wait", "0.5"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while not control.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    info = {"port": port, "control": str(control), "state": state, "cmd": cmd}
-    yield info
-    proc.terminate()
-    proc.wait(timeout=10)
+def _healthy(d: Any) -> bool:
+    host, port = _address(d)
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.request("GET", "/hello")
+        return conn.getresponse().status == 200
+    finally:
+        conn.close()
 
 
-def switch(gw: dict[str, Any], upstream: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, str(GATEWAY), "set", upstream, "--control", gw["control"],
-                          "--drain-timeout", "10"], capture_output=True, text=True, check=True)
-    return dict(json.loads(out.stdout))
+@pytest.mark.parametrize("mode", ["single", "swarm"])
+def test_gateway_image_configuration_is_valid_for_haproxy(engine: Any, new_project: Any, tmp_path: Path,
+                                                          mode: str) -> None:
+    from multicloud.project import Project
+    from multicloud.providers.docker.context import build_gateway_image
+
+    project = Project.load(new_project(f"cfg-{mode}", docker=f"mode: {mode}"))
+    image = build_gateway_image(engine, project, project.settings("docker"), tmp_path, lambda _m: None)
+    out = engine.containers.run(image, ["haproxy", "-c", "-f", "/etc/multicloud/haproxy.cfg"], remove=True,
+                                network_disabled=True, labels={"io.multicloud.test": "gateway-config"},
+                                stderr=True).decode(errors="replace")
+    assert "Configuration file is valid" in out, out
 
 
-def test_switch_moves_keepalive_clients_and_waits_for_drain(gateway: dict[str, Any],
-                                                            upstreams: tuple[Upstream, Upstream]) -> None:
-    blue, green = upstreams
-    conn = http.client.HTTPConnection("127.0.0.1", gateway["port"], timeout=10)
-    conn.request("GET", "/a")
-    assert json.loads(conn.getresponse().read())["upstream"] == "blue"
-    slow: dict[str, Any] = {}
+def test_hostile_requests_get_conforming_answers_through_the_gateway(gw: Any) -> None:
+    host, port = _address(gw)
+    wrong = []
+    for case in hostile.cases(b"/hello", b"/hello", 200):
+        status, data, _ = hostile.exchange(host, port, case.raw, timeout=10)
+        if status not in case.through_proxy:
+            wrong.append(f"{case.name} ({case.rule}): got {status} {data[:120]!r}")
+    assert wrong == [], "\n".join(wrong)
+    assert _healthy(gw)
 
-    def slow_request() -> None:
-        c = http.client.HTTPConnection("127.0.0.1", gateway["port"], timeout=10)
-        c.request("GET", "/slow")
-        slow["body"] = json.loads(c.getresponse().read())
-        slow["done"] = time.monotonic()
+
+def test_slow_clients_are_cut_at_the_gateway(gw: Any) -> None:
+    """A trickled head, a trickled body and a reader that stops reading, all at once: each is cut by the
+    gateway's timeouts (head and body: 20 s; a stalled reader: 30 s), and the service keeps serving."""
+    host, port = _address(gw)
+    results: dict[str, object] = {}
+
+    def trickle(name: str, start: bytes, byte: bytes) -> None:
+        started = time.monotonic()
+        with socket.create_connection((host, port), timeout=60) as sock:
+            sock.sendall(start)
+            sock.settimeout(1.0)
+            data = b""
+            while time.monotonic() - started < 60:
+                try:
+                    sock.sendall(byte)
+                    data += sock.recv(4096)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                if data:
+                    break
+            results[name] = (data[:12], round(time.monotonic() - started, 1))
+
+    def stalled_reader() -> None:
+        started = time.monotonic()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, port))
+        sock.sendall(b"GET /big?n=20000000 HTTP/1.1\r\nHost: x\r\n\r\n")  # 20 MB, never read
+        time.sleep(40)
+        got = 0
+        sock.settimeout(5)
+        try:
+            while chunk := sock.recv(1 << 20):
+                got += len(chunk)
+        except OSError:
+            pass
+        sock.close()
+        results["reader"] = (got, round(time.monotonic() - started, 1))
+
+    post = b"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+    threads = [
+        threading.Thread(target=trickle, args=("head", b"GET /hello HTTP/1.1\r\nHost: x\r\n", b"X")),
+        threading.Thread(target=trickle, args=("body", post, b"y")),
+        threading.Thread(target=stalled_reader),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    print(f"\nslow clients at the gateway: {results}")
+    assert results["head"][0].startswith(b"HTTP/1.1 408")  # type: ignore[index]
+    assert results["body"][0].startswith(b"HTTP/1.1 408")  # type: ignore[index]
+    assert results["reader"][0] < 20_000_000  # type: ignore[index, operator]
+    assert _healthy(gw)
+
+
+def test_switch_moves_a_kept_alive_client_and_drains_the_old_version(gw: Any) -> None:
+    host, port = _address(gw)
+    mode = gw.provider.mode()
+    gateway = mode.gateway()
+    before = proxy.ready_slots(gateway, mode.admin_user)
+    conn = http.client.HTTPConnection(host, port, timeout=20)
+    conn.request("GET", "/hello")
+    assert json.loads(conn.getresponse().read())["version"] == "v1"
+    sock = conn.sock
+    slow: list[tuple[int, bytes]] = []
+
+    def in_flight() -> None:
+        c = http.client.HTTPConnection(host, port, timeout=20)
+        c.request("GET", "/slow?s=1.5")
+        r = c.getresponse()
+        slow.append((r.status, r.read()))
         c.close()
 
-    t = threading.Thread(target=slow_request)
+    t = threading.Thread(target=in_flight)
     t.start()
-    time.sleep(0.2)  # the slow request is in flight on blue
-    asked = time.monotonic()
-    reply = switch(gateway, green.address)
-    answered = time.monotonic()
-    t.join()
-    assert reply["drained"] is True and reply["previous"] == blue.address
-    # the slow request (1 s, 0.2 s in) finished on blue, and the switch answered only after it
-    assert slow["body"]["upstream"] == "blue" and answered - asked >= 0.6
-    conn.request("GET", "/b")  # same keep-alive client connection, now routed to green
-    assert json.loads(conn.getresponse().read())["upstream"] == "green"
+    time.sleep(0.3)
+    spec = gw.spec.read_text()
+    gw.spec.write_text(spec.replace('VERSION: "v1"', 'VERSION: "v2"'))
+    gw.reload()
+    gw.deploy()
+    t.join(30)
+    assert slow == [(200, b"late")]  # the old version finished the request it held before it was stopped
+    conn.request("GET", "/hello")
+    assert json.loads(conn.getresponse().read())["version"] == "v2"
+    assert conn.sock is sock  # the same client connection, now served by the new version
     conn.close()
-    assert gateway["state"].read_text().strip() == green.address
+    after = proxy.ready_slots(mode.gateway(), mode.admin_user)
+    assert len(before) == 1 and len(after) == 1 and before != after
+    assert [c.labels[proxy.SLOT_LABEL] for c in mode.function_containers()] == after
 
 
-def test_http_framing_through_the_gateway(gateway: dict[str, Any]) -> None:
-    port = gateway["port"]
-    chunked = raw_exchange("127.0.0.1", port, b"GET /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert chunked.startswith(b"HTTP/1.1 200") and b"Transfer-Encoding: chunked" in chunked
-    assert chunked.endswith(b"5\r\nworld\r\n0\r\n\r\n")
-    body = (b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-            b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
-    answer = raw_exchange("127.0.0.1", port, body)
-    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"upstream": "blue", "length": 7, "te": None}
-    cont = raw_exchange("127.0.0.1", port, b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
-                        b"Expect: 100-continue\r\nConnection: close\r\n\r\nxyz")
-    assert cont.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200")
-    head = raw_exchange("127.0.0.1", port, b"HEAD /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: 123" in head and head.endswith(b"\r\n\r\n")
+def test_a_missing_proxy_image_is_pulled_or_named_with_the_air_gapped_fix(engine: Any) -> None:
+    from multicloud.errors import OperationError
+    from multicloud.providers.docker.images import ensure_image
+
+    said: list[str] = []
+    ensure_image(engine, proxy.default_proxy_image(_settings("multicloud/python:3.11-bookworm")), said.append,
+                 build_command="multicloud docker proxy-image", setting="targets.docker.proxy_image")
+    assert said == []  # present: nothing to pull
+    with pytest.raises(OperationError) as built_here:
+        ensure_image(engine, "multicloud/haproxy:0.0-nowhere", said.append,
+                     build_command="multicloud docker proxy-image", setting="targets.docker.proxy_image")
+    assert "multicloud docker proxy-image" in (built_here.value.fix or "") and said == []  # never pulled
+    with pytest.raises(OperationError) as unreachable:  # a registry that refuses: the pull fails, and says how
+        ensure_image(engine, "127.0.0.1:9/multicloud-test/haproxy:2.6", said.append,
+                     build_command="multicloud docker proxy-image", setting="targets.docker.proxy_image")
+    assert said and said[0].startswith("pulling 127.0.0.1:9/multicloud-test/haproxy")
+    assert "multicloud docker proxy-image" in (unreachable.value.fix or "")
 
 
-def test_gateway_answers_itself(gateway: dict[str, Any]) -> None:
-    port = gateway["port"]
-    assert raw_exchange("127.0.0.1", port, b"BROKEN\r\n\r\n").startswith(b"HTTP/1.1 400")
-    big = raw_exchange("127.0.0.1", port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
-    assert big.startswith(b"HTTP/1.1 413")
-    both = raw_exchange("127.0.0.1", port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
-                        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-    assert both.startswith(b"HTTP/1.1 400")  # request smuggling shape: refused
-    switch(gateway, f"127.0.0.1:{free_port()}")  # nothing listens there
-    started = time.monotonic()
-    down = raw_exchange("127.0.0.1", port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert down.startswith(b"HTTP/1.1 503") and time.monotonic() - started >= 0.4  # waited connect_wait
+def _settings(base_image: str) -> Any:
+    from multicloud.spec.targets import DockerSettings
+
+    return DockerSettings(base_image=base_image)
 
 
-def test_restarted_gateway_remembers_the_upstream(gateway: dict[str, Any], upstreams: tuple[Upstream, Upstream],
-                                                  tmp_path: Path) -> None:
-    switch(gateway, upstreams[1].address)
-    port = free_port()
-    cmd = list(gateway["cmd"])
-    cmd[cmd.index("--listen") + 1] = f"127.0.0.1:{port}"
-    cmd[cmd.index("--control") + 1] = str(tmp_path / "second.sock")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while not (tmp_path / "second.sock").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        answer = raw_exchange("127.0.0.1", port, b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["upstream"] == "green"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def test_default_proxy_image_follows_the_base_image() -> None:
+    assert proxy.default_proxy_image(_settings("multicloud/python:3.11-bookworm")) == "multicloud/haproxy:2.6-bookworm"
+    assert proxy.default_proxy_image(_settings("python:3.11-slim")) == "haproxy:2.6"
+    from multicloud.spec.targets import DockerSettings
+
+    assert proxy.default_proxy_image(DockerSettings(proxy_image="reg.example/haproxy:2.8")) == "reg.example/haproxy:2.8"

@@ -198,6 +198,10 @@ def test_vendored_runtime_imports_only_the_standard_library(tmp_path) -> None:
     """What an artifact carries imports nothing outside the stdlib, on a bare interpreter."""
     from multicloud.vendor import runtime_files
 
+    # the private server (uvicorn) ships only to the private targets, never into a cloud artifact
+    assert not [arc for arc in runtime_files() if "server" in arc or arc.endswith("scheduler.py")]
+    private = runtime_files(private=True)
+    assert "multicloud/runtime/server.py" in private and "multicloud/runtime/server_protocol.py" in private
     for arc, src in runtime_files().items():
         dest = tmp_path / arc
         dest.parent.mkdir(parents=True, exist_ok=True)

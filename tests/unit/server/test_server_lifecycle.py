@@ -100,7 +100,8 @@ def test_drain_timeout_bounds_shutdown(tmp_path: Path) -> None:
     assert rt.stop() == 0
     assert time.monotonic() - started < 3
     t.join()
-    assert isinstance(out[0], OSError)  # cut off when the drain timeout passed: the process is gone
+    # the drain timeout passed with the handler still running: told so (503), or cut if the answer lost the race
+    assert isinstance(out[0], OSError) or out[0][0] == 503
     stopped = [r for r in rt.records() if r.get("message") == "stopped"]
     assert stopped[0]["outcome"] == "drain timeout"
 
@@ -154,25 +155,6 @@ def test_serves_an_inherited_socket_and_reports_ready(tmp_path: Path) -> None:
     # the parent's socket is still open and listening after the child drained and exited
     assert listener.fileno() >= 0
     listener.close()
-
-
-def test_slow_request_is_cut_after_header_timeout(tmp_path: Path) -> None:
-    rt = start_runtime(tmp_path, SLOW, limits={"header_timeout": 0.6})
-    try:
-        with rt.connect() as sock:
-            started = time.monotonic()
-            sock.sendall(b"GET /hello/x HTTP/1.1\r\n")
-            for _ in range(10):  # trickle a header byte now and then: still cut by the total time
-                time.sleep(0.15)
-                try:
-                    sock.sendall(b"X")
-                except OSError:
-                    break
-            assert closed_by_peer(sock, timeout=5)
-            assert time.monotonic() - started < 3
-        assert request(rt, "GET", "/hello/ok")[0] == 200
-    finally:
-        rt.stop()
 
 
 def test_port_in_use_fails_unless_sharing_is_asked(tmp_path: Path) -> None:

@@ -160,10 +160,11 @@ def test_staged_artifact_serves_with_its_vendored_runtime(tmp_path: Path) -> Non
     assert "adminkey" not in (tmp_path / "stage" / "runtime.json").read_text()
 
 
-def test_docker_limits_stay_under_the_pids_limit(tmp_path: Path) -> None:
+def test_docker_limits_come_from_the_spec(tmp_path: Path) -> None:
     spec = SPEC.replace("targets:\n", "targets:\n  docker: {pids_limit: 100, concurrency: 8}\n")
     cfg = runtime_config(make_project(tmp_path, spec), "docker", auth_key_ref="file:/run/secrets/key", broker=BROKER)
-    assert cfg["limits"]["max_connections"] == 84 and cfg["limits"]["concurrency"] == 8
+    # connections cost no thread any more (event loop): only the worker threads count against pids_limit
+    assert cfg["limits"] == {"concurrency": 8, "max_body_bytes": 6 * 1024 * 1024}
     assert cfg["auth"] == {"key": "file:/run/secrets/key"}
 
 

@@ -54,3 +54,17 @@ def tick(event, context):
 
 def slow_tick(event, context):
     time.sleep(0.5)
+
+
+def exits(event, context):
+    import sys
+
+    sys.exit(int(event.http.query_value("code", "3")))  # a handler that "exits": the server must keep serving
+
+
+def interrupt(event, context):
+    raise KeyboardInterrupt  # any BaseException a handler lets out
+
+
+def big(event, context):
+    return b"x" * int(event.http.query_value("n", "1000"))

@@ -1,0 +1,172 @@
+"""The docker target through its HAProxy gateway against the local target: same function, same run, same wrk.
+
+One trivial service (`{"hello": "world"}`) is deployed to
+  * local:      the runtime on this machine, behind nothing (the supervisor only holds the socket)
+  * docker:     the function container behind the gateway (HAProxy), on the endpoint users get by default
+                (published on 127.0.0.1: from this host, the engine's userland docker-proxy relays it)
+  * docker-nat: the same service published on this host's own address instead: the kernel's NAT carries it,
+                as it does for clients on other machines (no docker-proxy)
+  * container:  the function container's bridge address, no gateway at all: what the container costs
+wrk (Debian package `wrk`) loads each in alternating rounds; the ratio docker/local is the figure the goal
+is about (issue 13: >= 0.85). Needs a local Docker Engine and the base image (`multicloud docker
+base-image`, `multicloud docker proxy-image` for engines without a registry; `--base-image` picks another).
+
+Usage: python bench/docker_gateway.py [--duration 5] [--connections 16] [--rounds 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from http_runtime import wrk  # noqa: E402
+
+GOAL = 0.85
+SPEC = """
+service: {service}
+runtime: python3.11
+functions:
+  hello:
+    handler: app.hello
+    memory: 256
+    timeout: 10
+    triggers:
+      - http: {{path: /, methods: [GET]}}
+targets:
+  local: {{}}
+  docker: {{base_image: "{base_image}", publish_host: "{publish}", labels: {{io.multicloud.bench: "docker-gateway"}}}}
+"""
+APP = '''
+def hello(event, context):
+    return {"hello": "world"}
+'''
+
+
+def wait_ok(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+def host_address() -> str | None:
+    """This host's first non-loopback IPv4 address (a UDP 'connect' sends nothing)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))
+            address = str(sock.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def project_at(root: Path, service: str, base_image: str, publish: str) -> Any:
+    from multicloud.project import Project
+
+    root.mkdir(parents=True)
+    (root / "multicloud.yaml").write_text(SPEC.format(service=service, base_image=base_image, publish=publish))
+    (root / "app.py").write_text(APP)
+    return Project.load(root)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base-image", default="multicloud/python:3.11-bookworm")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed: apt-get install -y wrk (Debian package)", file=sys.stderr)
+        return 3
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means no engine to measure
+        print(f"no Docker Engine reachable ({exc}); the docker side cannot be measured: start one "
+              "(bash .ci/setup-docker.sh does) and pip install '.[docker]'", file=sys.stderr)
+        return 3
+    from multicloud.providers.docker import DockerProvider
+    from multicloud.providers.local import LocalProvider
+    from multicloud.state import build_dir, read_state
+
+    address = host_address()
+    results: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp:
+        project = project_at(Path(tmp) / "svc", "benchgw", args.base_image, "127.0.0.1")
+        local, dock = LocalProvider(project), DockerProvider(project)
+        nat = None
+        try:
+            urls = {"local": local.deploy(local.build(build_dir(project, "local"))).details["url"] + "/",
+                    "docker": dock.deploy(dock.build(build_dir(project, "docker"))).details["url"] + "/"}
+            if address is not None:
+                nat = DockerProvider(project_at(Path(tmp) / "nat", "benchgwnat", args.base_image, address))
+                urls["docker-nat"] = nat.deploy(nat.build(build_dir(nat.project, "docker"))).details["url"] + "/"
+            else:
+                print("no non-loopback address here: docker-nat is not measured", file=sys.stderr)
+            live = dock.mode().live()
+            live.reload()
+            bridge = next(iter(live.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+            urls["container"] = f"http://{bridge}:8080/"
+            pids = {"local": int(read_state(project, "local")["server_pid"])}
+            pids["docker"] = pids["container"] = int(live.attrs["State"]["Pid"])
+            if nat is not None:
+                pids["docker-nat"] = int(nat.mode().live().attrs["State"]["Pid"])
+            for name, url in urls.items():
+                wait_ok(url)
+                wrk(url, 2, args.connections, args.threads, pids[name])  # warm-up, not counted
+                results[name] = []
+            for _ in range(args.rounds):
+                for name, url in urls.items():
+                    results[name].append(wrk(url, args.duration, args.connections, args.threads, pids[name]))
+        finally:
+            for provider in (nat, dock, local):
+                if provider is not None:
+                    provider.remove()
+    med = {name: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for name, rounds in results.items()}
+    ratio = med["docker"]["rps"] / med["local"]["rps"]
+    ratios = {name: round(m["rps"] / med["local"]["rps"], 3) for name, m in med.items() if name != "local"}
+    summary = {"load": {"tool": "wrk", "connections": args.connections, "duration_s": args.duration,
+                        "rounds": args.rounds, "cpus": os.cpu_count(), "loadavg": os.getloadavg()[0]},
+               "rounds": results, "median": med, "ratio_to_local": ratios, "goal": GOAL}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds, "
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+        print(f"{'target':<16}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+        for name, rounds in results.items():
+            for i, r in enumerate(rounds, 1):
+                print(f"{name:<16}{i:>6}{r['rps']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{int(r['non_2xx']):>9}")
+        for name, m in med.items():
+            print(f"{name + ' (median)':<22}{m['rps']:>10,.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}")
+        verdict = "met" if ratio >= GOAL else "NOT met"
+        print(f"docker through the gateway / local: {ratio:.2f}x (goal >= {GOAL}: {verdict})")
+        for name, value in ratios.items():
+            print(f"  {name} / local: {value:.2f}x")
+    return 0 if ratio >= GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
