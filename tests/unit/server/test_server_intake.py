@@ -99,14 +99,16 @@ def start(root: Path, broker: Broker, *, key: bool = True, intake: bool = True) 
     functions = {name: {"handler": f"app.{name}", "timeout": 5} for name in ("work", "clicks")}
     config = {"format": 1, "service": "shop", "target": "local", "paths": [str(broker.root)],
               "functions": functions, "auth": {"key": f"file:{root / 'auth.key'}"} if key else {},
-              "limits": {}, "broker": runtime_section(broker.topology, [broker.url], f"file:{root / 'runtime.password'}",
-                                                      f"file:{root / 'producer.password'}" if intake else None)}
+              "limits": {}, "broker": runtime_section(
+                  broker.topology, [broker.url], f"file:{root / 'runtime.password'}",
+                  f"file:{root / 'producer.password'}" if intake else None)}
     cfg = root / "runtime.json"
     cfg.write_text(json.dumps(config))
     log = root / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "multicloud.runtime.server", "--config", str(cfg), "--port", "0"],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "multicloud.runtime.server", "--config", str(cfg), "--port", "0"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         for line in log.read_text().splitlines():
