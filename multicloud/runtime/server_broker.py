@@ -8,7 +8,10 @@ the app's background services (server_app.Background), not on a loop thread of i
   replaces one that can;
 * each batch runs through `RuntimeApp.invoke`: one of the same worker-pool slots as an HTTP request, the
   function's timeout from arrival, the same handler logging with secret values masked. The consumer
-  writes one `type: event` line per batch (after its acks), so invoke writes none of its own;
+  writes one `type: event` line per batch (after its acks), so invoke writes none of its own. A full
+  server (every slot busy and the wait queue full: what HTTP clients get 429 for) is not the handler's
+  failure, so a batch waits for room (up to the function's timeout) instead of spending one of the
+  messages' attempts and ending in the dead letters because of HTTP load;
 * on SIGTERM the drain event is set before connections are closed: no new pulls, buffered messages are
   given back at once (another replica takes them), the batches being handled finish and are
   acknowledged, then the connection is flushed and closed.
@@ -16,6 +19,8 @@ the app's background services (server_app.Background), not on a loop thread of i
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING
 
 from multicloud.runtime.consumer import Consumer, Outcome, StartError
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
     from multicloud.runtime.server_app import RuntimeApp
 
 START_TIMEOUT = 30.0
+BUSY_RETRY_S = (0.02, 0.5)  # first and longest wait before asking again for a slot of a full server
 
 
 class BrokerService:
@@ -40,7 +46,15 @@ class BrokerService:
                                  name=f"multicloud-runtime {config.service}")
 
     async def invoke(self, name: str, event: Event) -> Outcome:
-        outcome = await self.app.invoke(name, event, request_id=event.id, log_type=None)
+        app = self.app
+        deadline = time.monotonic() + app.timeouts[name]
+        delay, longest = BUSY_RETRY_S
+        while True:
+            outcome = await app.invoke(name, event, request_id=event.id, log_type=None)
+            if outcome.status != 429 or app.draining or time.monotonic() + delay > deadline:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
         if outcome.status == 200:
             return Outcome(outcome.failed)
         return Outcome(None, outcome.error or f"status {outcome.status}")

@@ -202,10 +202,11 @@ def base_image() -> str:
 def docker_kit() -> Any:
     """This module's helpers for test files (importing `conftest` by name is ambiguous when several e2e
     folders run in one session): SESSION, TEST_LABEL, BASE_IMAGE, HANDLERS, write_project, service_name,
-    Deployed."""
+    Deployed, PROXY_IMAGE."""
     import types
 
     return types.SimpleNamespace(SESSION=SESSION, TEST_LABEL=TEST_LABEL, BASE_IMAGE=BASE_IMAGE, HANDLERS=HANDLERS,
+                                 PROXY_IMAGE=PROXY_IMAGE,
                                  write_project=write_project, service_name=service_name, Deployed=Deployed)
 
 

@@ -131,3 +131,46 @@ def test_a_failed_pull_points_to_the_air_gapped_image_and_deploys_nothing(engine
     assert elapsed < 60, elapsed
     leftovers = engine.containers.list(all=True, filters={"label": f"io.multicloud.service={name}"})
     assert leftovers == [], [c.name for c in leftovers]  # the lock was released, nothing started
+
+
+def test_the_gateway_proxy_image_is_pulled_by_the_same_helper(engine: Any, registry: str, kit: Any,
+                                                              tmp_path: Path) -> None:
+    """`proxy_image` from a registry: missing on the engine, pulled with progress (images.ensure_image, the
+    helper the base and broker images use), and the gateway is built from it."""
+    ref = f"{registry}/mc-test/haproxy:2.6-{kit.SESSION}"
+    dockerfile = f"FROM {kit.PROXY_IMAGE}\nRUN echo {kit.SESSION} > /pulled-from-registry\n"
+    image, _ = engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=ref, rm=True,
+                                   labels={kit.TEST_LABEL: kit.SESSION})
+    for line in engine.images.push(ref.rsplit(":", 1)[0], tag=ref.rsplit(":", 1)[1], stream=True, decode=True):
+        assert "error" not in line, line
+    engine.images.remove(image.id, force=True)
+    demo = scaffold(tmp_path, f"t{kit.SESSION}-pullproxy", kit.BASE_IMAGE, kit)
+    spec = demo / "multicloud.yaml"
+    spec.write_text(spec.read_text().replace("{base_image:", f"{{proxy_image: \"{ref}\", base_image:"))
+    try:
+        proc = cli("build", str(demo), "--target", "docker", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert f"{ref} is not on the engine: pulling it" in proc.stderr and f"pulled {ref}" in proc.stderr
+        assert "building gateway image" in proc.stderr and f"from {ref}" in proc.stderr
+    finally:
+        engine.images.remove(ref, force=True)
+
+
+def test_a_failed_broker_image_pull_points_to_broker_image(engine: Any, kit: Any, tmp_path: Path) -> None:
+    """A queue function with an unreachable `broker_image`: the same error as for the base image, naming
+    `multicloud docker broker-image`, and nothing is deployed."""
+    name = f"t{kit.SESSION}-nopull-broker"
+    demo = scaffold(tmp_path, name, kit.BASE_IMAGE, kit)
+    spec = demo / "multicloud.yaml"
+    ref = f"127.0.0.1:{free_port()}/mc-test/nats:2.10"
+    text = spec.read_text().replace("{base_image:", f"{{broker_image: \"{ref}\", base_image:")
+    text = text.replace("functions:\n", "functions:\n  worker:\n    handler: handler.hello\n    triggers:\n"
+                        "      - queue: {name: jobs}\n", 1)
+    spec.write_text(text)
+    proc = cli("deploy", str(demo), "--target", "docker", cwd=tmp_path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert f"{ref} is not on the engine and pulling it failed" in out and "Traceback" not in out, out
+    assert "multicloud docker broker-image" in out and "targets.docker.broker_image" in out, out
+    leftovers = engine.containers.list(all=True, filters={"label": f"io.multicloud.service={name}"})
+    assert leftovers == [], [c.name for c in leftovers]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from events_support import EngineService, nats_error, publish, report_duplicates, wait_for
+from events_support import EngineService, docker_fixtures, nats_error, publish, report_duplicates, wait_for
 from typer.testing import CliRunner
 
 from multicloud.cli.app import app, hoist_global_options
@@ -94,3 +94,57 @@ def test_services_on_one_engine_cannot_reach_each_others_broker(svc: EngineServi
         assert not any(p in state for p in passwords)
     finally:
         other.provider.remove()
+
+
+def test_gateway_broker_and_blue_green_functions_coexist_and_remove_takes_all(broker_image: str, engine: Any,
+                                                                              tmp_path: Any) -> None:
+    """A service with an HTTP function and a queue function: one deploy runs the HAProxy gateway, the
+    broker and the function container, every one labelled as the service's; a redeploy moves the function
+    to the other blue/green slot behind the same gateway and broker, and both triggers keep working;
+    `remove` leaves no container, volume or network of the service."""
+    import urllib.request
+
+    from multicloud.project import Project
+    from multicloud.providers.docker import DockerProvider
+    from multicloud.providers.docker import engine as eng
+    from multicloud.providers.docker.proxy import SLOT_LABEL
+
+    service = EngineService(tmp_path / "mixed", "evmix")
+    spec = service.root / "multicloud.yaml"
+    spec.write_text(spec.read_text().replace(
+        "functions:\n",
+        "functions:\n  api:\n    handler: app.api\n    triggers:\n      - http: {path: /api, methods: [GET]}\n", 1))
+    service.provider = DockerProvider(Project.load(service.root))
+    service.mode = service.provider.mode()
+    name = service.provider.project.name
+    try:
+        result = service.deploy()
+        url = next(e.url for e in result.endpoints if e.function == "api").rstrip("/")
+        roles = {c.labels[eng.ROLE]: c for c in engine.containers.list(filters=eng.owned(name))}
+        assert {"gateway", "broker", "function"} <= set(roles), sorted(roles)
+        assert all(c.labels.get(docker_fixtures.TEST_LABEL) == docker_fixtures.SESSION for c in roles.values())
+        first_slot, broker_id = roles["function"].labels[SLOT_LABEL], roles["broker"].id
+
+        def serves_both(prefix: str) -> None:
+            with urllib.request.urlopen(f"{url}/api", timeout=10) as resp:
+                assert json.loads(resp.read()) == {"ok": True}
+            broker = service.mode.broker()
+            subject = broker.topology.channel("queue", "orders").subject
+            publish(broker.admin().servers, service.password("producer"), subject,
+                    [f"{prefix}-{i}".encode() for i in range(5)])
+            wait_for(lambda: len(service.handled(prefix)) >= 5, 30, f"{prefix} messages were not handled")
+
+        serves_both("blue-green-1")
+        (service.root / "app.py").write_text((service.root / "app.py").read_text() + "\n# a new version\n")
+        service.deploy()
+        functions = engine.containers.list(filters=eng.owned(name, "function"))
+        assert len(functions) == 1 and functions[0].labels[SLOT_LABEL] != first_slot
+        assert engine.containers.get(service.mode.broker().name).id == broker_id  # the broker stays
+        serves_both("blue-green-2")
+    finally:
+        service.provider.remove()
+    owned = eng.owned(name)
+    assert engine.containers.list(all=True, filters=owned) == []
+    assert engine.volumes.list(filters=owned) == []
+    assert engine.networks.list(filters=owned) == []
+

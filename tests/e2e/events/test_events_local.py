@@ -261,3 +261,77 @@ def test_validate_names_the_install_command_when_nats_server_is_missing(svc: Loc
     (http_only / "multicloud.yaml").write_text("service: web\nfunctions:\n  api:\n    handler: app.api\n"
                                                "    triggers:\n      - http: {path: /}\n")
     assert cli("validate", str(http_only), "-t", "local").exit_code == 0  # HTTP-only services never need it
+
+
+def test_supervisor_on_sigterm_leaves_no_uvicorn_or_nats_server(nats_server: Path, tmp_path: Path) -> None:
+    """SIGTERM to the local supervisor (what a system shutdown or `kill` sends): it drains and stops its
+    uvicorn server and its nats-server; nothing of its process group is left, so no orphan keeps the port or
+    the broker's store."""
+    import time
+
+    service = make_service(tmp_path / "evterm", "evterm", FUNCTIONS.format(sleep="0"))
+    service.deploy()
+    status = service.status()
+    sup, server, broker = status["supervisor_pid"], status["server_pid"], status["broker"]["pid"]
+    pgid = os.getpgid(sup)
+    assert pgid == sup and os.getpgid(server) == pgid and os.getpgid(broker) == pgid
+    publish([service.url], service.password("producer"), service.subject("queue", "orders"), [b"before-term"])
+    wait_for(lambda: handled(service, "before-term"), 30, "the queue function did not run")
+    os.kill(sup, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            break
+        left = subprocess.run(["ps", "-o", "pid,stat,args", "-g", str(pgid)], capture_output=True, text=True).stdout
+        assert time.monotonic() < deadline, f"processes outlived the supervisor:\n{left}"
+        time.sleep(0.1)
+    lines = service.lines()
+    assert any(d.get("message") == "stopped" and d.get("outcome") == "drained" for d in lines), lines[-5:]
+    service.provider.remove()
+
+
+SLOW_APP = '''
+import time
+
+
+def slow(event, context):
+    for m in event.messages:
+        context.logger.info("started", body=m.text)
+    time.sleep(3)  # past the function's 1 s timeout
+
+
+def ping(event, context):
+    return {"ok": True}
+'''
+
+
+def test_a_batch_past_the_function_timeout_fails_like_an_http_call(nats_server: Path, tmp_path: Path) -> None:
+    """Messages go through the server's one call path (RuntimeApp.invoke): the function's timeout applies
+    to a batch as to an HTTP request, the attempt fails with the timeout as its reason (kept by the dead
+    letter), and the server, sharing the same worker pool, keeps answering HTTP."""
+    root = tmp_path / "evslow"
+    root.mkdir()
+    (root / "app.py").write_text(SLOW_APP)
+    (root / "multicloud.yaml").write_text(
+        "service: evslow\nfunctions:\n  slow:\n    handler: app.slow\n    timeout: 1\n    triggers:\n"
+        "      - queue: {name: jobs, batch_size: 1, max_attempts: 2}\n"
+        "  ping:\n    handler: app.ping\n    triggers:\n      - http: {path: /ping, methods: [GET]}\n"
+        "targets:\n  local: {}\n")
+    service = LocalService(root)
+    try:
+        result = service.deploy()
+        assert cli("send", str(root), "-t", "local", "--queue", "jobs", "-d", "slow-1").exit_code == 0
+        letters = wait_for(lambda: service.provider.dead_letters("jobs"), 60, "the timed-out message's dead letter")
+        assert letters[0].attempts == 2 and "timed out after 1 s" in (letters[0].last_error or ""), letters[0]
+        started = [d for d in messages_of(service.lines(), "started") if d.get("body") == "slow-1"]
+        assert len(started) == 2  # both attempts reached the handler
+        failed = [d for d in service.lines() if d.get("type") == "event" and d.get("function") == "slow"
+                  and "timed out" in str(d.get("error", ""))]
+        assert failed, "each timed-out batch is logged with its reason"
+        url = next(e.url for e in result.endpoints if e.function == "ping")
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            assert json.loads(resp.read()) == {"ok": True}
+    finally:
+        service.provider.remove()

@@ -4,6 +4,7 @@ SIGTERM or SIGHUP; killed outright (SIGKILL), its server notices the parent is g
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -92,3 +93,49 @@ def test_dev_on_a_taken_port_is_a_one_line_error(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"127.0.0.1:{port}" in proc.stdout + proc.stderr
+
+
+def wait_group_gone(pgid: int, seconds: float = 10) -> None:
+    """Every process of the group (the command, its uvicorn server, anything they started) has exited."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    left = subprocess.run(["ps", "-o", "pid,stat,args", "-g", str(pgid)], capture_output=True, text=True).stdout
+    raise AssertionError(f"processes of group {pgid} outlived `multicloud dev`:\n{left}")
+
+
+def test_dev_on_sigterm_leaves_no_process_of_its_group(tmp_path: Path) -> None:
+    """A service with queue, stream and storage functions (the orders example): `dev` runs its uvicorn
+    server (and no broker); after SIGTERM not one process of the command's own process group is left."""
+    project = tmp_path / "orders"
+    shutil.copytree(ROOT / "examples" / "orders", project)
+    port = free_port()
+    env = {**os.environ, "ORDERS_API_KEY": "dev-key-0123456789", "MULTICLOUD_AUTH_KEY": "dev-auth-0123456789"}
+    proc = subprocess.Popen([sys.executable, "-m", "multicloud", "dev", str(project), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)  # its own group: pgid == pid
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    assert json.loads(resp.read())["status"] == "ok"
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "dev server did not come up"
+                time.sleep(0.2)
+        server = subprocess.run(["pgrep", "-g", str(proc.pid), "-f", "multicloud.runtime.server"],
+                                capture_output=True, text=True).stdout.split()
+        assert server, "the runtime server runs in the command's process group"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert '"server": "uvicorn"' in out and '"outcome": "drained"' in out
+    wait_group_gone(proc.pid)
+    wait_port_closed(port, seconds=1)

@@ -115,3 +115,39 @@ def _get(url: str) -> tuple[int, Any]:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, None
+
+
+def test_the_broker_consumer_waits_for_room_where_http_gets_429(tmp_path: Path) -> None:
+    """The broker consumer (server_broker.BrokerService) calls through `app.invoke` like any background
+    service; when every slot is busy and the wait queue is full, HTTP and a plain `invoke` get 429, but a
+    batch waits for a slot (within its function's timeout) instead of failing an attempt of its messages."""
+    import dataclasses
+
+    from multicloud.runtime.server_broker import BrokerService
+    from multicloud.runtime.server_config import parse_broker
+
+    server, sock, _stream = _server(tmp_path, {"concurrency": 1, "max_queue": 0})
+    broker = {"servers": ["nats://127.0.0.1:1"], "password": "env:UNUSED", "subscriptions": []}
+    # the consumer is never started (no broker here): only its call path is exercised
+    server.app.config = dataclasses.replace(server.app.config, broker=parse_broker(broker, set(FUNCTIONS)))
+    consumer = BrokerService(server.app, "unused")
+    seen: dict[str, Any] = {}
+    batch = Event("queue", id="b-2", source="/test", type="io.multicloud.queue.messages",
+                  messages=[Message("m1", b"bad"), Message("m2", b"good")])
+
+    async def service(app: RuntimeApp) -> None:
+        holder = asyncio.ensure_future(app.invoke("slow", _http_event("/slow?s=0.6")))  # the one slot, 0.6 s
+        await asyncio.sleep(0.05)
+        seen["plain"] = await app.invoke("events", batch)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        seen["batch"] = await consumer.invoke("events", batch)
+        seen["waited"] = loop.time() - started
+        await holder
+        server.should_exit = True
+
+    server.app.background.add("consumer", service)
+    server.run(sockets=[sock])
+    assert seen["plain"].status == 429
+    assert seen["batch"].failed == ["m1"] and seen["batch"].error is None  # handled: only the bad one failed
+    assert 0.3 < seen["waited"] < 5, seen["waited"]  # it waited for the slot the slow call held
