@@ -262,7 +262,7 @@ def parse_broker(raw: object, functions: set[str]) -> BrokerConfig:
     try:
         intake = parse_intake(raw["intake"]) if raw.get("intake") else None
     except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError(f"the HTTP intake: {exc}") from exc
     return BrokerConfig(servers=tuple(servers), user=str(raw.get("user", "runtime")), password_ref=password_ref,
                         inbox_prefix=str(raw.get("inbox_prefix", "_MC_RT")), subscriptions=tuple(subs),
                         intake=intake)
