@@ -181,6 +181,32 @@ def test_both_clients_send_and_the_functions_handle_every_message(deployed: Depl
     assert attrs["py-1"] == {"tenant": "acme"} and attrs["js-1"] == {"tenant": "js"}
 
 
+def test_the_openapi_documents_curl_example_puts_a_message_on_the_queue(deployed: Deployed) -> None:
+    import shutil
+    import subprocess
+
+    from openapi_spec_validator import validate
+
+    from multicloud.openapi import curl_examples
+
+    run = cli("-o", "json", "openapi", "--target", "local,docker", cwd=deployed.root)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    validate(doc)
+    op = doc["paths"]["/_queues/orders"]["post"]
+    assert op["x-multicloud-targets"] == {"local": "multicloud_key", "docker": "multicloud_key"}
+    assert [s["description"] for s in op.get("servers", doc["servers"])] == ["local", "docker"]
+    curl = shutil.which("curl")
+    assert curl is not None, "curl is not installed"
+    lines = curl_examples(doc).splitlines()
+    command = lines[lines.index("# work: POST /_queues/orders on docker (key in X-Multicloud-Key)") + 1]
+    docker_url = next(s["url"] for s in doc["servers"] if s["description"] == "docker")
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "DOCKER_URL": docker_url, "MULTICLOUD_KEY_DOCKER": DOCKER_KEY})
+    assert json.loads(out.stdout)["queue"] == "orders", out.stdout + out.stderr
+    deployed.wait_handled("docker", {"{}"})
+
+
 def test_wrong_or_missing_key_is_401_and_too_large_is_413(deployed: Deployed, tmp_path: Path) -> None:
     for entry in deployed.manifest["queues"]["orders"]["send"]:  # plain HTTP, no client
         request = urllib.request.Request(entry["url"], data=b"no-key", method="POST")
