@@ -319,7 +319,10 @@ class RuntimeApp:
     async def _intake(self, request: Request, kind: str, name: str, request_id: str, scope: Scope,
                       receive: Receive, send: Send) -> None:
         """POST /_queues/<q>, /_streams/<s>: publish the body (multicloud.runtime.intake says how)."""
-        extra: dict[str, object] = {kind: name, "request_id": request_id}
+        broker = self.config.broker
+        reader = next((s.function for s in broker.subscriptions if s.kind == kind and s.name == name), None
+                      ) if broker is not None else None
+        extra: dict[str, object] = {**({"function": reader} if reader else {}), kind: name, "request_id": request_id}
 
         async def respond(status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
             await self.respond(send, request, status, [*headers, *JSON], body, extra, close=status == 413)
