@@ -221,8 +221,9 @@ async def serve(intake: Intake | None, has_key: bool, authorized: bool, method: 
         status, body = _error(405, f"POST the message to /_{kind}s/<name>")
         return await respond(status, body, [("Allow", "POST")])
     if intake is None:
-        status, body = _error(404, "this service takes no messages over HTTP here (no queue or stream read on this "
-                                   "target): use `multicloud send`")
+        status, body = _error(404, "this runtime takes no messages over HTTP (no function reads a queue or stream "
+                                   "here, or it runs without a broker, as `multicloud dev` does): use "
+                                   "`multicloud send`")
         return await respond(status, body, extra)
     if not has_key:
         status, body = _error(403, "the intake needs the service's key and this runtime holds none: it never takes "
