@@ -2,7 +2,7 @@
 clients at the front door, and a switch that moves a kept-alive client to the new version at once while the
 old version finishes the request it holds.
 
-The hostile requests are the runtime's own corpus (tests/unit/server/hostile.py), loaded by path: the same
+The hostile requests are the runtime's own corpus (tests/unit/server/hostile_http.py), loaded by path: the same
 bytes must get a conforming answer through the proxy as they get from the runtime itself.
 """
 
@@ -26,7 +26,7 @@ from multicloud.providers.docker import proxy
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 _spec = importlib.util.spec_from_file_location(
-    "hostile_corpus", Path(__file__).resolve().parents[2] / "unit" / "server" / "hostile.py")
+    "hostile_corpus", Path(__file__).resolve().parents[2] / "unit" / "server" / "hostile_http.py")
 assert _spec is not None and _spec.loader is not None
 hostile = importlib.util.module_from_spec(_spec)
 sys.modules["hostile_corpus"] = hostile
@@ -198,7 +198,7 @@ def test_a_missing_proxy_image_is_pulled_or_named_with_the_air_gapped_fix(engine
     with pytest.raises(OperationError) as unreachable:  # a registry that refuses: the pull fails, and says how
         ensure_image(engine, "127.0.0.1:9/multicloud-test/haproxy:2.6", said.append,
                      build_command="multicloud docker proxy-image", setting="targets.docker.proxy_image")
-    assert said and said[0].startswith("pulling 127.0.0.1:9/multicloud-test/haproxy")
+    assert said == ["127.0.0.1:9/multicloud-test/haproxy:2.6 is not on the engine: pulling it"], said
     assert "multicloud docker proxy-image" in (unreachable.value.fix or "")
 
 

@@ -5,6 +5,7 @@ port another program holds fails the deploy before any container starts."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -86,7 +87,12 @@ def test_image_files_rotation_and_masked_logs(engine: Any, project: Any, monkeyp
     assert json.loads(get(project.url + "/shown")[1]) == {"token": secret}
     status, body = get(project.url + "/leak")
     assert status == 500 and secret.encode() not in body
-    logs = live.logs().decode(errors="replace")
+    deadline = time.monotonic() + 10  # access lines are written in batches (server_log: at most 50 ms late)
+    while True:
+        logs = live.logs().decode(errors="replace")
+        if ("upstream refused key" in logs and "debug print" in logs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert secret not in logs and "upstream refused key ***" in logs and "debug print ***" in logs, logs[-2000:]
 
     assert project.deploy().changed is False  # nothing changed: a no-op

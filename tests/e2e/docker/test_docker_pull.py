@@ -90,7 +90,10 @@ def scaffold(tmp_path: Path, name: str, base: str, kit: Any) -> Path:
     proc = cli("init", name, "--dir", str(dest), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     spec = dest / "multicloud.yaml"
-    settings = f"{{base_image: \"{base}\", labels: {{{kit.TEST_LABEL}: \"{kit.SESSION}\"}}}}"
+    # the gateway's HAProxy: the air-gapped one (the test registry has no haproxy:2.6, the default next to a
+    # registry's base image)
+    settings = (f"{{base_image: \"{base}\", proxy_image: \"{kit.PROXY_IMAGE}\", "
+                f"labels: {{{kit.TEST_LABEL}: \"{kit.SESSION}\"}}}}")
     spec.write_text(spec.read_text() + f"  docker: {settings}\n")
     return dest
 
@@ -146,7 +149,7 @@ def test_the_gateway_proxy_image_is_pulled_by_the_same_helper(engine: Any, regis
     engine.images.remove(image.id, force=True)
     demo = scaffold(tmp_path, f"t{kit.SESSION}-pullproxy", kit.BASE_IMAGE, kit)
     spec = demo / "multicloud.yaml"
-    spec.write_text(spec.read_text().replace("{base_image:", f"{{proxy_image: \"{ref}\", base_image:"))
+    spec.write_text(spec.read_text().replace(f"proxy_image: \"{kit.PROXY_IMAGE}\"", f"proxy_image: \"{ref}\""))
     try:
         proc = cli("build", str(demo), "--target", "docker", cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr

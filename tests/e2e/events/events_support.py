@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from e2e_fixtures import fixtures_of  # noqa: E402
 from s3_notifications import minio_notification  # noqa: E402,F401 - re-exported for the tests
 
+from multicloud.broker.admin import run_coroutine  # noqa: E402
+
 docker_fixtures = fixtures_of("docker")  # tests/e2e/docker's engine fixtures, loaded once
 BROKER_IMAGE = os.environ.get("MULTICLOUD_TEST_BROKER_IMAGE", "multicloud/nats:bookworm")
 
@@ -134,7 +136,7 @@ def publish(servers: list[str], password: str, subject: str, bodies: list[bytes]
         finally:
             await nc.close()
 
-    return asyncio.run(main())
+    return run_coroutine(main)  # also when the session holds a running loop (the dashboard's Playwright)
 
 
 def nats_error(servers: list[str], user: str, password: str, action: Callable[[Any], Any], *,
@@ -165,7 +167,7 @@ def nats_error(servers: list[str], user: str, password: str, action: Callable[[A
             if not nc.is_closed:
                 await nc.close()
 
-    asyncio.run(main())
+    run_coroutine(main)
     return " | ".join(errors)
 
 

@@ -1,6 +1,6 @@
 """RFC 9112 / 9110 conformance and slow clients, over raw sockets against the real runtime process.
 
-Each hostile request (hostile.py) must get an answer the RFC allows and a closed connection, and the server
+Each hostile request (hostile_http.py) must get an answer the RFC allows and a closed connection, and the server
 must keep serving. Slow clients (idle, a trickled head, a trickled body, a reader that stops reading, CRLF
 forever) are cut by the timeouts, so they free their connection for others. A handler that exits answers
 500; /healthz says "degraded" while every slot is stuck.
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile import CASES, Case, exchange
+from hostile_http import CASES, Case, exchange
 from server_harness import BASIC_FUNCTIONS, Runtime, read_response, request, start_runtime
 
 FUNCTIONS = {

@@ -77,6 +77,8 @@ UNREACHABLE: dict[str, str] = {
     "give exactly one of rate_seconds or cron": "ScheduleTrigger requires exactly one of rate or cron",
     "unknown keys": "the builder writes only known limits",
     "concurrency must be >= 1": "targets.*.concurrency >= 1 and max_body_mb > 0 in the model",
+    "must be positive numbers of seconds": "the builder writes no timeout limits (only concurrency and "
+                                           "max_body_bytes): the runtime's positive defaults apply",
     "must be a reference": "auth keys are env:/file: references (DockerSettings.auth_key pattern, local file:); "
                            "the broker's password reference is written by the provider (file:)",
     "expected a list of nats:// URLs": "the provider writes its broker's URLs (broker.topology.runtime_section)",
