@@ -13,12 +13,19 @@ Format 1 (docs/client.md has the full description):
          "targets": [{"target": "local", "url": "http://127.0.0.1:8080",
                       "routes": [{"path": "/records/{patient}", "methods": ["GET"],
                                   "auth": {"type": "key", "header": "X-Multicloud-Key"}}]}, ...]}},
-     "queues": {"orders": {"functions": ["fulfil"], "targets": ["local"]}}, "streams": {...}}
+     "queues": {"orders": {"functions": ["fulfil"], "targets": ["local", "aws"],
+                           "send": [{"target": "local", "url": "http://127.0.0.1:8080/_queues/orders",
+                                     "auth": {"type": "key", "header": "X-Multicloud-Key"}},
+                                    {"target": "aws", "url": null, "why": "SQS and Kinesis take only..."}]}},
+     "streams": {...}}
 
 `targets` lists, in the placement's order of preference, the targets where the function is live: a client
 tries them in that order and moves to the next when one does not answer. The auth a route needs depends on
 the target (`AUTH_RULES`): the private runtime and Azure check a key header per route; AWS and GCP guard a
-whole function with the cloud's IAM.
+whole function with the cloud's IAM. A channel's `send` says, per live target in the reading function's
+placement order, where a client POSTs a message (the private runtime's HTTP intake, multicloud/runtime/
+intake.py, always behind the service's key) or, with `url: null`, why it cannot (the clouds' queues take only
+requests signed with cloud credentials).
 """
 
 from __future__ import annotations
@@ -151,8 +158,48 @@ def build_manifest(project: Project, targets: Sequence[str], reports: Mapping[st
                         entry["functions"].append(fn.name)
                 if any(fn.name in live.get(target, {}) for fn in fns):
                     entry["targets"].append(target)
+        for channel, entry in channels.items():
+            order = preference(project, entry["functions"][0], targets) if entry["functions"] else []
+            live_targets = sorted(entry["targets"], key=lambda t: order.index(t) if t in order else len(order))
+            entry["send"] = [intake_entry(project, t, kind, channel, reports[t]) for t in live_targets]
         manifest[key] = dict(sorted(channels.items()))
     return manifest
+
+
+# Why a client cannot put a message on a cloud's queue or stream over plain HTTP: each takes only requests
+# signed with the cloud's credentials, which a browser or a manifest client should not hold.
+NO_INTAKE: dict[str, str] = {
+    "aws": "SQS and Kinesis take only requests signed with AWS credentials (SigV4), which a manifest client "
+           "should not hold: use `multicloud send PATH -t aws` or the AWS SDK",
+    "azure": "Storage queues and Event Hubs take only requests authorised by the storage account or Microsoft "
+             "Entra ID: use `multicloud send PATH -t azure` or the Azure SDK",
+    "gcp": "Pub/Sub takes only requests with a Google OAuth token of an identity allowed to publish: use "
+           "`multicloud send PATH -t gcp` or the Google Cloud SDK",
+}
+INTAKE_PATHS = {"queue": "/_queues/", "stream": "/_streams/"}
+
+
+def intake_entry(project: Project, target: str, kind: str, channel: str, report: StatusReport) -> dict[str, Any]:
+    """Where a client POSTs a message for `channel` on `target` (the private runtime's HTTP intake, always
+    behind the service's key), or `url: null` and why not."""
+    from urllib.parse import quote
+
+    from multicloud.private_runtime import holds_key
+
+    if target not in PRIVATE_FIRST:
+        why = NO_INTAKE.get(target, f"the {target} target has no HTTP intake: use `multicloud send PATH -t {target}`")
+        return {"target": target, "url": None, "why": why}
+    if not holds_key(project, target):
+        return {"target": target, "url": None,
+                "why": f"the {target} runtime of this service holds no key (no `auth: key` route, no "
+                       f"targets.{target}.auth_key in the spec) and its intake never takes unauthenticated "
+                       f"messages: use `multicloud send PATH -t {target}`"}
+    base = report.details.get("url")
+    if not base:
+        return {"target": target, "url": None,
+                "why": f"{target} reported no URL: check `multicloud status -t {target}`"}
+    return {"target": target, "url": base.rstrip("/") + INTAKE_PATHS[kind] + quote(channel, safe=""),
+            "auth": dict(AUTH_RULES[target].key)}
 
 
 def _located(auth: dict[str, str], url: str | None, report: StatusReport) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json as _json
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ from urllib.parse import quote, urlencode
 from multicloud.client import Reply
 from multicloud.endpoints import load_manifest
 from multicloud.errors import OperationError, UnsupportedError, UsageError
+from multicloud.provider import SendResult
 from multicloud.runtime.http import match_route
 
 # A signer adds the headers a cloud's IAM wants (AWS SigV4, a Google identity token) to one request:
@@ -154,24 +156,64 @@ class ManifestClient:
                                + "; ".join(_describe(a) for a in attempts),
                                [a.summary() for a in attempts], fix="check `multicloud status` on each target")
 
-    def send(self, queue: str, body: bytes | str) -> None:
-        """Not yet: no target accepts queue messages over HTTP (see docs/client.md)."""
-        queues = self.manifest.get("queues") or {}
-        if queue not in queues:
-            raise UsageError(f"no queue {queue!r} in the manifest of {self.service}",
-                             fix=f"use one of: {', '.join(queues) or 'none'}")
-        raise UnsupportedError(f"sending to queue {queue!r} over HTTP is not available yet: no target publishes an "
-                               "HTTP send endpoint in the manifest",
-                               fix=f"use `multicloud send PATH -t TARGET --queue {queue} -d BODY`")
+    def send(self, queue: str | None = None, body: bytes | str = b"", attributes: Mapping[str, str] | None = None,
+             target: str | None = None, *, stream: str | None = None) -> SendResult:
+        """One message to a queue (or stream) a function reads, through the private runtime's HTTP intake
+        (`POST /_queues/<q>`, behind the service's key): to the first target in the reading function's
+        placement order that takes messages over HTTP, the next one when it does not answer (the connection
+        fails or times out, or it answers 503: nothing was stored). Clouds take no unsigned messages: when
+        no listed target has an intake, UnsupportedError says to use `multicloud send` or the cloud's SDK.
+        `attributes` travel as X-Multicloud-Attr-<name> headers: names are lower-cased, values ASCII."""
+        if (queue is None) == (stream is None):
+            raise UsageError("give exactly one of queue= or stream=")
+        kind, name = ("queue", queue) if queue is not None else ("stream", stream)
+        assert name is not None
+        channels = self.manifest.get(f"{kind}s") or {}
+        if name not in channels:
+            raise UsageError(f"no {kind} {name!r} in the manifest of {self.service}",
+                             fix=f"use one of: {', '.join(channels) or 'none'}")
+        entries = [e for e in channels[name].get("send") or [] if target is None or e.get("target") == target]
+        usable = [e for e in entries if e.get("url")]
+        if not usable:
+            why = "; ".join(f"{e.get('target')}: {e.get('why')}" for e in entries) or (
+                f"not live on {target}" if target else "no target where a function reads it is live")
+            raise UnsupportedError(f"no target takes messages for {kind} {name!r} over HTTP ({why})",
+                                   fix=f"use `multicloud send PATH -t TARGET --{kind} {name} -d BODY` or the cloud's "
+                                   "SDK, or regenerate the manifest after deploying to local or docker")
+        headers = attribute_headers(attributes or {})
+        data = body.encode() if isinstance(body, str) else bytes(body)
+        attempts: list[_Attempt] = []
+        missing: list[str] = []
+        for entry in usable:
+            tname, auth = str(entry["target"]), entry.get("auth") or {"type": "none"}
+            try:
+                extra = self._credentials("", tname, auth, "POST", entry, "", data)
+            except _NoCredentials as exc:
+                missing.append(str(exc))
+                attempts.append(_Attempt(tname, error=str(exc)))
+                continue
+            url = str(entry["url"])
+            reply, attempt = self._attempt(tname, "POST", url, {**headers, **extra}, data, auth)
+            if reply is None:
+                attempts.append(attempt)
+                continue
+            return _sent(reply, kind, name, url)
+        if missing and len(missing) == len(attempts):
+            raise AuthRequiredError(f"{kind} {name!r} needs the service's key on every target that takes messages: "
+                                    + "; ".join(missing),
+                                    fix="pass keys={TARGET: KEY} (or set MULTICLOUD_KEY_<TARGET>)")
+        raise UnavailableError(f"no target took the message for {kind} {name!r}: "
+                               + "; ".join(_describe(a) for a in attempts),
+                               [a.summary() for a in attempts], fix="check `multicloud status` on each target")
 
     # ---- one attempt -------------------------------------------------------------------------------
     def _credentials(self, function: str, target: str, auth: Mapping[str, str], method: str,
                      entry: Mapping[str, Any], path: str, body: bytes) -> dict[str, str]:
         kind = auth.get("type", "none")
         if kind == "key":
-            per_fn, per_target = key_env_names(target, function)
-            key = (self.keys.get(f"{target}/{function}") or self.keys.get(target)
-                   or self.env.get(per_fn) or self.env.get(per_target))
+            per_fn, per_target = key_env_names(target, function) if function else ("", key_env_names(target, "")[1])
+            key = ((self.keys.get(f"{target}/{function}") if function else None) or self.keys.get(target)
+                   or (self.env.get(per_fn) if function else None) or self.env.get(per_target))
             if not key:
                 raise _NoCredentials(f"{target} needs a key in {auth.get('header')} (keys={{{target!r}: ...}} "
                                      f"or {per_target})")
@@ -204,6 +246,44 @@ class ManifestClient:
 
 class _NoCredentials(Exception):
     pass
+
+
+ATTR_HEADER = "X-Multicloud-Attr-"
+ATTR_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+ATTR_VALUE_RE = re.compile(r"[\x20-\x7e]{0,1024}")
+
+
+def attribute_headers(attributes: Mapping[str, str]) -> dict[str, str]:
+    """Message attributes as the intake reads them (multicloud/runtime/intake.py): one header each."""
+    out: dict[str, str] = {}
+    for name, value in attributes.items():
+        low = str(name).lower()
+        if not ATTR_NAME_RE.fullmatch(low) or low.startswith(("nats-", "mc-")):
+            raise UsageError(f"attribute name {name!r} cannot travel over HTTP",
+                             fix="letters, digits, '-' or '_' (up to 64), not starting with nats- or mc-")
+        if not isinstance(value, str) or not ATTR_VALUE_RE.fullmatch(value):
+            raise UsageError(f"attribute {name!r}: the value must be printable ASCII, up to 1024 characters",
+                             fix="encode it (e.g. base64), or use `multicloud send` for other values")
+        out[ATTR_HEADER + low] = value
+    return out
+
+
+def _sent(reply: Reply, kind: str, name: str, url: str) -> SendResult:
+    """The intake's answer as a SendResult, or the typed error its status means."""
+    try:
+        data = reply.json()
+    except ValueError:
+        data = {}
+    message = data.get("error") if isinstance(data, dict) else None
+    told = f"{reply.target} answered HTTP {reply.status} for {kind} {name!r}" + (f": {message}" if message else "")
+    if reply.status in (200, 201, 202) and isinstance(data, dict):
+        return SendResult(reply.target, kind, name, url, str(data.get("seq")))  # type: ignore[arg-type]
+    if reply.status in (401, 403):
+        raise AuthRequiredError(told, fix=f"pass the service's key for {reply.target}: keys={{{reply.target!r}: KEY}} "
+                                f"or {key_env_names(reply.target, '')[1]}")
+    if reply.status in (400, 404, 405, 413):
+        raise UsageError(told, fix="check the name, the attributes and the body size (1 MB on the private targets)")
+    raise OperationError(told, fix="a 504 may have stored the message: check before sending it again")
 
 
 def _describe(attempt: _Attempt) -> str:

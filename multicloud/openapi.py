@@ -152,6 +152,7 @@ def openapi_document(project: Project, targets: Sequence[str],
                 op["responses"] = _responses(any(per_target.values()))
                 item[method.lower()] = op
                 op_servers[op_id] = servers
+    _intake_operations(project, targets, manifest, paths, schemes, op_servers, all_servers)
     doc: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
         "info": {"title": project.name, "version": _version(paths),
@@ -168,6 +169,78 @@ def openapi_document(project: Project, targets: Sequence[str],
     doc["paths"] = paths
     doc["components"] = _components(schemes)
     return doc
+
+
+INTAKE_ANSWERS: dict[str, str] = {
+    "400": "an attribute header that cannot travel (name or value)",
+    "401": "the key is missing or wrong",
+    "404": "no function reads this queue or stream on the target",
+    "413": "the message is larger than the broker takes (1 MB) or the runtime's body limit",
+    "503": "the broker is not connected: nothing was stored (try another target)",
+    "504": "the broker did not confirm in time: the message may have been stored (do not resend blindly)",
+}
+
+
+def _intake_operations(project: Project, targets: Sequence[str], manifest: Mapping[str, Any] | None,
+                       paths: dict[str, dict[str, Any]], schemes: dict[str, dict[str, Any]],
+                       op_servers: dict[str, list[dict[str, str]]], all_servers: list[dict[str, str]]) -> None:
+    """`POST /_queues/<q>` and `/_streams/<s>`: the private runtime's HTTP intake (multicloud/runtime/intake.py)
+    for each queue and stream a function reads on a private target whose runtime holds the service's key."""
+    from urllib.parse import quote
+
+    from multicloud.endpoints import AUTH_RULES, INTAKE_PATHS, PRIVATE_FIRST
+    from multicloud.private_runtime import holds_key
+
+    found = scheme_of(AUTH_RULES["local"].key)
+    assert found is not None
+    for kind in ("queue", "stream"):
+        names: dict[str, tuple[str, list[str]]] = {}  # channel -> (reading function, targets)
+        for target in [t for t in PRIVATE_FIRST if t in targets and holds_key(project, t)]:
+            for channel, fns in project.channels_for(target, kind).items():
+                names.setdefault(channel, (fns[0].name, []))[1].append(target)
+        for channel, (function, on) in sorted(names.items()):
+            path = INTAKE_PATHS[kind] + quote(channel, safe="")
+            op_id = f"send_{kind}_" + re.sub(r"[^A-Za-z0-9_]", "_", channel)
+            schemes[found[0]] = {**found[1], "x-multicloud-targets": sorted(
+                {*schemes.get(found[0], {}).get("x-multicloud-targets", ()), *on})}
+            paths[path] = {"post": {
+                "operationId": op_id,
+                "summary": f"put a message on the {kind} {channel} (read by {function})",
+                "description": "The private runtime's HTTP intake: the body is the message, as sent. Attributes "
+                               "travel as `X-Multicloud-Attr-<name>` headers (names lower-cased, values printable "
+                               "ASCII). Always behind the service's key.",
+                "tags": ["messages"],
+                "x-multicloud-function": function,
+                f"x-multicloud-{kind}": channel,
+                "x-multicloud-targets": {t: found[0] for t in on},
+                "requestBody": {"required": True, "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": {}}, "text/plain": {"schema": {"type": "string"}}}},
+                "security": [{found[0]: []}],
+                "responses": {
+                    "202": {"description": "stored by the broker", "content": {"application/json": {"schema": {
+                        "type": "object", "required": [kind, "seq"],
+                        "properties": {kind: {"type": "string"}, "seq": {"type": "integer"}}}}}},
+                    **{code: {"description": text, "content": {"application/json": {"schema": ERROR}}}
+                       for code, text in INTAKE_ANSWERS.items()}},
+            }}
+            servers = _intake_servers(manifest, kind, channel, on)
+            for server in servers:
+                if server not in all_servers:
+                    all_servers.append(server)
+            op_servers[op_id] = servers
+
+
+def _intake_servers(manifest: Mapping[str, Any] | None, kind: str, channel: str, on: Sequence[str]
+                    ) -> list[dict[str, str]]:
+    from multicloud.endpoints import INTAKE_PATHS
+
+    if manifest is None:
+        return []
+    suffix = INTAKE_PATHS[kind].rstrip("/")
+    entries = ((manifest.get(f"{kind}s") or {}).get(channel) or {}).get("send") or []
+    return [{"url": str(e["url"]).rsplit(suffix, 1)[0], "description": e["target"]}
+            for e in entries if e.get("url") and e["target"] in on]
 
 
 def _responses(guarded: bool) -> dict[str, Any]:

@@ -77,10 +77,34 @@ def _merge(kind: str, functions: list[ResolvedFunction], get: Any) -> None:
 @dataclass(frozen=True)
 class BrokerAccess:
     """How the runtime reaches the service's broker on a target: client URLs as seen from the runtime and a
-    reference to the runtime user's password."""
+    reference to the runtime user's password (and to the producer's, for the HTTP intake)."""
 
     servers: tuple[str, ...]
     password_ref: str
+    producer_password_ref: str | None = None
+
+
+def intake_channels(project: Project, target: str) -> bool:
+    """Does a function on `target` read a queue or stream (what the runtime's HTTP intake takes)?"""
+    return any(t.kind in ("queue", "stream") for fn in project.functions_for(target) for t in fn.triggers)
+
+
+def holds_key(project: Project, target: str) -> bool:
+    """Does the private runtime on `target` hold the service's key (checked by `auth: key` routes and by the
+    HTTP intake, which never takes unauthenticated messages)?
+
+    When a route is `auth: key`; on `local` also whenever a function reads a queue or stream (the key is
+    generated into .multicloud/local/auth.key, so the intake is always on there); on `docker` also when
+    `targets.docker.auth_key` is set in the spec: that key comes from the deploying host, and a default
+    reference nobody asked for must not start failing the deploys of queue-only services."""
+    if any(isinstance(t.config, HttpTrigger) and t.config.auth == "key"
+           for fn in project.functions_for(target) for t in fn.triggers):
+        return True
+    if not intake_channels(project, target):
+        return False
+    if target == "local":
+        return True
+    return "auth_key" in getattr(project.settings(target), "model_fields_set", ())
 
 
 def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = None,
@@ -148,7 +172,8 @@ def runtime_config(project: Project, target: str, *, auth_key_ref: str | None = 
         if broker is None:
             raise UnsupportedError(f"the {target} target has no broker for queue, stream and storage triggers",
                                    where=f"targets.{target}")
-        config["broker"] = runtime_section(topo, list(broker.servers), broker.password_ref)
+        producer = broker.producer_password_ref if config["auth"] else None  # the intake is always keyed
+        config["broker"] = runtime_section(topo, list(broker.servers), broker.password_ref, producer)
     return config
 
 

@@ -34,6 +34,7 @@ STREAM_MAX_AGE_S = 24 * 3600  # a stream trigger's records are kept a day (Kines
 DEAD_LETTER_MAX_AGE_S = 14 * 24 * 3600  # dead letters are kept 14 days (SQS' longest retention)
 STORAGE_MAX_ATTEMPTS = 5  # bucket notifications have no max_attempts in the spec: as many as a queue's default
 USERS = ("admin", "runtime", "producer")
+INTAKE_KINDS = ("queue", "stream")  # what the runtime's HTTP intake takes (buckets get MinIO's notifications)
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -201,8 +202,17 @@ def conflicts(project: Project, target: str) -> list[tuple[str, list[str], str]]
     return out
 
 
-def runtime_section(topo: Topology, servers: list[str], password_ref: str) -> dict[str, object]:
+def runtime_section(topo: Topology, servers: list[str], password_ref: str,
+                    producer_password_ref: str | None = None) -> dict[str, object]:
     """runtime.json's `broker` object: where to connect, a reference to the runtime user's password
-    (`env:` or `file:`, resolved by the runtime at start), and what to consume."""
-    return {"servers": servers, "user": "runtime", "password": password_ref, "inbox_prefix": RUNTIME_INBOX,
-            "subscriptions": [s.runtime_json() for s in topo.subscriptions]}
+    (`env:` or `file:`, resolved by the runtime at start), and what to consume. With a reference to the
+    `producer` user's password, also `intake`: the queues and streams the runtime's HTTP intake
+    (`POST /_queues/<q>`, `/_streams/<s>`, multicloud/runtime/intake.py) publishes into as that user."""
+    section: dict[str, object] = {
+        "servers": servers, "user": "runtime", "password": password_ref, "inbox_prefix": RUNTIME_INBOX,
+        "subscriptions": [s.runtime_json() for s in topo.subscriptions]}
+    channels = [{"kind": c.kind, "name": c.name, "subject": c.subject} for c in topo.channels
+                if c.kind in INTAKE_KINDS]
+    if producer_password_ref is not None and channels:
+        section["intake"] = {"user": "producer", "password": producer_password_ref, "channels": channels}
+    return section

@@ -241,20 +241,22 @@ def build_server(config: RuntimeConfig, handlers: dict[str, Callable[..., object
     if config.broker is not None:
         from multicloud.runtime.server_broker import add_broker
 
-        add_broker(server.app, broker_password(config))
+        add_broker(server.app, broker_password(config.broker.password_ref))
+        if config.broker.intake is not None:
+            from multicloud.runtime.server_broker import add_intake
+
+            add_intake(server.app, broker_password(config.broker.intake.password_ref))
     return server
 
 
-def broker_password(config: RuntimeConfig) -> str:
-    """The runtime's broker password, from its secret reference."""
+def broker_password(ref: str) -> str:
+    """A broker user's password (the runtime's, the intake's producer), from its secret reference."""
     from multicloud.runtime import secrets
 
-    assert config.broker is not None
     try:
-        return secrets.resolve(config.broker.password_ref)  # registered: masked in every log line
+        return secrets.resolve(ref)  # registered: masked in every log line
     except Exception as exc:
-        raise StartupError(f"broker password reference {config.broker.password_ref}: cannot be resolved "
-                           f"({type(exc).__name__})") from exc
+        raise StartupError(f"broker password reference {ref}: cannot be resolved ({type(exc).__name__})") from exc
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

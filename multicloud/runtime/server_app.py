@@ -30,6 +30,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
+from multicloud.runtime import intake
 from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import Event, ScheduleInfo
 from multicloud.runtime.http import Headers, HttpRequest, error_result, to_result, unquote
@@ -200,6 +201,7 @@ class RuntimeApp:
         self.pool = WorkerPool(config.limits.concurrency, config.limits.max_queue)
         self.dispatch: dict[str, HttpDispatch] = {name: HandlerDispatch(self, name) for name in handlers}
         self.background = Background(log)
+        self.intake: intake.Intake | None = None  # POST /_queues/, /_streams/ (set by the server when configured)
         self.draining = False
         self.drain_event: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -254,6 +256,9 @@ class RuntimeApp:
             return await self._healthz(request, send)
         given_id = request.header("x-request-id")
         request_id = given_id if given_id and REQUEST_ID_RE.fullmatch(given_id) else self.request_id()
+        intake_route = intake.route_of(path)
+        if intake_route is not None:
+            return await self._intake(request, *intake_route, request_id, scope, receive, send)
         if path.startswith(EVENTS_PREFIX):
             return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
                                      scope, receive, send)
@@ -310,6 +315,22 @@ class RuntimeApp:
             answer = self.failure(name, request_id, exc)
         await self.respond(send, request, *answer, {"function": name, "request_id": request_id},
                            close=answer[0] >= 503)
+
+    async def _intake(self, request: Request, kind: str, name: str, request_id: str, scope: Scope,
+                      receive: Receive, send: Send) -> None:
+        """POST /_queues/<q>, /_streams/<s>: publish the body (multicloud.runtime.intake says how)."""
+        broker = self.config.broker
+        reader = next((s.function for s in broker.subscriptions if s.kind == kind and s.name == name), None
+                      ) if broker is not None else None
+        extra: dict[str, object] = {**({"function": reader} if reader else {}), kind: name, "request_id": request_id}
+
+        async def respond(status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
+            await self.respond(send, request, status, [*headers, *JSON], body, extra, close=status == 413)
+
+        await intake.serve(self.intake, self.auth_key is not None, self._authorized(request), request.method, kind,
+                           name, request.headers,
+                           partial(self.read_body, HttpCall(request, "", {}, request_id, scope, receive, send)),
+                           respond)
 
     def _authorized(self, request: Request) -> bool:
         if self.auth_key is None:

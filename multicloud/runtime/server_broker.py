@@ -27,6 +27,7 @@ from multicloud.runtime.consumer import Consumer, Outcome, StartError
 from multicloud.runtime.events import Event
 
 if TYPE_CHECKING:
+    from multicloud.runtime.intake import Intake
     from multicloud.runtime.server_app import RuntimeApp
 
 START_TIMEOUT = 30.0
@@ -82,3 +83,32 @@ def add_broker(app: RuntimeApp, password: str) -> BrokerService:
     service = BrokerService(app, password)
     app.background.add("broker", service.run, setup=service.setup)
     return service
+
+
+def add_intake(app: RuntimeApp, password: str) -> Intake:
+    """The HTTP intake's producer connection (runtime/intake.py) as the app's `intake` background service:
+    connected before the server reports ready (a broker that refuses the producer refuses the start, as
+    it does for the consumer), closed after the drain's grace, once the last intake requests published."""
+    from multicloud.runtime.intake import Intake
+
+    broker = app.config.broker
+    assert broker is not None and broker.intake is not None
+    intake = Intake(broker.servers, broker.intake, password, app.log.write,
+                    name=f"multicloud-intake {app.config.service}")
+
+    async def setup(_app: RuntimeApp) -> None:
+        try:
+            await intake.connect(START_TIMEOUT)
+        except RuntimeError as exc:
+            raise StartError(f"HTTP intake: {exc}") from exc
+
+    async def run(_app: RuntimeApp) -> None:
+        assert app.drain_event is not None
+        try:
+            await app.drain_event.wait()
+        finally:
+            await intake.close(app.limits.drain_grace)
+
+    app.intake = intake
+    app.background.add("intake", run, setup=setup)
+    return intake

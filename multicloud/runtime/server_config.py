@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from multicloud.runtime.intake import IntakeConfig, parse_intake
+
 FORMAT = 1
 DEFAULT_MAX_BODY = 6 * 1024 * 1024
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -79,6 +81,7 @@ class BrokerConfig:
     password_ref: str
     inbox_prefix: str
     subscriptions: tuple[BrokerSubscription, ...]
+    intake: IntakeConfig | None = None  # POST /_queues/, /_streams/ publish as this producer (runtime/intake.py)
 
 
 @dataclass(frozen=True)
@@ -256,8 +259,13 @@ def parse_broker(raw: object, functions: set[str]) -> BrokerConfig:
             events=tuple(str(e) for e in item.get("events", [])), prefix=str(item.get("prefix", "")),
             suffix=str(item.get("suffix", "")),
         ))
+    try:
+        intake = parse_intake(raw["intake"]) if raw.get("intake") else None
+    except ValueError as exc:
+        raise ConfigError(f"the HTTP intake: {exc}") from exc
     return BrokerConfig(servers=tuple(servers), user=str(raw.get("user", "runtime")), password_ref=password_ref,
-                        inbox_prefix=str(raw.get("inbox_prefix", "_MC_RT")), subscriptions=tuple(subs))
+                        inbox_prefix=str(raw.get("inbox_prefix", "_MC_RT")), subscriptions=tuple(subs),
+                        intake=intake)
 
 
 def load_config(path: Path) -> RuntimeConfig:

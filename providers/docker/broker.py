@@ -44,6 +44,7 @@ PASSWORDS_FILE = "passwords.json"
 DATA_DIR = "/data"
 STORE = "store"
 RUNTIME_PASSWORD = "broker-password"  # the file in the function's secrets mount
+PRODUCER_PASSWORD = "broker-producer-password"  # the HTTP intake's producer user (runtime/intake.py)
 SWARM_NODES = 3
 CONFIG_LABEL = "io.multicloud.broker-config"
 
@@ -61,7 +62,14 @@ def access(project: Project, settings: DockerSettings) -> BrokerAccess:
     service = project.name
     hosts = [container_name(service)] if settings.mode == "single" else [
         node_name(service, i) for i in range(1, SWARM_NODES + 1)]
-    return BrokerAccess(tuple(f"nats://{h}:{CLIENT_PORT}" for h in hosts), f"file:{SECRETS_DIR}/{RUNTIME_PASSWORD}")
+    return BrokerAccess(tuple(f"nats://{h}:{CLIENT_PORT}" for h in hosts), f"file:{SECRETS_DIR}/{RUNTIME_PASSWORD}",
+                        f"file:{SECRETS_DIR}/{PRODUCER_PASSWORD}")
+
+
+def mounted_passwords(passwords: dict[str, str]) -> dict[str, str]:
+    """{file in the function's secrets mount: password}: the runtime user's, and the producer's for the
+    HTTP intake (mounted whether or not the runtime holds a key: it only uses it when it does)."""
+    return {RUNTIME_PASSWORD: passwords["runtime"], PRODUCER_PASSWORD: passwords["producer"]}
 
 
 class Credentials:

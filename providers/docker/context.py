@@ -77,9 +77,9 @@ def secret_files(project: Project, settings: DockerSettings) -> tuple[dict[str, 
     for fn in project.functions_for("docker"):
         for env_name, ref in fn.secrets.items():
             out[env_name] = ref
-    needs_key = any(t.http is not None and t.http.auth == "key"
-                    for fn in project.functions_for("docker") for t in fn.triggers)
-    if needs_key:
+    from multicloud.private_runtime import holds_key
+
+    if holds_key(project, "docker"):  # `auth: key` routes, or the HTTP intake when auth_key is set
         out[AUTH_KEY_FILE] = settings.auth_key
         return out, f"file:{SECRETS_DIR}/{AUTH_KEY_FILE}"
     return out, None

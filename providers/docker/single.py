@@ -28,7 +28,7 @@ from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
 from . import hardening, proxy
-from .broker import RUNTIME_PASSWORD, SingleBroker
+from .broker import SingleBroker, mounted_passwords
 from .broker_image import ensure_broker_image
 from .context import secret_files
 from .refs import resolve_host_ref
@@ -114,7 +114,7 @@ class Single:
         """Returns (changed, host, port)."""
         values = self.resolve_secrets()  # before anything changes: a missing secret leaves all as it was
         warn_short_secrets(values, self.progress)
-        broker_password = self.ensure_broker()  # before the new version starts: it connects at start
+        broker_files = self.ensure_broker()  # before the new version starts: it connects at start
         live = self.current()
         gateway = self.gateway()
         config = hardening.run_config(self.project, self.settings)
@@ -132,8 +132,8 @@ class Single:
         self.check_port(gateway)  # before anything starts: a taken port fails now, naming it
         self.ensure_network()
         name = self.names.function(digest)
-        # the broker's runtime password is mounted with the others (generated once, so never "rotated")
-        mounted = {**values, RUNTIME_PASSWORD: broker_password} if broker_password is not None else values
+        # the broker's passwords are mounted with the others (generated once, so never "rotated")
+        mounted = {**values, **broker_files}
         volume = self.secrets_volume(name, image, mounted) if mounted else None
         old_slot = live.labels.get(proxy.SLOT_LABEL) if live is not None else None
         slot = next(s for s in proxy.SLOTS if s != old_slot)
@@ -183,17 +183,17 @@ class Single:
         return SingleBroker(self.client, self.project, self.settings, topology(self.project, "docker"),
                             self.progress)
 
-    def ensure_broker(self) -> str | None:
-        """Run the service's broker and declare its streams (when a function reads events); the runtime
-        user's password for the function's secrets mount, else None."""
+    def ensure_broker(self) -> dict[str, str]:
+        """Run the service's broker and declare its streams (when a function reads events); the broker
+        passwords for the function's secrets mount (none without a broker)."""
         broker = self.broker()
         if broker.topology.empty:
-            return None
+            return {}
         ensure_broker_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
         self.ensure_network()
         admin = broker.ensure(self.names.network)
         self._admin = admin  # pruned with it once the new version serves
-        return broker.creds.passwords()["runtime"]
+        return mounted_passwords(broker.creds.passwords())
 
     def check_port(self, gateway: Any | None) -> None:
         """A fixed `port:` that another program holds on this host fails at once (the engine would only

@@ -34,7 +34,7 @@ from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
 from . import hardening, proxy
-from .broker import RUNTIME_PASSWORD, SwarmBroker
+from .broker import SwarmBroker, mounted_passwords
 from .broker_image import ensure_broker_image
 from .context import SECRETS_DIR, secret_files
 from .refs import resolve_host_ref
@@ -111,7 +111,7 @@ class Swarm:
     # ---- deploy ----------------------------------------------------------------------------------
     def deploy(self, image: str, digest: str, gateway_image: str) -> tuple[bool, str, int]:
         self.require_manager()
-        broker_password = self.ensure_broker()
+        broker_files = self.ensure_broker()
         current = self.service(self.name)
         gateway = self.service(self.gateway_name)
         host = eng.public_host("0.0.0.0")
@@ -123,9 +123,8 @@ class Swarm:
             self.progress(f"{image} is already live on the swarm: nothing to do")
             return False, host, self.published_port(gateway)
         self.ensure_network()
-        # the broker's runtime password is mounted with the others (generated once, so never "rotated")
-        refs = self.create_secrets({**values, RUNTIME_PASSWORD: broker_password} if broker_password is not None
-                                   else values)
+        # the broker's passwords are mounted with the others (generated once, so never "rotated")
+        refs = self.create_secrets({**values, **broker_files})
         spec = self.function_spec(image, digest, refs)
         spec["labels"] = {**spec["labels"], eng.SECRETS: eng.secrets_fingerprint(values)}
         previous = eng.previous_release(self.labels(current), self.image_of(current), digest)
@@ -150,14 +149,14 @@ class Swarm:
         return SwarmBroker(self.client, self.project, self.settings, topology(self.project, "docker"),
                            self.progress)
 
-    def ensure_broker(self) -> str | None:
+    def ensure_broker(self) -> dict[str, str]:
         broker = self.broker()
         if broker.topology.empty:
-            return None
+            return {}
         ensure_broker_image(self.client, self.settings.broker_image, self.progress)  # before anything is created
         self.ensure_network()
         self._admin = broker.ensure(self.name)
-        return broker.creds.passwords()["runtime"]
+        return mounted_passwords(broker.creds.passwords())
 
     def function_spec(self, image: str, digest: str, secret_refs: list[Any]) -> dict[str, Any]:
         from docker.types import (

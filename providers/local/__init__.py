@@ -71,8 +71,9 @@ class LocalProvider(BrokerEvents):
         return self.rundir / "auth.key"
 
     def _needs_key(self) -> bool:
-        return any(isinstance(t.config, HttpTrigger) and t.config.auth == "key"
-                   for fn in self.project.functions_for("local") for t in fn.triggers)
+        from multicloud.private_runtime import holds_key
+
+        return holds_key(self.project, "local")  # `auth: key` routes, or the HTTP intake of queues and streams
 
     def _ensure_key(self) -> None:
         if self.key_path.exists():

@@ -4,6 +4,7 @@
         nats.conf         the server's configuration (0600: it holds the users' passwords)
         passwords.json    the generated passwords (0600), kept across deploys
         runtime.password  the runtime user's password alone (0600), referenced from runtime.json as file:...
+        producer.password the producer user's password alone (0600), for the runtime's HTTP intake
         broker.json       the client port, chosen once (a free one) and kept
         store/            JetStream's file store (messages survive a restart of the broker)
         nats.pid          the server's pid (a supervisor killed with -9 leaves an orphan to clean up)
@@ -137,10 +138,13 @@ class LocalBroker:
                       pid_file=str(self.pid_file.resolve()))
         if not self.config_path.is_file() or self.config_path.read_text() != text:
             _write_secret(self.config_path, text)
-        runtime = self.dir / "runtime.password"
-        if not runtime.is_file() or runtime.read_text() != passwords["runtime"]:
-            _write_secret(runtime, passwords["runtime"])
-        return BrokerAccess((self.url,), f"file:{runtime.resolve()}")
+        refs = {}
+        for user in ("runtime", "producer"):
+            path = self.dir / f"{user}.password"
+            if not path.is_file() or path.read_text() != passwords[user]:
+                _write_secret(path, passwords[user])
+            refs[user] = f"file:{path.resolve()}"
+        return BrokerAccess((self.url,), refs["runtime"], refs["producer"])
 
     def admin(self) -> BrokerAdmin:
         return BrokerAdmin([self.url], self.passwords()["admin"], where=f"local nats-server ({self.config_path})")

@@ -52,7 +52,8 @@ def region(project: Project) -> str:
 
 def deployed_everywhere(project: Project, targets: list[str]) -> dict[str, StatusReport]:
     """Every function running where it is placed; details as each provider's status gives them."""
-    details = {"aws": {"region": region(project), "stage": "dev"}, "gcp": {"project": "p", "region": "europe-west1"}}
+    details = {"aws": {"region": region(project), "stage": "dev"}, "gcp": {"project": "p", "region": "europe-west1"},
+               "local": {"url": "http://127.0.0.1:8080"}, "docker": {"url": "http://127.0.0.1:49153"}}
     def live(t: str) -> tuple[FunctionStatus, ...]:
         return tuple(FunctionStatus(f.name, "running", "v1", reported_endpoint(project, t, f.name))
                      for f in project.functions_for(t))

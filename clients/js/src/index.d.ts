@@ -30,9 +30,16 @@ export interface FunctionEntry {
   targets: TargetEntry[];
 }
 
+/** Where a client POSTs a message on one target (the private runtime's intake), or url null and why not. */
+export type Intake =
+  | { target: string; url: string; auth: Auth }
+  | { target: string; url: null; why: string };
+
 export interface Channel {
   functions: string[];
   targets: string[];
+  /** Per live target, in the reading function's placement order. */
+  send?: Intake[];
 }
 
 /** What `multicloud endpoints PATH -o json` prints. */
@@ -90,6 +97,25 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+export interface SendOptions {
+  /** Message attributes: X-Multicloud-Attr-<name> headers (names lower-cased, values printable ASCII). */
+  attributes?: Record<string, string>;
+  /** `name` is a stream, not a queue. */
+  stream?: boolean;
+  /** This target only (no failover). */
+  target?: string;
+  signal?: AbortSignal;
+}
+
+/** What the intake stored: the target, the channel and the broker's sequence number. */
+export interface Sent {
+  target: string;
+  kind: "queue" | "stream";
+  name: string;
+  url: string;
+  seq: number;
+}
+
 export interface Attempt {
   target: string;
   url?: string;
@@ -138,8 +164,12 @@ export declare class Client {
   targets(fn: string): TargetEntry[];
   /** Call a function; fails over to the next target when one does not answer. */
   call(fn: string, options?: CallOptions): Promise<Reply>;
-  /** Not available yet on any target: rejects with UnsupportedError (UsageError for an unknown queue). */
-  send(queue: string, body: Body): Promise<never>;
+  /**
+   * Put a message on a queue (`stream: true`: a stream) through the first target whose manifest entry
+   * has an intake, failing over like `call` does for a POST. UnsupportedError when no target takes
+   * messages over HTTP (the clouds), UsageError for an unknown name or bad attributes.
+   */
+  send(name: string, body: Body, options?: SendOptions): Promise<Sent>;
 }
 
 /** Match a route template (`{param}` one segment, `{param+}` the rest): the parameters, or null. */

@@ -209,26 +209,65 @@ export class Client {
   }
 
   /**
-   * Put a message on a queue a function reads. No target publishes an HTTP send endpoint yet (the
-   * private targets' broker is being built), so this throws UnsupportedError for every queue the
-   * manifest lists; `multicloud send` does it from the command line on every target.
+   * Put a message on a queue (or, with `stream: true`, a stream) a function reads, through the private
+   * runtime's HTTP intake (`POST /_queues/<name>`, always behind the service's key): the first target in
+   * the reading function's placement order that takes messages over HTTP, the next one when it does not
+   * answer (the connection fails or times out, or it answers 503: nothing was stored). Resolves to
+   * {target, kind, name, url, seq}. The clouds take no unsigned messages: when no target has an intake
+   * it rejects with UnsupportedError naming `multicloud send` and the cloud's SDK. `attributes` travel as
+   * X-Multicloud-Attr-<name> headers (names lower-cased, values printable ASCII).
    */
-  async send(queue, _body) {
-    const queues = this.manifest.queues ?? {};
-    if (!Object.hasOwn(queues, queue)) {
-      throw new UsageError(`no queue ${JSON.stringify(queue)} in the manifest of ${this.service}`,
-        { fix: `use one of: ${Object.keys(queues).join(", ") || "none"}` });
+  async send(name, body, { attributes = {}, stream = false, target, signal } = {}) {
+    const kind = stream ? "stream" : "queue";
+    const channels = this.manifest[`${kind}s`] ?? {};
+    if (!Object.hasOwn(channels, name)) {
+      throw new UsageError(`no ${kind} ${JSON.stringify(name)} in the manifest of ${this.service}`,
+        { fix: `use one of: ${Object.keys(channels).join(", ") || "none"}` });
     }
-    throw new UnsupportedError(`sending to queue ${JSON.stringify(queue)} over HTTP is not available yet: no `
-      + "target publishes an HTTP send endpoint in the manifest",
-      { fix: `use \`multicloud send PATH -t TARGET --queue ${queue} -d BODY\`` });
+    const entries = (channels[name].send ?? []).filter((e) => target === undefined || e.target === target);
+    const usable = entries.filter((e) => e.url);
+    if (!usable.length) {
+      const why = entries.map((e) => `${e.target}: ${e.why}`).join("; ")
+        || (target !== undefined ? `not live on ${target}` : "no target where a function reads it is live");
+      throw new UnsupportedError(`no target takes messages for ${kind} ${JSON.stringify(name)} over HTTP (${why})`,
+        { fix: `use \`multicloud send PATH -t TARGET --${kind} ${name} -d BODY\` or the cloud's SDK, or regenerate `
+          + "the manifest after deploying to local or docker" });
+    }
+    const headers = attributeHeaders(attributes);
+    const [payload, contentType] = encodeBody(body);
+    if (contentType) headers["Content-Type"] = contentType;
+    const attempts = [];
+    const needs = [];
+    for (const entry of usable) {
+      let extra;
+      try {
+        extra = await this._credentials("", entry.target, entry.auth ?? { type: "none" },
+          { method: "POST", url: entry.url, headers, body: payload });
+      } catch (err) {
+        if (!(err instanceof MissingCredentials)) throw err;
+        needs.push(err.message);
+        attempts.push({ target: entry.target, url: entry.url, error: err.message });
+        continue;
+      }
+      const outcome = await this._attempt(entry.target, "POST", entry.url, { ...headers, ...extra }, payload, signal);
+      if (outcome instanceof Reply) return sent(outcome, kind, name);
+      attempts.push(outcome);
+    }
+    if (needs.length && needs.length === attempts.length) {
+      throw new AuthError(`${kind} ${JSON.stringify(name)} needs the service's key on every target that takes `
+        + `messages: ${needs.join("; ")}`, { needs, fix: "pass keys: {TARGET: KEY} (or set MULTICLOUD_KEY_<TARGET>)" });
+    }
+    const told = attempts.map((a) => `${a.target}: ${a.status !== undefined ? `HTTP ${a.status}` : a.error}`);
+    throw new UnavailableError(`no target took the message for ${kind} ${JSON.stringify(name)}: ${told.join("; ")}`,
+      { attempts, fix: "check `multicloud status` on each target" });
   }
 
   async _credentials(fn, target, auth, request) {
     const kind = auth?.type ?? "none";
     if (kind === "key") {
       const [perFn, perTarget] = keyEnvNames(target, fn);
-      const key = this.keys[`${target}/${fn}`] ?? this.keys[target] ?? this.env[perFn] ?? this.env[perTarget];
+      const key = (fn ? this.keys[`${target}/${fn}`] : undefined) ?? this.keys[target]
+        ?? (fn ? this.env[perFn] : undefined) ?? this.env[perTarget];
       if (!key) {
         throw new MissingCredentials(`${target} needs a key in ${auth.header} (keys: {${target}: ...} or ${perTarget})`);
       }
@@ -271,6 +310,46 @@ export class Client {
 }
 
 class MissingCredentials extends Error {}
+
+const ATTR_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const ATTR_VALUE = /^[\x20-\x7e]{0,1024}$/;
+
+// Message attributes as the runtime's intake reads them: one X-Multicloud-Attr-<name> header each.
+function attributeHeaders(attributes) {
+  const out = {};
+  for (const [name, value] of Object.entries(attributes ?? {})) {
+    const low = name.toLowerCase();
+    if (!ATTR_NAME.test(low) || low.startsWith("nats-") || low.startsWith("mc-")) {
+      throw new UsageError(`attribute name ${JSON.stringify(name)} cannot travel over HTTP`,
+        { fix: "letters, digits, '-' or '_' (up to 64), not starting with nats- or mc-" });
+    }
+    if (typeof value !== "string" || !ATTR_VALUE.test(value)) {
+      throw new UsageError(`attribute ${JSON.stringify(name)}: the value must be printable ASCII, up to 1024 characters`,
+        { fix: "encode it (e.g. base64), or use `multicloud send` for other values" });
+    }
+    out[`X-Multicloud-Attr-${low}`] = value;
+  }
+  return out;
+}
+
+// The intake's answer: what was stored, or the typed error its status means.
+function sent(reply, kind, name) {
+  let data = {};
+  try { data = reply.json(); } catch { /* not JSON: described by the status */ }
+  const told = `${reply.target} answered HTTP ${reply.status} for ${kind} ${JSON.stringify(name)}`
+    + (data?.error ? `: ${data.error}` : "");
+  if (reply.status >= 200 && reply.status < 300) {
+    return { target: reply.target, kind, name, url: reply.url, seq: data?.seq };
+  }
+  if (reply.status === 401 || reply.status === 403) {
+    throw new AuthError(told, { needs: [reply.target], fix: `pass the service's key for ${reply.target}: keys: `
+      + `{${reply.target}: KEY} or ${keyEnvNames(reply.target, "")[1]}` });
+  }
+  if ([400, 404, 405, 413].includes(reply.status)) {
+    throw new UsageError(told, { fix: "check the name, the attributes and the body size (1 MB on the private targets)" });
+  }
+  throw new HttpError(reply);
+}
 
 // The function's first route without parameters (as `multicloud invoke` takes the first route).
 function defaultPath(fn, entry) {

@@ -208,11 +208,56 @@ describe("manifest and send", () => {
     assert.throws(() => new Client({ ...manifest({}), version: 2 }), /version 2 is not supported/);
   });
 
-  test("send: UnsupportedError for a listed queue (no HTTP send endpoint yet), UsageError for others", async () => {
-    const client = new Client(manifest({}, { orders: { functions: ["fulfil"], targets: ["local"] } }));
+  test("send: UnsupportedError where no target has an intake, naming why; UsageError for others", async () => {
+    const aws = { target: "aws", url: null, why: "SQS wants SigV4" };
+    const client = new Client(manifest({}, { orders: { functions: ["fulfil"], targets: ["aws"], send: [aws] } }));
     await assert.rejects(client.send("orders", "{}"), (err) => err instanceof UnsupportedError
-      && /multicloud send PATH -t TARGET --queue orders/.test(err.message));
+      && /aws: SQS wants SigV4/.test(err.message) && /multicloud send PATH -t TARGET --queue orders/.test(err.message));
     await assert.rejects(client.send("nope", "{}"), UsageError);
+    await assert.rejects(client.send("orders", "{}", { stream: true }), /no stream "orders"/);
+  });
+});
+
+describe("send", () => {
+  const seen = [];
+  let intakeUrl;
+  let busy;
+  before(async () => {
+    intakeUrl = await serve((req, body) => {
+      seen.push({ url: req.url, body, key: req.headers["x-multicloud-key"], tenant: req.headers["x-multicloud-attr-tenant"],
+        type: req.headers["content-type"] });
+      if (req.headers["x-multicloud-key"] !== "good") return [401, { error: "missing or wrong key" }];
+      if (body.length > 10) return [413, { error: "message over the broker's 10 byte limit" }];
+      return [202, { queue: "orders", seq: seen.length }];
+    });
+    busy = await serve(() => [503, { error: "the broker is not connected: nothing was stored" }]);
+  });
+  const entry = (target, url) => ({ target, url: `${url}/_queues/orders`, auth: KEY });
+  const queue = (...send) => manifest({}, { orders: { functions: ["fulfil"], targets: send.map((e) => e.target), send } });
+
+  test("posts the body with the key and attribute headers; resolves to what was stored", async () => {
+    const client = new Client(queue(entry("local", intakeUrl)), { keys: { local: "good" }, env: {} });
+    const sent = await client.send("orders", { n: 1 }, { attributes: { Tenant: "acme" } });
+    assert.deepEqual([sent.target, sent.kind, sent.name, sent.url], ["local", "queue", "orders", `${intakeUrl}/_queues/orders`]);
+    assert.equal(typeof sent.seq, "number");
+    const last = seen.at(-1);
+    assert.deepEqual([last.url, last.body, last.key, last.tenant, last.type],
+      ["/_queues/orders", '{"n":1}', "good", "acme", "application/json"]);
+  });
+
+  test("fails over past a refused connection and a 503; typed errors for the intake's answers", async () => {
+    const client = new Client(queue(entry("local", down), entry("docker", busy), entry("aws", intakeUrl)),
+      { keys: { local: "good", docker: "good", aws: "good" }, env: {} });
+    assert.equal((await client.send("orders", "x")).target, "aws");
+    const wrong = new Client(queue(entry("local", intakeUrl)), { keys: { local: "bad" }, env: {} });
+    await assert.rejects(wrong.send("orders", "x"), (err) => err instanceof AuthError && /HTTP 401/.test(err.message));
+    const right = new Client(queue(entry("local", intakeUrl)), { keys: { local: "good" }, env: {} });
+    await assert.rejects(right.send("orders", "x".repeat(11)), (err) => err instanceof UsageError && /HTTP 413/.test(err.message));
+    await assert.rejects(right.send("orders", "x", { attributes: { "nats-msg-id": "1" } }), UsageError);
+    await assert.rejects(new Client(queue(entry("local", intakeUrl)), { env: {} }).send("orders", "x"),
+      (err) => err instanceof AuthError && /MULTICLOUD_KEY_LOCAL/.test(err.message));
+    await assert.rejects(new Client(queue(entry("docker", busy)), { keys: { docker: "good" }, env: {} }).send("orders", "x"),
+      (err) => err instanceof UnavailableError && err.attempts[0].status === 503);
   });
 });
 

@@ -1,7 +1,7 @@
 // Compiled (not run) by `npm run typecheck` (tsc --strict, from the Python suite too): the declarations
 // in src/index.d.ts describe how the README uses the client, and reject what the client would reject.
 import {
-  AuthError, Client, HttpError, type Manifest, matchRoute, type Reply, type Signer, UnavailableError,
+  AuthError, Client, HttpError, type Manifest, matchRoute, type Reply, type Sent, type Signer, UnavailableError,
 } from "multicloud-client";
 
 declare const manifest: Manifest;
@@ -16,7 +16,10 @@ async function use(): Promise<string> {
   await client.call("upload", { method: "put", path: "/files/a", body: new Uint8Array([1, 2]) });
   try {
     reply.raiseForStatus();
-    await client.send("orders", "{}");
+    const sent: Sent = await client.send("orders", "{}", { attributes: { tenant: "acme" } });
+    await client.send("clicks", { page: "/" }, { stream: true, target: sent.target });
+    const intake = manifest.queues?.orders?.send?.[0];
+    if (intake && intake.url === null) return intake.why;
   } catch (err) {
     if (err instanceof UnavailableError) return err.attempts.map((a) => `${a.target}:${a.status ?? a.error}`).join();
     if (err instanceof AuthError) return err.needs.join();
@@ -32,4 +35,6 @@ void client.call("records", { method: "FETCH" });
 void new Client();
 // @ts-expect-error: keys are strings
 void new Client(manifest, { keys: { docker: 1 } });
+// @ts-expect-error: attribute values are strings
+void client.send("orders", "{}", { attributes: { n: 1 } });
 void use;

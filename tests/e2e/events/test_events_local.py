@@ -240,7 +240,7 @@ def test_a_service_cannot_read_another_services_subjects(svc: LocalService,
         assert "permissions violation" in nats_error([other.url], "producer", other.password("producer"),
                                                      pull_other).lower()
         # the credentials are files only their owner reads, and never in the state file or the logs
-        for name in ("passwords.json", "runtime.password", "nats.conf"):
+        for name in ("passwords.json", "runtime.password", "producer.password", "nats.conf"):
             assert oct((svc.broker_dir / name).stat().st_mode & 0o777) == "0o600"
         state = (svc.root / ".multicloud" / "state" / "local.json").read_text()
         logs = (svc.root / ".multicloud" / "local" / "service.log").read_text()

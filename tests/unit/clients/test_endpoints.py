@@ -124,9 +124,50 @@ def test_manifest_lists_live_targets_in_order_with_their_auth(tmp_path: Path) ->
         "type": "iam", "scheme": "aws-sigv4", "service": "lambda", "region": "eu-central-1"}}
     assert m["functions"]["files"]["targets"][0]["url"] == "http://127.0.0.1:2"
     assert m["functions"]["admin"]["targets"] == []
-    assert m["queues"] == {"jobs": {"functions": ["work"], "targets": ["local"]}}
+    assert m["queues"] == {"jobs": {"functions": ["work"], "targets": ["local"], "send": [
+        {"target": "local", "url": None, "why": "local reported no URL: check `multicloud status -t local`"}]}}
     assert m["functions"]["work"]["targets"] == [{"target": "local", "url": None, "routes": []}]
     assert load_manifest(json.loads(json.dumps(m))) == m
+
+
+QUEUE_ONLY = """\
+service: shop
+functions:
+  work:
+    handler: app.work
+    triggers:
+      - queue: {name: "jobs.new"}
+      - stream: {name: clicks}
+targets:
+  local: {}
+  docker: {DOCKER}
+  aws: {region: eu-central-1}
+  azure: {}
+  gcp: {project: shop-prod, region: europe-west1}
+"""
+
+
+@pytest.mark.parametrize("docker_key", [False, True])
+def test_manifest_says_where_each_channel_takes_messages_and_why_not(tmp_path: Path, docker_key: bool) -> None:
+    (tmp_path / "app.py").write_text("def work(e, c): ...\n")
+    docker = "{auth_key: 'env:SHOP_KEY'}" if docker_key else "{}"
+    (tmp_path / "multicloud.yaml").write_text(QUEUE_ONLY.replace("{DOCKER}", docker))
+    p = Project.load(tmp_path)
+    reports = {t: StatusReport(t, True, (FunctionStatus("work", "running"),), {"url": f"http://127.0.0.1:{i}/"}
+                               if t in ("local", "docker") else {}) for i, t in enumerate(TARGETS, 1)}
+    m = build_manifest(p, TARGETS, reports)
+    send = {e["target"]: e for e in m["queues"]["jobs.new"]["send"]}
+    assert [e["target"] for e in m["queues"]["jobs.new"]["send"]] == ["local", "docker", "aws", "azure", "gcp"]
+    assert send["local"] == {"target": "local", "url": "http://127.0.0.1:5/_queues/jobs.new",
+                             "auth": {"type": "key", "header": "X-Multicloud-Key"}}
+    if docker_key:
+        assert send["docker"]["url"] == "http://127.0.0.1:4/_queues/jobs.new"
+    else:
+        assert send["docker"]["url"] is None and "holds no key" in send["docker"]["why"]
+    assert send["aws"]["url"] is None and "SigV4" in send["aws"]["why"]
+    assert "Entra" in send["azure"]["why"] and "OAuth" in send["gcp"]["why"]
+    assert m["streams"]["clicks"]["send"][0]["url"] == "http://127.0.0.1:5/_streams/clicks"
+    assert "KEY" not in json.dumps(m).replace("X-Multicloud-Key", "")  # a header name, never a key
 
 
 def test_load_manifest_refuses_what_is_not_one(tmp_path: Path) -> None:

@@ -162,11 +162,65 @@ def test_nothing_answers_unavailable_with_each_attempt(serve: Callable[[Answer],
         client.call("api", path="/orders/1", target="aws")
 
 
-def test_send_is_unsupported_for_a_listed_queue(tmp_path: Any) -> None:
-    path = tmp_path / "endpoints.json"
-    path.write_text(json.dumps(manifest(("local", "http://127.0.0.1:9"))))
-    client = Client.from_manifest(str(path))
-    with pytest.raises(UnsupportedError, match="multicloud send PATH -t TARGET --queue jobs"):
+def with_queue(send: list[dict[str, Any]]) -> dict[str, Any]:
+    data = manifest(("local", "http://127.0.0.1:9"))
+    data["queues"] = {"jobs": {"functions": ["work"], "targets": [e["target"] for e in send], "send": send}}
+    return data
+
+
+def intake(target: str, url: str) -> dict[str, Any]:
+    return {"target": target, "url": f"{url}/_queues/jobs", "auth": KEY}
+
+
+def test_send_posts_to_the_first_intake_with_the_key_and_attribute_headers(serve: Callable[[Answer], str]) -> None:
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    def accept(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, object]:
+        seen.append((method, path, headers, body))
+        return 202, {"queue": "jobs", "seq": 7}
+
+    url = serve(accept)
+    client = Client.from_manifest(with_queue([intake("local", url), {"target": "aws", "url": None, "why": "SigV4"}]),
+                                  keys={"local": "k1"})
+    sent = client.send("jobs", '{"n": 1}', attributes={"Tenant": "acme"})
+    assert (sent.target, sent.channel, sent.name, sent.destination, sent.message_id) == (
+        "local", "queue", "jobs", f"{url}/_queues/jobs", "7")
+    method, path, headers, body = seen[0]
+    assert (method, path, body) == ("POST", "/_queues/jobs", b'{"n": 1}')
+    assert (headers["x-multicloud-key"], headers["x-multicloud-attr-tenant"]) == ("k1", "acme")
+
+
+def test_send_fails_over_when_a_target_does_not_take_it(serve: Callable[[Answer], str]) -> None:
+    busy = serve(lambda *_: (503, {"error": "the broker is not connected: nothing was stored"}))
+    good = serve(lambda *_: (202, {"queue": "jobs", "seq": 1}))
+    targets = [intake("local", closed_port()), intake("docker", busy), intake("local2", good)]
+    client = Client.from_manifest(with_queue(targets), keys={"local": "a", "docker": "b", "local2": "c"})
+    assert client.send("jobs", b"x").target == "local2"
+    with pytest.raises(UnavailableError) as err:
+        client.send("jobs", b"x", target="docker")
+    assert err.value.attempts == [{"target": "docker", "url": f"{busy}/_queues/jobs", "status": 503}]
+
+
+def test_send_errors_are_typed(serve: Callable[[Answer], str]) -> None:
+    refusing = serve(lambda m, p, h, b: (401, {"error": "missing or wrong key"}) if h.get("x-multicloud-key") != "good"
+                     else (413, {"error": "message over the broker's 1048576 byte limit"}))
+    data = with_queue([intake("local", refusing)])
+    with pytest.raises(AuthRequiredError, match="HTTP 401"):
+        Client.from_manifest(data, keys={"local": "bad"}).send("jobs", b"x")
+    with pytest.raises(UsageError, match="HTTP 413.*1048576"):
+        Client.from_manifest(data, keys={"local": "good"}).send("jobs", b"x")
+    with pytest.raises(AuthRequiredError, match="MULTICLOUD_KEY_LOCAL"):
+        Client.from_manifest(data).send("jobs", b"x")
+    with pytest.raises(UsageError, match="attribute name 'nats-msg-id'"):
+        Client.from_manifest(data, keys={"local": "good"}).send("jobs", b"x", attributes={"nats-msg-id": "1"})
+
+
+def test_send_is_unsupported_where_no_target_has_an_intake() -> None:
+    client = Client.from_manifest(with_queue([{"target": "aws", "url": None, "why": "SQS wants SigV4"}]))
+    with pytest.raises(UnsupportedError, match="aws: SQS wants SigV4") as err:
         client.send("jobs", b"{}")
+    assert "multicloud send PATH -t TARGET --queue jobs" in str(err.value.fix)
     with pytest.raises(UsageError, match="no queue 'other'"):
         client.send("other", b"{}")
+    with pytest.raises(UsageError, match="no stream 'jobs'"):
+        client.send(stream="jobs", body=b"{}")

@@ -89,6 +89,8 @@ UNREACHABLE: dict[str, str] = {
     "not found": "load_config reads the file the builder wrote",
     "style must be one of": "style and http_payload are Literals in the model (Function.style, .http_payload)",
     "cannot read": "load_config reads the file the builder wrote",
+    "the HTTP intake": "broker.intake is written by the builder (broker.topology.runtime_section): a file: "
+                       "reference the provider gives, channels of the spec's own queues and streams",
 }
 
 
