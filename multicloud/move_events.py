@@ -31,8 +31,8 @@ from typing import Literal
 from multicloud.errors import MulticloudError, OperationError, UnsupportedError
 from multicloud.project import Project
 from multicloud.provider import Progress, Provider
+from multicloud.runtime.consumer import PROBE_HEADER  # what the runtime acknowledges without the handler
 
-PROBE_HEADER = "Multicloud-Probe"  # the runtime's consumer.PROBE_HEADER (kept equal by a unit test)
 PROBED_TARGETS = frozenset({"local", "docker"})
 PROBE_TIMEOUT_S = 60.0
 DRAIN_TIMEOUT_S = 300.0
