@@ -163,6 +163,8 @@ def test_move_drains_200_messages_in_flight_on_the_source_then_removes_it(root: 
         Project.load(root), "local", "docker", progress, drain_s=0, drain_timeout=120))
     drain_lines = [x for x in lines if x.startswith("draining local")]
     assert drain_lines and "orders:" in drain_lines[0] and "pending" in drain_lines[0], lines
+    print("\nmove local->docker:", *[x for x in lines if x.startswith(("draining", "probing", "docker consumes"))],
+          sep="\n  ")
     assert at_removal["pending"] == 0
     assert set(bodies) <= at_removal["handled"], sorted(set(bodies) - at_removal["handled"])[:5]
     assert result["source"] == "local" and result["destination"] == "docker"
