@@ -93,17 +93,19 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
                 where=source,
             )
         progress(f"deploying to {destination}")
-        deployed = orchestrate.deploy(project, destination, progress)
+        fresh = not dst.status().deployed  # a rerun (after a drain that timed out) finds it there already
+        try:
+            deployed = orchestrate.deploy(project, destination, progress)
+        except MulticloudError:
+            if fresh:  # what the failed deploy half-made (a broker, streams...) goes; the source still serves
+                _remove_quietly(dst, progress)
+            raise
         try:
             verify(project, dst, progress)
             probed = move_events.probe(project, dst, progress, probe_timeout)
         except MulticloudError as exc:
             progress(f"verification failed; removing the new deployment from {destination}")
-            try:
-                with target_lock(dst, "remove", progress):
-                    dst.remove(progress)
-            except MulticloudError:
-                pass  # best effort: the source still serves either way
+            _remove_quietly(dst, progress)
             raise OperationError(
                 f"move of {project.name} to {destination} failed verification; {source} keeps serving: "
                 f"{exc.what}",
@@ -120,3 +122,14 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
         removed = src.remove(progress)
     events = move_events.EventsReport(probed, drained, move_events.producers(project, dst))
     return MoveResult(source, destination, deployed, removed, events)
+
+
+def _remove_quietly(provider: Provider, progress: Progress) -> None:
+    """Remove what a failed move made on the destination, best effort: the source still serves either way."""
+    from multicloud.locking import target_lock
+
+    try:
+        with target_lock(provider, "remove", progress):
+            provider.remove(progress)
+    except MulticloudError:
+        pass
