@@ -53,7 +53,7 @@ def verify(project: Project, provider: Provider, progress: Progress) -> None:
         method = "GET" if "GET" in http[0].methods else http[0].methods[0]
         progress(f"verifying {fn.name} on {target}")
         result = provider.invoke(InvokeRequest(fn.name, "http", method=method))
-        if not result.ok or result.status is None or result.status >= 500:
+        if not _answered(result.status):
             problems.append(f"{fn.name} answered {result.status}: {result.error or result.body[:200]!r}")
     if problems:
         raise OperationError(
@@ -62,6 +62,12 @@ def verify(project: Project, provider: Provider, progress: Progress) -> None:
                 f"`multicloud logs {project.root} --target {target}`, fix it, then move again",
             where=target,
         )
+
+
+def _answered(status: int | None) -> bool:
+    """The function itself answered the probe request: a 2xx/3xx, or a 4xx about the (empty) request, like
+    a POST handler's 400 "needs a sku". Not when the route, the key or the server failed."""
+    return status is not None and status < 500 and status not in (401, 403, 404)
 
 
 def drain_seconds(project: Project, source: str) -> float:
