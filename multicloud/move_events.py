@@ -177,6 +177,8 @@ def drain(project: Project, source: Provider, progress: Progress, timeout: float
                     f"drop what is left, `multicloud remove {project.root} --target {source.name}`",
                 where=source.name)
         time.sleep(poll)
+    if done:
+        progress(f"{source.name}: queue(s) empty: {', '.join(done)}")
     if uncounted:
         wait = min(UNCOUNTED_WAIT_S, max(0.0, deadline - time.monotonic()))
         progress(f"{source.name} cannot count what waits in {', '.join(uncounted)}: waiting {wait:.0f} s (a "
