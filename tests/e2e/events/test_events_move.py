@@ -72,13 +72,15 @@ def root(nats_server: Path, broker_image: str, tmp_path_factory: pytest.TempPath
     (root / "multicloud.yaml").write_text(SPEC.format(
         service=docker_fixtures.service_name("evmove"), out=out, base=docker_fixtures.BASE_IMAGE, broker=BROKER_IMAGE,
         label=docker_fixtures.TEST_LABEL, session=docker_fixtures.SESSION))
-    orchestrate.deploy(Project.load(root), "local", lambda _m: None)
-    yield root
-    for target in ("docker", "local"):
-        try:
-            orchestrate.provider_for(Project.load(root), target).remove()
-        except Exception:  # noqa: BLE001 - not there any more: the move removed it
-            pass
+    try:
+        orchestrate.deploy(Project.load(root), "local", lambda _m: None)
+        yield root
+    finally:  # also after a deploy that failed half-way
+        for target in ("docker", "local"):
+            try:
+                orchestrate.provider_for(Project.load(root), target).remove()
+            except Exception:  # noqa: BLE001 - not there any more: the move removed it
+                pass
 
 
 def local(root: Path) -> LocalProvider:

@@ -28,9 +28,11 @@ def provider(nats_server: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     (root / "multicloud.yaml").write_text("service: evmovelocal\n" + FUNCTIONS.format(sleep="0.01")
                                           + "targets:\n  local: {}\n")
     provider = LocalProvider(Project.load(root))
-    provider.deploy(provider.build(build_dir(provider.project, "local")))
-    yield provider
-    provider.remove()
+    try:
+        provider.deploy(provider.build(build_dir(provider.project, "local")))
+        yield provider
+    finally:  # a deploy that failed half-way may have started the supervisor and the broker
+        provider.remove()
 
 
 def service_log(provider: LocalProvider) -> list[dict[str, object]]:
