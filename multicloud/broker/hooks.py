@@ -16,6 +16,10 @@ class BrokerEvents(Provider):
     def _broker_admin(self) -> BrokerAdmin:
         raise NotImplementedError
 
+    def broker_servers(self) -> list[str]:
+        """The broker's client URLs as the deploying host reaches them (where producers on it connect)."""
+        return list(self._broker_admin().servers)
+
     def _topology(self) -> Topology:
         return topology(self.project, self.name)
 

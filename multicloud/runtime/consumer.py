@@ -25,6 +25,9 @@ so replicas share the work (a work-queue stream hands each message to one of the
   reads past a failed record, and no record is handled after a later one.
 * Storage: each message is an S3-format bucket notification (MinIO's JSON); each record the trigger's
   filter accepts is one storage event.
+* Probes: a message with a `Multicloud-Probe: <nonce>` header (what `multicloud move` sends to check that a
+  destination consumes) is acknowledged without calling the handler and logged with its nonce, whatever
+  the trigger kind: the real broker path is proven without running user code on fake data.
 
 Start, drain and stop are coroutines; the server runs them on its own event loop, the one uvicorn serves
 HTTP on, as a background service (server_broker.py). The handler runs through `invoke`
@@ -50,6 +53,7 @@ RETRY_MAX_S = 60.0
 PULL_EXPIRES_S = 20.0
 HEARTBEAT_S = 2.0
 HEADER_LIMIT = 900  # bytes of the last error kept in a dead letter's header
+PROBE_HEADER = "Multicloud-Probe"  # see docs/events.md, "Moving event-driven services"
 DEAD_LETTER_HEADERS = ("Mc-Kind", "Mc-Name", "Mc-Function", "Mc-Attempts", "Mc-Last-Error", "Mc-Failed-At",
                        "Mc-Stream", "Mc-Sequence")
 
@@ -331,6 +335,9 @@ class Consumer:
                 self.stats.latency_ms.append((now - msg.metadata.timestamp.timestamp()) * 1000)
         due = []
         for msg in batch:
+            if PROBE_HEADER in (msg.headers or {}):
+                await self._probe(sub, msg)
+                continue
             attempt = msg.metadata.num_delivered
             if sub.max_attempts is not None and attempt > sub.max_attempts:
                 await self._dead_letter(sub, msg, sub.max_attempts, "no answer from the handler in its last "
@@ -360,6 +367,13 @@ class Consumer:
                   "kind": sub.kind, "name": sub.name, "messages": len(due), "failed": len(failed),
                   "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                   **({"error": one_line(error, 300)} if failed else {})})
+
+    async def _probe(self, sub: BrokerSubscription, msg: Any) -> None:
+        """A move's probe: acknowledged (so it leaves the queue) and logged with its nonce, never handled."""
+        await msg.ack()
+        self.log({"level": "INFO", "type": "probe", "function": sub.function, "kind": sub.kind, "name": sub.name,
+                  "message": "probe acknowledged without calling the handler",
+                  "probe": one_line(str(msg.headers[PROBE_HEADER]), 100)})
 
     async def _call(self, sub: BrokerSubscription, messages: list[Message]) -> tuple[set[str], str]:
         """One handler call with a batch: (ids that failed, why)."""

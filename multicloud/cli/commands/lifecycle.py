@@ -167,18 +167,26 @@ def move(
     path: PathArg = Path("."),
     source: Annotated[str, typer.Option("--from", help="Where the service runs now.")] = "aws",
     destination: Annotated[str, typer.Option("--to", help="Where it should run.")] = "docker",
+    drain_timeout: Annotated[float, typer.Option(
+        "--drain-timeout", min=0,
+        help="Seconds to wait for the source's queues to empty before removing it (it keeps consuming "
+             "meanwhile); when they do not, nothing is removed.")] = 300.0,
 ) -> None:
-    """Move a service: deploy to --to, verify it serves, only then remove it from --from."""
+    """Move a service: deploy to --to, verify it serves (and consumes its queues), let the source's queues
+    empty, only then remove it from --from."""
 
     def work(out: Output) -> int:
         from multicloud.move import move_service
+        from multicloud.move_events import summary
 
         project = load_project(path)
         src = one_target(project, source)
         dst = one_target(project, destination)
-        result = move_service(project, src, dst, out.progress_for(f"{src}->{dst}"))
+        result = move_service(project, src, dst, out.progress_for(f"{src}->{dst}"), drain_timeout=drain_timeout)
+        producers = summary(result.events, src)
         out.result(result, f"moved {project.name} from {src} to {dst}"
-                   + "".join(f"\n    {e.function}: {e.url}" for e in result.deployed.endpoints))
+                   + "".join(f"\n    {e.function}: {e.url}" for e in result.deployed.endpoints)
+                   + (f"\n{producers}" if producers else ""))
         return 0
 
     run(ctx, work)
