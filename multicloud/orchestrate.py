@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from multicloud.errors import MulticloudError, from_os_error
 from multicloud.project import Project
@@ -35,6 +36,7 @@ class TargetOutcome:
         elif isinstance(self.result, Plan):
             out["changes"] = [{"action": c.action, "resource": c.resource, "detail": c.detail}
                               for c in self.result.changes]
+            out["plan"] = self.result.document()  # what `plan --out` saves and `deploy --plan` checks
         elif isinstance(self.result, BuildResult):
             out["manifest"] = str(self.result.out_dir / "build.json")
             out["digest"] = self.result.digest
@@ -94,6 +96,28 @@ def deploy(project: Project, target: str, progress: Progress) -> DeployResult:
         build = _build(provider, progress)
         progress("deploying")
         result = provider.deploy(build, progress)
+    if result.changed:
+        record_deploy(project, target, "deploy", result.version)
+    return result
+
+
+def apply_saved(project: Project, target: str, saved: Plan, progress: Progress, where: Path | None = None
+                ) -> DeployResult:
+    """`deploy --plan`: under the deploy lock, build and plan again; apply only if that fresh plan is the
+    saved one (same spec, artifacts, steps and target state), else refuse naming what changed."""
+    from multicloud.locking import target_lock
+    from multicloud.plan.saved import differences, refuse
+
+    provider = provider_for(project, target)
+    with target_lock(provider, "deploy", progress):
+        build = _build(provider, progress)
+        progress("planning again to check the saved plan")
+        fresh = provider.plan(build, progress)
+        changed = differences(saved, fresh)
+        if changed:
+            raise refuse(target, changed, where)
+        progress("deploying the saved plan")
+        result = provider.apply(fresh, build, progress)
     if result.changed:
         record_deploy(project, target, "deploy", result.version)
     return result

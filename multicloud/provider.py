@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from multicloud.errors import MulticloudError, UnsupportedError
+from multicloud.plan import Plan as Plan
+from multicloud.plan import Step as Step
+from multicloud.plan import fingerprint
 from multicloud.project import Project
 
 Progress = Callable[[str], None]
@@ -71,19 +74,12 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class Change:
+    """The shape of a planned change before steps (multicloud.plan.Step): `Plan` turns it into a step.
+    Targets not yet converted to steps still build these."""
+
     action: Literal["create", "update", "delete", "noop"]
     resource: str
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    target: str
-    changes: tuple[Change, ...]
-
-    @property
-    def has_changes(self) -> bool:
-        return any(c.action != "noop" for c in self.changes)
 
 
 @dataclass(frozen=True)
@@ -297,12 +293,43 @@ class Provider:
         return result
 
     def plan(self, build: BuildResult | None, progress: Progress = no_progress) -> Plan:
+        """The steps a deploy of `build` would make, with what they were computed against (the spec's and
+        artifacts' fingerprints, what the target reports now): see multicloud.plan."""
         with self._translated("plan"):
-            return self._plan(build, progress)
+            plan = self._plan(build, progress)
+        return self._sealed(plan, build)
 
     def deploy(self, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
+        """Plan, then apply exactly that plan (targets converted to steps), or the target's own deploy."""
+        if not self.executes_plans():
+            with self._translated("deploy"):
+                return self._deploy(build, progress)
+        return self.apply(self.plan(build, progress), build, progress)
+
+    def apply(self, plan: Plan, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
+        """Execute `plan`'s steps and nothing else. A target not yet converted to steps runs its whole
+        deploy as one opaque step (the compatibility adapter: its plan's steps describe it)."""
         with self._translated("deploy"):
-            return self._deploy(build, progress)
+            if not self.executes_plans():
+                return self._deploy(build, progress)
+            return self._apply(plan, build, progress)
+
+    @classmethod
+    def executes_plans(cls) -> bool:
+        """True when the target builds executable steps (`_apply`), False when it still has `_deploy` only."""
+        return cls._apply is not Provider._apply
+
+    def _sealed(self, plan: Plan, build: BuildResult | None) -> Plan:
+        """Fill in what every plan records: spec fingerprint, artifacts' digests, and (for targets that
+        observe nothing themselves) the local state cache as the state fingerprint."""
+        from multicloud.state import read_state
+
+        observed = plan.observed or {"deploy state": fingerprint(read_state(self.project, self.name))}
+        return replace(
+            plan, spec=plan.spec or fingerprint(self.project.spec.model_dump(mode="json")),
+            digest=plan.digest or (build.digest if build else ""),
+            artifacts=plan.artifacts or ({a.function: a.sha256 for a in build.artifacts} if build else {}),
+            observed=observed)
 
     def invoke(self, request: InvokeRequest) -> InvokeResult:
         with self._translated("invoke"):
@@ -392,6 +419,10 @@ class Provider:
         raise self._unsupported("plan")
 
     def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
+        raise self._unsupported("deploy")
+
+    def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
+        """Execute exactly `plan.steps` (through the target's executor table); see docs/architecture.md."""
         raise self._unsupported("deploy")
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
