@@ -38,12 +38,12 @@ def _summary_text(outcomes: list[Any], verb: str) -> str:
             if hasattr(r, "endpoints"):
                 extra = f" version {r.version}{'' if r.changed else ' (unchanged)'}"
                 extra += "".join(f"\n    {e.function}: {e.url}" for e in r.endpoints)
+            elif hasattr(r, "changes"):  # a plan (it records artifacts' digests too: test it first)
+                extra = "".join(f"\n    {c.action:6} {c.resource}{f'  ({c.detail})' if c.detail else ''}"
+                                for c in r.changes) or "\n    no changes"
             elif hasattr(r, "artifacts"):
                 extra = "".join(f"\n    {a.function}: {a.path} ({a.size} bytes) -> {a.entry_point}"
                                 for a in r.artifacts)
-            elif hasattr(r, "changes"):
-                extra = "".join(f"\n    {c.action:6} {c.resource}{f'  ({c.detail})' if c.detail else ''}"
-                                for c in r.changes) or "\n    no changes"
             elif hasattr(r, "removed"):
                 extra = f": {len(r.removed)} resource(s)" + "".join(f"\n    {x}" for x in r.removed)
             lines.append(f"{o.target}: {verb} ok in {o.duration_s:.2f} s{extra}")
