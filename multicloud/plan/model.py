@@ -126,6 +126,9 @@ class Plan:
     digest: str = ""  # the build's digest over every artifact
     artifacts: Mapping[str, str] = field(default_factory=dict)  # function -> sha256 of its artifact
     observed: Mapping[str, str] = field(default_factory=dict)  # resource -> fingerprint of what it reported
+    #: What the provider's `_apply` needs from planning besides the steps (names, values to report), in
+    #: memory only: never saved. A saved plan is never applied as loaded: a fresh, equal plan is.
+    memo: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Old providers build `Plan(target, (Change(...), ...))`: the same steps, informational.

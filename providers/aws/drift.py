@@ -67,10 +67,13 @@ class Drift:
 
 @dataclass
 class Record:
-    """The fingerprints the last deploy recorded for one function, and those this run makes."""
+    """The fingerprints the last deploy recorded for one function, and those this run makes.
+
+    What this run makes is kept as `entries` ({id: [kind, key, fields]}), hashed only when stored: a
+    field can be a value a planned step will produce (the id of a new HTTP API), resolved at apply time."""
 
     recorded: dict[str, str] | None
-    made: dict[str, str] = field(default_factory=dict)
+    entries: dict[str, list[object]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, tags: Mapping[str, str] | None, cached: object) -> Record:
@@ -81,18 +84,30 @@ class Record:
         return cls(recorded or None)
 
     def check(self, kind: str, current: Resources, want: Resources) -> Drift:
-        self.made.update({_hash(kind, key): _hash(kind, key, fields) for key, fields in want.items()})
+        self.entries.update({_hash(kind, key): [kind, key, fields] for key, fields in want.items()})
         return Drift(kind, self.recorded, current, want)
 
     @property
+    def made(self) -> dict[str, str]:
+        return {rid: _hash(*entry) for rid, entry in self.entries.items()}
+
+    @staticmethod
+    def value_of(entries: Mapping[str, list[object]]) -> str:
+        return " ".join(f"{rid}={_hash(*entry)}" for rid, entry in sorted(entries.items()))
+
+    @property
     def value(self) -> str:
-        return " ".join(f"{rid}={content}" for rid, content in sorted(self.made.items()))
+        return self.value_of(self.entries)
+
+    @classmethod
+    def tags_of(cls, entries: Mapping[str, list[object]]) -> dict[str, str]:
+        """`multicloud:fingerprints`, then `multicloud:fingerprints:2`... for long records."""
+        parts = cls.value_of(entries).split()
+        chunks = [" ".join(parts[i:i + PER_TAG]) for i in range(0, len(parts), PER_TAG)]
+        return {TAG if n == 0 else f"{TAG}:{n + 1}": chunk for n, chunk in enumerate(chunks)}
 
     def tags(self) -> dict[str, str]:
-        """`multicloud:fingerprints`, then `multicloud:fingerprints:2`... for long records."""
-        entries = self.value.split()
-        chunks = [" ".join(entries[i:i + PER_TAG]) for i in range(0, len(entries), PER_TAG)]
-        return {TAG if n == 0 else f"{TAG}:{n + 1}": chunk for n, chunk in enumerate(chunks)}
+        return self.tags_of(self.entries)
 
 
 def stored(tags: Mapping[str, str]) -> dict[str, str]:
