@@ -68,7 +68,6 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
     """Deploy to `destination`, verify it, let requests in flight on `source` finish (`drain_s`, default
     the source's longest function timeout, at most MAX_DRAIN_S), then remove the service from `source`."""
     from multicloud import orchestrate
-    from multicloud.locking import target_lock
 
     if source == destination:
         raise UsageError(f"--from and --to are both {source}", fix="name two different targets")
@@ -76,7 +75,7 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
     dst = orchestrate.provider_for(project, destination)
     for provider in (src, dst):
         provider.require_sdk()  # before the source's lock: a move that cannot finish does not start
-    with target_lock(src, "move", progress):
+    with orchestrate.locked(src, "move", progress):
         if not src.status().deployed:
             raise OperationError(
                 f"{project.name} is not deployed on {source}: there is nothing to move",
@@ -90,7 +89,7 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
         except MulticloudError as exc:
             progress(f"verification failed; removing the new deployment from {destination}")
             try:
-                with target_lock(dst, "remove", progress):
+                with orchestrate.locked(dst, "remove", progress):
                     dst.remove(progress)
             except MulticloudError:
                 pass  # best effort: the source still serves either way
