@@ -17,7 +17,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Generic, Literal
+
+from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from multicloud.errors import MulticloudError, UnsupportedError
 from multicloud.plan import Plan as Plan
@@ -26,6 +29,8 @@ from multicloud.plan import fingerprint
 from multicloud.project import Project
 
 Progress = Callable[[str], None]
+#: A target's settings model (`targets.<name>` in the spec): `Provider[AwsSettings]` types `self.settings`.
+S = TypeVar("S", bound=BaseModel, default=BaseModel)
 TriggerKindOrDirect = Literal["http", "schedule", "queue", "stream", "storage", "direct"]
 Channel = Literal["queue", "stream"]
 
@@ -258,10 +263,15 @@ def to_jsonable(obj: object) -> object:
     return obj
 
 
-class Provider:
-    """Base class of every target. Public methods are the flow; `_hooks` are the provider's part."""
+class Provider(Generic[S]):
+    """Base class of every target. Public methods are the flow; `_hooks` are the provider's part.
+
+    Generic in the target's settings model: `class AwsProvider(Provider[AwsSettings])` with
+    `settings_class = AwsSettings` makes `self.settings` an `AwsSettings` everywhere, checked once here."""
 
     name: ClassVar[str]
+    #: The model of `targets.<name>` in the spec (multicloud/spec/targets/<name>.py).
+    settings_class: ClassVar[type[BaseModel]] = BaseModel
     #: The pip extra that brings this target's SDK (multicloud.extras), None when it needs none.
     extra: ClassVar[str | None] = None
     #: Operations that work without that SDK (no cloud call); every other one checks for it first.
@@ -269,6 +279,14 @@ class Provider:
 
     def __init__(self, project: Project) -> None:
         self.project = project
+
+    @property
+    def settings(self) -> S:
+        """This target's settings from the spec (defaults when the spec has none)."""
+        found = self.project.settings(self.name)
+        if not isinstance(found, self.settings_class):  # a wiring bug, not bad input
+            raise TypeError(f"{self.name} settings are {type(found).__name__}, not {self.settings_class.__name__}")
+        return found  # type: ignore[return-value]
 
     # ---- flow (template methods) -------------------------------------------------------------------
     def require_sdk(self) -> None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from multicloud.errors import MulticloudError
-from multicloud.project import Project
 from multicloud.provider import (
     BuildResult,
     Channel,
@@ -41,15 +40,10 @@ if TYPE_CHECKING:
     from .clients import Aws
 
 
-class AwsProvider(Provider):
+class AwsProvider(Provider[AwsSettings]):
     name = "aws"
     extra = "aws"
-
-    def __init__(self, project: Project) -> None:
-        super().__init__(project)
-        settings = project.settings("aws")
-        assert isinstance(settings, AwsSettings)
-        self.settings = settings
+    settings_class = AwsSettings
 
     @cached_property
     def aws(self) -> Aws:

@@ -18,6 +18,8 @@ from multicloud.spec.targets.aws import AwsSettings
 
 from .clients import Aws
 
+Value = str | dict[str, Any]  # a value known at plan time, or a reference (`ref`) to one a step produces
+
 
 def ref(key: str, *path: str, fmt: str = "{}") -> dict[str, Any]:
     """A value a planned step will produce: `outputs[key][path...]`, formatted into `fmt`."""

@@ -18,7 +18,7 @@ from multicloud.project import ResolvedFunction
 from multicloud.provider import Artifact
 
 from .build import DIRECT_UPLOAD_LIMIT
-from .context import Run, error_code, is_not_found, ref
+from .context import Run, Value, error_code, is_not_found, ref
 from .names import ALIAS, SECRETS_ENV, Names
 
 
@@ -124,7 +124,7 @@ def _version_config(run: Run, name: str, version: str) -> dict[str, Any] | None:
         return None
 
 
-def ensure_function(run: Run, want: Desired, current: dict[str, Any] | None, deployed: bool) -> str | None:
+def ensure_function(run: Run, want: Desired, current: dict[str, Any] | None, deployed: bool) -> Value:
     """Converge the function and its `live` alias; return the version `live` serves.
 
     `current` is `get_function`'s answer; `deployed`: the state cache says a deploy made the function."""

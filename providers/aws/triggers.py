@@ -14,7 +14,7 @@ from multicloud.errors import SpecError
 from multicloud.project import ResolvedFunction
 from multicloud.spec.models import ScheduleTrigger
 
-from .context import Run, is_not_found, is_ref, ref
+from .context import Run, Value, is_not_found, ref
 from .drift import Record, check
 from .events import scheduler_input
 from .names import ALIAS, Names
@@ -68,7 +68,7 @@ def _aws_weekdays(part: str, cron: str, where: str) -> str:
 
 
 # ---- resource policy (who may invoke the alias) ----------------------------------------------------
-def desired_statements(run: Run, fn: ResolvedFunction, sources: Sources, api_id: str | None
+def desired_statements(run: Run, fn: ResolvedFunction, sources: Sources, api_id: Value | None
                        ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     http = fn.triggers_of("http")
@@ -79,8 +79,8 @@ def desired_statements(run: Run, fn: ResolvedFunction, sources: Sources, api_id:
             out["multicloud-url-invoke"] = {"Action": "lambda:InvokeFunction", "Principal": "*",
                                             "InvokedViaFunctionUrl": True}
     if http and run.settings.http == "http_api" and api_id:
-        source: Any = (dict(api_id, format=run.aws.arn("execute-api", "{}/*")) if is_ref(api_id)
-                       else run.aws.arn("execute-api", f"{api_id}/*"))
+        source: Value = (dict(api_id, format=run.aws.arn("execute-api", "{}/*")) if isinstance(api_id, dict)
+                         else run.aws.arn("execute-api", f"{api_id}/*"))
         out["multicloud-http-api"] = {"Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com",
                                       "SourceArn": source}
     for bucket, arn in sorted(sources.buckets.items()):
@@ -124,7 +124,7 @@ def ensure_permissions(run: Run, names: Names, wanted: dict[str, dict[str, Any]]
 
 # ---- http ------------------------------------------------------------------------------------------
 def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction, deployed: str | None = None,
-                        record: Record | None = None) -> str | dict[str, Any] | None:
+                        record: Record | None = None) -> Value | None:
     """`deployed`: the URL the last deploy recorded (named in a drift detail: a new URL gets a new address).
     Returns the URL, a reference to the one a planned create makes, or None."""
     lam = run.aws.client("lambda")

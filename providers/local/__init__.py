@@ -53,14 +53,9 @@ from . import control
 SUPERVISOR_START_TIMEOUT = 20.0
 
 
-class LocalProvider(BrokerEvents):
+class LocalProvider(BrokerEvents[LocalSettings]):
     name = "local"
-
-    @property
-    def settings(self) -> LocalSettings:
-        settings = self.project.settings("local")
-        assert isinstance(settings, LocalSettings)
-        return settings
+    settings_class = LocalSettings
 
     @property
     def rundir(self) -> Path:
