@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from multicloud.spec.models import TriggerKind
+from multicloud.spec.models import TRIGGER_KINDS, TriggerKind
 
 MB = 1024 * 1024
 
@@ -27,7 +27,7 @@ class Limits:
     notes: str
 
 
-ALL_TRIGGERS: frozenset[TriggerKind] = frozenset({"http", "schedule", "queue", "stream", "storage"})
+ALL_TRIGGERS: frozenset[TriggerKind] = frozenset(TRIGGER_KINDS)
 
 CAPABILITIES: dict[str, Limits] = {
     # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html

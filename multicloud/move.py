@@ -83,7 +83,6 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
     (`drain_s`, default the source's longest function timeout, at most MAX_DRAIN_S), then remove the
     service from `source`."""
     from multicloud import orchestrate
-    from multicloud.locking import target_lock
 
     if source == destination:
         raise UsageError(f"--from and --to are both {source}", fix="name two different targets")
@@ -91,7 +90,7 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
     dst = orchestrate.provider_for(project, destination)
     for provider in (src, dst):
         provider.require_sdk()  # before the source's lock: a move that cannot finish does not start
-    with target_lock(src, "move", progress):
+    with orchestrate.locked(src, "move", progress):
         if not src.status().deployed:
             raise OperationError(
                 f"{project.name} is not deployed on {source}: there is nothing to move",
@@ -132,10 +131,10 @@ def move_service(project: Project, source: str, destination: str, progress: Prog
 
 def _remove_quietly(provider: Provider, progress: Progress) -> None:
     """Remove what a failed move made on the destination, best effort: the source still serves either way."""
-    from multicloud.locking import target_lock
+    from multicloud import orchestrate
 
     try:
-        with target_lock(provider, "remove", progress):
+        with orchestrate.locked(provider, "remove", progress):
             provider.remove(progress)
     except MulticloudError:
         pass

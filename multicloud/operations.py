@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from multicloud.errors import UsageError
 from multicloud.project import Project
 from multicloud.provider import InvokeRequest
+from multicloud.spec import kinds
 
-TRIGGERS = ("http", "schedule", "queue", "stream", "storage", "direct")
+TRIGGERS = (*kinds.NAMES, kinds.DIRECT)
 
 
 def channel_names(project: Project, target: str, kind: str, name: str | None) -> list[str]:

@@ -7,9 +7,11 @@ and one failing target does not stop the others. Outcomes come back as data; the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from multicloud.errors import MulticloudError, from_os_error
 from multicloud.project import Project
@@ -35,6 +37,7 @@ class TargetOutcome:
         elif isinstance(self.result, Plan):
             out["changes"] = [{"action": c.action, "resource": c.resource, "detail": c.detail}
                               for c in self.result.changes]
+            out["plan"] = self.result.document()  # what `plan --out` saves and `deploy --plan` checks
         elif isinstance(self.result, BuildResult):
             out["manifest"] = str(self.result.out_dir / "build.json")
             out["digest"] = self.result.digest
@@ -43,6 +46,16 @@ class TargetOutcome:
         if self.error is not None:
             out["error"] = self.error.to_dict()
         return out
+
+
+@contextmanager
+def locked(provider: Provider, operation: str, progress: Progress) -> Iterator[None]:
+    """The one place a target's deploy lock is taken: every flow that changes a target (deploy, a saved
+    plan's apply, rollback, remove here; `move` and the dashboard through these) goes through it."""
+    from multicloud.locking import target_lock
+
+    with target_lock(provider, operation, progress):
+        yield
 
 
 def provider_for(project: Project, target: str) -> Provider:
@@ -87,10 +100,8 @@ def for_each_target(
 
 
 def deploy(project: Project, target: str, progress: Progress) -> DeployResult:
-    from multicloud.locking import target_lock
-
     provider = provider_for(project, target)
-    with target_lock(provider, "deploy", progress):
+    with locked(provider, "deploy", progress):
         build = _build(provider, progress)
         progress("deploying")
         result = provider.deploy(build, progress)
@@ -99,12 +110,31 @@ def deploy(project: Project, target: str, progress: Progress) -> DeployResult:
     return result
 
 
-def rollback(project: Project, target: str, progress: Progress) -> DeployResult:
-    """Point `target`'s live version back at the previous one, under the target's deploy lock."""
-    from multicloud.locking import target_lock
+def apply_saved(project: Project, target: str, saved: Plan, progress: Progress, where: Path | None = None
+                ) -> DeployResult:
+    """`deploy --plan`: under the deploy lock, build and plan again; apply only if that fresh plan is the
+    saved one (same spec, artifacts, steps and target state), else refuse naming what changed."""
+    from multicloud.plan.saved import differences, refuse
 
     provider = provider_for(project, target)
-    with target_lock(provider, "rollback", progress):
+    with locked(provider, "deploy", progress):
+        build = _build(provider, progress)
+        progress("planning again to check the saved plan")
+        fresh = provider.plan(build, progress)
+        changed = differences(saved, fresh)
+        if changed:
+            raise refuse(target, changed, where)
+        progress("deploying the saved plan")
+        result = provider.apply(fresh, build, progress)
+    if result.changed:
+        record_deploy(project, target, "deploy", result.version)
+    return result
+
+
+def rollback(project: Project, target: str, progress: Progress) -> DeployResult:
+    """Point `target`'s live version back at the previous one, under the target's deploy lock."""
+    provider = provider_for(project, target)
+    with locked(provider, "rollback", progress):
         result = provider.rollback(progress)
     record_deploy(project, target, "rollback", result.version)
     return result
@@ -118,10 +148,8 @@ def plan(project: Project, target: str, progress: Progress) -> Plan:
 
 
 def remove(project: Project, target: str, progress: Progress) -> RemoveResult:
-    from multicloud.locking import target_lock
-
     provider = provider_for(project, target)
-    with target_lock(provider, "remove", progress):
+    with locked(provider, "remove", progress):
         result = provider.remove(progress)
     if result.removed:
         record_deploy(project, target, "remove", "")

@@ -17,12 +17,20 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Generic, Literal
+
+from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from multicloud.errors import MulticloudError, UnsupportedError
+from multicloud.plan import Plan as Plan
+from multicloud.plan import Step as Step
+from multicloud.plan import fingerprint
 from multicloud.project import Project
 
 Progress = Callable[[str], None]
+#: A target's settings model (`targets.<name>` in the spec): `Provider[AwsSettings]` types `self.settings`.
+S = TypeVar("S", bound=BaseModel, default=BaseModel)
 TriggerKindOrDirect = Literal["http", "schedule", "queue", "stream", "storage", "direct"]
 Channel = Literal["queue", "stream"]
 
@@ -71,19 +79,12 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class Change:
+    """The shape of a planned change before steps (multicloud.plan.Step): `Plan` turns it into a step.
+    Targets not yet converted to steps still build these."""
+
     action: Literal["create", "update", "delete", "noop"]
     resource: str
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    target: str
-    changes: tuple[Change, ...]
-
-    @property
-    def has_changes(self) -> bool:
-        return any(c.action != "noop" for c in self.changes)
 
 
 @dataclass(frozen=True)
@@ -262,10 +263,15 @@ def to_jsonable(obj: object) -> object:
     return obj
 
 
-class Provider:
-    """Base class of every target. Public methods are the flow; `_hooks` are the provider's part."""
+class Provider(Generic[S]):
+    """Base class of every target. Public methods are the flow; `_hooks` are the provider's part.
+
+    Generic in the target's settings model: `class AwsProvider(Provider[AwsSettings])` with
+    `settings_class = AwsSettings` makes `self.settings` an `AwsSettings` everywhere, checked once here."""
 
     name: ClassVar[str]
+    #: The model of `targets.<name>` in the spec (multicloud/spec/targets/<name>.py).
+    settings_class: ClassVar[type[BaseModel]] = BaseModel
     #: The pip extra that brings this target's SDK (multicloud.extras), None when it needs none.
     extra: ClassVar[str | None] = None
     #: Operations that work without that SDK (no cloud call); every other one checks for it first.
@@ -273,6 +279,14 @@ class Provider:
 
     def __init__(self, project: Project) -> None:
         self.project = project
+
+    @property
+    def settings(self) -> S:
+        """This target's settings from the spec (defaults when the spec has none)."""
+        found = self.project.settings(self.name)
+        if not isinstance(found, self.settings_class):  # a wiring bug, not bad input
+            raise TypeError(f"{self.name} settings are {type(found).__name__}, not {self.settings_class.__name__}")
+        return found  # type: ignore[return-value]
 
     # ---- flow (template methods) -------------------------------------------------------------------
     def require_sdk(self) -> None:
@@ -297,12 +311,43 @@ class Provider:
         return result
 
     def plan(self, build: BuildResult | None, progress: Progress = no_progress) -> Plan:
+        """The steps a deploy of `build` would make, with what they were computed against (the spec's and
+        artifacts' fingerprints, what the target reports now): see multicloud.plan."""
         with self._translated("plan"):
-            return self._plan(build, progress)
+            plan = self._plan(build, progress)
+        return self._sealed(plan, build)
 
     def deploy(self, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
+        """Plan, then apply exactly that plan (targets converted to steps), or the target's own deploy."""
+        if not self.executes_plans():
+            with self._translated("deploy"):
+                return self._deploy(build, progress)
+        return self.apply(self.plan(build, progress), build, progress)
+
+    def apply(self, plan: Plan, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
+        """Execute `plan`'s steps and nothing else. A target not yet converted to steps runs its whole
+        deploy as one opaque step (the compatibility adapter: its plan's steps describe it)."""
         with self._translated("deploy"):
-            return self._deploy(build, progress)
+            if not self.executes_plans():
+                return self._deploy(build, progress)
+            return self._apply(plan, build, progress)
+
+    @classmethod
+    def executes_plans(cls) -> bool:
+        """True when the target builds executable steps (`_apply`), False when it still has `_deploy` only."""
+        return cls._apply is not Provider._apply
+
+    def _sealed(self, plan: Plan, build: BuildResult | None) -> Plan:
+        """Fill in what every plan records: spec fingerprint, artifacts' digests, and (for targets that
+        observe nothing themselves) the local state cache as the state fingerprint."""
+        from multicloud.state import read_state
+
+        observed = plan.observed or {"deploy state": fingerprint(read_state(self.project, self.name))}
+        return replace(
+            plan, spec=plan.spec or fingerprint(self.project.spec.model_dump(mode="json")),
+            digest=plan.digest or (build.digest if build else ""),
+            artifacts=plan.artifacts or ({a.function: a.sha256 for a in build.artifacts} if build else {}),
+            observed=observed)
 
     def invoke(self, request: InvokeRequest) -> InvokeResult:
         with self._translated("invoke"):
@@ -392,6 +437,10 @@ class Provider:
         raise self._unsupported("plan")
 
     def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
+        raise self._unsupported("deploy")
+
+    def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
+        """Execute exactly `plan.steps` (through the target's executor table); see docs/architecture.md."""
         raise self._unsupported("deploy")
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:

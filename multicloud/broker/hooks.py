@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from multicloud.broker.admin import BrokerAdmin
 from multicloud.broker.topology import Channel, ChannelKind, Topology, conflicts, topology
 from multicloud.errors import UnsupportedError, UsageError
-from multicloud.provider import DeadLetter, DeadLetterAction, Provider, SendResult
+from multicloud.provider import DeadLetter, DeadLetterAction, Provider, S, SendResult
 
 
-class BrokerEvents(Provider):
+class BrokerEvents(Provider[S]):
     def _broker_admin(self) -> BrokerAdmin:
         raise NotImplementedError
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from multicloud.project import Project
+from multicloud.spec import kinds
 from multicloud.spec.models import QueueTrigger, StorageTrigger, StreamTrigger
 
 ROOT = "mc"
@@ -157,7 +158,7 @@ class Topology:
     def producer_permissions(self) -> tuple[list[str], list[str]]:
         """(publish, subscribe) of the `producer` user (apps, MinIO): publish into the service's queues,
         streams and buckets, and read JetStream's publish acknowledgements on the default inbox."""
-        publish = [f"{ROOT}.{self.service}.{kind}.>" for kind in ("queue", "stream", "storage")]
+        publish = [f"{ROOT}.{self.service}.{kind}.>" for kind in kinds.EVENT]
         return publish, ["_INBOX.>"]
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from multicloud.spec import kinds
 from multicloud.spec.secrets import SecretRef
 from multicloud.spec.targets import TargetsSettings
 from multicloud.spec.types import Int, MemoryMb, TimeoutS
@@ -165,7 +166,7 @@ class StorageTrigger(Strict):
 
 
 TriggerKind = Literal["http", "schedule", "queue", "stream", "storage"]
-TRIGGER_KINDS: tuple[TriggerKind, ...] = ("http", "schedule", "queue", "stream", "storage")
+TRIGGER_KINDS: tuple[TriggerKind, ...] = kinds.NAMES  # type: ignore[assignment]  # the table, spec/kinds.py
 
 
 class Trigger(Strict):

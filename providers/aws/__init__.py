@@ -1,8 +1,8 @@
 """The `aws` target: AWS Lambda through boto3.
 
 Small modules, one job each: `build` (deterministic zip), `iam` (least-privilege roles), `function`
-(code, version, `live` alias), `triggers` (URL/HTTP API, schedules, SQS/Kinesis, S3), `deploy` (plan and
-apply), `events` (native sample events for invoke), `ops` (invoke, logs, status, remove, rollback),
+(code, version, `live` alias), `triggers` (URL/HTTP API, schedules, SQS/Kinesis, S3), `deploy` (plan), `apply`
+(the executor table), `events` (native sample events for invoke), `ops` (invoke, logs, status, remove, rollback),
 `export` (SAM template), `redrive` (dead-letter queues), `messages` (send, pending, dead letters), `errors`
 (AWS errors -> multicloud errors). boto3 loads lazily inside hooks.
 """
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from multicloud.errors import MulticloudError
-from multicloud.project import Project
 from multicloud.provider import (
     BuildResult,
     Channel,
@@ -41,15 +40,10 @@ if TYPE_CHECKING:
     from .clients import Aws
 
 
-class AwsProvider(Provider):
+class AwsProvider(Provider[AwsSettings]):
     name = "aws"
     extra = "aws"
-
-    def __init__(self, project: Project) -> None:
-        super().__init__(project)
-        settings = project.settings("aws")
-        assert isinstance(settings, AwsSettings)
-        self.settings = settings
+    settings_class = AwsSettings
 
     @cached_property
     def aws(self) -> Aws:
@@ -79,10 +73,10 @@ class AwsProvider(Provider):
             build = self._build(build_dir(self.project, "aws"), progress)
         return plan(self.aws, self.project, self.settings, build, progress)
 
-    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
-        from .deploy import deploy
+    def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
+        from .deploy import apply
 
-        return deploy(self.aws, self.project, self.settings, build, progress)
+        return apply(self.aws, self.project, self.settings, plan, build, progress)
 
     def _rollback(self, progress: Progress) -> DeployResult:
         from .ops import rollback

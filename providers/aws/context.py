@@ -1,21 +1,33 @@
-"""The state shared by one deploy/plan run: clients, names, and the list of changes made (or planned).
+"""The state shared by one plan (or remove/rollback) run: clients, names, and the steps planned.
 
-`dry=True` turns every write into a recorded `Change` without calling AWS, so `plan` and `deploy` walk
-the same code path: what plan prints is what deploy does.
+Every write is a `Step` naming an executor of `apply.OPS` and its arguments as plain data, never a
+closure: `plan` records the steps (reads only), `deploy` applies exactly those steps afterwards
+(`apply.execute`). Values a step produces that later steps need (the version `publish_version` makes,
+the id of a new HTTP API) are references (`ref`), resolved when the step that needs them runs.
+`remove` and `rollback` run with `dry=False`: each step executes as soon as it is recorded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from multicloud.provider import Change, Progress
+from multicloud.plan import Step
+from multicloud.provider import Progress
 from multicloud.spec.targets.aws import AwsSettings
 
 from .clients import Aws
 
-T = TypeVar("T")
+Value = str | dict[str, Any]  # a value known at plan time, or a reference (`ref`) to one a step produces
+
+
+def ref(key: str, *path: str, fmt: str = "{}") -> dict[str, Any]:
+    """A value a planned step will produce: `outputs[key][path...]`, formatted into `fmt`."""
+    return {"$ref": key, "path": list(path), "format": fmt}
+
+
+def is_ref(value: object) -> bool:
+    return isinstance(value, dict) and "$ref" in value
 
 
 @dataclass
@@ -25,24 +37,32 @@ class Run:
     service: str
     dry: bool
     progress: Progress
-    changes: list[Change] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    observed: dict[str, object] = field(default_factory=dict)
 
-    def write(self, action: Literal["create", "update", "delete"], resource: str, call: Callable[[], T],
-              detail: str = "") -> T | None:
-        """Record a change and, unless planning, make it."""
-        self.changes.append(Change(action, resource, detail))
-        if self.dry:
-            return None
-        self.progress(f"{action} {resource}" + (f" ({detail})" if detail else ""))
-        return call()
+    @property
+    def changes(self) -> list[Step]:
+        return self.steps
 
-    def also(self, call: Callable[[], object]) -> None:
-        """A write that only keeps books on changes already recorded (not a change of its own)."""
+    def write(self, action: Literal["create", "update", "delete"], resource: str, op: str,
+              args: dict[str, Any], detail: str = "", out: str | None = None) -> None:
+        """Plan one write: executor `op` of `apply.OPS` with `args`; its answer is stored as `out`."""
+        from .apply import OPS, execute
+
+        base = Step.of(action, resource, detail)
+        data = {**args, "$out": out} if out else args
+        step = Step(action, base.kind, base.id, detail, op=op, args=data, calls=OPS[op].calls(args))
+        self.steps.append(step)
         if not self.dry:
-            call()
+            execute(self.aws, step, self.outputs, self.progress)
 
     def noop(self, resource: str) -> None:
-        self.changes.append(Change("noop", resource))
+        self.steps.append(Step.of("noop", resource))
+
+    def observe(self, resource: str, value: object) -> None:
+        """What the target reported for `resource` (a saved plan is refused when it differs at apply)."""
+        self.observed[resource] = value
 
 
 def error_code(exc: Exception) -> str:

@@ -1,12 +1,16 @@
-"""Plan and deploy: converge each function's role, code, version, alias and triggers.
+"""Plan and apply: converge each function's role, code, version, alias and triggers.
 
-The same walk serves `plan` (dry: reads only, records changes) and `deploy` (makes them). Order matters
-for safety: triggers already point at the `live` alias, and the alias moves only after the new version
-is published, so any failure leaves the previous version serving.
+`plan` walks the spec against what AWS reports (reads only) and records one step per write, each naming
+an executor of `apply.OPS` with its arguments; `apply` runs exactly those steps, in order, and nothing
+else. Order matters for safety: triggers already point at the `live` alias, and the alias moves only after
+the new version is published, so any failure leaves the previous version serving.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from multicloud.plan import fingerprint
 from multicloud.project import Project, ResolvedFunction
 from multicloud.provider import BuildResult, DeployResult, Endpoint, Plan, Progress
 from multicloud.spec.targets.aws import AwsSettings
@@ -14,18 +18,19 @@ from multicloud.state import read_state, write_state
 
 from . import drift, iam, redrive, sources, triggers
 from . import function as fnmod
+from .apply import apply_steps, resolve
 from .clients import Aws
-from .context import Run
+from .context import Run, is_ref
 from .names import Names
 
 
 def walk(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, dry: bool,
-         progress: Progress) -> tuple[Run, list[Endpoint], dict[str, dict[str, object]]]:
+         progress: Progress) -> tuple[Run, list[tuple[str, Any, str]], dict[str, dict[str, Any]]]:
     run = Run(aws=aws, settings=settings, service=project.name, dry=dry, progress=progress)
     previous = read_state(project, "aws").get("functions", {})
     artifacts = {a.function: a for a in build.artifacts}
-    endpoints: list[Endpoint] = []
-    facts: dict[str, dict[str, object]] = {}
+    endpoints: list[tuple[str, Any, str]] = []  # (function, url or a reference to it, auth)
+    facts: dict[str, dict[str, Any]] = {}
     for fn in project.functions_for("aws"):
         names = Names(project.name, settings.stage, fn.name)
         facts[fn.name] = _deploy_one(run, project, names, fn, artifacts[fn.name], previous.get(fn.name, {}),
@@ -54,13 +59,14 @@ def _prune(run: Run, project: Project, settings: AwsSettings, previous: dict[str
 
 
 def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, artifact: object,
-                previous: dict[str, object], endpoints: list[Endpoint]) -> dict[str, object]:
+                previous: dict[str, object], endpoints: list[tuple[str, Any, str]]) -> dict[str, Any]:
     from multicloud.provider import Artifact
 
     assert isinstance(artifact, Artifact)
     found = sources.resolve(run, fn)  # fails early, before anything changes, if a source is missing
     first_change = len(run.changes)
     current = fnmod.get_function(run, names.lambda_name)
+    _observe(run, names, current)
     kept = drift.stored(current.get("Tags") or {}) if current else {}
     record = drift.Record.of(kept, previous.get("fingerprints"))
     tags = names.tags(run.settings.tags)
@@ -93,38 +99,55 @@ def _deploy_one(run: Run, project: Project, names: Names, fn: ResolvedFunction, 
     endpoint = api_url or url
     if http and endpoint:
         auth = "iam" if any(t.http is not None and t.http.auth == "key" for t in http) else "none"
-        endpoints.append(Endpoint(fn.name, endpoint, auth))  # type: ignore[arg-type]
+        endpoints.append((fn.name, endpoint, auth))
     return {"name": names.lambda_name, "version": version, "buckets": sorted(found.buckets), "queues": sorted(queues),
-            "url": endpoint or None, "fingerprints": record.value}
+            "url": endpoint or None, "fingerprints": record.entries}
+
+
+def _observe(run: Run, names: Names, current: dict[str, Any] | None) -> None:
+    """The function as AWS reports it now: a saved plan is refused if it changed before apply."""
+    conf = (current or {}).get("Configuration") or {}
+    run.observe(f"lambda function {names.lambda_name}", fingerprint(
+        [conf.get("RevisionId"), conf.get("CodeSha256"), drift.stored((current or {}).get("Tags") or {})])
+        if current else "missing")
 
 
 def _keep_record(run: Run, names: Names, record: drift.Record, kept: dict[str, str], first_change: int) -> None:
-    """Store this run's fingerprints on the function (see `drift`) where they differ from its tags."""
-    wanted = record.tags()
-    if wanted == kept:
+    """Store this run's fingerprints on the function (see `drift`) where they differ from its tags: a step
+    of its own, after the changes it records (`lambda.store_record` in apply.py)."""
+    if not any(is_ref(v) for v in _leaves(record.entries)) and record.tags() == kept:
         return
-    lam, arn = run.aws.client("lambda"), fnmod.function_arn(run, names)
+    changed = any(c.action != "noop" for c in run.steps[first_change:])
+    run.write("update", f"lambda function {names.lambda_name}", "lambda.store_record",
+              {"Resource": fnmod.function_arn(run, names), "entries": record.entries, "kept": sorted(kept)},
+              "tags: drift record of the changes above" if changed else "tags: drift record")
 
-    def store() -> None:
-        lam.tag_resource(Resource=arn, Tags=wanted)
-        if set(kept) - set(wanted):
-            lam.untag_resource(Resource=arn, TagKeys=sorted(set(kept) - set(wanted)))
 
-    if any(c.action != "noop" for c in run.changes[first_change:]):
-        run.also(store)  # bookkeeping of the changes listed above for this function
-    else:  # e.g. deployed by a multicloud that kept no fingerprints yet
-        run.write("update", f"lambda function {names.lambda_name}", store, "tags: drift record")
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict) and not is_ref(value):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
 
 
 def plan(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, progress: Progress) -> Plan:
-    run, _, _ = walk(aws, project, settings, build, True, progress)
-    return Plan(target="aws", changes=tuple(run.changes))
+    run, endpoints, facts = walk(aws, project, settings, build, True, progress)
+    observed = {k: str(v) for k, v in run.observed.items()}
+    return Plan(target="aws", steps=tuple(run.steps), observed=observed,
+                memo={"endpoints": endpoints, "facts": facts})
 
 
-def deploy(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, progress: Progress
-           ) -> DeployResult:
-    run, endpoints, facts = walk(aws, project, settings, build, False, progress)
-    changed = any(c.action != "noop" for c in run.changes)
+def apply(aws: Aws, project: Project, settings: AwsSettings, plan: Plan, build: BuildResult, progress: Progress
+          ) -> DeployResult:
+    """Run exactly the plan's steps, then record what they made (state cache) and report it."""
+    outputs = apply_steps(aws, plan.steps, progress)
+    facts = resolve(dict(plan.memo["facts"]), outputs)
+    for f in facts.values():
+        f["fingerprints"] = drift.Record.value_of(f["fingerprints"])
+    endpoints = [Endpoint(fn, str(resolve(url, outputs)), auth)  # type: ignore[arg-type]
+                 for fn, url, auth in plan.memo["endpoints"]]
+    changed = plan.has_changes
     state = read_state(project, "aws")
     if changed or state.get("digest") != build.digest:
         write_state(project, "aws", {"digest": build.digest, "region": aws.region, "stage": settings.stage,
@@ -133,5 +156,5 @@ def deploy(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult
     return DeployResult(
         target="aws", version=build.digest[:12], changed=changed, endpoints=tuple(endpoints),
         details={f"{name}.version": v for name, v in versions.items()}
-        | {"changes": str(sum(c.action != "noop" for c in run.changes))},
+        | {"changes": str(sum(c.action != "noop" for c in plan.steps))},
     )

@@ -1,105 +1,46 @@
-"""Drift: tell a change made by hand on AWS from a change of the spec, so `plan` can say which is which.
+"""Drift on aws: the shared record (multicloud/drift.py) stored with the deployment.
 
-Each deploy records one short fingerprint per resource it converges for a function (execution and
-scheduler roles and their inline policies, permissions, Function URL, HTTP API, schedules, event source
-mappings, S3 notifications): `<id>=<content>`, six hex digits of a hash of the resource's kind and key,
-six of its settings. The record lives with the deployment, in the function's `multicloud:fingerprints`
-tags (`get_function` returns them with no extra call, so any machine sees them), and in the local state
-cache, which serves when the function itself is gone. The `live` alias records the version multicloud
-set in its own description (see `function.py`).
-
-Then, for each resource that differs from the spec: recorded and now missing, or now unlike its record,
-means changed outside multicloud (`drift: ...`); recorded and as recorded means the spec changed (a plain
-change); not recorded means new in the spec, or, when the spec does not want it either, added by hand.
-With no record at all (first deploy, or deployed before records existed) nothing is called drift.
+The record lives in the function's `multicloud:fingerprints` tags (`get_function` returns them with no
+extra call, so any machine sees them), split over `multicloud:fingerprints:2`... when long, and in the
+local state cache, which serves when the function itself is gone. The `live` alias records the version
+multicloud set in its own description (see `function.py`). The resources recorded per function:
+execution and scheduler roles and their inline policies, permissions, Function URL, HTTP API, schedules,
+event source mappings, S3 notifications, dead-letter queues and redrive policies.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from multicloud import drift as core
+from multicloud.drift import Drift, Resources, check
 
 TAG = "multicloud:fingerprints"
 PER_TAG = 18  # entries of 13 characters + a space in one tag value (AWS allows 256 characters)
 
-# {resource key: {setting: value}}: one kind of resource, normalised so that what the spec wants and
-# what AWS reports compare equal once deployed. Setting names appear in drift details.
-Resources = Mapping[str, Mapping[str, object]]
+__all__ = ["PER_TAG", "TAG", "Drift", "Record", "Resources", "check", "stored"]
 
 
-def _hash(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:6]
-
-
-@dataclass(frozen=True)
-class Drift:
-    """One kind of resource: what AWS reports, what the spec wants, and what the last deploy made."""
-
-    kind: str
-    recorded: Mapping[str, str] | None  # {id: content} of every resource; None: nothing recorded
-    current: Resources
-    want: Resources
-
-    def made(self, key: str) -> bool:
-        """Whether the last deploy recorded resource `key` (made it, or found it as the spec wanted)."""
-        return self.recorded is not None and _hash(self.kind, key) in self.recorded
-
-    def label(self, key: str, what: str, plain: str = "") -> str:
-        """The detail of the change that converges resource `key`: `drift: ...` when a change made by
-        hand is why it differs, else `plain`."""
-        if self.recorded is None:
-            return plain
-        was = self.recorded.get(_hash(self.kind, key))
-        now, wanted = self.current.get(key), self.want.get(key)
-        if wanted is None:  # the spec does not want it: dropped from the spec, or never multicloud's
-            return f"drift: {what} was added outside multicloud" if now is not None and was is None else plain
-        if was is None:  # new in the spec
-            return plain
-        if now is None:
-            return f"drift: {what} was deleted outside multicloud"
-        if _hash(self.kind, key, now) == was:  # as deployed: the spec changed
-            return plain
-        changed = [name for name, value in wanted.items() if now.get(name) != value]
-        return f"drift: {', '.join(changed)} of {what} changed outside multicloud" if changed else plain
-
-
-@dataclass
-class Record:
-    """The fingerprints the last deploy recorded for one function, and those this run makes."""
-
-    recorded: dict[str, str] | None
-    made: dict[str, str] = field(default_factory=dict)
+class Record(core.Record):
+    """The shared record, stored as the function's tags."""
 
     @classmethod
     def of(cls, tags: Mapping[str, str] | None, cached: object) -> Record:
         """From the function's tags, else (function gone, or tagged before records) the state cache."""
         text = " ".join(v for k, v in sorted(stored(tags or {}).items())) or str(cached or "")
-        pairs = (entry.partition("=") for entry in text.split())
-        recorded = {rid: content for rid, sep, content in pairs if sep}
-        return cls(recorded or None)
+        return cls(core.Record.parse(text).recorded)
 
-    def check(self, kind: str, current: Resources, want: Resources) -> Drift:
-        self.made.update({_hash(kind, key): _hash(kind, key, fields) for key, fields in want.items()})
-        return Drift(kind, self.recorded, current, want)
-
-    @property
-    def value(self) -> str:
-        return " ".join(f"{rid}={content}" for rid, content in sorted(self.made.items()))
+    @classmethod
+    def tags_of(cls, entries: Mapping[str, list[object]]) -> dict[str, str]:
+        """`multicloud:fingerprints`, then `multicloud:fingerprints:2`... for long records."""
+        parts = cls.value_of(entries).split()
+        chunks = [" ".join(parts[i:i + PER_TAG]) for i in range(0, len(parts), PER_TAG)]
+        return {TAG if n == 0 else f"{TAG}:{n + 1}": chunk for n, chunk in enumerate(chunks)}
 
     def tags(self) -> dict[str, str]:
-        """`multicloud:fingerprints`, then `multicloud:fingerprints:2`... for long records."""
-        entries = self.value.split()
-        chunks = [" ".join(entries[i:i + PER_TAG]) for i in range(0, len(entries), PER_TAG)]
-        return {TAG if n == 0 else f"{TAG}:{n + 1}": chunk for n, chunk in enumerate(chunks)}
+        return self.tags_of(self.entries)
 
 
 def stored(tags: Mapping[str, str]) -> dict[str, str]:
     """The record's tags among a resource's tags."""
     return {k: v for k, v in tags.items() if k == TAG or k.startswith(TAG + ":")}
-
-
-def check(record: Record | None, kind: str, current: Resources, want: Resources) -> Drift:
-    """`record` is None where nothing is recorded on purpose (`remove`): no drift, nothing made."""
-    return Drift(kind, None, current, want) if record is None else record.check(kind, current, want)

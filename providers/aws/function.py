@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from multicloud.errors import OperationError
@@ -20,10 +18,8 @@ from multicloud.project import ResolvedFunction
 from multicloud.provider import Artifact
 
 from .build import DIRECT_UPLOAD_LIMIT
-from .context import Run, error_code, is_not_found
+from .context import Run, Value, error_code, is_not_found, ref
 from .names import ALIAS, SECRETS_ENV, Names
-
-WAIT = {"Delay": 1, "MaxAttempts": 300}
 
 
 @dataclass(frozen=True)
@@ -77,43 +73,22 @@ def _matches(conf: dict[str, Any], want: Desired) -> bool:
                 and arch == want.architecture)
 
 
-def _code(run: Run, want: Desired) -> dict[str, Any]:
-    path: Path = want.artifact.path
+def code_source(run: Run, want: Desired) -> dict[str, Any]:
+    """Where the function's code comes from, decided at plan time (reads only): the zip itself, or, for a
+    large artifact with `artifact_bucket`, an S3 object (uploaded by the step unless already there)."""
+    path = str(want.artifact.path)
     if want.artifact.size <= DIRECT_UPLOAD_LIMIT or not run.settings.artifact_bucket:
-        return {"ZipFile": path.read_bytes()}
+        return {"path": path, "sha256": want.artifact.sha256}
     bucket = run.settings.artifact_bucket
     key = f"multicloud/{run.service}/{run.settings.stage}/{want.artifact.sha256}.zip"
-    s3 = run.aws.client("s3")
     try:
-        s3.head_object(Bucket=bucket, Key=key)
+        run.aws.client("s3").head_object(Bucket=bucket, Key=key)
+        upload = False
     except Exception as exc:
         if not (is_not_found(exc) or error_code(exc) in {"404", "NoSuchKey"}):
             raise
-        run.progress(f"uploading {want.artifact.size // (1024 * 1024)} MB to s3://{bucket}/{key}")
-        s3.upload_file(str(path), bucket, key)
-    return {"S3Bucket": bucket, "S3Key": key}
-
-
-def _wait(run: Run, waiter: str, name: str) -> None:
-    run.aws.client("lambda").get_waiter(waiter).wait(FunctionName=name, WaiterConfig=WAIT)
-
-
-def _create(run: Run, want: Desired) -> None:
-    lam = run.aws.client("lambda")
-    name = want.names.lambda_name
-    args = dict(FunctionName=name, PackageType="Zip", Architectures=[want.architecture], Publish=False,
-                Tags=want.tags, **want.config())
-    for attempt in range(10):
-        try:
-            lam.create_function(Code=_code(run, want), **args)
-            break
-        except Exception as exc:
-            # A new role takes a few seconds to become assumable by Lambda (IAM is eventually consistent).
-            if error_code(exc) == "InvalidParameterValueException" and "role" in str(exc) and attempt < 9:
-                time.sleep(min(2 ** attempt, 8))
-                continue
-            raise
-    _wait(run, "function_active_v2", name)
+        upload = True
+    return {"path": path, "sha256": want.artifact.sha256, "bucket": bucket, "key": key, "upload": upload}
 
 
 def get_function(run: Run, name: str) -> dict[str, Any] | None:
@@ -149,16 +124,17 @@ def _version_config(run: Run, name: str, version: str) -> dict[str, Any] | None:
         return None
 
 
-def ensure_function(run: Run, want: Desired, current: dict[str, Any] | None, deployed: bool) -> str | None:
+def ensure_function(run: Run, want: Desired, current: dict[str, Any] | None, deployed: bool) -> Value:
     """Converge the function and its `live` alias; return the version `live` serves.
 
     `current` is `get_function`'s answer; `deployed`: the state cache says a deploy made the function."""
-    lam = run.aws.client("lambda")
     name = want.names.lambda_name
     resource = f"lambda function {name}"
     alias_resource = f"lambda alias {name}:{ALIAS}"
     if current is None:
-        run.write("create", resource, lambda: _create(run, want),
+        run.write("create", resource, "lambda.create_function",
+                  dict(FunctionName=name, PackageType="Zip", Architectures=[want.architecture], Publish=False,
+                       Tags=want.tags, code=code_source(run, want), **want.config()),
                   "drift: the function was deleted outside multicloud" if deployed else "")
     else:
         _ensure_tags(run, want, current.get("Tags") or {}, current["Configuration"]["FunctionArn"])
@@ -177,12 +153,12 @@ def ensure_function(run: Run, want: Desired, current: dict[str, Any] | None, dep
             latest = _config_of(current["Configuration"])
             changed = [k.lower() for k, v in want.config().items() if latest.get(k) != v]
             if changed:  # $LATEST edited outside multicloud; `live` still serves the deployed version
-                run.write("update", resource, lambda: _update_config(run, want),
+                run.write("update", resource, "lambda.update_configuration", _config_args(want),
                           f"drift: {', '.join(changed)} of $LATEST changed outside multicloud")
             else:
                 run.noop(resource)
             if kept != serving:  # moved by hand, and the version multicloud set still fits the spec
-                run.write("update", alias_resource, lambda: lam.update_alias(
+                run.write("update", alias_resource, "lambda:UpdateAlias", dict(
                     FunctionName=name, Name=ALIAS, FunctionVersion=kept, Description=alias_description(kept)),
                     f"{moved}: back to version {kept}")
             return kept
@@ -190,39 +166,33 @@ def ensure_function(run: Run, want: Desired, current: dict[str, Any] | None, dep
         latest = current["Configuration"]
         if latest.get("CodeSha256") != want.code_sha or (latest.get("Architectures") or ["x86_64"])[0] \
                 != want.architecture:
-            run.write("update", resource, lambda: _update_code(run, want), "code")
+            run.write("update", resource, "lambda.update_code", dict(
+                FunctionName=name, Architectures=[want.architecture], code=code_source(run, want)), "code")
         if _config_of(latest) != want.config():
-            run.write("update", resource, lambda: _update_config(run, want), "configuration")
-    published = run.write("create", f"lambda version {name}", lambda: lam.publish_version(
-        FunctionName=name, CodeSha256=want.code_sha))
-    version = str(published["Version"]) if published else None
+            run.write("update", resource, "lambda.update_configuration", _config_args(want), "configuration")
+    key = f"version:{name}"
+    run.write("create", f"lambda version {name}", "lambda:PublishVersion",
+              dict(FunctionName=name, CodeSha256=want.code_sha), out=key)
+    version, described = ref(key, "Version"), ref(key, "Version", fmt=alias_description("{}"))
     if alias is None:
-        run.write("create", alias_resource, lambda: lam.create_alias(
-            FunctionName=name, Name=ALIAS, FunctionVersion=version, Description=alias_description(str(version))))
+        run.write("create", alias_resource, "lambda:CreateAlias", dict(
+            FunctionName=name, Name=ALIAS, FunctionVersion=version, Description=described))
     else:
-        run.write("update", alias_resource, lambda: lam.update_alias(
-            FunctionName=name, Name=ALIAS, FunctionVersion=version, Description=alias_description(str(version))),
-            moved or f"-> version {version}")
+        run.write("update", alias_resource, "lambda:UpdateAlias", dict(
+            FunctionName=name, Name=ALIAS, FunctionVersion=version, Description=described),
+            moved or "-> the version published")
     return version
 
 
-def _update_code(run: Run, want: Desired) -> None:
-    run.aws.client("lambda").update_function_code(
-        FunctionName=want.names.lambda_name, Architectures=[want.architecture], **_code(run, want))
-    _wait(run, "function_updated_v2", want.names.lambda_name)
-
-
-def _update_config(run: Run, want: Desired) -> None:
-    run.aws.client("lambda").update_function_configuration(FunctionName=want.names.lambda_name,
-                                                           **want.config())
-    _wait(run, "function_updated_v2", want.names.lambda_name)
+def _config_args(want: Desired) -> dict[str, Any]:
+    return dict(FunctionName=want.names.lambda_name, **want.config())
 
 
 def _ensure_tags(run: Run, want: Desired, current: dict[str, str], arn: str) -> None:
     missing = {k: v for k, v in want.tags.items() if current.get(k) != v}
     if missing:
-        run.write("update", f"lambda function {want.names.lambda_name}", lambda: run.aws.client(
-            "lambda").tag_resource(Resource=arn, Tags=missing), "tags")
+        run.write("update", f"lambda function {want.names.lambda_name}", "lambda:TagResource",
+                  dict(Resource=arn, Tags=missing), "tags")
 
 
 def _get_alias(run: Run, name: str) -> dict[str, Any] | None:

@@ -6,7 +6,6 @@ are granted on the function's resource policy instead). Schedules get their own 
 from __future__ import annotations
 
 import json
-from functools import partial
 from typing import Any
 
 from multicloud.project import ResolvedFunction
@@ -103,24 +102,25 @@ def ensure_role(run: Run, name: str, trust: dict[str, Any], policy_name: str, po
                                           "policy": {"statements": _canonical(policy)}}
     drift = check(record, kind, current, want)
     inline = f"inline policy {policy_name}"
-    put_policy = partial(iam.put_role_policy, RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
+    put_policy = dict(RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy))
     if role is None:
-        run.write("create", f"iam role {name}", lambda: iam.create_role(
+        run.write("create", f"iam role {name}", "iam:CreateRole", dict(
             RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Description="managed by multicloud",
             Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())]), drift.label("role", "the role"))
-        run.write("create", f"iam role policy {name}/{policy_name}", put_policy, drift.label("policy", inline))
+        run.write("create", f"iam role policy {name}/{policy_name}", "iam:PutRolePolicy", put_policy,
+                  drift.label("policy", inline))
         return arn
     if current["role"]["trust policy"] != want["role"]["trust policy"]:
-        run.write("update", f"iam role {name}", lambda: iam.update_assume_role_policy(
+        run.write("update", f"iam role {name}", "iam:UpdateAssumeRolePolicy", dict(
             RoleName=name, PolicyDocument=json.dumps(trust)), drift.label("role", "the role", "trust policy"))
     missing = {k: v for k, v in tags.items() if current_tags.get(k) != v}
     if missing:
-        run.write("update", f"iam role {name}", lambda: iam.tag_role(
+        run.write("update", f"iam role {name}", "iam:TagRole", dict(
             RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in sorted(missing.items())]),
             drift.label("role", "the role", "tags"))
     if current.get("policy") != want["policy"]:
         run.write("update" if "policy" in current else "create", f"iam role policy {name}/{policy_name}",
-                  put_policy, drift.label("policy", inline))
+                  "iam:PutRolePolicy", put_policy, drift.label("policy", inline))
     else:
         run.noop(f"iam role {name}")
     return arn
@@ -135,7 +135,7 @@ def delete_role(run: Run, name: str) -> bool:
             return False
         raise
     for policy in names:
-        run.write("delete", f"iam role policy {name}/{policy}",
-                  partial(iam.delete_role_policy, RoleName=name, PolicyName=policy))
-    run.write("delete", f"iam role {name}", lambda: iam.delete_role(RoleName=name))
+        run.write("delete", f"iam role policy {name}/{policy}", "iam:DeleteRolePolicy",
+                  dict(RoleName=name, PolicyName=policy))
+    run.write("delete", f"iam role {name}", "iam:DeleteRole", dict(RoleName=name))
     return True

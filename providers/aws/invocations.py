@@ -84,11 +84,11 @@ def calls_from_events(events: list[dict[str, Any]], function: str) -> list[Invoc
                 current[stream] = request_id
             elif platform["type"] == "platform.report" and request_id:
                 call = calls.pop(request_id, None) or _Call(when)
-                status = str(record.get("status", "success"))
-                duration = (record.get("metrics") or {}).get("durationMs")
-                error = call.error or (None if status == "success" else str(record.get("errorType") or status))
+                outcome = str(record.get("status", "success"))
+                took = (record.get("metrics") or {}).get("durationMs")
+                error = call.error or (None if outcome == "success" else str(record.get("errorType") or outcome))
                 out.append(Invocation(call.start, function, error is None,
-                                      float(duration) if isinstance(duration, (int, float)) else None,
+                                      float(took) if isinstance(took, (int, float)) else None,
                                       None, request_id, error))
             continue
         if m := START.match(message):
@@ -99,16 +99,16 @@ def calls_from_events(events: list[dict[str, Any]], function: str) -> list[Invoc
             if m.group(1) in calls:
                 calls[m.group(1)].done = True
         elif m := REPORT.match(message):
-            call = calls.pop(m.group(1), None) or _Call(when)
+            reported = calls.pop(m.group(1), None) or _Call(when)
             duration = DURATION.search(message)
             status = STATUS.search(message)
-            error = call.error or (status.group(1) if status and status.group(1) != "success" else None)
-            out.append(Invocation(call.start, function, error is None,
+            error = reported.error or (status.group(1) if status and status.group(1) != "success" else None)
+            out.append(Invocation(reported.start, function, error is None,
                                   float(duration.group(1)) if duration else None, None, m.group(1), error))
         elif stream in current and (error := _error_in(message)) is not None:
-            call = calls.get(current[stream])
-            if call is not None and call.error is None:
-                call.error = error
+            running = calls.get(current[stream])
+            if running is not None and running.error is None:
+                running.error = error
     # a call that ended without a REPORT line (an emulator that writes none) still counts, without latency
     for request_id, call in calls.items():
         if call.done:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from functools import partial
 from typing import Any
 
 from multicloud.project import Project, ResolvedFunction
@@ -78,13 +77,12 @@ def _http_result(name: str, payload: bytes, took: float) -> InvokeResult:
 # ---- rollback --------------------------------------------------------------------------------------
 def rollback(aws: Aws, project: Project, settings: AwsSettings, progress: Progress) -> DeployResult:
     run = _run(aws, project, settings, progress)
-    lam = aws.client("lambda")
     moved: dict[str, str] = {}
     for fn in project.functions_for("aws"):
         name = Names(project.name, settings.stage, fn.name).lambda_name
         current, previous = fnmod.previous_version(run, name)
-        run.write("update", f"lambda alias {name}:{ALIAS}", partial(
-            lam.update_alias, FunctionName=name, Name=ALIAS, FunctionVersion=previous,
+        run.write("update", f"lambda alias {name}:{ALIAS}", "lambda:UpdateAlias", dict(
+            FunctionName=name, Name=ALIAS, FunctionVersion=previous,
             Description=fnmod.alias_description(previous)), f"{current} -> {previous}")
         moved[f"{fn.name}.version"] = previous
         moved[f"{fn.name}.previous"] = current
@@ -170,17 +168,16 @@ def remove_function(run: Run, project: Project, short: str, lname: str, buckets:
     mappings = {m["UUID"]: m for arn in (target, fnmod.function_arn(run, names))
                 for m in triggers.list_mappings(run, arn)}
     for uuid in mappings:
-        run.write("delete", f"lambda event source mapping {uuid}", partial(lam.delete_event_source_mapping, UUID=uuid))
+        run.write("delete", f"lambda event source mapping {uuid}", "lambda:DeleteEventSourceMapping", dict(UUID=uuid))
     queues = {str(m["EventSourceArn"]).rsplit(":", 1)[-1] for m in mappings.values()
               if ":sqs:" in str(m.get("EventSourceArn", ""))}
     triggers.ensure_schedules(run, names, bare, target, None)
     api = triggers.find_http_api(run, names)
     if api is not None:
-        run.write("delete", f"apigateway http api {names.base}",
-                  partial(aws.client("apigatewayv2").delete_api, ApiId=api["ApiId"]))
+        run.write("delete", f"apigateway http api {names.base}", "apigatewayv2:DeleteApi", dict(ApiId=api["ApiId"]))
     try:
         lam.get_function(FunctionName=lname)
-        run.write("delete", f"lambda function {lname}", partial(lam.delete_function, FunctionName=lname))
+        run.write("delete", f"lambda function {lname}", "lambda:DeleteFunction", dict(FunctionName=lname))
     except Exception as exc:
         if not is_not_found(exc):
             raise
@@ -205,7 +202,7 @@ def _delete_log_group(run: Run, group: str) -> None:
     logs = run.aws.client("logs")
     groups = logs.describe_log_groups(logGroupNamePrefix=group).get("logGroups", [])
     if any(g["logGroupName"] == group for g in groups):
-        run.write("delete", f"log group {group}", lambda: logs.delete_log_group(logGroupName=group))
+        run.write("delete", f"log group {group}", "logs:DeleteLogGroup", dict(logGroupName=group))
 
 
 def _delete_artifacts(run: Run, project: Project, settings: AwsSettings) -> None:
@@ -222,7 +219,7 @@ def _delete_artifacts(run: Run, project: Project, settings: AwsSettings) -> None
         raise
     for page in pages:
         for obj in page.get("Contents", []):
-            run.write("delete", f"s3 object s3://{bucket}/{obj['Key']}",
-                      partial(s3.delete_object, Bucket=bucket, Key=obj["Key"]))
+            run.write("delete", f"s3 object s3://{bucket}/{obj['Key']}", "s3:DeleteObject",
+                      dict(Bucket=bucket, Key=obj["Key"]))
 
 

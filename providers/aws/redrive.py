@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from functools import partial
 from typing import Any
 
 from multicloud.errors import OperationError, SpecError, SpecErrors
@@ -81,7 +80,6 @@ def ensure(run: Run, names: Names, queues: dict[str, int], record: Record | None
     """`queues`: {queue name: max_attempts} of one function. Creates each `<queue>-dlq` (tagged), then
     points the queue's redrive policy at it. Refuses, before writing, a dead-letter queue of that name
     that is not this service's, and a redrive policy to another queue that multicloud did not set."""
-    sqs = run.aws.client("sqs")
     tags = names.tags(run.settings.tags)
     found: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
     for queue in sorted(queues):
@@ -109,8 +107,9 @@ def ensure(run: Run, names: Names, queues: dict[str, int], record: Record | None
             attributes = {"MessageRetentionPeriod": RETENTION_S}
             if dlq.endswith(FIFO):
                 attributes["FifoQueue"] = "true"
-            run.write("create", f"sqs queue {dlq}", partial(sqs.create_queue, QueueName=dlq, Attributes=attributes,
-                                                           tags=tags), dlqs.label(dlq, f"dead-letter queue {dlq}"))
+            run.write("create", f"sqs queue {dlq}", "sqs:CreateQueue", dict(QueueName=dlq, Attributes=attributes,
+                                                                            tags=tags),
+                      dlqs.label(dlq, f"dead-letter queue {dlq}"))
         else:
             run.noop(f"sqs queue {dlq}")
         resource = f"sqs redrive policy {queue} -> {dlq}"
@@ -126,8 +125,7 @@ def ensure(run: Run, names: Names, queues: dict[str, int], record: Record | None
                     "receives), or read the queue from another service", where=f"functions.{names.function}.triggers")
         arn = run.aws.arn("sqs", dlq)
         value = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": queues[queue]})
-        run.write("update", resource, partial(sqs.set_queue_attributes, QueueUrl=url,
-                                              Attributes={"RedrivePolicy": value}),
+        run.write("update", resource, "sqs:SetQueueAttributes", dict(QueueUrl=url, Attributes={"RedrivePolicy": value}),
                   policies.label(queue, f"the redrive policy of {queue}", f"max receive count {queues[queue]}"))
 
 
@@ -142,9 +140,9 @@ def remove(run: Run, queues: Iterable[str]) -> None:
             continue
         url = _url(run, queue)
         if url is not None and str(_redrive(run, url).get("deadLetterTargetArn", "")).endswith(f":{dlq}"):
-            run.write("update", f"sqs redrive policy {queue} -> {dlq}", partial(
-                sqs.set_queue_attributes, QueueUrl=url, Attributes={"RedrivePolicy": ""}), "cleared")
+            run.write("update", f"sqs redrive policy {queue} -> {dlq}", "sqs:SetQueueAttributes",
+                      dict(QueueUrl=url, Attributes={"RedrivePolicy": ""}), "cleared")
         count = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
         held = int(count.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
-        run.write("delete", f"sqs queue {dlq}", partial(sqs.delete_queue, QueueUrl=dlq_url),
+        run.write("delete", f"sqs queue {dlq}", "sqs:DeleteQueue", dict(QueueUrl=dlq_url),
                   f"{held} dead letter(s) dropped" if held else "")

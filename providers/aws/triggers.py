@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from multicloud.errors import SpecError
 from multicloud.project import ResolvedFunction
 from multicloud.spec.models import ScheduleTrigger
 
-from .context import Run, is_not_found
+from .context import Run, Value, is_not_found, ref
 from .drift import Record, check
 from .events import scheduler_input
 from .names import ALIAS, Names
@@ -25,7 +23,6 @@ from .sources import Sources
 S3_EVENTS = {"created": "s3:ObjectCreated:*", "deleted": "s3:ObjectRemoved:*"}
 BATCH_RESPONSES = ["ReportBatchItemFailures"]
 STARTING = {"latest": "LATEST", "trim_horizon": "TRIM_HORIZON"}
-PLANNED_API = "(new)"  # the id of an HTTP API a plan would create
 
 
 # ---- schedule expressions --------------------------------------------------------------------------
@@ -71,7 +68,7 @@ def _aws_weekdays(part: str, cron: str, where: str) -> str:
 
 
 # ---- resource policy (who may invoke the alias) ----------------------------------------------------
-def desired_statements(run: Run, fn: ResolvedFunction, sources: Sources, api_id: str | None
+def desired_statements(run: Run, fn: ResolvedFunction, sources: Sources, api_id: Value | None
                        ) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     http = fn.triggers_of("http")
@@ -82,8 +79,10 @@ def desired_statements(run: Run, fn: ResolvedFunction, sources: Sources, api_id:
             out["multicloud-url-invoke"] = {"Action": "lambda:InvokeFunction", "Principal": "*",
                                             "InvokedViaFunctionUrl": True}
     if http and run.settings.http == "http_api" and api_id:
+        source: Value = (dict(api_id, format=run.aws.arn("execute-api", "{}/*")) if isinstance(api_id, dict)
+                         else run.aws.arn("execute-api", f"{api_id}/*"))
         out["multicloud-http-api"] = {"Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com",
-                                      "SourceArn": run.aws.arn("execute-api", f"{api_id}/*")}
+                                      "SourceArn": source}
     for bucket, arn in sorted(sources.buckets.items()):
         out[f"multicloud-s3-{bucket}"[:100]] = {"Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com",
                                                 "SourceArn": arn, "SourceAccount": run.aws.account}
@@ -92,11 +91,6 @@ def desired_statements(run: Run, fn: ResolvedFunction, sources: Sources, api_id:
 
 def _source(statement: dict[str, Any]) -> object:
     return (statement.get("Condition") or {}).get("ArnLike", {}).get("AWS:SourceArn")
-
-
-def _in_turn(*calls: Callable[[], object]) -> None:
-    for call in calls:
-        call()
 
 
 def ensure_permissions(run: Run, names: Names, wanted: dict[str, dict[str, Any]], record: Record | None = None
@@ -115,24 +109,24 @@ def ensure_permissions(run: Run, names: Names, wanted: dict[str, dict[str, Any]]
     drift = check(record, "permissions", current, want)
     for sid, args in wanted.items():
         resource = f"lambda permission {name}:{sid}"
-        add = partial(lam.add_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid, **args)
+        add = dict(FunctionName=name, Qualifier=ALIAS, StatementId=sid, **args)
         if current.get(sid) == want[sid]:
             run.noop(resource)
         elif sid in current:  # same statement, another source (e.g. an HTTP API made again): replace it
-            remove = partial(lam.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid)
-            run.write("update", resource, partial(_in_turn, remove, add), drift.label(sid, "the statement", "source"))
+            run.write("update", resource, "lambda.replace_permission", add,
+                      drift.label(sid, "the statement", "source"))
         else:
-            run.write("create", resource, add, drift.label(sid, "the statement"))
+            run.write("create", resource, "lambda:AddPermission", add, drift.label(sid, "the statement"))
     for sid in sorted(set(current) - set(wanted)):
-        run.write("delete", f"lambda permission {name}:{sid}", partial(
-            lam.remove_permission, FunctionName=name, Qualifier=ALIAS, StatementId=sid),
-            drift.label(sid, "the statement"))
+        run.write("delete", f"lambda permission {name}:{sid}", "lambda:RemovePermission",
+                  dict(FunctionName=name, Qualifier=ALIAS, StatementId=sid), drift.label(sid, "the statement"))
 
 
 # ---- http ------------------------------------------------------------------------------------------
 def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction, deployed: str | None = None,
-                        record: Record | None = None) -> str | None:
-    """`deployed`: the URL the last deploy recorded (named in a drift detail: a new URL gets a new address)."""
+                        record: Record | None = None) -> Value | None:
+    """`deployed`: the URL the last deploy recorded (named in a drift detail: a new URL gets a new address).
+    Returns the URL, a reference to the one a planned create makes, or None."""
     lam = run.aws.client("lambda")
     name = names.lambda_name
     http = fn.triggers_of("http")
@@ -149,15 +143,16 @@ def ensure_function_url(run: Run, names: Names, fn: ResolvedFunction, deployed: 
     resource = f"lambda function url {name}:{ALIAS}"
     if not want:
         if current is not None:
-            run.write("delete", resource, lambda: lam.delete_function_url_config(FunctionName=name,
-                                                                                 Qualifier=ALIAS))
+            run.write("delete", resource, "lambda:DeleteFunctionUrlConfig", dict(FunctionName=name, Qualifier=ALIAS))
         return None
     if current is None:
-        created = run.write("create", resource, lambda: lam.create_function_url_config(
-            FunctionName=name, Qualifier=ALIAS, AuthType=auth), drift.label("url", deployed or "the function URL"))
-        return str(created["FunctionUrl"]) if created else None
+        key = f"url:{name}"
+        run.write("create", resource, "lambda:CreateFunctionUrlConfig", dict(
+            FunctionName=name, Qualifier=ALIAS, AuthType=auth), drift.label("url", deployed or "the function URL"),
+            out=key)
+        return ref(key, "FunctionUrl")
     if current.get("AuthType") != auth:
-        run.write("update", resource, lambda: lam.update_function_url_config(
+        run.write("update", resource, "lambda:UpdateFunctionUrlConfig", dict(
             FunctionName=name, Qualifier=ALIAS, AuthType=auth), drift.label("url", "the function URL", f"auth {auth}"))
     else:
         run.noop(resource)
@@ -180,22 +175,11 @@ def _default_route(api: Any, api_id: str) -> dict[str, Any] | None:
     return None
 
 
-def _route_to_function(api: Any, api_id: str, target_arn: str, auth: str) -> None:
-    """The $default route, its Lambda integration and the auto-deployed $default stage (what quick create
-    makes), with the route's authorization set: quick create cannot set it, so `auth: key` would be open."""
-    integration = api.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=target_arn,
-                                         PayloadFormatVersion="2.0")
-    api.create_route(ApiId=api_id, RouteKey="$default", Target=f"integrations/{integration['IntegrationId']}",
-                     AuthorizationType=auth)
-    if not any(s.get("StageName") == "$default" for s in api.get_stages(ApiId=api_id).get("Items", [])):
-        api.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
-
-
 def ensure_http_api(run: Run, names: Names, fn: ResolvedFunction, target_arn: str,
-                    tags: dict[str, str], record: Record | None = None) -> tuple[str | None, str | None]:
+                    tags: dict[str, str], record: Record | None = None) -> tuple[Any, Any]:
     """API Gateway HTTP API: a $default route to the `live` alias on an auto-deployed stage, authorized by
-    IAM (SigV4) when a trigger has `auth: key`, as the Function URL is. (api id, url); when planning a new
-    API, its id is PLANNED_API so the permission it needs is planned too."""
+    IAM (SigV4) when a trigger has `auth: key`, as the Function URL is. (api id, url), or references to
+    those of the API a planned step creates (apply.py `apigatewayv2.create_api`), or (None, None)."""
     api = run.aws.client("apigatewayv2")
     want = run.settings.http == "http_api" and bool(fn.triggers_of("http"))
     auth = "AWS_IAM" if any(t.http is not None and t.http.auth == "key" for t in fn.triggers_of("http")) else "NONE"
@@ -208,27 +192,24 @@ def ensure_http_api(run: Run, names: Names, fn: ResolvedFunction, target_arn: st
     resource = f"apigateway http api {names.base}"
     if not want:
         if current is not None:
-            run.write("delete", resource, lambda: api.delete_api(ApiId=current["ApiId"]))
+            run.write("delete", resource, "apigatewayv2:DeleteApi", dict(ApiId=current["ApiId"]))
         return None, None
     if current is None:
-        def create() -> dict[str, Any]:
-            made = api.create_api(Name=names.base, ProtocolType="HTTP", Tags=tags)
-            _route_to_function(api, made["ApiId"], target_arn, auth)
-            return dict(made)
-
-        created = run.write("create", resource, create, drift.label("api", "the HTTP API"))
-        if not created:
-            return PLANNED_API, None
-        return str(created["ApiId"]), str(created.get("ApiEndpoint", ""))
+        key = f"api:{names.base}"
+        run.write("create", resource, "apigatewayv2.create_api", dict(Name=names.base, Tags=tags, target=target_arn,
+                  auth=auth), drift.label("api", "the HTTP API"), out=key)
+        return ref(key, "ApiId"), ref(key, "ApiEndpoint")
     api_id = str(current["ApiId"])
     run.noop(resource)
     route_resource = f"apigateway route {names.base} $default"
     if route is None:
-        run.write("create", route_resource, lambda: _route_to_function(api, api_id, target_arn, auth),
+        stage = not any(s.get("StageName") == "$default" for s in api.get_stages(ApiId=api_id).get("Items", []))
+        run.write("create", route_resource, "apigatewayv2.route_to_function",
+                  dict(ApiId=api_id, target=target_arn, auth=auth, stage=stage),
                   drift.label("route", "the HTTP API's route", f"authorization {auth}"))
     elif route.get("AuthorizationType", "NONE") != auth:
-        run.write("update", route_resource,
-                  lambda: api.update_route(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType=auth),
+        run.write("update", route_resource, "apigatewayv2:UpdateRoute",
+                  dict(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType=auth),
                   drift.label("route", "the HTTP API's route", f"authorization {auth}"))
     else:
         run.noop(route_resource)
@@ -267,10 +248,10 @@ def ensure_schedules(run: Run, names: Names, fn: ResolvedFunction, target_arn: s
             continue
         new = sname not in current
         run.write("create" if new else "update", resource,
-                  partial(sched.create_schedule if new else sched.update_schedule, **args),
+                  "scheduler:CreateSchedule" if new else "scheduler:UpdateSchedule", args,
                   drift.label(sname, "the schedule", args["ScheduleExpression"]))
     for sname in sorted(set(current) - set(wanted)):
-        run.write("delete", f"scheduler schedule {sname}", partial(sched.delete_schedule, Name=sname),
+        run.write("delete", f"scheduler schedule {sname}", "scheduler:DeleteSchedule", dict(Name=sname),
                   drift.label(sname, "the schedule"))
 
 
@@ -309,7 +290,6 @@ def _mapping_fields(mapping: dict[str, Any]) -> dict[str, object]:
 
 def ensure_mappings(run: Run, names: Names, fn: ResolvedFunction, sources: Sources, target_arn: str,
                     record: Record | None = None) -> None:
-    lam = run.aws.client("lambda")
     wanted: dict[str, dict[str, Any]] = {}
     for trig in fn.triggers:
         if trig.queue is not None:
@@ -327,19 +307,19 @@ def ensure_mappings(run: Run, names: Names, fn: ResolvedFunction, sources: Sourc
         resource = f"lambda event source mapping {names.lambda_name} <- {arn.rsplit(':', 1)[-1]}"
         cur = existing.get(arn)
         if cur is None:
-            run.write("create", resource, partial(
-                lam.create_event_source_mapping, FunctionName=target_arn, EventSourceArn=arn, Enabled=True,
+            run.write("create", resource, "lambda:CreateEventSourceMapping", dict(
+                FunctionName=target_arn, EventSourceArn=arn, Enabled=True,
                 FunctionResponseTypes=BATCH_RESPONSES, **args), drift.label(arn, "the mapping"))
         elif current[arn] != want[arn]:
-            run.write("update", resource, partial(
-                lam.update_event_source_mapping, UUID=cur["UUID"], BatchSize=args["BatchSize"], Enabled=True,
+            run.write("update", resource, "lambda:UpdateEventSourceMapping", dict(
+                UUID=cur["UUID"], BatchSize=args["BatchSize"], Enabled=True,
                 FunctionResponseTypes=BATCH_RESPONSES), drift.label(arn, "the mapping"))
         else:
             run.noop(resource)
     for arn, cur in sorted(existing.items()):
         if arn not in wanted:
-            run.write("delete", f"lambda event source mapping {cur['UUID']}",
-                      partial(lam.delete_event_source_mapping, UUID=cur["UUID"]), drift.label(arn, "the mapping"))
+            run.write("delete", f"lambda event source mapping {cur['UUID']}", "lambda:DeleteEventSourceMapping",
+                      dict(UUID=cur["UUID"]), drift.label(arn, "the mapping"))
 
 
 # ---- storage ---------------------------------------------------------------------------------------
@@ -388,8 +368,8 @@ def ensure_notifications(run: Run, names: Names, fn: ResolvedFunction, buckets: 
         if not merged["LambdaFunctionConfigurations"]:
             del merged["LambdaFunctionConfigurations"]
         run.write("update" if wanted else "delete", f"s3 notification {bucket} -> {names.lambda_name}",
-                  partial(s3.put_bucket_notification_configuration,
-                          Bucket=bucket, NotificationConfiguration=merged), drift.label(bucket, "the notification"))
+                  "s3:PutBucketNotificationConfiguration", dict(Bucket=bucket, NotificationConfiguration=merged),
+                  drift.label(bucket, "the notification"))
 
 
 def _normal(items: list[dict[str, Any]]) -> str:

@@ -26,12 +26,12 @@ from typing import Any
 
 from multicloud.broker.hooks import BrokerEvents
 from multicloud.errors import OperationError, UsageError
+from multicloud.plan import FieldChange, Step, fingerprint
 from multicloud.ports import port_taken
 from multicloud.private_runtime import warn_short_secrets
 from multicloud.provider import (
     Artifact,
     BuildResult,
-    Change,
     DeployResult,
     Endpoint,
     FunctionStatus,
@@ -53,14 +53,9 @@ from . import control
 SUPERVISOR_START_TIMEOUT = 20.0
 
 
-class LocalProvider(BrokerEvents):
+class LocalProvider(BrokerEvents[LocalSettings]):
     name = "local"
-
-    @property
-    def settings(self) -> LocalSettings:
-        settings = self.project.settings("local")
-        assert isinstance(settings, LocalSettings)
-        return settings
+    settings_class = LocalSettings
 
     @property
     def rundir(self) -> Path:
@@ -147,22 +142,51 @@ class LocalProvider(BrokerEvents):
         return BuildResult("local", out_dir, artifacts, staged.digest)
 
     # ---- plan --------------------------------------------------------------------------------------
+    # Steps: one per function (what it experiences, informational) and one executable step, the release
+    # swap that serves them all (`op="switch"`: one `deploy` call to the supervisor). See multicloud.plan.
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
         state = read_state(self.project, "local")
         live = control.reachable(Path(state["control"])) if state.get("control") else None
         running = bool(live and live.get("state") == "running")
-        changes: list[Change] = []
-        for fn in self.project.functions_for("local"):
-            if not running:
-                changes.append(Change("create", f"function {fn.name}", "start the local server" if not state
-                                      else "drift: the local server is not running (stopped outside multicloud)"))
-            elif build is None or build.digest != state.get("digest"):
-                changes.append(Change("update", f"function {fn.name}", "swap to the new release"))
-            elif not self._same_secrets(live.get("secrets_fp") if live else None):
-                changes.append(Change("update", f"function {fn.name}", "secret values changed: restart"))
-            else:
-                changes.append(Change("noop", f"function {fn.name}"))
-        return Plan("local", tuple(changes))
+        moving = live is not None and self._address_changed(live)
+        same_secrets = running and self._same_secrets(live.get("secrets_fp") if live else None)
+        if not running:
+            action, detail = "create", ("start the local server" if not state
+                                        else "drift: the local server is not running (stopped outside multicloud)")
+        elif moving:
+            action, detail = "update", f"move to {self.settings.host}:{self.settings.port or 'a free port'}"
+        elif build is None or build.digest != state.get("digest"):
+            action, detail = "update", "swap to the new release"
+        elif not same_secrets:
+            action, detail = "update", "secret values changed: restart"
+        else:
+            action, detail = "noop", ""
+        steps = [Step("noop" if action == "noop" else action, "function", fn.name, detail)  # type: ignore[arg-type]
+                 for fn in self.project.functions_for("local")]
+        release = build.digest[:16] if build else str(state.get("digest") or "")[:16]
+        fields = [] if action == "noop" else self._release_fields(state, live, release, same_secrets)
+        steps.append(Step(action, "local release", release, detail, tuple(fields),  # type: ignore[arg-type]
+                          "" if action == "noop" else "switch", {"release": release, "move": moving},
+                          () if action == "noop" else ("supervisor:deploy",)))
+        observed = {"local server": fingerprint({k: (live or {}).get(k) for k in (
+            "state", "release", "generation", "supervisor_pid", "server_pid", "host", "port")}),
+            "deploy state": fingerprint({k: state.get(k) for k in ("digest", "release", "port", "host")})}
+        return Plan("local", tuple(steps), observed=observed)
+
+    def _address_changed(self, live: dict[str, Any]) -> bool:
+        wanted_port = self.settings.port
+        return bool((wanted_port and live.get("port") != wanted_port)
+                    or live.get("host") != _address(self.settings.host))
+
+    def _release_fields(self, state: dict[str, Any], live: dict[str, Any] | None, release: str,
+                        same_secrets: bool) -> list[FieldChange]:
+        fields = [FieldChange("release", str(state.get("digest") or "")[:16] or None, release)]
+        recorded = (live or {}).get("secrets_fp")
+        if not same_secrets and isinstance(recorded, dict) and isinstance(recorded.get("salt"), str):
+            # salted with the running server's salt, which only that server holds: no value can be guessed
+            fields.append(FieldChange("secret values", "sha256:" + str(recorded.get("digest"))[:12],
+                                      "sha256:" + self._fingerprint(recorded["salt"])[:12], secret=True))
+        return fields
 
     # ---- deploy ------------------------------------------------------------------------------------
     def _release(self, build: BuildResult, progress: Progress) -> Path:
@@ -275,33 +299,36 @@ class LocalProvider(BrokerEvents):
             time.sleep(0.05)
         raise OperationError("the local supervisor did not start in time", where=str(self.rundir / "supervisor.log"))
 
-    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
+    def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
+        """Execute the plan's release step (nothing when it is a noop): move the server if its address
+        changed, then swap to the new release (the supervisor's `deploy` call)."""
         state = read_state(self.project, "local")
         sock_path = control.control_path(self.rundir)
         live = control.reachable(sock_path)
-        wanted_port = self.settings.port
-        if live is not None and ((wanted_port and live.get("port") != wanted_port)
-                                 or live.get("host") != _address(self.settings.host)):
+        step = next((s for s in plan.steps if s.op == "switch"), None)
+        if step is not None and live is not None and step.args.get("move"):
             # the address itself changed: the old supervisor drains and goes, a new one binds the new address
             progress(f"local: moving from {live.get('host')}:{live.get('port')} to "
-                     f"{self.settings.host}:{wanted_port or 'a free port'}")
+                     f"{self.settings.host}:{self.settings.port or 'a free port'}")
             control.call(sock_path, {"cmd": "stop"}, timeout=300)
             self._wait_gone(live.get("supervisor_pid"))
-            write_state(self.project, "local", {**state, "port": wanted_port or 0, "digest": None})
+            write_state(self.project, "local", {**state, "port": self.settings.port or 0, "digest": None})
             state = read_state(self.project, "local")
             live = None
-        changed = True
         warn_short_secrets(self._secrets_view(), progress)
-        same_code = live is not None and live.get("state") == "running" and state.get("digest") == build.digest
-        if same_code and live is not None and self._same_secrets(live.get("secrets_fp")):
-            changed = False
+        changed = step is not None
+        if step is None:
+            if live is None:  # planned as serving, stopped since: no write the plan did not list
+                raise OperationError("the local server stopped after the plan was made",
+                                     fix="run `multicloud deploy --target local` again (it plans afresh)")
             answer = live
             progress("local: unchanged, still serving")
         else:
-            if same_code:
+            if step is not None and step.detail.startswith("secret values"):
                 progress("local: secret values changed: restarting the release with the new values")
             release = self._release(build, progress)
             answer = self._switch(release, live, state, progress)
+            changed = True
         previous = state.get("previous")
         if changed and state.get("release") and state.get("release") != answer.get("release"):
             previous = {"release": state["release"], "digest": state.get("digest")}

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from multicloud.errors import UsageError
 from multicloud.project import ResolvedFunction
 from multicloud.provider import InvokeRequest, InvokeResult
+from multicloud.spec import kinds
 from multicloud.spec.models import HttpTrigger, QueueTrigger, StorageTrigger, StreamTrigger
 
 KEY_HEADER = "X-Multicloud-Key"
@@ -30,7 +31,7 @@ EVENT_TYPES = {
 
 def sample_data(fn: ResolvedFunction, kind: str) -> object:
     now = datetime.now(timezone.utc).isoformat()
-    if kind in ("queue", "stream"):
+    if kind in kinds.BATCH:
         trig = fn.triggers_of(kind)
         source = trig[0].config if trig else None
         name = source.name if isinstance(source, (QueueTrigger, StreamTrigger)) else "sample"

@@ -38,12 +38,12 @@ def _summary_text(outcomes: list[Any], verb: str) -> str:
             if hasattr(r, "endpoints"):
                 extra = f" version {r.version}{'' if r.changed else ' (unchanged)'}"
                 extra += "".join(f"\n    {e.function}: {e.url}" for e in r.endpoints)
+            elif hasattr(r, "changes"):  # a plan (it records artifacts' digests too: test it first)
+                extra = "".join(f"\n    {c.action:6} {c.resource}{f'  ({c.detail})' if c.detail else ''}"
+                                for c in r.changes) or "\n    no changes"
             elif hasattr(r, "artifacts"):
                 extra = "".join(f"\n    {a.function}: {a.path} ({a.size} bytes) -> {a.entry_point}"
                                 for a in r.artifacts)
-            elif hasattr(r, "changes"):
-                extra = "".join(f"\n    {c.action:6} {c.resource}{f'  ({c.detail})' if c.detail else ''}"
-                                for c in r.changes) or "\n    no changes"
             elif hasattr(r, "removed"):
                 extra = f": {len(r.removed)} resource(s)" + "".join(f"\n    {x}" for x in r.removed)
             lines.append(f"{o.target}: {verb} ok in {o.duration_s:.2f} s{extra}")
@@ -53,18 +53,35 @@ def _summary_text(outcomes: list[Any], verb: str) -> str:
 
 
 def _multi(ctx: typer.Context, path: Path, target: str | None, verb: str, fn_name: str,
-           confirm: Callable[[Project, list[str]], bool] | None = None) -> None:
+           confirm: Callable[[Project, list[str]], bool] | None = None, save: Path | None = None,
+           saved_plan: Path | None = None) -> None:
     """Run `orchestrate.<fn_name>` on each target concurrently (the spec's targets unless --target says);
-    `confirm(project, targets) -> bool` may stop it first."""
+    `confirm(project, targets) -> bool` may stop it first. `save`: also write the JSON result there (a saved
+    plan); `saved_plan`: deploy exactly the plans in that file (`orchestrate.apply_saved`)."""
 
     def work(out: Output) -> int:
         from multicloud import orchestrate
 
         project = load_project(path)
-        targets = targets_of(project, target)
+        if saved_plan is not None:
+            from multicloud.plan.saved import load
+
+            plans = load(saved_plan, project.name)
+            targets = targets_of(project, target) if target else list(plans)
+            missing = [t for t in targets if t not in plans]
+            if missing:
+                from multicloud.errors import UsageError
+
+                raise UsageError(f"the plan file has no plan for {', '.join(missing)}", where=str(saved_plan),
+                                 fix="make the plan for those targets, or leave them out of --target")
+
+            def fn(p: Project, t: str, progress: Any) -> Any:
+                return orchestrate.apply_saved(p, t, plans[t], progress, saved_plan)
+        else:
+            targets = targets_of(project, target)
+            fn = getattr(orchestrate, fn_name)
         if confirm is not None and not confirm(project, targets):
             return 1
-        fn = getattr(orchestrate, fn_name)
         outcomes = orchestrate.for_each_target(targets, lambda t: fn(project, t, out.progress_for(t)))
         from multicloud.errors import SpecError
 
@@ -74,7 +91,13 @@ def _multi(ctx: typer.Context, path: Path, target: str | None, verb: str, fn_nam
                 raise errs[0]
         summaries = [o.summary() for o in outcomes]
         data = {"ok": all(o.ok for o in outcomes), "service": project.name, "targets": summaries}
-        out.result(data, _summary_text(outcomes, verb))
+        if verb == "plan":
+            from multicloud.plan.saved import KIND
+
+            data = {"kind": KIND, **data}  # first key (sorted): a saved plan is never shipped in an artifact
+        if save is not None:
+            _save(save, data)
+        out.result(data, _summary_text(outcomes, verb) + (f"\nplan saved to {save}" if save else ""))
         failed = [o for o in outcomes if not o.ok]
         if not failed:
             return 0
@@ -89,16 +112,43 @@ def build(ctx: typer.Context, path: PathArg = Path("."), target: TargetOpt = Non
     _multi(ctx, path, target, "build", "build_target")
 
 
+def _save(path: Path, data: dict[str, Any]) -> None:
+    """Write the plan document (the same JSON `plan --output json` prints) atomically."""
+    import json
+
+    from multicloud.errors import from_os_error
+    from multicloud.provider import to_jsonable
+
+    try:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+    except OSError as exc:
+        raise from_os_error(exc) from exc
+
+
 @app.command()
-def plan(ctx: typer.Context, path: PathArg = Path("."), target: TargetOpt = None) -> None:
+def plan(
+    ctx: typer.Context,
+    path: PathArg = Path("."),
+    target: TargetOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Save the plan to this file (the JSON "
+                                              "`--output json` prints) for `deploy --plan`.")] = None,
+) -> None:
     """Show what deploy would create, update or delete on each target."""
-    _multi(ctx, path, target, "plan", "plan")
+    _multi(ctx, path, target, "plan", "plan", save=out)
 
 
 @app.command()
-def deploy(ctx: typer.Context, path: PathArg = Path("."), target: TargetOpt = None) -> None:
+def deploy(
+    ctx: typer.Context,
+    path: PathArg = Path("."),
+    target: TargetOpt = None,
+    plan_file: Annotated[Path | None, typer.Option("--plan", help="Apply exactly this saved plan (`plan "
+                                                    "--out`); refused, exit 1, if anything changed since.")] = None,
+) -> None:
     """Build and deploy to each target (concurrently); a failed target leaves its old version serving."""
-    _multi(ctx, path, target, "deploy", "deploy")
+    _multi(ctx, path, target, "deploy", "deploy", saved_plan=plan_file)
 
 
 
