@@ -77,10 +77,10 @@ class AzureProvider(Provider):
 
         return plan(self.session(), build, progress)
 
-    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
-        from multicloud.providers.azure.deploy import deploy
+    def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
+        from multicloud.providers.azure.deploy import apply
 
-        return deploy(self.session(), build, progress)
+        return apply(self.session(), plan, build, progress)
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
         from multicloud.providers.azure.invoke import invoke
