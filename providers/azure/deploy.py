@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from multicloud.plan import FieldChange, Step, fingerprint, secret_fingerprint
@@ -164,12 +164,18 @@ def _plan_steps(s: ArmSession, model: AppModel, cur: Current, build: BuildResult
     """In apply order. While the site's `multicloud-config` tag matches the spec (`recorded`), whatever ARM
     reports unlike what deploy sets was changed by hand and is labelled `drift: ...`; a deleted resource is
     labelled so when the site's record or, with the site gone, the local state cache says a deploy made it."""
-    _observe(s, run, cur)
     rg = s.resource_group
     site_tags = tags_of(cur.site)
     recorded = cur.site is not None and site_tags.get(TAG_CONFIG) == config_hash(s, model)
     cache = read_state(s.project, "azure")
     deployed = recorded or (cur.site is None and (cache.get("app"), cache.get("resource_group")) == (s.app_name, rg))
+    if cur.site is None and not deployed:
+        # A first deploy: the deploy lock (lock.py) may have made the group and account since this plan
+        # (with deploy.py's own bodies and tags), so ours are planned as creates either way, an idempotent
+        # PUT of what they already are: a plan saved before the lock stays the plan applied under it.
+        cur = replace(cur, group=None if s.owns(cur.group) else cur.group,
+                      storage=None if s.owns(cur.storage) else cur.storage)
+    _observe(s, run, cur)
 
     def gone(what: str, plain: str, known: bool = deployed) -> str:
         return label([f"{what} was deleted outside multicloud"]) if known else plain
