@@ -23,15 +23,18 @@ from typing import Any, Literal
 
 from multicloud.plan import FieldChange, Step, fingerprint, secret_fingerprint
 from multicloud.provider import BuildResult, DeployResult, Plan, Progress
-from multicloud.providers.azure.app import AppModel, app_model
-from multicloud.providers.azure.apply import (
+from multicloud.spec.models import StreamTrigger
+from multicloud.state import read_state
+
+from .app import AppModel, app_model
+from .apply import (
     DEPLOYMENT_STORAGE_SETTING,
     OPS,
     account_identity,
     apply_steps,
     subscriptions,
 )
-from multicloud.providers.azure.arm import (
+from .arm import (
     TAG_CODE,
     TAG_CONFIG,
     TAG_PREVIOUS,
@@ -40,11 +43,9 @@ from multicloud.providers.azure.arm import (
     get_or_none,
     tags_of,
 )
-from multicloud.providers.azure.drift import Actual, Wanted, label, site_drift, site_fields
-from multicloud.providers.azure.release import package_drift, recorded_previous, remember
-from multicloud.providers.azure.trigger_resources import blob_subscriptions, trigger_storage
-from multicloud.spec.models import StreamTrigger
-from multicloud.state import read_state
+from .drift import Actual, Wanted, label, site_drift, site_fields
+from .release import package_drift, recorded_previous, remember
+from .trigger_resources import blob_subscriptions, trigger_storage
 
 MANAGED_LIST = "MULTICLOUD_MANAGED_SETTINGS"
 PLAN_SKUS = {"flex": {"name": "FC1", "tier": "FlexConsumption"}, "consumption": {"name": "Y1", "tier": "Dynamic"}}

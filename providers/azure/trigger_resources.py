@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 
 from multicloud.provider import Progress
-from multicloud.providers.azure.app import AppModel
-from multicloud.providers.azure.arm import ArmSession
 from multicloud.spec.models import QueueTrigger, StorageTrigger
+
+from .app import AppModel
+from .arm import ArmSession
 
 POISON_SUFFIX = "-poison"
 EVENTGRID_API_VERSION = "2022-06-15"  # GA Event Grid REST version (no Event Grid SDK is needed for one PUT)
