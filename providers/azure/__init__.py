@@ -9,7 +9,7 @@ release.py           publish (one-deploy on Flex via publish.py, a package URL o
 trigger_resources.py containers, queues, Event Grid subscriptions for Flex blob triggers
 invoke.py            HTTP with a function key, Event Hubs producer, admin endpoint for the rest
 messages.py          send (Storage queue, Event Hubs), pending, the poison queues (dead letters)
-manage.py            status, deployment log, remove (ownership tags); errors.py maps SDK errors
+ops.py               status, deployment log, remove (ownership tags); errors.py maps SDK errors
 lock.py              the deploy lock: a lease on a container in the app's storage account
 
 Azure SDKs are imported inside the hooks' modules only, so importing this package stays cheap.
@@ -94,12 +94,12 @@ class AzureProvider(Provider[AzureSettings]):
         return invoke(self.session(), request)
 
     def _status(self) -> StatusReport:
-        from .manage import status
+        from .ops import status
 
         return status(self.session())
 
     def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
-        from .manage import logs
+        from .ops import logs
 
         return logs(self.session(), function, since, follow)
 
@@ -109,7 +109,7 @@ class AzureProvider(Provider[AzureSettings]):
         return rollback(self.session(), progress)
 
     def _remove(self, progress: Progress) -> RemoveResult:
-        from .manage import remove
+        from .ops import remove
 
         return remove(self.session(), progress)
 

@@ -4,7 +4,7 @@
 resource in apply order, each naming an executor of `apply.OPS` with plain-data arguments and the write
 requests it makes; `apply` runs exactly those steps and nothing else, then records the release (state
 cache) and reports. Every resource multicloud creates carries the ownership tags (`multicloud-service`,
-`managed-by`), which `remove` (manage.py) goes by. An unchanged app is only read, never written.
+`managed-by`), which `remove` (ops.py) goes by. An unchanged app is only read, never written.
 
 Secret values (storage keys, Event Hubs connection strings) go to app settings only: read by the executor
 that sets them, never into the plan, the result, logs or state; a plan shows app settings that are secrets
