@@ -2,7 +2,8 @@
 plan makes exactly its steps' write requests, counted on the wire by method and path (`write_calls`), for a
 first deploy (Flex and Consumption), an update of the spec, a drift repair and a removed trigger; planning
 makes none. Saved plans through the CLI: one saved before a hand edit is refused by `deploy --plan` (exit 1)
-naming the drift, nothing written; a fresh one shows the repair and applies it."""
+naming the drift, nothing written; a fresh one shows the repair and applies it; one saved before somebody
+else's deploy is refused naming the function app that changed."""
 
 from __future__ import annotations
 
@@ -136,3 +137,15 @@ def test_saved_plan_is_refused_after_a_hand_edit(signed_in: FakeAzure, service: 
     done = _cli(root, "deploy", "-t", "azure", "--plan", str(repair))
     assert done.returncode == 0, done.stdout + done.stderr
     assert fake.app_settings[s.site_id().lower()]["GREETING"] == "hello"
+
+    # a plan saved before somebody else's deploy: refused, naming the function app that changed since
+    before = plans / "before.json"
+    assert _cli(root, "plan", "-t", "azure", "--out", str(before)).returncode == 0
+    spec = service.read_text()
+    service.write_text(spec.replace("GREETING: hello", "GREETING: hi"))
+    assert _cli(root, "deploy", "-t", "azure").returncode == 0
+    service.write_text(spec)  # back to the spec of the saved plan: only the target moved on
+    stale = _cli(root, "deploy", "-t", "azure", "--plan", str(before))
+    out = stale.stdout + stale.stderr
+    assert stale.returncode == 1 and f"the target's function app {app} changed since the plan" in out, out
+    assert fake.app_settings[s.site_id().lower()]["GREETING"] == "hi"
