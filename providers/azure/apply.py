@@ -146,11 +146,11 @@ def _warnings(s: ArmSession, args: Args, settings: Mapping[str, str]) -> dict[st
 
 
 def _site_calls(args: Args) -> tuple[str, ...]:
-    account = f"{s_rg(args)}/providers/Microsoft.Storage/storageAccounts/{args['account']}"
+    account = f"{_group_id(args)}/providers/Microsoft.Storage/storageAccounts/{args['account']}"
     site = args["site_id"]
     out = [put(f"{account}/blobServices/default/containers/{args['deploy_container']}")]
     if args["eventhub"]:
-        ns = f"{s_rg(args)}/providers/Microsoft.EventHub/namespaces/{args['eventhub']['namespace']}"
+        ns = f"{_group_id(args)}/providers/Microsoft.EventHub/namespaces/{args['eventhub']['namespace']}"
         out += [put(f"{ns}/eventhubs/{hub}") for hub in args["eventhub"]["hubs"]]
         out += [put(f"{ns}/eventhubs/{hub}/consumergroups/{group}") for hub, group in args["eventhub"]["groups"]]
     out += [put(site), put(f"{site}/config/appsettings")]
@@ -165,7 +165,7 @@ def _subscribe_calls(args: Args) -> tuple[str, ...]:
     return tuple(put(sub) for sub in args["subscription_ids"])
 
 
-def s_rg(args: Args) -> str:
+def _group_id(args: Args) -> str:
     return str(args["site_id"]).split("/providers/", 1)[0]
 
 
