@@ -2,12 +2,14 @@
 
 triggers.py, app.py  spec -> Azure functions, host.json, app settings (pure, no SDK)
 build.py             render the blueprints, zip with dependencies pre-installed for Linux
-deploy.py            plan (read ARM, inert Plan) and apply through the management SDKs (arm.py)
+deploy.py            the planner: read ARM (reads only), steps per resource with drift labels and fingerprints
+apply.py             the executor table (OPS): one entry per op, each declaring its write requests
+drift.py             the drift record's storage on azure: the site's tags
 release.py           publish (one-deploy on Flex via publish.py, a package URL on Consumption), rollback
 trigger_resources.py containers, queues, Event Grid subscriptions for Flex blob triggers
 invoke.py            HTTP with a function key, Event Hubs producer, admin endpoint for the rest
 messages.py          send (Storage queue, Event Hubs), pending, the poison queues (dead letters)
-manage.py            status, deployment log, remove (ownership tags); errors.py maps SDK errors
+ops.py               status, deployment log, remove (ownership tags); errors.py maps SDK errors
 lock.py              the deploy lock: a lease on a container in the app's storage account
 
 Azure SDKs are imported inside the hooks' modules only, so importing this package stays cheap.
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from multicloud.errors import MulticloudError
 from multicloud.project import Project
@@ -39,122 +41,126 @@ from multicloud.provider import (
     SendResult,
     StatusReport,
 )
+from multicloud.spec.targets.azure import AzureSettings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from .arm import ArmSession
 
-class AzureProvider(Provider):
+
+class AzureProvider(Provider[AzureSettings]):
     name = "azure"
     extra = "azure"
+    settings_class = AzureSettings
 
     def __init__(self, project: Project, *, credential: TokenCredential | None = None) -> None:
         """`credential`: any azure-core TokenCredential; default DefaultAzureCredential (lazily)."""
         super().__init__(project)
         self._credential = credential
-        self._session: Any = None
+        self._session: ArmSession | None = None
 
-    def session(self) -> Any:
+    def session(self) -> ArmSession:
         """The ARM session (clients built on first use), shared by every hook of this provider."""
         if self._session is None:
-            from multicloud.providers.azure.arm import ArmSession
+            from .arm import ArmSession
 
-            self._session = ArmSession(self.project, self._credential)
+            self._session = ArmSession(self.project, self._credential, self.settings)
         return self._session
 
     def _check(self) -> None:
-        from multicloud.providers.azure.app import app_model
+        from .app import app_model
 
         app_model(self.project)  # every mapping Azure cannot do raises here, before any build
 
     def _build(self, out_dir: Path, progress: Progress) -> BuildResult:
-        from multicloud.providers.azure.build import build_app
+        from .build import build_app
 
         return build_app(self.project, out_dir, progress)
 
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
-        from multicloud.providers.azure.deploy import plan
+        from .deploy import plan
 
         return plan(self.session(), build, progress)
 
-    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
-        from multicloud.providers.azure.deploy import deploy
+    def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
+        from .deploy import apply
 
-        return deploy(self.session(), build, progress)
+        return apply(self.session(), plan, build, progress)
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
-        from multicloud.providers.azure.invoke import invoke
+        from .invoke import invoke
 
         return invoke(self.session(), request)
 
     def _status(self) -> StatusReport:
-        from multicloud.providers.azure.manage import status
+        from .ops import status
 
         return status(self.session())
 
     def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
-        from multicloud.providers.azure.manage import logs
+        from .ops import logs
 
         return logs(self.session(), function, since, follow)
 
     def _rollback(self, progress: Progress) -> DeployResult:
-        from multicloud.providers.azure.release import rollback
+        from .release import rollback
 
         return rollback(self.session(), progress)
 
     def _remove(self, progress: Progress) -> RemoveResult:
-        from multicloud.providers.azure.manage import remove
+        from .ops import remove
 
         return remove(self.session(), progress)
 
     # Events: Storage queue messages and Event Hubs events, the poison queues (messages.py)
     def _send(self, channel: Channel, name: str, body: bytes, attributes: dict[str, str]) -> SendResult:
-        from multicloud.providers.azure.messages import send
+        from .messages import send
 
         return send(self.session(), channel, name, body, attributes)
 
     def _pending(self, queue: str) -> int | None:
-        from multicloud.providers.azure.messages import pending
+        from .messages import pending
 
         return pending(self.session(), queue)
 
     def _dead_letters(self, queue: str, limit: int) -> list[DeadLetter]:
-        from multicloud.providers.azure.messages import dead_letters
+        from .messages import dead_letters
 
         return dead_letters(self.session(), queue, limit)
 
     def _retry_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
-        from multicloud.providers.azure.messages import act
+        from .messages import act
 
         return act(self.session(), queue, ids, retry=True)
 
     def _purge_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
-        from multicloud.providers.azure.messages import act
+        from .messages import act
 
         return act(self.session(), queue, ids, retry=False)
 
     # The deploy lock lives in Azure (a container lease), so runners on different machines exclude each other.
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
-        from multicloud.providers.azure.lock import acquire
+        from .lock import acquire
 
         return acquire(self.session(), info)
 
     def _renew_lock(self, info: LockInfo) -> bool:
-        from multicloud.providers.azure.lock import renew
+        from .lock import renew
 
         return renew(self.session(), info)
 
     def _release_lock(self, info: LockInfo) -> None:
-        from multicloud.providers.azure.lock import release
+        from .lock import release
 
         release(self.session(), info)
 
     def _break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
-        from multicloud.providers.azure.lock import break_lock
+        from .lock import break_lock
 
         return break_lock(self.session(), expected)
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
-        from multicloud.providers.azure.errors import translate
+        from .errors import translate
 
         return translate(exc)

@@ -13,11 +13,12 @@ from typing import cast
 
 from multicloud.errors import SpecError, UnsupportedError
 from multicloud.project import Project, ResolvedFunction
-from multicloud.providers.azure.triggers import AzureFunction, azure_functions, host_extensions
 from multicloud.render import render
 from multicloud.requirements import package_name, read_requirements
 from multicloud.spec.secrets import scheme_of
 from multicloud.spec.targets.azure import AzureSettings
+
+from .triggers import AzureFunction, azure_functions, host_extensions
 
 GENERATED = ("function_app.py", "host.json", "requirements.txt", ".funcignore")
 EXTENSION_BUNDLE = {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from multicloud.errors import UsageError
 from multicloud.project import Project
 from multicloud.provider import Endpoint
-from multicloud.providers.azure.app import settings_of
 from multicloud.spec.models import HttpTrigger
+from multicloud.spec.targets.azure import AzureSettings
+
+from .app import settings_of
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -31,9 +33,10 @@ TAG_PREVIOUS = "multicloud-previous"  # the code digest that ran before TAG_CODE
 
 
 class ArmSession:
-    def __init__(self, project: Project, credential: TokenCredential | None = None) -> None:
+    def __init__(self, project: Project, credential: TokenCredential | None = None,
+                 settings: AzureSettings | None = None) -> None:
         self.project = project
-        self.settings = settings_of(project)
+        self.settings = settings if settings is not None else settings_of(project)
         self._credential = credential
         sub = self.settings.subscription_id or os.environ.get("AZURE_SUBSCRIPTION_ID")
         if not sub:

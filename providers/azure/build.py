@@ -17,8 +17,9 @@ from multicloud.errors import SpecError
 from multicloud.package import iter_tree, pip_install_target, write_zip
 from multicloud.project import Project
 from multicloud.provider import Artifact, BuildResult, Progress
-from multicloud.providers.azure.app import GENERATED, app_model, render_app, user_requirements
 from multicloud.vendor import artifact_files
+
+from .app import GENERATED, app_model, render_app, user_requirements
 
 SITE_PACKAGES = ".python_packages/lib/site-packages"
 PLATFORMS = ("manylinux2014_x86_64",)

@@ -17,9 +17,10 @@ from urllib.parse import urlencode
 
 from multicloud.errors import OperationError, UnsupportedError, UsageError
 from multicloud.provider import InvokeRequest, InvokeResult
-from multicloud.providers.azure.app import app_model
-from multicloud.providers.azure.arm import ArmSession, get_or_none
 from multicloud.spec.models import HttpTrigger, StreamTrigger
+
+from .app import app_model
+from .arm import ArmSession, get_or_none
 
 TIMEOUT_S = 240  # a little over the 230 s the front end allows an HTTP response
 
@@ -113,7 +114,7 @@ def _eventhub(s: ArmSession, request: InvokeRequest, trigger: StreamTrigger) -> 
     from azure.eventhub import EventData
     from azure.eventhub.exceptions import EventHubError
 
-    from multicloud.providers.azure.messages import eventhub_producer
+    from .messages import eventhub_producer
 
     producer = eventhub_producer(s, trigger.name)
     bodies = event_bodies(request)

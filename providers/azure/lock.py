@@ -49,8 +49,9 @@ import uuid
 from typing import Any
 
 from multicloud.provider import LockInfo, no_progress
-from multicloud.providers.azure.arm import TAG_MANAGED, TAG_SERVICE, ArmSession, get_or_none
-from multicloud.providers.azure.deploy import create_group, create_storage_account
+
+from .arm import TAG_MANAGED, TAG_SERVICE, ArmSession, get_or_none
+from .deploy import create_group, create_storage_account
 
 LEASE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "deploy-lock.multicloud.invalid")  # fixed: same ids everywhere
 META_LOCK = "multicloud_lock"  # metadata names are C# identifiers: no dashes

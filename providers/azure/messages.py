@@ -20,8 +20,9 @@ from typing import Any
 
 from multicloud.errors import OperationError, UnsupportedError, UsageError
 from multicloud.provider import Channel, DeadLetter, DeadLetterAction, SendResult
-from multicloud.providers.azure.arm import ArmSession
-from multicloud.providers.azure.trigger_resources import POISON_SUFFIX
+
+from .arm import ArmSession
+from .trigger_resources import POISON_SUFFIX
 
 STORAGE_SETTING = "AzureWebJobsStorage"
 PARTITION_KEY = "partition_key"  # the one attribute that is not an Event Hubs application property
@@ -72,7 +73,7 @@ def event_data(body: bytes, attributes: dict[str, str]) -> tuple[Any, str | None
     attributes = dict(attributes)
     key = attributes.pop(PARTITION_KEY, None)
     event = EventData(body)
-    event.properties = dict(attributes)
+    event.properties = {str(k): v for k, v in attributes.items()}  # the SDK types keys as str | bytes
     return event, key
 
 

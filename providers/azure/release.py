@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 from multicloud.errors import OperationError
 from multicloud.provider import DeployResult, Progress
-from multicloud.providers.azure.arm import TAG_CODE, TAG_PREVIOUS, ArmSession, endpoints, get_or_none, tags_of
-from multicloud.providers.azure.publish import publish_zip, scm_client, scm_host, upload_blob
 from multicloud.state import build_dir, read_state, write_state
+
+from .arm import TAG_CODE, TAG_PREVIOUS, ArmSession, endpoints, get_or_none, tags_of
+from .publish import publish_zip, scm_client, scm_host, upload_blob
 
 RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
 

@@ -7,35 +7,61 @@ from __future__ import annotations
 import re
 
 from multicloud.provider import Progress
-from multicloud.providers.azure.app import AppModel
-from multicloud.providers.azure.arm import ArmSession
-from multicloud.providers.azure.triggers import AzureFunction
 from multicloud.spec.models import QueueTrigger, StorageTrigger
+
+from .app import AppModel
+from .arm import ArmSession
 
 POISON_SUFFIX = "-poison"
 EVENTGRID_API_VERSION = "2022-06-15"  # GA Event Grid REST version (no Event Grid SDK is needed for one PUT)
 
 
-def create_trigger_storage(s: ArmSession, progress: Progress) -> None:
-    """Blob containers and queues the triggers watch, in the app's storage account (AzureWebJobsStorage)."""
-    rg, acct = s.resource_group, s.storage_account
+def trigger_storage(s: ArmSession) -> tuple[list[str], list[str]]:
+    """Blob containers and queues the triggers watch (in the app's storage account, AzureWebJobsStorage);
+    each queue is followed by its poison queue, where the host moves messages its function failed on
+    maxDequeueCount times (it would create it on the first one; made by deploy so `multicloud dead-letters`
+    finds it from the start)."""
     configs = [t.config for f in s.project.functions_for("azure") for t in f.triggers]
-    for bucket in sorted({c.bucket for c in configs if isinstance(c, StorageTrigger)}):
+    containers = sorted({c.bucket for c in configs if isinstance(c, StorageTrigger)})
+    queues = [q for name in sorted({c.name for c in configs if isinstance(c, QueueTrigger)})
+              for q in (name, name + POISON_SUFFIX)]
+    return containers, queues
+
+
+def create_trigger_storage(s: ArmSession, containers: list[str], queues: list[str]) -> None:
+    rg, acct = s.resource_group, s.storage_account
+    for bucket in containers:
         s.storage.blob_containers.create(rg, acct, bucket, {"properties": {}})
-    for queue in sorted({c.name for c in configs if isinstance(c, QueueTrigger)}):
+    for queue in queues:
         s.storage.queue.create(rg, acct, queue, {"properties": {}})
-        # where the host moves messages its function failed on maxDequeueCount times (it would create it on
-        # the first one; made here so `multicloud dead-letters` finds it from the start)
-        s.storage.queue.create(rg, acct, queue + POISON_SUFFIX, {"properties": {}})
 
 
-def subscribe_blob_triggers(s: ArmSession, model: AppModel, host: str, progress: Progress) -> dict[str, str]:
+def blob_subscriptions(s: ArmSession, model: AppModel) -> list[dict[str, str]]:
+    """On Flex, the Event Grid subscription each blob trigger needs (plain data: a planned step's args)."""
+    if s.settings.plan != "flex":
+        return []
+    out = []
+    for f in model.functions:
+        if f.kind == "storage":
+            cfg = s.project.function("azure", f.spec_function).triggers[f.trigger_index].config
+            assert isinstance(cfg, StorageTrigger)
+            out.append({"function": f.name, "bucket": cfg.bucket, "prefix": cfg.prefix, "suffix": cfg.suffix})
+    return out
+
+
+def subscription_id(s: ArmSession, function: str) -> str:
+    account_id = f"{s.rg_id()}/providers/Microsoft.Storage/storageAccounts/{s.storage_account}"
+    return f"{account_id}/providers/Microsoft.EventGrid/eventSubscriptions/{subscription_name(function)}"
+
+
+def subscribe_blob_triggers(s: ArmSession, blobs: list[dict[str, str]], host: str,
+                            progress: Progress) -> dict[str, str]:
     """Flex runs only the Event Grid blob trigger: subscribe each one to BlobCreated on its container.
 
     The webhook carries the host's `blobs_extension` system key, which exists once the host has indexed
-    a blob trigger; until then deploy reports a warning and the next deploy subscribes.
+    a blob trigger; until then deploy reports a warning (and makes none of these writes) and the next
+    deploy subscribes.
     """
-    blobs = [(f, _trigger(s, f)) for f in model.functions if f.kind == "storage"]
     if not blobs:
         return {}
     keys = s.web.web_apps.list_host_keys(s.resource_group, s.app_name)
@@ -43,18 +69,17 @@ def subscribe_blob_triggers(s: ArmSession, model: AppModel, host: str, progress:
     if not key:
         return {"warning": "the host has no blobs_extension key yet: deploy again to subscribe blob triggers to "
                            "Event Grid"}
-    account_id = f"{s.rg_id()}/providers/Microsoft.Storage/storageAccounts/{s.storage_account}"
-    for fn, cfg in blobs:
-        assert isinstance(cfg, StorageTrigger)
-        progress(f"subscribing {fn.name} to Event Grid BlobCreated on {cfg.bucket}")
-        url = f"https://{host}/runtime/webhooks/blobs?functionName=Host.Functions.{fn.name}&code={key}"
+    for blob in blobs:
+        name, bucket = blob["function"], blob["bucket"]
+        progress(f"subscribing {name} to Event Grid BlobCreated on {bucket}")
+        url = f"https://{host}/runtime/webhooks/blobs?functionName=Host.Functions.{name}&code={key}"
         s.resources.resources.begin_create_or_update_by_id(
-            f"{account_id}/providers/Microsoft.EventGrid/eventSubscriptions/{subscription_name(fn.name)}".lstrip("/"),
+            subscription_id(s, name).lstrip("/"),
             {"properties": {
                 "destination": {"endpointType": "WebHook", "properties": {"endpointUrl": url}},
                 "filter": {"includedEventTypes": ["Microsoft.Storage.BlobCreated"],
-                           "subjectBeginsWith": f"/blobServices/default/containers/{cfg.bucket}/blobs/{cfg.prefix}",
-                           "subjectEndsWith": cfg.suffix},
+                           "subjectBeginsWith": f"/blobServices/default/containers/{bucket}/blobs/{blob['prefix']}",
+                           "subjectEndsWith": blob["suffix"]},
                 "eventDeliverySchema": "EventGridSchema"}},
             api_version=EVENTGRID_API_VERSION).result()
     return {}
@@ -62,7 +87,3 @@ def subscribe_blob_triggers(s: ArmSession, model: AppModel, host: str, progress:
 
 def subscription_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", name)[:64]  # Event Grid: 3-64 letters, digits and dashes
-
-
-def _trigger(s: ArmSession, f: AzureFunction) -> object:
-    return s.project.function("azure", f.spec_function).triggers[f.trigger_index].config

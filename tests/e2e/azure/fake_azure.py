@@ -95,6 +95,28 @@ class FakeAzure:
         return [(m, p) for m, p in self.requests[since:]
                 if m != "GET" and not (m == "POST" and p.lower().endswith("/config/appsettings/list"))]
 
+    def write_calls(self, since: int = 0) -> list[str]:
+        """The write requests from index `since` on, named as the azure provider's executors declare them
+        (providers/azure/apply.py): `"METHOD path"`, the ARM path relative to the subscription and
+        lower-cased, `scm:/api/...` for the SCM site and `blob:/account/container/blob` for the Blob
+        service. Reads are left out: GETs and the read-only actions (list keys, list app settings, a
+        service SAS, the host's keys)."""
+        reads = ("/config/appsettings/list", "/listkeys", "/listservicesas")
+        out = []
+        for method, path in self.requests[since:]:
+            low = path.lower()
+            if method == "GET" or (method == "POST" and low.endswith(reads)) or low == IDENTITY_PATH:
+                continue
+            if low.startswith("/subscriptions/"):
+                out.append(f"{method} {low.split('/', 3)[3]}")
+            elif low.startswith("/_blob/"):
+                out.append(f"{method} blob:/{low.removeprefix('/_blob/')}")
+            elif low.startswith("/api/"):
+                out.append(f"{method} scm:{low}")
+            else:
+                out.append(f"{method} host:{low}")
+        return out
+
     def lease_state(self, container_id: str) -> str | None:
         """The container's leaseState as ARM reports it; None when the container does not exist."""
         if self.get(container_id) is None:

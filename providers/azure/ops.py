@@ -11,10 +11,11 @@ from datetime import datetime, timezone
 
 from multicloud.errors import OperationError, UnsupportedError
 from multicloud.provider import FunctionStatus, LogRecord, Progress, RemoveResult, StatusReport
-from multicloud.providers.azure.app import app_model
-from multicloud.providers.azure.arm import TAG_CODE, ArmSession, endpoints, get_or_none, tags_of
-from multicloud.providers.azure.publish import deployment_log, scm_client, scm_host
-from multicloud.providers.azure.trigger_resources import EVENTGRID_API_VERSION, subscription_name
+
+from .app import app_model
+from .arm import TAG_CODE, ArmSession, endpoints, get_or_none, tags_of
+from .publish import deployment_log, scm_client, scm_host
+from .trigger_resources import EVENTGRID_API_VERSION, subscription_name
 
 
 def status(s: ArmSession) -> StatusReport:

@@ -1,0 +1,151 @@
+"""Plans on azure, against the labelled FAKE of ARM and the SCM site (fake_azure.py; not Azure): applying a
+plan makes exactly its steps' write requests, counted on the wire by method and path (`write_calls`), for a
+first deploy (Flex and Consumption), an update of the spec, a drift repair and a removed trigger; planning
+makes none. Saved plans through the CLI: one saved before a hand edit is refused by `deploy --plan` (exit 1)
+naming the drift, nothing written; a fresh one shows the repair and applies it; one saved before somebody
+else's deploy is refused naming the function app that changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fake_azure import FakeAzure, StaticToken
+
+from multicloud.plan import Plan
+from multicloud.project import Project
+from multicloud.providers.azure import AzureProvider
+
+pytestmark = pytest.mark.slow
+
+
+def planned_writes(plan: Plan) -> list[str]:
+    return [call for step in plan.steps for call in step.calls]
+
+
+def apply_counted(fake: FakeAzure, spec: Path) -> tuple[Plan, list[str]]:
+    """Plan (no write), then apply that plan: the plan and the write requests the apply made."""
+    prov = AzureProvider(Project.load(spec), credential=StaticToken())
+    build = prov.build(spec.parent / ".multicloud" / "build" / "azure")
+    before = len(fake.requests)
+    plan = prov.plan(build)
+    assert fake.write_calls(before) == [] and len(fake.requests) > before, "plan made a write call"
+    before = len(fake.requests)
+    prov.apply(plan, build)
+    assert all(s.op or s.action == "noop" for s in plan.steps), [s for s in plan.steps if not s.op]
+    return plan, fake.write_calls(before)
+
+
+def changed(plan: Plan) -> dict[str, str]:
+    return {s.resource: s.action for s in plan.steps if s.action != "noop"}
+
+
+def test_apply_makes_exactly_the_planned_writes(fake: FakeAzure, service: Path) -> None:
+    plan, writes = apply_counted(fake, service)  # first deploy: everything
+    assert writes == planned_writes(plan), writes
+    app = next(s.id for s in plan.steps if s.kind == "function app")
+    assert set(changed(plan).values()) == {"create", "update"} and len(writes) == 15, writes
+    assert writes[0] == "PUT resourcegroups/orders-rg" and "POST scm:/api/publish" in writes
+    assert [w for w in writes if "/queues/" in w] == [
+        f"PUT resourcegroups/orders-rg/providers/microsoft.storage/storageaccounts/{s}/queueservices/default/"
+        f"queues/{q}" for s in [plan.steps[1].id] for q in ("orders-in", "orders-in-poison")]
+    assert writes[-1].endswith("/providers/microsoft.eventgrid/eventsubscriptions/worker-storage")  # after publish
+    site = next(s for s in plan.steps if s.kind == "function app")
+    secret = {f.name: f for f in site.fields if f.secret}
+    assert set(secret) == {"API_KEY", "AzureWebJobsStorage", "DEPLOYMENT_STORAGE_CONNECTION_STRING", "CLICKS_HUB"}
+    assert str(secret["API_KEY"].after).startswith("sha256:")  # a Key Vault reference: its fingerprint only
+    assert "vault.azure.net" not in json.dumps(plan.document())
+
+    service.write_text(service.read_text().replace("GREETING: hello", "GREETING: bonjour"))  # a spec update
+    plan, writes = apply_counted(fake, service)
+    assert changed(plan) == {f"function app {app}": "update"} and writes == planned_writes(plan), writes
+    site = next(s for s in plan.steps if s.kind == "function app")
+    assert [(f.name, f.before, f.after) for f in site.fields if f.name == "GREETING"] == [("GREETING", "hello",
+                                                                                              "bonjour")]
+    assert f"PUT resourcegroups/orders-rg/providers/microsoft.web/sites/{app}/config/appsettings" in writes
+
+    s = AzureProvider(Project.load(service), credential=StaticToken()).session()  # drift: a setting edited by hand
+    settings = dict(s.web.web_apps.list_application_settings(s.resource_group, app).properties)
+    settings["GREETING"] = "edited by hand"
+    s.web.web_apps.update_application_settings(s.resource_group, app, {"properties": settings})
+    plan, writes = apply_counted(fake, service)
+    assert [s.detail for s in plan.steps if s.drift] == ["drift: app setting GREETING changed outside multicloud"]
+    assert writes == planned_writes(plan), writes
+    assert fake.app_settings[s.site_id().lower()]["GREETING"] == "bonjour"
+
+    # a removed trigger: the app's configuration and code change (the function goes with the new package);
+    # the queue itself is kept, as before (it may still hold messages)
+    spec = service.read_text()
+    service.write_text(spec.replace("      - queue: {name: orders-in, batch_size: 16}\n", ""))
+    (service.parent / "handler.py").write_text((service.parent / "handler.py").read_text() + "\n# v2\n")
+    plan, writes = apply_counted(fake, service)
+    assert changed(plan) == {f"function app {app}": "update", "code": "update"}
+    assert writes == planned_writes(plan), writes
+    assert not any("/queues/" in w for w in writes)
+
+    plan, writes = apply_counted(fake, service)  # and then nothing is left to do
+    assert not plan.has_changes and writes == []
+
+
+def test_consumption_first_deploy_writes_what_it_planned(fake: FakeAzure, service: Path) -> None:
+    """The run-from-package path: blob upload, the package setting, trigger sync, the release tags."""
+    service.write_text(service.read_text().replace("  azure:\n", "  azure:\n    plan: consumption\n"))
+    plan, writes = apply_counted(fake, service)
+    assert writes == planned_writes(plan), writes
+    assert any(w.startswith("PUT blob:/") for w in writes) and writes[-1].endswith("/tags/default")
+    plan, writes = apply_counted(fake, service)
+    assert not plan.has_changes and writes == []
+
+
+def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "multicloud", *args], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "CI": "true"}, timeout=300)
+
+
+def test_saved_plan_is_refused_after_a_hand_edit(signed_in: FakeAzure, service: Path) -> None:
+    fake, root, plans = signed_in, service.parent, service.parent.parent  # plan files outside the service
+    first = plans / "first.json"
+    assert _cli(root, "plan", "-t", "azure", "--out", str(first)).returncode == 0
+    doc = json.loads(first.read_text())["targets"][0]["plan"]
+    assert doc["steps"][0]["op"] == "group.put" and "FAKEKEY" not in first.read_text()
+    applied = _cli(root, "deploy", "-t", "azure", "--plan", str(first))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+
+    saved = plans / "saved.json"
+    assert _cli(root, "plan", "-t", "azure", "--out", str(saved)).returncode == 0
+    prov = AzureProvider(Project.load(service), credential=StaticToken())
+    s = prov.session()
+    web, rg, app = s.web.web_apps, s.resource_group, s.app_name
+    settings = dict(web.list_application_settings(rg, app).properties)
+    settings["GREETING"] = "edited by hand"
+    web.update_application_settings(rg, app, {"properties": settings})
+    before = len(fake.requests)
+    refused = _cli(root, "deploy", "-t", "azure", "--plan", str(saved))
+    out = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and "drift: app setting GREETING changed outside multicloud" in out, out
+    assert f"function app {app}" in out
+    assert [w for w in fake.write_calls(before) if "/containers/deploy-lock-" not in w] == []  # only the lock's
+    assert fake.app_settings[s.site_id().lower()]["GREETING"] == "edited by hand"
+
+    repair = plans / "repair.json"  # a fresh plan shows the repair and applies it
+    shown = _cli(root, "plan", "-t", "azure", "--out", str(repair))
+    assert "drift: app setting GREETING" in shown.stdout, shown.stdout
+    done = _cli(root, "deploy", "-t", "azure", "--plan", str(repair))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert fake.app_settings[s.site_id().lower()]["GREETING"] == "hello"
+
+    # a plan saved before somebody else's deploy: refused, naming the function app that changed since
+    before = plans / "before.json"
+    assert _cli(root, "plan", "-t", "azure", "--out", str(before)).returncode == 0
+    spec = service.read_text()
+    service.write_text(spec.replace("GREETING: hello", "GREETING: hi"))
+    assert _cli(root, "deploy", "-t", "azure").returncode == 0
+    service.write_text(spec)  # back to the spec of the saved plan: only the target moved on
+    stale = _cli(root, "deploy", "-t", "azure", "--plan", str(before))
+    out = stale.stdout + stale.stderr
+    assert stale.returncode == 1 and f"the target's function app {app} changed since the plan" in out, out
+    assert fake.app_settings[s.site_id().lower()]["GREETING"] == "hi"
