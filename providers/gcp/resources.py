@@ -102,7 +102,7 @@ def desired_function(cf: CloudFunction, settings: GcpSettings, project_id: str, 
 def function_record_values(fn: dict[str, Any], cf: CloudFunction, settings: GcpSettings) -> dict[str, Any]:
     """What a function's record fingerprints: the spec's value of each managed field (labels without the
     source label, which the build decides, and without the record itself), its jobs and its invokers."""
-    values = {path: _get(fn, path) for path in MASK_FIELDS}
+    values = {path: get_path(fn, path) for path in MASK_FIELDS}
     values["labels"] = record_free_labels(fn.get("labels") or {})
     values["scheduler_jobs"] = [s.job_id for s in cf.schedules]
     values["invokers"] = sorted(wanted_invokers(set(), cf, settings))
@@ -172,7 +172,7 @@ def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings
 def job_record_values(job: dict[str, Any]) -> dict[str, Any]:
     """What a job's record fingerprints: its managed fields, the description without the record, and the
     target without the function's URL (always the function's own, and unknown before it exists)."""
-    values = {path: _get(job, path) for path in JOB_MASK_FIELDS}
+    values = {path: get_path(job, path) for path in JOB_MASK_FIELDS}
     values["description"] = drift.job_record(str(job.get("description", "")))[0]
     target = dict(values["http_target"] or {})
     target["uri"] = ""
@@ -194,16 +194,16 @@ def changed_fields(desired: dict[str, Any], current: dict[str, Any], fields: tup
     """Mask paths whose desired value differs from the current one (unset desired = unmanaged)."""
     out = []
     for path in fields:
-        want = _get(desired, path)
+        want = get_path(desired, path)
         if want is None:
             continue
-        have = _get(current, path)
+        have = get_path(current, path)
         if not _same(path, want, have):
             out.append(path)
     return out
 
 
-def _get(data: dict[str, Any], path: str) -> Any:
+def get_path(data: dict[str, Any], path: str) -> Any:
     value: Any = data
     for part in path.split("."):
         if not isinstance(value, dict):
