@@ -156,7 +156,7 @@ def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings
     }
     if not cf.public and settings.invoker_service_account:
         target["oidc_token"] = {"service_account_email": settings.invoker_service_account, "audience": url}
-    job = {
+    job: dict[str, Any] = {
         "name": f"{location}/jobs/{schedule.job_id}",
         "description": job_description(project_name, cf.function, schedule.source),
         "schedule": schedule.cron,
