@@ -74,20 +74,24 @@ class GcpProvider(Provider[GcpSettings]):
         return self._deployer().apply(plan, build, progress)
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
-        from .invoke import invoke
+        from .ops import invoke
 
         return invoke(self._deployer(), request)
 
     def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
-        from .invoke import logs
+        from .ops import logs
 
         yield from logs(self._deployer(), function, since, follow)
 
     def _status(self) -> StatusReport:
-        return self._deployer().status()
+        from .ops import status
+
+        return status(self._deployer())
 
     def _remove(self, progress: Progress) -> RemoveResult:
-        return self._deployer().remove(progress)
+        from .ops import remove
+
+        return remove(self._deployer(), progress)
 
     # ---- events: Pub/Sub publish and the dead letters in <topic>-dlq (pubsub.py) -------------------
     def _pubsub(self) -> PubSub:

@@ -15,24 +15,21 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from multicloud.errors import MulticloudError, OperationError
+from multicloud.errors import OperationError
 from multicloud.plan import FieldChange, fingerprint, secret_fingerprint
 from multicloud.project import Project
 from multicloud.provider import (
     BuildResult,
     DeployResult,
     Endpoint,
-    FunctionStatus,
     Plan,
     Progress,
-    RemoveResult,
-    StatusReport,
     no_progress,
 )
-from multicloud.state import clear_state, read_state, write_state
+from multicloud.state import read_state, write_state
 
 from . import drift
-from .apply import OPERATION_TIMEOUT_S, Target, apply_steps, resolve, to_dict
+from .apply import Target, apply_steps, resolve, to_dict
 from .clients import GcpClients
 from .context import Run, ref
 from .model import CloudFunction, cloud_functions, settings_of
@@ -379,42 +376,3 @@ class Deployer:
             out.append(JobPlan("update" if mask or paused else "noop", want, mask,
                                drift.detail(plain + carried, drifted), paused, current))
         return out
-
-    # ---- status and remove -----------------------------------------------------------------------
-    def status(self) -> StatusReport:
-        out = []
-        for cf in self.functions:
-            current = self.get_function(cf)
-            if current is None:
-                out.append(FunctionStatus(cf.function, "missing"))
-                continue
-            messages = "; ".join(m.get("message", "") for m in current.get("state_messages", []))
-            out.append(FunctionStatus(
-                cf.function, str(current.get("state", "UNKNOWN")).lower(),
-                version=current.get("labels", {}).get(SOURCE_LABEL),
-                endpoint=current.get("service_config", {}).get("uri") or current.get("url") or None,
-                detail=messages,
-            ))
-        deployed = any(f.state != "missing" for f in out)
-        return StatusReport("gcp", deployed, tuple(out),
-                            {"project": self.clients.project_id, "region": self.clients.region})
-
-    def remove(self, progress: Progress = no_progress) -> RemoveResult:
-        removed: list[str] = []
-        for job in self.owned_jobs():
-            progress(f"gcp: deleting scheduler job {job['name']}")
-            self.clients.scheduler.delete_job(name=job["name"])
-            removed.append(job["name"])
-        owned = self.owned_functions()
-        try:
-            queues = any(cf.event_trigger is not None and cf.event_trigger.topic for cf in self.functions)
-        except MulticloudError:  # a spec gcp cannot map any more: go by what is deployed
-            queues = False
-        if queues or any((f.get("event_trigger") or {}).get("pubsub_topic") for f in owned):
-            removed += self.pubsub.delete(set(), progress)  # the dead letters go with the service
-        for fn in owned:
-            progress(f"gcp: deleting {fn['name']}")
-            self.clients.functions.delete_function(name=fn["name"]).result(timeout=OPERATION_TIMEOUT_S)
-            removed.append(fn["name"])
-        clear_state(self.project, "gcp")
-        return RemoveResult("gcp", tuple(removed))
