@@ -35,7 +35,6 @@ from .context import Run, ref
 from .model import CloudFunction, cloud_functions, settings_of
 from .pubsub import PubSub
 from .resources import (
-    FUNCTION_RECORD_FIELDS,
     INVOKER_ROLE,
     JOB_MASK_FIELDS,
     MANAGED_BY,
@@ -45,8 +44,11 @@ from .resources import (
     desired_function,
     desired_job,
     function_name,
+    function_record_values,
     get_path,
     invoker_members,
+    job_item,
+    job_record_values,
     owns_job,
     record_free_labels,
     source_label,
@@ -97,8 +99,7 @@ class FunctionPlan:
     mask: list[str] = field(default_factory=list)
     upload: bool = False
     replace: bool = False  # HTTP <-> event trigger cannot be updated in place: delete, then create
-    recorded: dict[str, str] | None = None  # what the last deploy applied (drift.py), None: no record
-    made: dict[str, str] = field(default_factory=dict)  # what this spec applies
+    record: drift.Record = field(default_factory=lambda: drift.Record(None))  # what the last deploy made
     detail: str = ""
 
     @property
@@ -199,11 +200,10 @@ class Deployer:
         current = self.get_function(cf)
         sha = source_sha or ""
         want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, sha)
-        made = drift.decode(FUNCTION_RECORD_FIELDS, want["labels"][drift.RECORD_LABEL]) or {}
         if current is None:
             deployed, cached = self.cached_record(cf)
-            return FunctionPlan(cf, None, upload=True, recorded=drift.decode(FUNCTION_RECORD_FIELDS, cached),
-                                made=made, detail=drift.deleted("the function") if deployed else "")
+            return FunctionPlan(cf, None, upload=True, record=drift.Record.of_text(cached),
+                                detail=drift.deleted("the function") if deployed else "")
         labels = current.get("labels", {})
         if source_sha is None:  # no build: compare configuration only
             want["labels"][SOURCE_LABEL] = labels.get(SOURCE_LABEL, "")
@@ -211,13 +211,14 @@ class Deployer:
         upload = upload or current.get("state") == "FAILED"
         mask = changed_fields(want, current, MASK_FIELDS)
         replace = bool(current.get("event_trigger", {}).get("event_type")) != ("event_trigger" in want)
-        recorded = drift.decode(FUNCTION_RECORD_FIELDS, labels.get(drift.RECORD_LABEL))
+        record = drift.Record.of_labels(labels)
         changed, carried = _carried(mask, "labels", record_free_labels(labels) == record_free_labels(want["labels"]))
-        plain, drifted = drift.split(changed, recorded, made)
+        plain, drifted = drift.split(record, drift.FUNCTION, changed, function_record_values(current),
+                                     function_record_values(want))
         detail = drift.detail((["build_config.source"] if upload else []) + plain + carried, drifted)
         if replace:
             detail = "replace (delete, then create): an HTTP function cannot become event-triggered or back"
-        return FunctionPlan(cf, current, mask, upload, replace, recorded, made, detail)
+        return FunctionPlan(cf, current, mask, upload, replace, record, detail)
 
     # ---- plan: reads only, one step per write --------------------------------------------------------
     def plan(self, build: BuildResult) -> Plan:
@@ -241,7 +242,7 @@ class Deployer:
             want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, build.digest)
             facts[cf.function] = {"id": cf.function_id, "url": url, "signature": cf.signature,
                                   "source": source_label(build.digest),
-                                  "record": want["labels"][drift.RECORD_LABEL]}
+                                  "record": drift.Record.of_labels(want["labels"]).value}
         self._plan_stale(run)
         return Plan("gcp", tuple(run.steps), observed={**self.observed, **run.observed},
                     memo={"facts": facts, "endpoints": endpoints})
@@ -285,7 +286,10 @@ class Deployer:
         if want == members:
             run.noop(resource)
             return
-        plain, drifted = drift.split(["invokers"], fp.recorded, fp.made)
+        required = wanted_invokers(set(), cf, self.settings)
+        managed = members & (required | {"allUsers"})  # the members multicloud sets (others are kept)
+        plain, drifted = drift.split(fp.record, drift.FUNCTION, ["invokers"], {"invokers": sorted(managed)},
+                                     {"invokers": sorted(required)})
         detail = drift.detail([INVOKER_ROLE] * bool(plain), [f"{INVOKER_ROLE} members"] * bool(drifted))
         run.write("update", resource, "run.set_invokers", {"service": service, "members": sorted(want)}, detail,
                   fields=[FieldChange("members", sorted(members), sorted(want))])
@@ -358,19 +362,20 @@ class Deployer:
             uri = url or (current or {}).get("http_target", {}).get("uri", "")
             want = desired_job(cf, sched, self.settings, self.clients.location, self.project.name, uri)
             if current is None:
-                was = drift.split(["scheduler_jobs"], fp.recorded, fp.made)[1]
-                out.append(JobPlan("create", want, [], drift.deleted("the job") if was else want["schedule"]))
+                detail = drift.label(fp.record, drift.FUNCTION, job_item(sched.job_id), False, "the job",
+                                     want["schedule"])
+                out.append(JobPlan("create", want, [], detail))
                 continue
             if not owns_job(current, self.project.name):
                 raise OperationError(
                     f"Cloud Scheduler job {sched.job_id} exists but is not managed by multicloud",
                     fix="delete or rename that job", where=want["name"])
             mask = changed_fields(want, current, JOB_MASK_FIELDS)
-            (base, record), (wanted_base, made) = (drift.job_record(str(d.get("description", "")))
-                                                   for d in (current, want))
+            (base, record), (wanted_base, _made) = (drift.job_record(str(d.get("description", "")))
+                                                    for d in (current, want))
             changed, carried = _carried(mask, "description", base == wanted_base)
-            plain, drifted = drift.split(changed, drift.decode(JOB_MASK_FIELDS, record),
-                                         drift.decode(JOB_MASK_FIELDS, made) or {})
+            plain, drifted = drift.split(record, drift.JOB, changed, job_record_values(current),
+                                         job_record_values(want))
             paused = current.get("state") == "PAUSED"  # multicloud never pauses a job
             drifted += ["state (paused)"] * paused
             out.append(JobPlan("update" if mask or paused else "noop", want, mask,
