@@ -42,10 +42,6 @@ class Run:
     def noop(self, resource: str) -> None:
         self.steps.append(Step.of("noop", resource))
 
-    def note(self, action: Write, resource: str, detail: str) -> None:
-        """A step the plan shows but which makes no write of its own (done by an earlier step's executor)."""
-        self.steps.append(Step.of(action, resource, detail))
-
     def observe(self, resource: str, value: str) -> None:
         """What the target reported for `resource` (a saved plan is refused when it differs at apply)."""
         self.observed[resource] = value

@@ -135,7 +135,6 @@ class Deployer:
         self.project = project
         self.clients = clients
         self.settings = settings_of(project)
-        self.observed: dict[str, str] = {}
 
     @cached_property
     def pubsub(self) -> PubSub:
@@ -232,7 +231,7 @@ class Deployer:
         for fp in plans:
             cf, url = fp.cf, urls[fp.cf.function]
             self._plan_invokers(run, fp)
-            for jp in self.job_plans(fp, url if fp.action == "noop" or fp.current is None or fp.replace
+            for jp in self.job_plans(run, fp, url if fp.action == "noop" or fp.current is None or fp.replace
                                      else (fp.current.get("service_config") or {}).get("uri", "")):
                 self._plan_job(run, jp, fp)
             if cf.event_trigger is not None and cf.event_trigger.topic is not None:
@@ -244,7 +243,7 @@ class Deployer:
                                   "source": source_label(build.digest),
                                   "record": drift.Record.of_labels(want["labels"]).value}
         self._plan_stale(run)
-        return Plan("gcp", tuple(run.steps), observed={**self.observed, **run.observed},
+        return Plan("gcp", tuple(run.steps), observed=dict(run.observed),
                     memo={"facts": facts, "endpoints": endpoints})
 
     def _plan_function(self, run: Run, fp: FunctionPlan, digest: str) -> Any:
@@ -344,7 +343,7 @@ class Deployer:
         return DeployResult("gcp", build.digest[:12], plan.has_changes, tuple(endpoints),
                             {"project": self.clients.project_id, "region": self.clients.region})
 
-    def job_plans(self, fp: FunctionPlan, url: Any) -> list[JobPlan]:
+    def job_plans(self, run: Run, fp: FunctionPlan, url: Any) -> list[JobPlan]:
         """What each schedule of a function needs. `url` is the function's ("" when it does not exist yet:
         a job that exists keeps the URL it has, the one a re-created function gets back)."""
         from google.api_core.exceptions import NotFound
@@ -357,8 +356,7 @@ class Deployer:
                 current: dict[str, Any] | None = to_dict(self.clients.scheduler.get_job(name=name))
             except NotFound:
                 current = None
-            run_observe = f"scheduler job {sched.job_id}"
-            self.observed[run_observe] = observed_job(current)
+            run.observe(f"scheduler job {sched.job_id}", observed_job(current))
             uri = url or (current or {}).get("http_target", {}).get("uri", "")
             want = desired_job(cf, sched, self.settings, self.clients.location, self.project.name, uri)
             if current is None:
