@@ -234,7 +234,7 @@ def _dead_letter_policy(target: Target, args: Args) -> object:
 
 def _grant(target: Target, args: Args) -> object:
     sub = _trigger_subscription(target, args["function"])
-    return target.pubsub.grant(args["dead_letter_topic"], sub, target.progress)
+    return target.pubsub.grant(args["dead_letter_topic"], sub, list(args["roles"]), target.progress)
 
 
 def _delete_subscription(target: Target, args: Args) -> object:
@@ -257,7 +257,7 @@ OPS: dict[str, Op] = {
     "pubsub.create_topic": Op(_create_topic, ("pubsub:CreateTopic",)),
     "pubsub.create_subscription": Op(_create_subscription, ("pubsub:CreateSubscription",)),
     "pubsub.dead_letter_policy": Op(_dead_letter_policy, ("pubsub:UpdateSubscription",)),
-    "pubsub.grant": Op(_grant, ("pubsub:SetIamPolicy", "pubsub:SetIamPolicy")),
+    "pubsub.grant": Op(_grant, (), lambda args: ("pubsub:SetIamPolicy",) * len(args["roles"])),
     "pubsub.delete_subscription": Op(_delete_subscription, ("pubsub:DeleteSubscription",)),
     "pubsub.delete_topic": Op(_delete_topic, ("pubsub:DeleteTopic",)),
 }

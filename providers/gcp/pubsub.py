@@ -156,39 +156,46 @@ class PubSub:
                 run.write("update", resource, "pubsub.dead_letter_policy", args, f"max delivery attempts {attempts}")
         if self.emulated:  # the emulator has no IAM: nothing to grant there
             return
-        if sub is None or self.missing_grant(dlq_topic, sub):
+        roles = [PUBLISHER, SUBSCRIBER] if sub is None else self.missing_roles(dlq_topic, sub)
+        if roles:
             run.write("update", f"pubsub iam {cf.function_id}", "pubsub.grant",
-                      {"function": args["function"], "dead_letter_topic": dlq_topic},
-                      "Pub/Sub's service agent may move dead letters")
+                      {"function": args["function"], "dead_letter_topic": dlq_topic, "roles": roles},
+                      f"Pub/Sub's service agent gets {', '.join(roles)}")
 
-    def missing_grant(self, dlq_topic: str, subscription: str) -> bool:
-        """Whether Pub/Sub's service agent lacks a role it needs to move dead letters (reads only)."""
+    def missing_roles(self, dlq_topic: str, subscription: str) -> list[str]:
+        """The roles Pub/Sub's service agent lacks to move dead letters (reads only)."""
         from google.api_core.exceptions import MethodNotImplemented, NotFound
 
+        out = []
         for client, resource, role in ((self.publisher, dlq_topic, PUBLISHER),
                                        (self.subscriber, subscription, SUBSCRIBER)):
             try:
                 policy = client.get_iam_policy(request={"resource": resource})
             except MethodNotImplemented:
-                return False
+                return []
             except NotFound:
-                return True
+                out.append(role)
+                continue
             bindings = [{"role": b.role, "members": list(b.members)} for b in policy.bindings]
             if with_member(bindings, role, self.service_agent) is not None:
-                return True
-        return False
+                out.append(role)
+        return out
 
     @cached_property
     def service_agent(self) -> str:
         number = self.clients.rest("GET", "resourcemanager", f"v3/projects/{self.clients.project_id}")["name"]
         return f"serviceAccount:service-{str(number).rsplit('/', 1)[-1]}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
-    def grant(self, dlq_topic: str, subscription: str, progress: Progress) -> bool:
+    def grant(self, dlq_topic: str, subscription: str, roles: list[str], progress: Progress) -> bool:
+        """Give Pub/Sub's service agent `roles` (publisher on the dead-letter topic, subscriber on the trigger
+        subscription), keeping the rest of each policy as read now."""
         from google.api_core.exceptions import MethodNotImplemented
 
         changed = False
         for client, resource, role in ((self.publisher, dlq_topic, PUBLISHER), (self.subscriber, subscription,
                                                                                  SUBSCRIBER)):
+            if role not in roles:
+                continue
             try:
                 policy = client.get_iam_policy(request={"resource": resource})
             except MethodNotImplemented:
