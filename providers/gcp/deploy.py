@@ -72,6 +72,10 @@ def observed_job(job: dict[str, Any] | None) -> str:
     return fingerprint([job.get("user_update_time"), job.get("state"), [get_path(job, p) for p in JOB_MASK_FIELDS]])
 
 
+def _uri(fn: dict[str, Any]) -> str:
+    return str((fn.get("service_config") or {}).get("uri") or fn.get("url") or "")
+
+
 def _plain(data: dict[str, Any] | None, path: str) -> object:
     value = get_path(data or {}, path)
     return value if isinstance(value, (str, int, float, bool, type(None))) else fingerprint(value)
@@ -231,9 +235,10 @@ class Deployer:
         for fp in plans:
             cf, url = fp.cf, urls[fp.cf.function]
             self._plan_invokers(run, fp)
-            for jp in self.job_plans(run, fp, url if fp.action == "noop" or fp.current is None or fp.replace
-                                     else (fp.current.get("service_config") or {}).get("uri", "")):
-                self._plan_job(run, jp, fp)
+            # a job calls the URL the function has now (a patch keeps it), or the one its create makes
+            job_url = url if fp.current is None or fp.replace else _uri(fp.current)
+            for jp in self.job_plans(run, fp, job_url):
+                self._plan_job(run, jp)
             if cf.event_trigger is not None and cf.event_trigger.topic is not None:
                 self.pubsub.plan(run, cf, None if fp.replace else fp.current)
             if cf.signature == "http":
@@ -254,7 +259,7 @@ class Deployer:
         want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, digest)
         if fp.action == "noop":
             run.noop(resource)
-            return (current or {}).get("service_config", {}).get("uri") or (current or {}).get("url", "")
+            return _uri(current or {})
         args: dict[str, Any] = {"function": want, "function_id": cf.function_id}
         if current is None or fp.replace:
             run.write("create" if current is None else "update", resource,
@@ -293,7 +298,7 @@ class Deployer:
         run.write("update", resource, "run.set_invokers", {"service": service, "members": sorted(want)}, detail,
                   fields=[FieldChange("members", sorted(members), sorted(want))])
 
-    def _plan_job(self, run: Run, jp: JobPlan, fp: FunctionPlan) -> None:
+    def _plan_job(self, run: Run, jp: JobPlan) -> None:
         resource = f"scheduler job {jp.job_id}"
         if jp.action == "create":
             run.write("create", resource, "scheduler.create", {"job": jp.want}, jp.detail)
