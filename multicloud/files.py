@@ -8,8 +8,9 @@ path segment, `**` spans any number of them, and a pattern naming a folder cover
 (`tests/fixtures` = `tests/fixtures/**`). Never shipped, whatever the patterns say: `.multicloud/` (our
 own state and builds), `.git/`, virtual environments (`.venv/`, `venv/`: built for this machine, not the
 target's) and caches (`__pycache__/`, `*.pyc`, tool caches). A file that is a link to somewhere outside
-the folder is an error, not a silent copy of, say, `~/.aws/credentials`. The same function serves every
-target (multicloud.vendor).
+the folder is an error, not a silent copy of, say, `~/.aws/credentials`. Nor is a saved plan
+(`multicloud plan --out FILE`, recognised by its first bytes): saving one beside the spec must not change
+the artifacts it records. The same function serves every target (multicloud.vendor).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEFAULT_SKIP_TOP = frozenset({"tests", "build", "dist"})
 DEFAULT_SKIP_DIRS = frozenset({"node_modules"})
 SKIP_SUFFIXES = (".pyc", ".pyo")
 SPEC_NAMES = frozenset({"multicloud.yaml", "multicloud.yml"})
+PLAN_START = b'{\n  "kind": "multicloud-plan"'  # how a saved plan begins (multicloud.plan.saved.KIND)
 
 
 def pattern_problem(pattern: str) -> str | None:
@@ -130,11 +132,19 @@ def select(root: Path, include: tuple[str, ...] = (), exclude: tuple[str, ...] =
             hits = [p for p in include if matches(p, rel)]
             if _default_skip(rel) and not hits:
                 continue
-            if any(matches(p, rel) for p in exclude):
+            if any(matches(p, rel) for p in exclude) or (name.endswith(".json") and _saved_plan(Path(dirpath) / name)):
                 continue
             used.update(hits)
             files[rel] = _inside(root, Path(dirpath) / name, rel)
     return Selection(dict(sorted(files.items())), tuple(p for p in include if p not in used))
+
+
+def _saved_plan(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(PLAN_START)) == PLAN_START
+    except OSError:
+        return False  # reported by _inside like any unreadable file
 
 
 def _inside(root: Path, path: Path, rel: str, *, folder: bool = False) -> Path:

@@ -9,13 +9,12 @@ steps, same state reported by the target). Otherwise the deploy is refused, nami
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from multicloud.errors import OperationError, UsageError
-from multicloud.plan.model import FORMAT, Plan
+from multicloud.plan.model import FORMAT, Plan, Step
 
+KIND = "multicloud-plan"  # the first key of the document (multicloud.files never ships such a file)
 FIX = "review a fresh plan (`multicloud plan ... --out plan.json`), have it approved, and apply that one"
 
 
@@ -32,6 +31,9 @@ def load(path: Path, service: str) -> dict[str, Plan]:
     targets = data.get("targets") if isinstance(data, dict) else None
     if not isinstance(targets, list):
         raise UsageError("the plan file has no `targets` list", where=str(path),
+                         fix="pass the file `multicloud plan --out FILE` (or `plan --output json`) wrote")
+    if data.get("kind") != KIND:
+        raise UsageError(f"not a saved plan (no \"kind\": \"{KIND}\")", where=str(path),
                          fix="pass the file `multicloud plan --out FILE` (or `plan --output json`) wrote")
     if data.get("service") != service:
         raise UsageError(f"the plan file is for service {data.get('service')!r}, not {service!r}", where=str(path),
@@ -73,8 +75,7 @@ def differences(saved: Plan, fresh: Plan) -> list[str]:
 
 
 def _step_differences(saved: Plan, fresh: Plan) -> list[str]:
-    was = {s.resource + "\0" + s.action: s for s in saved.steps}
-    now = {s.resource + "\0" + s.action: s for s in fresh.steps}
+    was, now = _keyed(saved), _keyed(fresh)
     out: list[str] = []
     for key, step in now.items():
         if key not in was and step.action != "noop":
@@ -89,6 +90,16 @@ def _step_differences(saved: Plan, fresh: Plan) -> list[str]:
     return out
 
 
+def _keyed(plan: Plan) -> dict[tuple[str, str, int], Step]:
+    """Steps by (resource, action, n): one resource can have several steps of one action (code, then
+    configuration), matched in order."""
+    out: dict[tuple[str, str, int], Step] = {}
+    for step in plan.steps:
+        n = sum(1 for key in out if key[:2] == (step.resource, step.action))
+        out[(step.resource, step.action, n)] = step
+    return out
+
+
 def _short(digest: str | None) -> str:
     return digest[:12] if digest else "none"
 
@@ -100,6 +111,3 @@ def refuse(target: str, changes: list[str], path: Path | None) -> OperationError
                           where=str(path) if path else None)
 
 
-def document_of(outcomes: list[Mapping[str, Any]], service: str) -> dict[str, Any]:
-    """The saved-plan file (= `plan --output json`)."""
-    return {"ok": all(o.get("ok") for o in outcomes), "service": service, "targets": list(outcomes)}

@@ -91,6 +91,10 @@ def _multi(ctx: typer.Context, path: Path, target: str | None, verb: str, fn_nam
                 raise errs[0]
         summaries = [o.summary() for o in outcomes]
         data = {"ok": all(o.ok for o in outcomes), "service": project.name, "targets": summaries}
+        if verb == "plan":
+            from multicloud.plan.saved import KIND
+
+            data = {"kind": KIND, **data}  # first key (sorted): a saved plan is never shipped in an artifact
         if save is not None:
             _save(save, data)
         out.result(data, _summary_text(outcomes, verb) + (f"\nplan saved to {save}" if save else ""))

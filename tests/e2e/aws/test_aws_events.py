@@ -116,9 +116,10 @@ def test_deploy_makes_the_dead_letter_queue_plan_sees_drift_remove_cleans_up(mot
     assert [c for c in plan(root) if c.action != "noop"] == []
 
     # a spec change is plain; dropping the queue trigger removes the dead-letter queue and the policy
-    write(root, attempts=6)
+    write(root, attempts=6)  # (and the function's drift record, re-stored as a step of its own)
     assert {c.resource: c.detail for c in plan(root) if c.action != "noop"} == {
-        "sqs redrive policy jobs -> jobs-dlq": "max receive count 6"}
+        "sqs redrive policy jobs -> jobs-dlq": "max receive count 6",
+        "lambda function shop-test-work": "tags: drift record of the changes above"}
     provider(root).remove()
     assert redrive() == {}
     assert [u.rsplit("/", 1)[1] for u in sqs.list_queues()["QueueUrls"]] == ["jobs"]  # the user's queue stays

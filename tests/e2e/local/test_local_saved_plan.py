@@ -32,7 +32,7 @@ def _without_timing(doc: dict[str, object]) -> dict[str, object]:
 
 def test_saved_plan_applies_and_a_stale_one_is_refused(service: Service, tmp_path: Path) -> None:  # noqa: F811
     service.set(*SECRETS)
-    first = tmp_path / "first.json"
+    first = service.root / "plan.json"  # beside the spec, as CI does: a saved plan never ships in the artifact
     saved = _plan(service, first)
     text = first.read_text()
     assert not [s for s in SECRETS if s in text], "a secret value landed in the saved plan"
@@ -88,6 +88,10 @@ def test_bad_plan_files_exit_2(service: Service, tmp_path: Path) -> None:  # noq
     code, out = _apply(service, junk)
     assert code == 2 and "not JSON" in out and "Traceback" not in out, out
     other = tmp_path / "other.json"
-    other.write_text(json.dumps({"service": "another", "targets": []}))
+    other.write_text(json.dumps({"kind": "multicloud-plan", "service": "another", "targets": []}))
     code, out = _apply(service, other)
     assert code == 2 and "for service 'another'" in out, out
+    deployed = tmp_path / "deploy.json"
+    deployed.write_text(json.dumps({"ok": True, "service": "rotate", "targets": []}))  # not a plan
+    code, out = _apply(service, deployed)
+    assert code == 2 and "not a saved plan" in out, out
