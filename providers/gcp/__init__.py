@@ -32,6 +32,7 @@ from multicloud.provider import (
     SendResult,
     StatusReport,
 )
+from multicloud.spec.targets.gcp import GcpSettings
 
 if TYPE_CHECKING:
     from .deploy import Deployer
@@ -39,9 +40,10 @@ if TYPE_CHECKING:
     from .pubsub import PubSub
 
 
-class GcpProvider(Provider):
+class GcpProvider(Provider[GcpSettings]):
     name = "gcp"
     extra = "gcp"
+    settings_class = GcpSettings
 
     def _check(self) -> None:
         from .build import check_requirements
@@ -62,26 +64,34 @@ class GcpProvider(Provider):
         return Deployer(self.project, GcpClients.from_environment(self.project))
 
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
+        from multicloud.state import build_dir
+
+        if build is None:
+            build = self._build(build_dir(self.project, "gcp"), progress)
         return self._deployer().plan(build)
 
-    def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
-        return self._deployer().deploy(build, progress)
+    def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
+        return self._deployer().apply(plan, build, progress)
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
-        from .invoke import invoke
+        from .ops import invoke
 
         return invoke(self._deployer(), request)
 
     def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
-        from .invoke import logs
+        from .ops import logs
 
         yield from logs(self._deployer(), function, since, follow)
 
     def _status(self) -> StatusReport:
-        return self._deployer().status()
+        from .ops import status
+
+        return status(self._deployer())
 
     def _remove(self, progress: Progress) -> RemoveResult:
-        return self._deployer().remove(progress)
+        from .ops import remove
+
+        return remove(self._deployer(), progress)
 
     # ---- events: Pub/Sub publish and the dead letters in <topic>-dlq (pubsub.py) -------------------
     def _pubsub(self) -> PubSub:
@@ -115,10 +125,7 @@ class GcpProvider(Provider):
     def _lock_object(self) -> LockObject:
         from .clients import GcpClients
         from .lock import LockObject
-        from .model import settings_of
-
-        return LockObject(GcpClients.from_environment(self.project), self.project.name,
-                          settings_of(self.project).state_bucket)
+        return LockObject(GcpClients.from_environment(self.project), self.project.name, self.settings.state_bucket)
 
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
         return self._lock_object.acquire(info)

@@ -1,9 +1,12 @@
-"""Plan and apply: read every function back from the platform, diff, then upload/create/patch/delete.
+"""Plan and apply: read every function, job, invoker policy and dead-letter resource back from the
+platform, compare with the spec, and record one step per write; `apply` runs exactly those steps.
 
 Idempotent by construction: a function whose `multicloud-source` label matches the build and whose managed
 fields match the spec is left alone (no upload, no update); otherwise only the differing fields go in
 the update mask. Functions and Scheduler jobs of this service that the spec no longer names are deleted.
-A resource with the right name but without our ownership labels is never touched.
+A resource with the right name but without our ownership labels is never touched: planning fails before
+any write. Order: every function write first (their builds run concurrently, see apply.py), then
+invokers, jobs and dead letters, then what the spec dropped.
 """
 
 from __future__ import annotations
@@ -12,28 +15,26 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from multicloud.errors import MulticloudError, OperationError
+from multicloud.errors import OperationError
+from multicloud.plan import FieldChange, fingerprint, secret_fingerprint
 from multicloud.project import Project
 from multicloud.provider import (
     BuildResult,
-    Change,
     DeployResult,
     Endpoint,
-    FunctionStatus,
     Plan,
     Progress,
-    RemoveResult,
-    StatusReport,
     no_progress,
 )
-from multicloud.state import clear_state, read_state, write_state
+from multicloud.state import read_state, write_state
 
 from . import drift
+from .apply import Target, apply_steps, resolve, to_dict
 from .clients import GcpClients
+from .context import Run, ref
 from .model import CloudFunction, cloud_functions, settings_of
 from .pubsub import PubSub
 from .resources import (
-    FUNCTION_RECORD_FIELDS,
     INVOKER_ROLE,
     JOB_MASK_FIELDS,
     MANAGED_BY,
@@ -43,14 +44,56 @@ from .resources import (
     desired_function,
     desired_job,
     function_name,
+    function_record_values,
+    get_path,
     invoker_members,
+    job_item,
+    job_record_values,
     owns_job,
     record_free_labels,
     source_label,
     wanted_invokers,
 )
 
-OPERATION_TIMEOUT_S = 900
+SECRET_FIELDS = ("service_config.environment_variables", "service_config.secret_environment_variables")
+
+
+def observed_function(fn: dict[str, Any] | None) -> str:
+    """What identifies a function as deployed now: its update time, state and managed fields."""
+    if fn is None:
+        return "missing"
+    return fingerprint([fn.get("update_time"), fn.get("state"), fn.get("labels"),
+                        [get_path(fn, path) for path in MASK_FIELDS]])
+
+
+def observed_job(job: dict[str, Any] | None) -> str:
+    if job is None:
+        return "missing"
+    return fingerprint([job.get("user_update_time"), job.get("state"), [get_path(job, p) for p in JOB_MASK_FIELDS]])
+
+
+def _uri(fn: dict[str, Any]) -> str:
+    return str((fn.get("service_config") or {}).get("uri") or fn.get("url") or "")
+
+
+def _plain(data: dict[str, Any] | None, path: str) -> object:
+    value = get_path(data or {}, path)
+    return value if isinstance(value, (str, int, float, bool, type(None))) else fingerprint(value)
+
+
+def field_changes(want: dict[str, Any], current: dict[str, Any], mask: list[str], salt: str) -> list[FieldChange]:
+    """What a function update changes: environment and secret references as salted fingerprints only."""
+    out = []
+    for path in mask:
+        if path == "build_config.source":
+            out.append(FieldChange("source", (current.get("labels") or {}).get(SOURCE_LABEL),
+                                   want["labels"][SOURCE_LABEL]))
+        elif path in SECRET_FIELDS:
+            out.append(FieldChange(path, secret_fingerprint(repr(get_path(current, path)), salt),
+                                   secret_fingerprint(repr(get_path(want, path)), salt), secret=True))
+        else:
+            out.append(FieldChange(path, _plain(current, path), _plain(want, path)))
+    return out
 
 
 @dataclass
@@ -60,8 +103,7 @@ class FunctionPlan:
     mask: list[str] = field(default_factory=list)
     upload: bool = False
     replace: bool = False  # HTTP <-> event trigger cannot be updated in place: delete, then create
-    recorded: dict[str, str] | None = None  # what the last deploy applied (drift.py), None: no record
-    made: dict[str, str] = field(default_factory=dict)  # what this spec applies
+    record: drift.Record = field(default_factory=lambda: drift.Record(None))  # what the last deploy made
     detail: str = ""
 
     @property
@@ -78,6 +120,7 @@ class JobPlan:
     mask: list[str]
     detail: str
     resume: bool = False  # paused outside multicloud
+    current: dict[str, Any] | None = None
 
     @property
     def job_id(self) -> str:
@@ -89,12 +132,6 @@ def _carried(mask: list[str], carrier: str, same_without_record: bool) -> tuple[
     if carrier in mask and same_without_record:
         return [f for f in mask if f != carrier], [carrier]
     return list(mask), []
-
-
-def to_dict(message: Any) -> dict[str, Any]:
-    data: dict[str, Any] = type(message).to_dict(message, preserving_proto_field_name=True,
-                                                 use_integers_for_enums=False)
-    return data
 
 
 class Deployer:
@@ -166,11 +203,10 @@ class Deployer:
         current = self.get_function(cf)
         sha = source_sha or ""
         want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, sha)
-        made = drift.decode(FUNCTION_RECORD_FIELDS, want["labels"][drift.RECORD_LABEL]) or {}
         if current is None:
             deployed, cached = self.cached_record(cf)
-            return FunctionPlan(cf, None, upload=True, recorded=drift.decode(FUNCTION_RECORD_FIELDS, cached),
-                                made=made, detail=drift.deleted("the function") if deployed else "")
+            return FunctionPlan(cf, None, upload=True, record=drift.Record.of_text(cached),
+                                detail=drift.deleted("the function") if deployed else "")
         labels = current.get("labels", {})
         if source_sha is None:  # no build: compare configuration only
             want["labels"][SOURCE_LABEL] = labels.get(SOURCE_LABEL, "")
@@ -178,183 +214,141 @@ class Deployer:
         upload = upload or current.get("state") == "FAILED"
         mask = changed_fields(want, current, MASK_FIELDS)
         replace = bool(current.get("event_trigger", {}).get("event_type")) != ("event_trigger" in want)
-        recorded = drift.decode(FUNCTION_RECORD_FIELDS, labels.get(drift.RECORD_LABEL))
+        record = drift.Record.of_labels(labels)
         changed, carried = _carried(mask, "labels", record_free_labels(labels) == record_free_labels(want["labels"]))
-        plain, drifted = drift.split(changed, recorded, made)
+        plain, drifted = drift.split(record, drift.FUNCTION, changed, function_record_values(current),
+                                     function_record_values(want))
         detail = drift.detail((["build_config.source"] if upload else []) + plain + carried, drifted)
         if replace:
             detail = "replace (delete, then create): an HTTP function cannot become event-triggered or back"
-        return FunctionPlan(cf, current, mask, upload, replace, recorded, made, detail)
+        return FunctionPlan(cf, current, mask, upload, replace, record, detail)
 
-    def invoker_change(self, fp: FunctionPlan) -> tuple[dict[str, Any], set[str], Change] | None:
-        """(policy, members wanted, plan line) of an existing function's Cloud Run invokers."""
+    # ---- plan: reads only, one step per write --------------------------------------------------------
+    def plan(self, build: BuildResult) -> Plan:
+        run = Run()
+        plans = [self.function_plan(cf, build.digest) for cf in self.functions]  # all read before any step
+        urls: dict[str, Any] = {}
+        for fp in plans:
+            urls[fp.cf.function] = self._plan_function(run, fp, build.digest)
+        facts: dict[str, Any] = {}
+        endpoints: list[tuple[str, Any, str]] = []
+        for fp in plans:
+            cf, url = fp.cf, urls[fp.cf.function]
+            self._plan_invokers(run, fp)
+            # a job calls the URL the function has now (a patch keeps it), or the one its create makes
+            job_url = url if fp.current is None or fp.replace else _uri(fp.current)
+            for jp in self.job_plans(run, fp, job_url):
+                self._plan_job(run, jp)
+            if cf.event_trigger is not None and cf.event_trigger.topic is not None:
+                self.pubsub.plan(run, cf, None if fp.replace else fp.current)
+            if cf.signature == "http":
+                endpoints.append((cf.function, url, "none" if cf.public else "iam"))
+            want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, build.digest)
+            facts[cf.function] = {"id": cf.function_id, "url": url, "signature": cf.signature,
+                                  "source": source_label(build.digest),
+                                  "record": drift.Record.of_labels(want["labels"]).value}
+        self._plan_stale(run)
+        return Plan("gcp", tuple(run.steps), observed=dict(run.observed),
+                    memo={"facts": facts, "endpoints": endpoints})
+
+    def _plan_function(self, run: Run, fp: FunctionPlan, digest: str) -> Any:
+        """The function's create, patch or replace; returns its URL (a reference when this deploy makes it)."""
+        cf, current = fp.cf, fp.current
+        resource, key = f"function {cf.function_id}", f"function:{cf.function_id}"
+        run.observe(resource, observed_function(current))
+        want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, digest)
+        if fp.action == "noop":
+            run.noop(resource)
+            return _uri(current or {})
+        args: dict[str, Any] = {"function": want, "function_id": cf.function_id}
+        if current is None or fp.replace:
+            run.write("create" if current is None else "update", resource,
+                      "functions.replace" if fp.replace else "functions.create", args, fp.detail, out=key)
+            return ref(key, "service_config", "uri")
+        mask = (["build_config.source"] if fp.upload else []) + [m for m in fp.mask if m != "build_config.source"]
+        if fp.upload and "labels" not in mask:
+            mask.append("labels")
+        run.write("update", resource, "functions.update", {**args, "mask": mask, "upload": fp.upload},
+                  fp.detail or ", ".join(mask), out=key, fields=field_changes(want, current, mask, cf.function_id))
+        return ref(key, "service_config", "uri")
+
+    def _plan_invokers(self, run: Run, fp: FunctionPlan) -> None:
+        """Cloud Run IAM: allUsers may invoke public functions; the invoker identity private ones."""
+        cf, resource = fp.cf, f"iam invokers {fp.cf.function_id}"
         service = (fp.current or {}).get("service_config", {}).get("service")
-        if not service:
-            return None
+        if fp.current is None or fp.replace or not service:
+            want = wanted_invokers(set(), cf, self.settings)
+            if want:
+                run.write("create", resource, "run.set_invokers",
+                          {"service": ref(f"function:{cf.function_id}", "service_config", "service"),
+                           "members": sorted(want)})
+            return
         policy = self.clients.rest("GET", "run", f"v2/{service}:getIamPolicy")
         members = invoker_members(policy)
-        want = wanted_invokers(members, fp.cf, self.settings)
-        resource = f"iam invokers {fp.cf.function_id}"
+        run.observe(resource, fingerprint(sorted(members)))
+        want = wanted_invokers(members, cf, self.settings)
         if want == members:
-            return policy, want, Change("noop", resource)
-        plain, drifted = drift.split(["invokers"], fp.recorded, fp.made)
+            run.noop(resource)
+            return
+        required = wanted_invokers(set(), cf, self.settings)
+        managed = members & (required | {"allUsers"})  # the members multicloud sets (others are kept)
+        plain, drifted = drift.split(fp.record, drift.FUNCTION, ["invokers"], {"invokers": sorted(managed)},
+                                     {"invokers": sorted(required)})
         detail = drift.detail([INVOKER_ROLE] * bool(plain), [f"{INVOKER_ROLE} members"] * bool(drifted))
-        return policy, want, Change("update", resource, detail)
+        run.write("update", resource, "run.set_invokers", {"service": service, "members": sorted(want)}, detail,
+                  fields=[FieldChange("members", sorted(members), sorted(want))])
 
-    # ---- plan ------------------------------------------------------------------------------------
-    def plan(self, build: BuildResult | None) -> Plan:
-        changes: list[Change] = []
+    def _plan_job(self, run: Run, jp: JobPlan) -> None:
+        resource = f"scheduler job {jp.job_id}"
+        if jp.action == "create":
+            run.write("create", resource, "scheduler.create", {"job": jp.want}, jp.detail)
+        elif jp.action == "update":
+            fields = [FieldChange(m, _plain(jp.current, m), _plain(jp.want, m)) for m in jp.mask]
+            fields += [FieldChange("state", "PAUSED", "ENABLED")] * jp.resume
+            run.write("update", resource, "scheduler.update", {"job": jp.want, "mask": jp.mask, "resume": jp.resume},
+                      jp.detail, fields=fields)
+        else:
+            run.noop(resource)
+
+    def _plan_stale(self, run: Run) -> None:
+        """What this service deployed that the spec no longer names: jobs, functions, dead letters."""
         wanted = {cf.function_id for cf in self.functions}
-        for cf in self.functions:
-            fp = self.function_plan(cf, build.digest if build else None)
-            changes.append(Change(fp.action, f"function {cf.function_id}", fp.detail))  # type: ignore[arg-type]
-            if fp.current is not None and not fp.replace:
-                invokers = self.invoker_change(fp)
-                changes += [invokers[2]] if invokers else []
-            url = (fp.current or {}).get("service_config", {}).get("uri", "")
-            changes += [Change(jp.action, f"scheduler job {jp.job_id}", jp.detail)  # type: ignore[arg-type]
-                        for jp in self.job_plans(fp, url)]
-            if cf.event_trigger is not None and cf.event_trigger.topic is not None:
-                changes += [step.change for step in self.pubsub.steps(cf, None if fp.replace else fp.current)]
+        wanted_jobs = {s.job_id for cf in self.functions for s in cf.schedules}
+        for job in self.owned_jobs():
+            jid = job["name"].rsplit("/", 1)[1]
+            if jid not in wanted_jobs:
+                run.observe(f"scheduler job {jid}", observed_job(job))
+                run.write("delete", f"scheduler job {jid}", "scheduler.delete", {"name": job["name"]},
+                          "not in the spec")
         owned = self.owned_functions()
         for fn in owned:
-            if fn["name"].rsplit("/", 1)[1] not in wanted:
-                changes.append(Change("delete", f"function {fn['name'].rsplit('/', 1)[1]}", "not in the spec"))
+            fid = fn["name"].rsplit("/", 1)[1]
+            if fid not in wanted:
+                run.observe(f"function {fid}", observed_function(fn))
+                run.write("delete", f"function {fid}", "functions.delete", {"name": fn["name"]}, "not in the spec")
         if self._uses_pubsub(owned):
             subs, topics = self.pubsub.owned()
             keep = {f"{p.rsplit('/', 1)[1]}-dlq" for p in self.queue_topics()}
-            changes += [Change("delete", f"pubsub {kind} {path.rsplit('/', 1)[1]}", "not in the spec")
-                        for kind, paths in (("subscription", subs), ("topic", topics))
-                        for path in paths if path.rsplit("/", 1)[1] not in keep]
-        wanted_jobs = {s.job_id for cf in self.functions for s in cf.schedules}
-        for job in self.owned_jobs():
-            if job["name"].rsplit("/", 1)[1] not in wanted_jobs:
-                changes.append(Change("delete", f"scheduler job {job['name'].rsplit('/', 1)[1]}", "not in the spec"))
-        return Plan("gcp", tuple(changes))
+            for kind, paths, op, arg in (("subscription", subs, "pubsub.delete_subscription", "subscription"),
+                                         ("topic", topics, "pubsub.delete_topic", "topic")):
+                for path in paths:
+                    if path.rsplit("/", 1)[1] not in keep:
+                        run.write("delete", f"pubsub {kind} {path.rsplit('/', 1)[1]}", op, {arg: path},
+                                  "not in the spec")
 
-    # ---- apply -----------------------------------------------------------------------------------
-    def deploy(self, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
-        """Read everything first (so a conflict fails before any change), start every create/update so
-        the platform builds them concurrently, wait for all, then reconcile invokers and schedules."""
+    # ---- apply: exactly the plan's steps ---------------------------------------------------------
+    def apply(self, plan: Plan, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
         zip_path = build.artifacts[0].path if build.artifacts else None
-        plans = [self.function_plan(cf, build.digest) for cf in self.functions]
-        started = [(fp, self._start(fp, build.digest, zip_path, progress)) for fp in plans if fp.action != "noop"]
-        finished: dict[str, dict[str, Any]] = {}
-        errors: list[OperationError] = []
-        for fp, op in started:
-            try:
-                finished[fp.cf.function_id] = self._finish(fp.cf, op)
-            except OperationError as exc:
-                errors.append(exc)
-        if errors:
-            if len(errors) == 1:
-                raise errors[0]
-            raise OperationError("; ".join(e.what for e in errors), fix=errors[0].fix) from errors[0].__cause__
-        endpoints: list[Endpoint] = []
-        changed = bool(started)
-        facts: dict[str, Any] = {}
-        for fp in plans:
-            cf = fp.cf
-            fn = finished.get(cf.function_id) or fp.current
-            assert fn is not None
-            url = fn.get("service_config", {}).get("uri") or fn.get("url", "")
-            changed |= self._ensure_invokers(FunctionPlan(cf, fn, recorded=fp.recorded, made=fp.made), progress)
-            changed |= self._ensure_jobs(fp, url, progress)
-            if cf.event_trigger is not None and cf.event_trigger.topic is not None:
-                changed |= self.pubsub.converge(cf, fn, progress)
-            if cf.signature == "http":
-                endpoints.append(Endpoint(cf.function, url, "none" if cf.public else "iam"))
-            facts[cf.function] = {"id": cf.function_id, "url": url, "signature": cf.signature,
-                                  "source": source_label(build.digest),
-                                  "record": fn.get("labels", {}).get(drift.RECORD_LABEL, "")}
-        changed |= self._delete_stale(progress)
+        outputs = apply_steps(Target(self.clients, zip_path, self.pubsub, progress), plan.steps, progress)
+        facts = resolve(dict(plan.memo["facts"]), outputs)
+        endpoints = [Endpoint(fn, str(resolve(url, outputs)), auth) for fn, url, auth in plan.memo["endpoints"]]
         # a cache only: plan, deploy, invoke and status read every function back from the platform
         write_state(self.project, "gcp", {"project": self.clients.project_id, "region": self.clients.region,
                                           "digest": build.digest, "functions": facts})
-        return DeployResult("gcp", build.digest[:12], changed, tuple(endpoints),
+        return DeployResult("gcp", build.digest[:12], plan.has_changes, tuple(endpoints),
                             {"project": self.clients.project_id, "region": self.clients.region})
 
-    def _start(self, fp: FunctionPlan, digest: str, zip_path: Any, progress: Progress) -> Any:
-        """Upload if needed and send the create or update; returns the long-running operation."""
-        from google.cloud import functions_v2
-        from google.protobuf import field_mask_pb2
-
-        cf = fp.cf
-        client = self.clients.functions
-        if fp.replace:
-            progress(f"gcp: replacing {cf.function_id} (trigger kind changed)")
-            client.delete_function(name=function_name(self.clients.location, cf)).result(timeout=OPERATION_TIMEOUT_S)
-            fp = FunctionPlan(cf, None, upload=True)
-        want = desired_function(cf, self.settings, self.clients.project_id, self.clients.location, digest)
-        mask = list(fp.mask)
-        if fp.upload:
-            progress(f"gcp: uploading source for {cf.function_id}")
-            want["build_config"]["source"] = {"storage_source": self._upload(zip_path)}
-            mask = ["build_config.source", *mask]
-            if "labels" not in mask:
-                mask.append("labels")
-        if fp.current is None:
-            progress(f"gcp: creating {cf.function_id}" + (f" ({fp.detail})" if fp.detail else ""))
-            return client.create_function(parent=self.clients.location, function=functions_v2.Function(want),
-                                          function_id=cf.function_id)
-        progress(f"gcp: updating {cf.function_id} ({fp.detail or ', '.join(mask)})")
-        return client.update_function(function=functions_v2.Function(want),
-                                      update_mask=field_mask_pb2.FieldMask(paths=mask))
-
-    def _finish(self, cf: CloudFunction, op: Any) -> dict[str, Any]:
-        from google.api_core.exceptions import GoogleAPICallError
-
-        try:
-            result = op.result(timeout=OPERATION_TIMEOUT_S)
-        except GoogleAPICallError as exc:
-            raise OperationError(
-                f"deploying Cloud Function {cf.function_id} failed: {exc.message}",
-                fix="read the build log linked in the message; fix the code or requirements and deploy again "
-                    "(the function keeps serving its previous revision, if any)",
-                where=function_name(self.clients.location, cf),
-            ) from exc
-        data = to_dict(result)
-        if data.get("state") == "FAILED":
-            messages = "; ".join(m.get("message", "") for m in data.get("state_messages", []))
-            raise OperationError(f"Cloud Function {cf.function_id} deployed in state FAILED: {messages}",
-                                 fix="read the build and runtime logs (`multicloud logs --target gcp`)",
-                                 where=data.get("name"))
-        return data
-
-    def _upload(self, zip_path: Any) -> dict[str, Any]:
-        import requests
-
-        if zip_path is None:
-            raise OperationError("the build has no source zip", fix="run `multicloud build --target gcp` first")
-        response = self.clients.functions.generate_upload_url(request={"parent": self.clients.location})
-        with open(zip_path, "rb") as fh:
-            put = requests.put(response.upload_url, data=fh, headers={"Content-Type": "application/zip"},
-                               timeout=300)
-        if put.status_code >= 300:
-            raise OperationError(
-                f"uploading the source zip failed: HTTP {put.status_code} {put.text[:200]}",
-                fix="retry the deploy; the signed upload URL is only valid for a few minutes",
-            )
-        src = response.storage_source
-        return {"bucket": src.bucket, "object_": src.object_, "generation": src.generation} if src.generation \
-            else {"bucket": src.bucket, "object_": src.object_}
-
-    def _ensure_invokers(self, fp: FunctionPlan, progress: Progress) -> bool:
-        """Cloud Run IAM: allUsers may invoke public functions; the invoker identity private ones."""
-        found = self.invoker_change(fp)
-        if found is None or found[2].action == "noop":
-            return False
-        policy, want, change = found
-        progress(f"gcp: setting invokers of {fp.cf.function_id}" + (f" ({change.detail})" if change.detail else ""))
-        bindings = [dict(b) for b in policy.get("bindings", []) if b.get("role") != INVOKER_ROLE]
-        if want:
-            bindings.append({"role": INVOKER_ROLE, "members": sorted(want)})
-        new_policy = {**{k: v for k, v in policy.items() if k != "bindings"}, "bindings": bindings}
-        self.clients.rest("POST", "run", f"v2/{fp.current['service_config']['service']}:setIamPolicy",  # type: ignore[index]
-                          {"policy": new_policy})
-        return True
-
-    def job_plans(self, fp: FunctionPlan, url: str) -> list[JobPlan]:
+    def job_plans(self, run: Run, fp: FunctionPlan, url: Any) -> list[JobPlan]:
         """What each schedule of a function needs. `url` is the function's ("" when it does not exist yet:
         a job that exists keeps the URL it has, the one a re-created function gets back)."""
         from google.api_core.exceptions import NotFound
@@ -367,102 +361,26 @@ class Deployer:
                 current: dict[str, Any] | None = to_dict(self.clients.scheduler.get_job(name=name))
             except NotFound:
                 current = None
+            run.observe(f"scheduler job {sched.job_id}", observed_job(current))
             uri = url or (current or {}).get("http_target", {}).get("uri", "")
             want = desired_job(cf, sched, self.settings, self.clients.location, self.project.name, uri)
             if current is None:
-                was = drift.split(["scheduler_jobs"], fp.recorded, fp.made)[1]
-                out.append(JobPlan("create", want, [], drift.deleted("the job") if was else want["schedule"]))
+                detail = drift.label(fp.record, drift.FUNCTION, job_item(sched.job_id), False, "the job",
+                                     want["schedule"])
+                out.append(JobPlan("create", want, [], detail))
                 continue
             if not owns_job(current, self.project.name):
                 raise OperationError(
                     f"Cloud Scheduler job {sched.job_id} exists but is not managed by multicloud",
                     fix="delete or rename that job", where=want["name"])
             mask = changed_fields(want, current, JOB_MASK_FIELDS)
-            (base, record), (wanted_base, made) = (drift.job_record(str(d.get("description", "")))
-                                                   for d in (current, want))
+            (base, record), (wanted_base, _made) = (drift.job_record(str(d.get("description", "")))
+                                                    for d in (current, want))
             changed, carried = _carried(mask, "description", base == wanted_base)
-            plain, drifted = drift.split(changed, drift.decode(JOB_MASK_FIELDS, record),
-                                         drift.decode(JOB_MASK_FIELDS, made) or {})
+            plain, drifted = drift.split(record, drift.JOB, changed, job_record_values(current),
+                                         job_record_values(want))
             paused = current.get("state") == "PAUSED"  # multicloud never pauses a job
             drifted += ["state (paused)"] * paused
             out.append(JobPlan("update" if mask or paused else "noop", want, mask,
-                               drift.detail(plain + carried, drifted), paused))
+                               drift.detail(plain + carried, drifted), paused, current))
         return out
-
-    def _ensure_jobs(self, fp: FunctionPlan, url: str, progress: Progress) -> bool:
-        from google.cloud import scheduler_v1
-        from google.protobuf import field_mask_pb2
-
-        changed = False
-        for jp in self.job_plans(fp, url):
-            if jp.action == "create":
-                why = f" ({jp.detail})" if jp.detail.startswith("drift") else ""
-                progress(f"gcp: creating scheduler job {jp.job_id}{why}")
-                self.clients.scheduler.create_job(parent=self.clients.location, job=scheduler_v1.Job(jp.want))
-            if jp.mask:
-                progress(f"gcp: updating scheduler job {jp.job_id} ({jp.detail})")
-                self.clients.scheduler.update_job(job=scheduler_v1.Job(jp.want),
-                                                  update_mask=field_mask_pb2.FieldMask(paths=jp.mask))
-            if jp.resume:
-                progress(f"gcp: resuming scheduler job {jp.job_id} (paused outside multicloud)")
-                self.clients.scheduler.resume_job(name=jp.want["name"])
-            changed |= jp.action != "noop"
-        return changed
-
-    def _delete_stale(self, progress: Progress) -> bool:
-        wanted = {cf.function_id for cf in self.functions}
-        wanted_jobs = {s.job_id for cf in self.functions for s in cf.schedules}
-        changed = False
-        for job in self.owned_jobs():
-            if job["name"].rsplit("/", 1)[1] not in wanted_jobs:
-                progress(f"gcp: deleting scheduler job {job['name']}")
-                self.clients.scheduler.delete_job(name=job["name"])
-                changed = True
-        owned = self.owned_functions()
-        for fn in owned:
-            if fn["name"].rsplit("/", 1)[1] not in wanted:
-                progress(f"gcp: deleting {fn['name']}")
-                self.clients.functions.delete_function(name=fn["name"]).result(timeout=OPERATION_TIMEOUT_S)
-                changed = True
-        if self._uses_pubsub(owned):
-            changed |= bool(self.pubsub.delete(self.queue_topics(), progress))
-        return changed
-
-    # ---- status and remove -----------------------------------------------------------------------
-    def status(self) -> StatusReport:
-        out = []
-        for cf in self.functions:
-            current = self.get_function(cf)
-            if current is None:
-                out.append(FunctionStatus(cf.function, "missing"))
-                continue
-            messages = "; ".join(m.get("message", "") for m in current.get("state_messages", []))
-            out.append(FunctionStatus(
-                cf.function, str(current.get("state", "UNKNOWN")).lower(),
-                version=current.get("labels", {}).get(SOURCE_LABEL),
-                endpoint=current.get("service_config", {}).get("uri") or current.get("url") or None,
-                detail=messages,
-            ))
-        deployed = any(f.state != "missing" for f in out)
-        return StatusReport("gcp", deployed, tuple(out),
-                            {"project": self.clients.project_id, "region": self.clients.region})
-
-    def remove(self, progress: Progress = no_progress) -> RemoveResult:
-        removed: list[str] = []
-        for job in self.owned_jobs():
-            progress(f"gcp: deleting scheduler job {job['name']}")
-            self.clients.scheduler.delete_job(name=job["name"])
-            removed.append(job["name"])
-        owned = self.owned_functions()
-        try:
-            queues = any(cf.event_trigger is not None and cf.event_trigger.topic for cf in self.functions)
-        except MulticloudError:  # a spec gcp cannot map any more: go by what is deployed
-            queues = False
-        if queues or any((f.get("event_trigger") or {}).get("pubsub_topic") for f in owned):
-            removed += self.pubsub.delete(set(), progress)  # the dead letters go with the service
-        for fn in owned:
-            progress(f"gcp: deleting {fn['name']}")
-            self.clients.functions.delete_function(name=fn["name"]).result(timeout=OPERATION_TIMEOUT_S)
-            removed.append(fn["name"])
-        clear_state(self.project, "gcp")
-        return RemoveResult("gcp", tuple(removed))

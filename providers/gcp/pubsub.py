@@ -20,16 +20,16 @@ in time. After `max_delivery_attempts` it publishes the message to the dead-lett
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any
 
 from multicloud.errors import OperationError, UsageError
-from multicloud.provider import Change, DeadLetter, DeadLetterAction, Progress, SendResult
+from multicloud.plan import fingerprint
+from multicloud.provider import DeadLetter, DeadLetterAction, Progress, SendResult
 
 from .clients import GcpClients
+from .context import Run
 from .model import CloudFunction, topic_path
 
 DLQ_SUFFIX = "-dlq"
@@ -39,14 +39,6 @@ SUBSCRIBER = "roles/pubsub.subscriber"
 RETENTION = timedelta(days=7)  # the longest a subscription keeps acknowledged-or-not messages
 ACK_DEADLINE_S = 60  # how long a listing or a retry holds the dead letters it pulled
 MOST = 10_000  # dead letters one retry or purge acts on
-
-
-@dataclass(frozen=True)
-class Step:
-    """One plan line, and what deploy calls to make it true (None: nothing to call, or not yet knowable)."""
-
-    change: Change
-    apply: Callable[[], object] | None = None
 
 
 def dlq_id(topic: str) -> str:
@@ -122,73 +114,88 @@ class PubSub:
         sub = ((found.get("transport") or {}).get("pubsub") or {}).get("subscription")
         return str(sub) if sub else None
 
-    # ---- deploy ----------------------------------------------------------------------------------
-    def steps(self, cf: CloudFunction, fn: dict[str, Any] | None) -> list[Step]:
-        """What one queue function's dead letters need: reads only; `apply` of each step writes."""
+    # ---- plan ------------------------------------------------------------------------------------
+    def plan(self, run: Run, cf: CloudFunction, fn: dict[str, Any] | None) -> None:
+        """What one queue function's dead letters need (reads only): its dead-letter topic and pull
+        subscription, the trigger subscription's dead-letter policy, and Pub/Sub's service agent's roles."""
         assert cf.event_trigger is not None and cf.event_trigger.topic is not None
         attempts = cf.event_trigger.max_attempts or 5
         topic = self.topic(cf.event_trigger.topic)
         dlq_topic, dlq_sub = self.dlq_topic(topic), self.dlq_subscription(topic)
-        out: list[Step] = []
         resource = f"pubsub topic {dlq_id(topic)}"
-        if self._get("topic", dlq_topic) is None:
-            out.append(Step(Change("create", resource), partial(
-                self.publisher.create_topic, request={"name": dlq_topic, "labels": self.labels})))
+        found = self._get("topic", dlq_topic)
+        run.observe(resource, fingerprint(found) if found else "missing")
+        if found is None:
+            run.write("create", resource, "pubsub.create_topic", {"name": dlq_topic, "labels": self.labels})
         else:
-            out.append(Step(Change("noop", resource)))
+            run.noop(resource)
         resource = f"pubsub subscription {dlq_id(topic)}"
-        if self._get("subscription", dlq_sub) is None:
-            out.append(Step(Change("create", resource, "holds the dead letters"), partial(
-                self.subscriber.create_subscription, request={
-                    "name": dlq_sub, "topic": dlq_topic, "labels": self.labels,
-                    "ack_deadline_seconds": ACK_DEADLINE_S, "message_retention_duration": RETENTION,
-                    "expiration_policy": {}})))  # an expiration policy without ttl: never expires
+        found = self._get("subscription", dlq_sub)
+        run.observe(resource, fingerprint(found) if found else "missing")
+        if found is None:
+            run.write("create", resource, "pubsub.create_subscription", {
+                "name": dlq_sub, "topic": dlq_topic, "labels": self.labels,
+                "ack_deadline_seconds": ACK_DEADLINE_S,
+                "message_retention_duration": int(RETENTION.total_seconds()),
+                "expiration_policy": {}}, "holds the dead letters")  # an expiration policy without ttl: never expires
         else:
-            out.append(Step(Change("noop", resource)))
+            run.noop(resource)
         resource = f"pubsub dead-letter policy {cf.function_id}"
-        want = {"dead_letter_topic": dlq_topic, "max_delivery_attempts": attempts}
+        args = {"function": f"{self.clients.location}/functions/{cf.function_id}", "dead_letter_topic": dlq_topic,
+                "attempts": attempts}
         sub = self.trigger_subscription(fn)
         if sub is None:
-            out.append(Step(Change("update", resource, f"max delivery attempts {attempts}, once the trigger exists")))
-            return out
-        current = self.subscriber.get_subscription(request={"subscription": sub}).dead_letter_policy
-        if (current.dead_letter_topic, current.max_delivery_attempts) == (dlq_topic, attempts):
-            out.append(Step(Change("noop", resource)))
+            run.write("update", resource, "pubsub.dead_letter_policy", args,
+                      f"max delivery attempts {attempts}, once the trigger exists")
         else:
-            from google.protobuf import field_mask_pb2
+            current = self.subscriber.get_subscription(request={"subscription": sub}).dead_letter_policy
+            run.observe(resource, fingerprint([sub, current.dead_letter_topic, current.max_delivery_attempts]))
+            if (current.dead_letter_topic, current.max_delivery_attempts) == (dlq_topic, attempts):
+                run.noop(resource)
+            else:
+                run.write("update", resource, "pubsub.dead_letter_policy", args, f"max delivery attempts {attempts}")
+        if self.emulated:  # the emulator has no IAM: nothing to grant there
+            return
+        roles = [PUBLISHER, SUBSCRIBER] if sub is None else self.missing_roles(dlq_topic, sub)
+        if roles:
+            run.write("update", f"pubsub iam {cf.function_id}", "pubsub.grant",
+                      {"function": args["function"], "dead_letter_topic": dlq_topic, "roles": roles},
+                      f"Pub/Sub's service agent gets {', '.join(roles)}")
 
-            out.append(Step(Change("update", resource, f"max delivery attempts {attempts}"), partial(
-                self.subscriber.update_subscription, request={
-                    "subscription": {"name": sub, "dead_letter_policy": want},
-                    "update_mask": field_mask_pb2.FieldMask(paths=["dead_letter_policy"])})))
+    def missing_roles(self, dlq_topic: str, subscription: str) -> list[str]:
+        """The roles Pub/Sub's service agent lacks to move dead letters (reads only)."""
+        from google.api_core.exceptions import MethodNotImplemented, NotFound
+
+        out = []
+        for client, resource, role in ((self.publisher, dlq_topic, PUBLISHER),
+                                       (self.subscriber, subscription, SUBSCRIBER)):
+            try:
+                policy = client.get_iam_policy(request={"resource": resource})
+            except MethodNotImplemented:
+                return []
+            except NotFound:
+                out.append(role)
+                continue
+            bindings = [{"role": b.role, "members": list(b.members)} for b in policy.bindings]
+            if with_member(bindings, role, self.service_agent) is not None:
+                out.append(role)
         return out
-
-    def converge(self, cf: CloudFunction, fn: dict[str, Any], progress: Progress) -> bool:
-        """Apply the steps of a deployed function, then make sure Pub/Sub's service agent may move messages."""
-        changed = False
-        for step in self.steps(cf, fn):
-            if step.apply is not None:
-                progress(f"gcp: {step.change.action} {step.change.resource}")
-                step.apply()
-                changed = True
-        assert cf.event_trigger is not None and cf.event_trigger.topic is not None
-        sub = self.trigger_subscription(fn)
-        topic = self.topic(cf.event_trigger.topic)
-        if sub is not None:
-            changed |= self.grant(self.dlq_topic(topic), sub, progress)
-        return changed
 
     @cached_property
     def service_agent(self) -> str:
         number = self.clients.rest("GET", "resourcemanager", f"v3/projects/{self.clients.project_id}")["name"]
         return f"serviceAccount:service-{str(number).rsplit('/', 1)[-1]}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
-    def grant(self, dlq_topic: str, subscription: str, progress: Progress) -> bool:
+    def grant(self, dlq_topic: str, subscription: str, roles: list[str], progress: Progress) -> bool:
+        """Give Pub/Sub's service agent `roles` (publisher on the dead-letter topic, subscriber on the trigger
+        subscription), keeping the rest of each policy as read now."""
         from google.api_core.exceptions import MethodNotImplemented
 
         changed = False
         for client, resource, role in ((self.publisher, dlq_topic, PUBLISHER), (self.subscriber, subscription,
                                                                                  SUBSCRIBER)):
+            if role not in roles:
+                continue
             try:
                 policy = client.get_iam_policy(request={"resource": resource})
             except MethodNotImplemented:

@@ -31,8 +31,11 @@ MASK_FIELDS = (
 # memory (MiB) up to -> the least CPU gen2 accepts with it (cloud.google.com/functions/docs/configuring/memory)
 MIN_CPU_FOR_MEMORY = ((4096, "1"), (8192, "2"), (16384, "4"), (32768, "8"))
 JOB_MASK_FIELDS = ("description", "schedule", "time_zone", "http_target", "attempt_deadline")
-# What a function's drift record covers (see drift.py): its managed fields, then its jobs and invokers
-FUNCTION_RECORD_FIELDS = (*MASK_FIELDS, "scheduler_jobs", "invokers")
+# Sub-messages the platform fills in beyond what we set: a record compares only the keys we manage
+MANAGED_KEYS = {"event_trigger": ("event_type", "retry_policy", "event_filters", "pubsub_topic", "trigger_region",
+                                  "service_account_email"),
+                "http_target": ("uri", "http_method", "headers", "body", "oidc_token"),
+                "http_target.oidc_token": ("service_account_email", "audience")}
 INVOKER_ROLE = "roles/run.invoker"
 # Cloud Scheduler waits at most this long for an HTTP target (15 s to 30 min); we wait as long as the function
 SCHEDULER_DEADLINE_S = (15, 1800)
@@ -95,22 +98,45 @@ def desired_function(cf: CloudFunction, settings: GcpSettings, project_id: str, 
         if settings.invoker_service_account:
             trigger["service_account_email"] = settings.invoker_service_account
         fn["event_trigger"] = trigger
-    fn["labels"][drift.RECORD_LABEL] = drift.encode(FUNCTION_RECORD_FIELDS, function_record_values(fn, cf, settings))
+    fn["labels"].update(drift.recorded(drift.FUNCTION, function_record_values(fn, cf, settings)).labels_of_entries())
     return fn
 
 
-def function_record_values(fn: dict[str, Any], cf: CloudFunction, settings: GcpSettings) -> dict[str, Any]:
-    """What a function's record fingerprints: the spec's value of each managed field (labels without the
-    source label, which the build decides, and without the record itself), its jobs and its invokers."""
-    values = {path: _get(fn, path) for path in MASK_FIELDS}
-    values["labels"] = record_free_labels(fn.get("labels") or {})
-    values["scheduler_jobs"] = [s.job_id for s in cf.schedules]
-    values["invokers"] = sorted(wanted_invokers(set(), cf, settings))
+def function_record_values(fn: dict[str, Any], cf: CloudFunction | None = None,
+                           settings: GcpSettings | None = None) -> dict[str, object]:
+    """What a function's record holds, each in its normal form (`canonical`): each managed field (labels
+    without the source label, which the build decides, and without the record itself), and with the spec
+    (`cf`) its invokers and each of its jobs (as present)."""
+    values = {path: canonical(path, get_path(fn, path)) for path in MASK_FIELDS}
+    values["labels"] = canonical("labels", record_free_labels(fn.get("labels") or {}))
+    if cf is not None and settings is not None:
+        values["invokers"] = sorted(wanted_invokers(set(), cf, settings))
+        values.update({job_item(s.job_id): True for s in cf.schedules})
     return values
 
 
+def job_item(job_id: str) -> str:
+    return f"job {job_id}"
+
+
 def record_free_labels(labels: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in labels.items() if k not in (SOURCE_LABEL, drift.RECORD_LABEL)}
+    return {k: v for k, v in labels.items() if k != SOURCE_LABEL and not drift.is_record_label(k)}
+
+
+def canonical(path: str, value: Any) -> Any:
+    """A field's value in one normal form, whether the spec wants it or the platform reports it: memory in
+    bytes, empty values dropped, lists sorted, sub-messages reduced to the keys we manage."""
+    if path.endswith("available_memory"):
+        return memory_bytes(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        keys = MANAGED_KEYS.get(path)
+        items = {k: canonical(f"{path}.{k}", v) for k, v in value.items() if keys is None or k in keys}
+        return {k: v for k, v in sorted(items.items()) if not _empty(v)}
+    if isinstance(value, list):
+        return _normal_list(value)
+    return None if _empty(value) else value
 
 
 def wanted_invokers(members: set[str], cf: CloudFunction, settings: GcpSettings) -> set[str]:
@@ -156,7 +182,7 @@ def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings
     }
     if not cf.public and settings.invoker_service_account:
         target["oidc_token"] = {"service_account_email": settings.invoker_service_account, "audience": url}
-    job = {
+    job: dict[str, Any] = {
         "name": f"{location}/jobs/{schedule.job_id}",
         "description": job_description(project_name, cf.function, schedule.source),
         "schedule": schedule.cron,
@@ -164,22 +190,21 @@ def desired_job(cf: CloudFunction, schedule: ScheduleSpec, settings: GcpSettings
         "http_target": target,
         "attempt_deadline": f"{min(max(cf.timeout_s, SCHEDULER_DEADLINE_S[0]), SCHEDULER_DEADLINE_S[1])}s",
     }
-    record = drift.encode(JOB_MASK_FIELDS, job_record_values(job))
-    job["description"] = drift.job_description(job["description"], record)
+    job["description"] = drift.job_description(job["description"], drift.recorded(drift.JOB, job_record_values(job)))
     return job
 
 
-def job_record_values(job: dict[str, Any]) -> dict[str, Any]:
-    """What a job's record fingerprints: its managed fields, the description without the record, and the
-    target without the function's URL (always the function's own, and unknown before it exists)."""
-    values = {path: _get(job, path) for path in JOB_MASK_FIELDS}
+def job_record_values(job: dict[str, Any]) -> dict[str, object]:
+    """What a job's record holds (normal form): its managed fields, the description without the record,
+    and the target without the function's URL (always the function's own, unknown before it exists)."""
+    values = {path: get_path(job, path) for path in JOB_MASK_FIELDS}
     values["description"] = drift.job_record(str(job.get("description", "")))[0]
     target = dict(values["http_target"] or {})
     target["uri"] = ""
     if "oidc_token" in target:
         target["oidc_token"] = {**target["oidc_token"], "audience": ""}
     values["http_target"] = target
-    return values
+    return {path: canonical(path, value) for path, value in values.items()}
 
 
 def job_description(project_name: str, function: str, source: str) -> str:
@@ -194,16 +219,16 @@ def changed_fields(desired: dict[str, Any], current: dict[str, Any], fields: tup
     """Mask paths whose desired value differs from the current one (unset desired = unmanaged)."""
     out = []
     for path in fields:
-        want = _get(desired, path)
+        want = get_path(desired, path)
         if want is None:
             continue
-        have = _get(current, path)
+        have = get_path(current, path)
         if not _same(path, want, have):
             out.append(path)
     return out
 
 
-def _get(data: dict[str, Any], path: str) -> Any:
+def get_path(data: dict[str, Any], path: str) -> Any:
     value: Any = data
     for part in path.split("."):
         if not isinstance(value, dict):

@@ -1,5 +1,6 @@
-"""The pure part of gcp drift: the record a deploy leaves on a function (label) or a job (description)
-tells the next plan whether a field that differs from the spec was changed by hand or by the spec."""
+"""The pure part of gcp drift: the shared record (multicloud/drift.py) as gcp stores it, in a function's
+labels (lowercase hex, five entries a label) or a job's description, tells the next plan whether a field
+that differs from the spec was changed by hand or by the spec."""
 
 from __future__ import annotations
 
@@ -12,44 +13,57 @@ from multicloud.project import Project
 from multicloud.providers.gcp import drift
 from multicloud.providers.gcp.model import cloud_functions, settings_of
 from multicloud.providers.gcp.resources import (
-    FUNCTION_RECORD_FIELDS,
-    JOB_MASK_FIELDS,
     desired_function,
     desired_job,
+    function_record_values,
+    job_record_values,
 )
 
 SERVICE = Path(__file__).parents[1] / "functional" / "gcp" / "service"
 LOC = "projects/p/locations/r"
-FIELDS = ("memory", "env", "labels")
-DEPLOYED = {"memory": "512Mi", "env": {"GREETING": "hello"}, "labels": {"team": "payments"}}
+DEPLOYED: dict[str, object] = {"memory": 536870912, "env": {"GREETING": "hello"}, "labels": {"team": "payments"},
+                               **{f"field{n}": n for n in range(8)}}
+LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 
 
-def made(values: dict[str, object]) -> dict[str, str]:
-    record = drift.decode(FIELDS, drift.encode(FIELDS, values))
-    assert record is not None
-    return record
+def stored(values: dict[str, object]) -> drift.Record:
+    """The record a deploy of `values` leaves, read back from the labels it wrote."""
+    labels = drift.recorded(drift.FUNCTION, values).labels_of_entries()
+    assert all(drift.is_record_label(k) and LABEL_VALUE.fullmatch(v) for k, v in labels.items()), labels
+    return drift.Record.of_labels({"team": "payments", **labels})
 
 
-def test_record_round_trips_and_refuses_other_layouts() -> None:
-    text = drift.encode(FIELDS, DEPLOYED)
-    assert len(text) == 1 + drift.WIDTH * len(FIELDS) and re.fullmatch(r"[a-z0-9_-]{1,63}", text)
-    assert drift.decode(FIELDS, text) == {f: drift.digest(DEPLOYED[f]) for f in FIELDS}
-    for other in (None, "", "2" + text[1:], text[:-1], text + "a"):
-        assert drift.decode(FIELDS, other) is None
+def test_the_record_round_trips_through_labels_and_refuses_other_layouts() -> None:
+    made = drift.recorded(drift.FUNCTION, DEPLOYED)
+    labels = made.labels_of_entries()
+    assert len(labels) == 3 and sorted(labels) == ["multicloud-record", "multicloud-record-2", "multicloud-record-3"]
+    assert drift.Record.of_labels(labels).recorded == made.made
+    assert drift.Record.of_labels({"multicloud-record": "1" + "a" * 51}).recorded is None  # the older layout
+    assert drift.Record.of_labels({}, cached=made.value).recorded == made.made  # function gone: the cache
+    assert drift.Record.of_labels({}).recorded is None
 
 
 def test_no_record_is_never_drift() -> None:
-    assert drift.split(["memory"], None, made(DEPLOYED)) == (["memory"], [])
+    now = {**DEPLOYED, "memory": 1073741824}
+    assert drift.split(drift.Record(None), drift.FUNCTION, ["memory"], now, DEPLOYED) == (["memory"], [])
 
 
 def test_a_field_unlike_what_the_last_deploy_applied_is_drift() -> None:
-    assert drift.split(["memory", "env"], made(DEPLOYED), made(DEPLOYED)) == ([], ["memory", "env"])
+    now = {**DEPLOYED, "memory": 1073741824, "env": {"GREETING": "edited"}}
+    assert drift.split(stored(DEPLOYED), drift.FUNCTION, ["memory", "env"], now, DEPLOYED) == ([], ["memory", "env"])
 
 
 def test_a_field_the_spec_changed_is_plain_beside_a_hand_change() -> None:
     want = {**DEPLOYED, "env": {"GREETING": "bonjour"}}
-    assert drift.split(["env", "memory"], made(DEPLOYED), made(want)) == (["env"], ["memory"])
-    assert drift.split(["state (paused)"], made(DEPLOYED), made(DEPLOYED)) == (["state (paused)"], [])
+    now = {**DEPLOYED, "memory": 1073741824}
+    assert drift.split(stored(DEPLOYED), drift.FUNCTION, ["env", "memory"], now, want) == (["env"], ["memory"])
+
+
+def test_a_recorded_item_that_is_gone_was_deleted() -> None:
+    record = stored({**DEPLOYED, "job f-0": True})
+    assert drift.label(record, drift.FUNCTION, "job f-0", False, "the job") == drift.deleted("the job")
+    assert drift.label(record, drift.FUNCTION, "job f-1", False, "the job", "new") == "new"  # new in the spec
+    assert drift.label(drift.Record(None), drift.FUNCTION, "job f-0", False, "the job") == ""
 
 
 def test_detail_names_fields_only() -> None:
@@ -62,8 +76,10 @@ def test_detail_names_fields_only() -> None:
 
 def test_job_description_carries_its_record() -> None:
     base = "managed-by=multicloud service=shop function=nightly (cron 0 3 * * *)"
-    assert drift.job_record(drift.job_description(base, "1abc")) == (base, "1abc")
-    assert drift.job_record(base) == (base, None)
+    made = drift.recorded(drift.JOB, {"schedule": "0 3 * * *"})
+    described, record = drift.job_record(drift.job_description(base, made))
+    assert described == base and record.recorded == made.made
+    assert drift.job_record(base) == (base, drift.Record(None))
 
 
 @pytest.fixture(scope="module")
@@ -71,26 +87,27 @@ def shop() -> Project:
     return Project.load(SERVICE)
 
 
-def test_the_function_record_is_a_valid_label_and_ignores_the_source(shop: Project) -> None:
+def test_the_function_record_is_valid_labels_and_ignores_the_source(shop: Project) -> None:
     settings = settings_of(shop)
     for cf in cloud_functions(shop):
         one = desired_function(cf, settings, "p", LOC, "a" * 64)["labels"]
         other = desired_function(cf, settings, "p", LOC, "b" * 64)["labels"]
-        assert re.fullmatch(r"[a-z0-9_-]{0,63}", one[drift.RECORD_LABEL])
-        assert drift.decode(FUNCTION_RECORD_FIELDS, one[drift.RECORD_LABEL]) is not None
-        assert one[drift.RECORD_LABEL] == other[drift.RECORD_LABEL]  # code changes are the source label's job
+        records = {k: v for k, v in one.items() if drift.is_record_label(k)}
+        assert records and all(LABEL_VALUE.fullmatch(v) for v in records.values())
+        assert drift.Record.of_labels(one).recorded is not None
+        assert records == {k: v for k, v in other.items() if drift.is_record_label(k)}  # code: the source label
 
 
 def test_the_function_record_follows_the_spec(shop: Project) -> None:
     settings = settings_of(shop)
     api = next(cf for cf in cloud_functions(shop) if cf.function == "api")
-    before = drift.decode(FUNCTION_RECORD_FIELDS, desired_function(api, settings, "p", LOC, "")["labels"][
-        drift.RECORD_LABEL]) or {}
     changed = type(api)(**{**api.__dict__, "env": {"GREETING": "bonjour"}, "public": False})
-    after = drift.decode(FUNCTION_RECORD_FIELDS, desired_function(changed, settings, "p", LOC, "")["labels"][
-        drift.RECORD_LABEL]) or {}
-    assert [f for f in FUNCTION_RECORD_FIELDS if before[f] != after[f]] == [
-        "service_config.environment_variables", "invokers"]
+    before, after = (function_record_values(desired_function(f, settings, "p", LOC, ""), f, settings)
+                     for f in (api, changed))
+    # the record's own labels are not part of its `labels` item: only the env and the invokers differ
+    assert [k for k in before if before[k] != after[k]] == ["service_config.environment_variables", "invokers"]
+    was, now = (drift.Record.of_labels(desired_function(f, settings, "p", LOC, "")["labels"]) for f in (api, changed))
+    assert was.recorded != now.recorded
 
 
 def test_the_job_record_does_not_depend_on_the_function_url(shop: Project) -> None:
@@ -100,4 +117,5 @@ def test_the_job_record_does_not_depend_on_the_function_url(shop: Project) -> No
             one = desired_job(cf, sched, settings, LOC, shop.name, "https://one.example")
             two = desired_job(cf, sched, settings, LOC, shop.name, "")
             assert one["description"] == two["description"]
-            assert drift.decode(JOB_MASK_FIELDS, drift.job_record(one["description"])[1]) is not None
+            assert drift.job_record(one["description"])[1].recorded is not None
+            assert job_record_values(one) == job_record_values(two)

@@ -410,8 +410,10 @@ class FakeGoogleCloud:
         obj = fn["buildConfig"]["source"]["storageSource"]["object"]
         workdir = Path(tempfile.mkdtemp(prefix=f"fake-gcf-{fid}-"))
         zipfile.ZipFile(io.BytesIO(self.uploads[obj])).extractall(workdir)
-        port = _free_port()
         service_config = fn["serviceConfig"]
+        # a Cloud Run service keeps its URL across revisions: a new revision is served on the same port
+        was = urllib.parse.urlsplit(str(service_config.get("uri", "")))
+        port = was.port if was.hostname == "127.0.0.1" and was.port else _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDSDK_")}
         env.update(service_config.get("environmentVariables", {}))
         for secret in service_config.get("secretEnvironmentVariables", []):

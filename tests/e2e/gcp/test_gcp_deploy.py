@@ -83,8 +83,11 @@ def test_redeploy_of_unchanged_spec_and_code_touches_nothing(fake: FakeGoogleClo
 def test_plan_reads_only(fake: FakeGoogleCloud, shop: Deployment) -> None:
     plan = shop.provider.plan(shop.build())
     assert fake.mutations() == []
-    assert [c.resource for c in plan.changes if c.action == "create"][:2] == ["function shop-api",
-                                                                             "scheduler job shop-api-0"]
+    # every function write first (their builds run concurrently), then each function's invokers and jobs
+    creates = [c.resource for c in plan.changes if c.action == "create"]
+    assert creates[:7] == ["function shop-api", "function shop-uploads", "function shop-uploads-gone",
+                           "function shop-orders", "function shop-nightly", "function shop-class",
+                           "iam invokers shop-api"] and creates[7] == "scheduler job shop-api-0", creates
 
 
 def test_env_change_patches_only_that_field(fake: FakeGoogleCloud, shop: Deployment) -> None:

@@ -1,4 +1,4 @@
-"""invoke and logs on Cloud Functions.
+"""invoke, logs, status and remove on Cloud Functions.
 
 HTTP functions get the request as is (an identity token when private). Event functions get a generated
 CloudEvent in binary mode (`ce-*` headers), shaped like what Eventarc delivers for their trigger (Cloud
@@ -16,12 +16,23 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from multicloud.errors import OperationError, UsageError
-from multicloud.provider import InvokeRequest, InvokeResult, LogRecord
+from multicloud.errors import MulticloudError, OperationError, UsageError
+from multicloud.provider import (
+    FunctionStatus,
+    InvokeRequest,
+    InvokeResult,
+    LogRecord,
+    Progress,
+    RemoveResult,
+    StatusReport,
+    no_progress,
+)
+from multicloud.state import clear_state
 
+from .apply import OPERATION_TIMEOUT_S
 from .deploy import Deployer
 from .model import DIRECT_EVENT_TYPE, PUBSUB_EVENT_TYPE, SCHEDULE_HEADER, CloudFunction, topic_path
-from .resources import schedule_event
+from .resources import SOURCE_LABEL, schedule_event
 
 FOLLOW_INTERVAL_S = 2.0
 
@@ -135,3 +146,44 @@ def _parse_time(value: object) -> datetime:
         return parsed.replace(microsecond=int((frac + "000000")[:6]) if frac else 0)
     except ValueError:
         return datetime.now(timezone.utc)
+
+
+# ---- status and remove -------------------------------------------------------------------------------
+def status(d: Deployer) -> StatusReport:
+    out = []
+    for cf in d.functions:
+        current = d.get_function(cf)
+        if current is None:
+            out.append(FunctionStatus(cf.function, "missing"))
+            continue
+        messages = "; ".join(m.get("message", "") for m in current.get("state_messages", []))
+        out.append(FunctionStatus(
+            cf.function, str(current.get("state", "UNKNOWN")).lower(),
+            version=current.get("labels", {}).get(SOURCE_LABEL),
+            endpoint=current.get("service_config", {}).get("uri") or current.get("url") or None,
+            detail=messages,
+        ))
+    deployed = any(f.state != "missing" for f in out)
+    return StatusReport("gcp", deployed, tuple(out),
+                        {"project": d.clients.project_id, "region": d.clients.region})
+
+
+def remove(d: Deployer, progress: Progress = no_progress) -> RemoveResult:
+    removed: list[str] = []
+    for job in d.owned_jobs():
+        progress(f"gcp: deleting scheduler job {job['name']}")
+        d.clients.scheduler.delete_job(name=job["name"])
+        removed.append(job["name"])
+    owned = d.owned_functions()
+    try:
+        queues = any(cf.event_trigger is not None and cf.event_trigger.topic for cf in d.functions)
+    except MulticloudError:  # a spec gcp cannot map any more: go by what is deployed
+        queues = False
+    if queues or any((f.get("event_trigger") or {}).get("pubsub_topic") for f in owned):
+        removed += d.pubsub.delete(set(), progress)  # the dead letters go with the service
+    for fn in owned:
+        progress(f"gcp: deleting {fn['name']}")
+        d.clients.functions.delete_function(name=fn["name"]).result(timeout=OPERATION_TIMEOUT_S)
+        removed.append(fn["name"])
+    clear_state(d.project, "gcp")
+    return RemoveResult("gcp", tuple(removed))
