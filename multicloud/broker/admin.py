@@ -53,7 +53,7 @@ class BrokerAdmin:
                                         connect_timeout=3, allow_reconnect=True, max_reconnect_attempts=3,
                                         reconnect_time_wait=0.5, name="multicloud admin", error_cb=_quiet)
             except Exception as exc:
-                raise OperationError(f"cannot connect to the broker ({self.where}) at {', '.join(self.servers)}: "
+                raise OperationError(f"cannot connect to the broker at {', '.join(self.servers)}: "
                                      f"{type(exc).__name__}: {exc}",
                                      fix="check that the service is deployed (`multicloud status`) and the broker "
                                      "runs", where=self.where) from exc
@@ -73,7 +73,8 @@ class BrokerAdmin:
                 return
             except Exception as exc:  # noqa: BLE001
                 if time.monotonic() > deadline:
-                    raise OperationError(f"the broker ({self.where}) did not become ready in {timeout:g} s: {exc}",
+                    why = exc.what if isinstance(exc, OperationError) else str(exc)  # `where` is said once
+                    raise OperationError(f"the broker did not become ready in {timeout:g} s: {why}",
                                          fix="see the broker's log", where=self.where) from exc
                 time.sleep(0.5)
 

@@ -82,7 +82,9 @@ class LocalProvider(BrokerEvents[LocalSettings]):
     def _broker(self) -> Any:
         from .broker import LocalBroker
 
-        return LocalBroker(self.rundir, self._topology())
+        state = read_state(self.project, "local")
+        ports = {self.settings.port or 0, int(state.get("port") or 0)} - {0}
+        return LocalBroker(self.rundir, self._topology(), avoid=frozenset(ports))
 
     def _broker_admin(self) -> Any:
         broker = self._broker()
@@ -269,11 +271,18 @@ class LocalProvider(BrokerEvents[LocalSettings]):
             progress(f"local: port {port} is taken by another program now; picking a free one")
             write_state(self.project, "local", {**state, "port": 0})
             state, port = read_state(self.project, "local"), 0
+        from .broker import recorded_port
+
+        broker_port = recorded_port(self.rundir)
+        if port and port == broker_port and not self.settings.port:
+            port = 0  # a free port taken earlier that the broker has recorded since: the broker keeps it
         sock_path = control.control_path(self.rundir)
         self.rundir.mkdir(parents=True, exist_ok=True)
         progress(f"local: starting the supervisor on {self.settings.host}:{port or 'a free port'}")
         cmd = [sys.executable, "-m", "multicloud.providers.local.supervisor", "--dir", str(self.rundir),
                "--control", str(sock_path), "--host", self.settings.host, "--port", str(port)]
+        if broker_port:
+            cmd += ["--avoid-port", str(broker_port)]
         with (self.rundir / "supervisor.log").open("ab") as out:
             proc = subprocess.Popen(cmd, cwd=self.rundir, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
                                     start_new_session=True)

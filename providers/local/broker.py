@@ -82,10 +82,28 @@ def _write_secret(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def _free_port(host: str, avoid: frozenset[int] = frozenset()) -> int:
+    held: list[socket.socket] = []
+    try:
+        while True:  # a port in `avoid` stays bound meanwhile, so the kernel offers another
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            held.append(sock)
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+            if port not in avoid:
+                return port
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def recorded_port(rundir: Path) -> int | None:
+    """The broker's recorded client port, if it has one (the supervisor must not take it)."""
+    meta = rundir / "broker" / "broker.json"
+    try:
+        return int(json.loads(meta.read_text())["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,7 @@ class LocalBroker:
     rundir: Path
     topology: Topology
     host: str = "127.0.0.1"
+    avoid: frozenset[int] = frozenset()  # the supervisor's ports: the broker never records one of them
 
     @property
     def dir(self) -> Path:
@@ -107,10 +126,14 @@ class LocalBroker:
         return self.dir / "nats.pid"
 
     def port(self) -> int:
+        """The client port, chosen once (a free one) and kept, unless it is one the supervisor uses or asks
+        for: then a new one is chosen (the build bakes the port into the runtime's configuration)."""
         meta = self.dir / "broker.json"
         if meta.is_file():
-            return int(json.loads(meta.read_text())["port"])
-        port = _free_port(self.host)
+            port = int(json.loads(meta.read_text())["port"])
+            if port not in self.avoid:
+                return port
+        port = _free_port(self.host, self.avoid)
         meta.write_text(json.dumps({"port": port}) + "\n")
         return port
 

@@ -69,6 +69,15 @@ def _digest(path: str) -> str:
         return ""
 
 
+def _speaks_nats(port: int) -> bool:
+    """Whether a NATS server answers on the port: it greets every new connection with an INFO line."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            return conn.recv(4) == b"INFO"
+    except OSError:
+        return False
+
+
 class Supervisor:
     def __init__(self, rundir: Path, listener: socket.socket, control: socket.socket, control_path: Path) -> None:
         self.rundir = rundir
@@ -211,9 +220,7 @@ class Supervisor:
             if proc.poll() is not None:
                 tail = (self.rundir / "broker.log").read_text(errors="replace").strip().splitlines()[-3:]
                 return None, f"nats-server exited with status {proc.returncode}: {' | '.join(tail)}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            except OSError:
+            if not _speaks_nats(port):  # another program on the port is not our broker being ready
                 time.sleep(0.05)
                 continue
             log("broker ready", pid=proc.pid, port=port)
@@ -380,11 +387,17 @@ class Supervisor:
         os._exit(0)
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
+def bind_listener(host: str, port: int, avoid: int | None = None) -> socket.socket:
+    """Bind the service's port; with port 0 a free one other than `avoid` (the broker's recorded port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    if port == 0 and avoid is not None and sock.getsockname()[1] == avoid:
+        try:
+            return bind_listener(host, 0)  # the kernel offers another while this one is bound
+        finally:
+            sock.close()
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
@@ -396,11 +409,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--control", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--avoid-port", type=int, default=None)
     args = parser.parse_args(argv)
     rundir = Path(args.dir)
     control_path = Path(args.control)
     try:
-        listener = bind_listener(args.host, args.port)
+        listener = bind_listener(args.host, args.port, args.avoid_port)
     except OSError as exc:
         log("cannot listen", error=f"{args.host}:{args.port}: {exc.strerror}")
         return 1

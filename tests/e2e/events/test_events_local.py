@@ -335,3 +335,37 @@ def test_a_batch_past_the_function_timeout_fails_like_an_http_call(nats_server: 
             assert json.loads(resp.read()) == {"ok": True}
     finally:
         service.provider.remove()
+
+
+
+def test_the_supervisor_and_the_broker_never_share_a_port(nats_server: Path, tmp_path: Path) -> None:
+    """Seen as a new user: a deploy that failed after the build (a missing secret) had recorded the broker's
+    port; the next deploy's supervisor took that very port as its free one, and the broker could never bind
+    again (each deploy waited 30 s for it). Both ports are remembered, so start from that state: the
+    supervisor remembers P and the broker has recorded P. The deploy gives one of them another port, the
+    runtime reaches the broker, a message goes through, and a redeploy keeps both ports."""
+    from multicloud.state import read_state, write_state
+
+    service = make_service(tmp_path / "evport", "evport", FUNCTIONS.format(sleep="0"))
+    project = service.provider.project
+    service.broker_dir.mkdir(parents=True)
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        shared = probe.getsockname()[1]
+    write_state(project, "local", {**read_state(project, "local"), "port": shared})
+    (service.broker_dir / "broker.json").write_text(json.dumps({"port": shared}) + "\n")
+    try:
+        service.deploy()
+        status = service.status()
+        assert status["port"] != status["broker"]["port"], status
+        assert status["broker"]["state"] == "running"
+        publish([service.url], service.password("producer"), service.subject("queue", "orders"), [b"own-ports"])
+        wait_for(lambda: handled(service, "own-ports"), 30, "the queue function did not run")
+        service.provider = LocalProvider(Project.load(service.root))
+        service.deploy()
+        again = service.status()
+        assert (again["port"], again["broker"]["port"]) == (status["port"], status["broker"]["port"])
+    finally:
+        service.provider.remove()
