@@ -83,7 +83,8 @@ class LocalProvider(BrokerEvents[LocalSettings]):
         from .broker import LocalBroker
 
         state = read_state(self.project, "local")
-        ports = {self.settings.port or 0, int(state.get("port") or 0)} - {0}
+        live = control.reachable(control.control_path(self.rundir)) or {}
+        ports = {self.settings.port or 0, int(state.get("port") or 0), int(live.get("port") or 0)} - {0}
         return LocalBroker(self.rundir, self._topology(), avoid=frozenset(ports))
 
     def _broker_admin(self) -> Any:
