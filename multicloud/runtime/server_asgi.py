@@ -157,7 +157,7 @@ class _Exchange:
         return message
 
     async def send(self, message: Message) -> None:
-        if self.sent or self.finished:
+        if self.sent or self.finished or self.over_limit:
             return  # answered by the runtime (413, 504...), or the call is over: the app's messages go nowhere
         kind = message["type"]
         if kind == "http.response.start":
