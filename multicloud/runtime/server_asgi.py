@@ -222,8 +222,11 @@ class AsgiDispatch:
         task.add_done_callback(lambda _t: pool.release(loop))  # the slot stays taken until the app's call ends
         try:
             done, _ = await asyncio.wait((task,), timeout=max(0.0, deadline - loop.time()))
-        except asyncio.CancelledError:  # uvicorn, at the drain deadline
+        except asyncio.CancelledError:  # uvicorn, at the drain deadline: the process is stopping
             task.cancel()
+            if not exchange.started:
+                await self._answer(call, 503, "the server stopped before the function finished", exchange=exchange)
+                return
             exchange.finished = True
             raise
         exc = task.exception() if done else None
