@@ -12,6 +12,10 @@ call, and wakes a thread per call; here a call is a deque entry and one `call_so
 threads are woken only when needed (`WorkerPool`). Under the GIL this hand-off is the largest cost the
 runtime adds per request beyond uvicorn's own work (bench/http_runtime.py). Threads start lazily and are
 daemons, so a handler stuck forever never blocks the process from exiting after its drain.
+
+Calls that run on the event loop itself (an ASGI app served natively, server_asgi) hold slots of the same
+pool through `acquire`/`release`, so `concurrency`, `max_queue`, `/healthz` and the drain count them with
+the threads' calls; they wait in their own queue, which a freed slot serves first.
 """
 
 from __future__ import annotations
