@@ -138,11 +138,20 @@ def test_concurrency_slots_queue_and_429_then_lifespan_shutdown_at_sigterm(tmp_p
             t.join(10)
         assert out == [200, 200]
         assert not done_file.exists()
+        # SIGTERM with a call in flight: it finishes, then the app's lifespan shutdown runs
+        late: list[int] = []
+        in_flight = threading.Thread(target=lambda: late.append(
+            request(rt, "GET", "/fast/sleep?s=0.8", headers={"X-Request-Id": "in-flight"})[0]))
+        in_flight.start()
+        time.sleep(0.2)
     finally:
         code = rt.stop()
-    assert code == 0 and done_file.read_text() == "shutdown ran"
-    events = [r.get("message") for r in rt.records()]
-    assert "lifespan startup complete" in events and "lifespan shutdown complete" in events
+    in_flight.join(5)
+    assert code == 0 and late == [200] and done_file.read_text() == "shutdown ran"
+    records = rt.records()
+    order = [r.get("message") or r.get("request_id") for r in records
+             if r.get("message", "").startswith("lifespan") or r.get("request_id") == "in-flight"]
+    assert order == ["lifespan startup complete", "in-flight", "lifespan shutdown complete"]
 
 
 def test_a_failed_lifespan_startup_stops_the_server_like_a_failed_import(tmp_path: Path) -> None:
