@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from multicloud.runtime.asgi import ASGI
 from multicloud.runtime.asgi import scope as asgi_scope
 from multicloud.runtime.http import Headers, HttpRequest, error_result
-from multicloud.runtime.server_pool import QueueFull
+from multicloud.runtime.server_pool import QueueFull, WorkerPool
 
 if TYPE_CHECKING:
     from multicloud.runtime.context import Context
@@ -118,6 +118,15 @@ class Lifespan:
         except asyncio.TimeoutError:
             self.task.cancel()
             return f"failed: no answer within {timeout:g} s"
+
+
+def _give_up(pool: WorkerPool, loop: asyncio.AbstractEventLoop, waiting: asyncio.Future[None]) -> None:
+    """Stop waiting for a slot: leave the queue, or give back a slot granted in the same instant."""
+    pool.abandon(waiting)
+    if waiting.done() and not waiting.cancelled():
+        pool.release(loop)
+    else:
+        waiting.cancel()  # a grant already on its way sees the future done and gives the slot back
 
 
 def _quiet(task: asyncio.Task[None]) -> None:
@@ -206,9 +215,11 @@ class AsgiDispatch:
         if waiting is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(waiting), self.timeout)
+            except asyncio.CancelledError:  # uvicorn, at the drain deadline
+                _give_up(pool, loop, waiting)
+                raise
             except asyncio.TimeoutError:
-                pool.abandon(waiting)
-                waiting.cancel()  # granted meanwhile? `_granted` sees it done and gives the slot back
+                _give_up(pool, loop, waiting)
                 await self._answer(call, 504, f"function timed out after {self.timeout:g} s")
                 return
         exchange = _Exchange(call.receive, call.send, limit, call.request_id)
