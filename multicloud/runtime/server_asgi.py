@@ -206,22 +206,8 @@ class AsgiDispatch:
         deadline = loop.time() + self.timeout  # from arrival at the dispatch, the slot's wait included
         ctx_deadline = time.monotonic() + self.timeout
         pool = app.pool
-        try:
-            waiting = pool.acquire(loop)
-        except QueueFull:
-            await app.respond(call.send, request, *app.failure(name, call.request_id, QueueFull()),
-                              {"function": name, "request_id": call.request_id})
+        if not await self._take_slot(call, loop):
             return
-        if waiting is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(waiting), self.timeout)
-            except asyncio.CancelledError:  # uvicorn, at the drain deadline
-                _give_up(pool, loop, waiting)
-                raise
-            except asyncio.TimeoutError:
-                _give_up(pool, loop, waiting)
-                await self._answer(call, 504, f"function timed out after {self.timeout:g} s")
-                return
         exchange = _Exchange(call.receive, call.send, limit, call.request_id)
         ctx = app._context(name, call.request_id, ctx_deadline)
         http_request = HttpRequest(
@@ -240,7 +226,9 @@ class AsgiDispatch:
                 return
             exchange.finished = True
             raise
-        exc = task.exception() if done else None
+        exc: BaseException | None = None
+        if done:  # an app task cancelled from within (an anyio scope gone wrong) counts as raising
+            exc = asyncio.CancelledError() if task.cancelled() else task.exception()
         if exchange.over_limit and not exchange.started:
             await self._answer(call, 413, f"request body over the {limit} byte limit", close=True, exchange=exchange)
             return
@@ -272,12 +260,35 @@ class AsgiDispatch:
         app.log.access(request.method, request.route or request.path, exchange.status, exchange.length,
                        request.client_ip, (time.perf_counter() - request.started) * 1000, extra)
 
+    async def _take_slot(self, call: HttpCall, loop: asyncio.AbstractEventLoop) -> bool:
+        """A slot of the pool, now or after a wait within the timeout; False when answered (429, 504)."""
+        pool = self.app.pool
+        try:
+            waiting = pool.acquire(loop)
+        except QueueFull:
+            await self.app.respond(call.send, call.request, *self.app.failure(self.function, call.request_id,
+                                                                              QueueFull()),
+                                   {"function": self.function, "request_id": call.request_id})
+            return False
+        if waiting is None:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(waiting), self.timeout)
+        except asyncio.CancelledError:  # uvicorn, at the drain deadline
+            _give_up(pool, loop, waiting)
+            raise
+        except asyncio.TimeoutError:
+            _give_up(pool, loop, waiting)
+            await self._answer(call, 504, f"function timed out after {self.timeout:g} s")
+            return False
+        return True
+
     async def _answer(self, call: HttpCall, status: int, message: str, *, close: bool = False,
                       exchange: _Exchange | None = None,
                       result: tuple[list[tuple[str, str]], bytes] | None = None) -> None:
         """The runtime's own answer instead of the app's (413, 504, 500); the app's later messages are dropped."""
         if exchange is not None:
-            exchange.sent = True
+            exchange.sent = exchange.finished = True
         headers, body = result if result is not None else (
             [("Content-Type", "application/json")], json.dumps({"error": message}).encode())
         await self.app.respond(call.send, call.request, status, [*headers, ("X-Request-Id", call.request_id)], body,
