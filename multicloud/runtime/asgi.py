@@ -2,7 +2,8 @@
 
 One event loop per process runs in a daemon thread; `AsgiApp` hands each request to it and waits, so
 the app's async code, its lifespan state and its connection pools live on one loop however the platform
-calls the function (the private runtime from many threads at once, Lambda one invocation at a time).
+calls the function (Azure and functions-framework from worker threads, Lambda one invocation at a time).
+The private runtime does not use this adapter: it serves ASGI apps natively, streaming (server_asgi).
 
 Lifespan: `lifespan.startup` runs when the function loads (cold start) and a `startup.failed` makes the
 load fail; an app that does not speak lifespan (it raises on the lifespan scope) is served without it,

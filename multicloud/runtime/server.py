@@ -96,7 +96,10 @@ def prepare(config: RuntimeConfig) -> tuple[dict[str, Callable[..., object]], st
     for name, fn in config.functions.items():
         try:
             routes = tuple(r.path for r in config.routes if r.function == name)
-            handlers[name] = load_handler(fn.handler, fn.style, fn.http_payload, routes)
+            if fn.style == "asgi":  # served natively on the server's loop (server_asgi), not through the adapter
+                handlers[name] = native_asgi(fn.handler)
+            else:
+                handlers[name] = load_handler(fn.handler, fn.style, fn.http_payload, routes)
         except HandlerLoadError as exc:
             raise StartupError(f"function {name}: {exc.what} ({exc.fix})") from exc
     for sched in config.schedules:
@@ -106,6 +109,17 @@ def prepare(config: RuntimeConfig) -> tuple[dict[str, Callable[..., object]], st
             except CronError as exc:
                 raise StartupError(str(exc)) from exc
     return handlers, key
+
+
+def native_asgi(spec: str) -> Callable[..., object]:
+    """The ASGI app `spec` names, checked as load_handler checks it, for server_asgi to serve itself."""
+    from multicloud.runtime.invoke import _import_target
+    from multicloud.runtime.server_asgi import NativeAsgi
+    from multicloud.runtime.styles import check_kind
+
+    target = _import_target(spec, "asgi")
+    check_kind(target, spec, "asgi")
+    return NativeAsgi(target, spec)
 
 
 def listen_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
@@ -175,6 +189,13 @@ def build_server(config: RuntimeConfig, handlers: dict[str, Callable[..., object
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             self.app.bind(asyncio.get_running_loop())
             try:
+                await self.app.start_apps()  # ASGI lifespan startup, on this loop, before listening
+            except Exception as exc:  # noqa: BLE001 - a failed startup is a handler that cannot load
+                log.event("cannot start", level="ERROR", error=str(exc) or type(exc).__name__)
+                self.exit_code = EX_CONFIG
+                self.should_exit = True
+                return
+            try:
                 await self.app.background.set_up(self.app)  # e.g. bind the broker's consumers, before serving
             except Exception as exc:  # noqa: BLE001 - any failure refuses the start, with its reason
                 log.event("cannot start", level="ERROR", error=str(exc) or type(exc).__name__)
@@ -227,6 +248,7 @@ def build_server(config: RuntimeConfig, handlers: dict[str, Callable[..., object
             await super().shutdown(sockets)  # stops accepting; connections finish or close (server_protocol)
             idle = await self.app.pool.wait_idle(deadline)
             await self.app.background.stop(deadline)
+            await self.app.stop_apps()  # ASGI lifespan shutdown, once the requests are done
             flush_until = time.monotonic() + 1.0
             while self.server_state.connections and time.monotonic() < flush_until:
                 await asyncio.sleep(0.02)  # answers written at the deadline leave before the loop closes

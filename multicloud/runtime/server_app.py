@@ -9,10 +9,9 @@ Every call of a handler, whatever brought it (HTTP, a CloudEvent, a schedule, a 
 the broker consumer through `invoke`), goes through `call`: a slot of the worker pool (server_pool), the
 function's timeout from arrival (504 past it), the same JSON logging (server_log). Handler styles plug in
 per function through `HttpDispatch`: the default runs `def handler(event, context)` in a worker thread.
-The `aws`, `wsgi` and `asgi` styles arrive here already adapted to that signature
-(multicloud.runtime.styles), so they take the same path; another dispatch (an ASGI app served natively,
-for example) only needs to implement `HttpDispatch.http` with the helpers here (docs/private-runtime.md
-says why `asgi` is not served so yet).
+The `aws` and `wsgi` styles arrive here already adapted to that signature (multicloud.runtime.styles), so
+they take the same path; `asgi` apps are served natively on this loop by server_asgi.AsgiDispatch
+(streaming both ways, lifespan on this loop), under a slot of the same pool.
 """
 
 from __future__ import annotations
@@ -199,7 +198,8 @@ class RuntimeApp:
         self.key_functions = frozenset(r.function for r in config.routes if r.auth == "key")
         self.timeouts = {name: fn.timeout for name, fn in config.functions.items()}
         self.pool = WorkerPool(config.limits.concurrency, config.limits.max_queue)
-        self.dispatch: dict[str, HttpDispatch] = {name: HandlerDispatch(self, name) for name in handlers}
+        self.dispatch: dict[str, HttpDispatch] = {name: self._dispatch_of(name, handler)
+                                                  for name, handler in handlers.items()}
         self.background = Background(log)
         self.intake: intake.Intake | None = None  # POST /_queues/, /_streams/ (set by the server when configured)
         self.draining = False
@@ -210,6 +210,35 @@ class RuntimeApp:
         self._ids = itertools.count(1)
         self._schedule_busy: set[tuple[str, int]] = set()
         self.logger = Logger()  # handlers' base logger (level read once from MULTICLOUD_LOG_LEVEL)
+
+    def _dispatch_of(self, name: str, handler: Callable[..., object]) -> HttpDispatch:
+        from multicloud.runtime.server_asgi import AsgiDispatch, NativeAsgi
+
+        if isinstance(handler, NativeAsgi):  # style asgi: served on this loop, streaming (server_asgi)
+            return AsgiDispatch(self, name, handler)
+        return HandlerDispatch(self, name)
+
+    async def start_apps(self) -> None:
+        """Lifespan startup of the ASGI apps served natively, on the server's loop, before it listens.
+        Raises server_asgi.LifespanFailed."""
+        from multicloud.runtime.server_asgi import Lifespan, NativeAsgi
+
+        for name, handler in self.handlers.items():
+            if isinstance(handler, NativeAsgi):
+                lifespan = Lifespan(handler)
+                if await lifespan.startup():
+                    handler.lifespan = lifespan
+                    self.log.event("lifespan startup complete", function=name)
+
+    async def stop_apps(self) -> None:
+        """Lifespan shutdown of the ASGI apps served natively, after the drain."""
+        from multicloud.runtime.server_asgi import NativeAsgi
+
+        for name, handler in self.handlers.items():
+            if isinstance(handler, NativeAsgi) and handler.lifespan is not None:
+                outcome = await handler.lifespan.shutdown()
+                self.log.event(f"lifespan shutdown {outcome or 'ended'}", function=name,
+                               level="INFO" if outcome == "complete" else "WARNING")
 
     def request_id(self) -> str:
         """Unique per process start (random prefix) and cheap: no system call per request."""

@@ -12,6 +12,10 @@ call, and wakes a thread per call; here a call is a deque entry and one `call_so
 threads are woken only when needed (`WorkerPool`). Under the GIL this hand-off is the largest cost the
 runtime adds per request beyond uvicorn's own work (bench/http_runtime.py). Threads start lazily and are
 daemons, so a handler stuck forever never blocks the process from exiting after its drain.
+
+Calls that run on the event loop itself (an ASGI app served natively, server_asgi) hold slots of the same
+pool through `acquire`/`release`, so `concurrency`, `max_queue`, `/healthz` and the drain count them with
+the threads' calls; they wait in their own queue, which a freed slot serves first.
 """
 
 from __future__ import annotations
@@ -89,8 +93,10 @@ class WorkerPool:
         self._lock = threading.Lock()
         self.threads = 0
         self.awake = 0  # threads not parked: running a call, or about to look at the queue
-        self.running = 0  # slots held (calls being run)
-        self.waiting = 0  # calls queued, not yet taken by a worker
+        self.running = 0  # slots held (calls being run, by a thread or on the loop)
+        self.busy = 0  # slots held by worker threads
+        self.waiting = 0  # calls queued, not yet taken by a worker or given a slot on the loop
+        self._async_waiting: deque[asyncio.Future[None]] = deque()  # `acquire` callers, oldest first
         self._check_armed = False  # (event-loop thread only)
         self._saturated_at = time.monotonic()
         self._last_done = self._saturated_at
@@ -112,7 +118,7 @@ class WorkerPool:
 
     def _take_worker(self, now: float) -> _Worker | object | None:
         """(Under the lock.) A parked worker to wake, SPAWN, or None when an awake one will do."""
-        if not self._items or self.awake > self.running:
+        if not self._items or self.awake > self.busy or self.running >= self.limit:
             return None  # nothing queued, or an awake worker is between calls: it takes the next one
         if self.awake and now - self._items[0][3] < self.wake_after:
             return None  # the awake ones may be done soon; `_check` looks again
@@ -152,7 +158,7 @@ class WorkerPool:
         lock = self._lock
         while True:
             with lock:
-                if not self._items:
+                if not self._items or self.running >= self.limit:  # no call, or the loop holds the free slots
                     self.awake -= 1
                     self._idle.append(me)
                     item = None
@@ -160,9 +166,8 @@ class WorkerPool:
                     item = self._items.popleft()
                     self.waiting -= 1
                     if not item[1].done():  # else: expired while queued, the caller has answered 504
-                        self.running += 1
-                        if self.running >= self.limit:
-                            self._saturated_at = time.monotonic()
+                        self.busy += 1
+                        self._hold()
                     else:
                         item = None
                         continue
@@ -180,8 +185,76 @@ class WorkerPool:
                 loop.call_soon_threadsafe(_resolve, fut, result)
             finally:
                 with lock:
+                    self.busy -= 1
                     self.running -= 1
                     self._last_done = time.monotonic()
+                    granted = self._grant_waiter()
+                if granted is not None:
+                    loop.call_soon_threadsafe(self._granted, loop, granted)
+
+    # ---- slots for calls that run on the event loop (an ASGI app served natively) --------------------
+    def _hold(self) -> None:
+        """(Under the lock.) One more slot held."""
+        self.running += 1
+        if self.running >= self.limit:
+            self._saturated_at = time.monotonic()
+
+    def _grant_waiter(self) -> asyncio.Future[None] | None:
+        """(Under the lock, a slot just freed.) The oldest `acquire` waiter gets it, before queued thread calls:
+        the loop's callers wait in their own queue, and a freed slot goes there first."""
+        if self._async_waiting and self.running < self.limit:
+            self.waiting -= 1
+            self._hold()
+            return self._async_waiting.popleft()
+        return None
+
+    def _granted(self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None]) -> None:
+        """On the loop: the waiter has its slot, unless its deadline passed meanwhile (then it goes back)."""
+        if fut.done():
+            self.release(loop)
+        else:
+            fut.set_result(None)
+
+    def acquire(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None] | None:
+        """A slot for a call that runs on the loop itself (server_asgi), counted in the same `concurrency`,
+        `max_queue`, `/healthz` and drain as the threads' calls. None: the slot is held now; else a future
+        that resolves once it is (the caller's deadline timer may fail it first: then call `abandon`).
+        Raises QueueFull. Every slot obtained is given back with `release`."""
+        with self._lock:
+            if self.running + self.waiting >= self.limit + self.max_queue:
+                raise QueueFull
+            if self.running < self.limit and not self._async_waiting:
+                self._hold()
+                return None
+            fut: asyncio.Future[None] = loop.create_future()
+            self._async_waiting.append(fut)
+            self.waiting += 1
+            return fut
+
+    def abandon(self, fut: asyncio.Future[None]) -> None:
+        """The caller of `acquire` stopped waiting (its deadline passed): leave the queue."""
+        with self._lock:
+            try:
+                self._async_waiting.remove(fut)
+            except ValueError:
+                return  # already granted: `_granted` sees the future done and gives the slot back
+            self.waiting -= 1
+
+    def release(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop: give an `acquire` slot back, to the next waiter on the loop or to a queued thread call."""
+        with self._lock:
+            self.running -= 1
+            self._last_done = time.monotonic()
+            granted = self._grant_waiter()
+            wake = None if granted is not None else self._take_worker(time.monotonic())
+            pending = bool(self._items)
+        if granted is not None:
+            self._granted(loop, granted)
+            return
+        self._wake(wake)
+        if pending and wake is None and not self._check_armed:
+            self._check_armed = True
+            loop.call_later(self.wake_after, self._check, loop)
 
     def stuck_for(self, now: float) -> float:
         """Seconds since a slot was last free or a call last finished; 0 while a slot is free."""

@@ -47,13 +47,7 @@ def adapt(target: object, spec: str, style: str, http_payload: str, routes: tupl
                                    fix="set http_payload to 2.0 (HTTP API, Function URL) or 1.0 (REST API)",
                                    where=spec)
         return AwsStyle(target, http_payload, routes)  # type: ignore[arg-type]
-    kind = _asgi_like(target)
-    if style == "wsgi" and kind is True:
-        raise HandlerLoadError(f"{spec} is an ASGI app (FastAPI, Starlette...), not a WSGI app",
-                               fix="set `style: asgi` for this function", where=spec)
-    if style == "asgi" and kind is False:
-        raise HandlerLoadError(f"{spec} is a WSGI app (Flask, Django...), not an ASGI app",
-                               fix="set `style: wsgi` for this function", where=spec)
+    check_kind(target, spec, style)
     if style == "wsgi":
         from multicloud.runtime.wsgi import WsgiApp
 
@@ -61,3 +55,14 @@ def adapt(target: object, spec: str, style: str, http_payload: str, routes: tupl
     from multicloud.runtime.asgi import AsgiApp
 
     return AsgiApp(target, spec)  # type: ignore[arg-type]
+
+
+def check_kind(target: object, spec: str, style: str) -> None:
+    """A WSGI app named with `style: asgi` (or the other way round) fails at load, with the fix."""
+    kind = _asgi_like(target)
+    if style == "wsgi" and kind is True:
+        raise HandlerLoadError(f"{spec} is an ASGI app (FastAPI, Starlette...), not a WSGI app",
+                               fix="set `style: asgi` for this function", where=spec)
+    if style == "asgi" and kind is False:
+        raise HandlerLoadError(f"{spec} is a WSGI app (Flask, Django...), not an ASGI app",
+                               fix="set `style: wsgi` for this function", where=spec)

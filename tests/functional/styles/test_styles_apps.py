@@ -82,3 +82,25 @@ def test_an_unhandled_error_is_the_apps_own_500_everywhere(lambda_target, local_
     req = Request("GET", "/fastapi/boom")
     views = {t: answer(t, "fastapi", req, lambda_target, local_target, gcp_target, azure_target) for t in TARGETS}
     assert {(v.status, v.body) for v in views.values()} == {(500, b"Internal Server Error")}
+
+
+def test_the_private_runtime_streams_an_asgi_response_as_it_is_produced(local_target) -> None:
+    """Served natively (server_asgi), a StreamingResponse's first chunk reaches the client a second before
+    the app produces the last one; the buffering targets answer both at once."""
+    import http.client
+    import time
+
+    conn = http.client.HTTPConnection("127.0.0.1", local_target.port, timeout=30)
+    try:
+        started = time.monotonic()
+        conn.request("GET", "/fastapi/stream")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("transfer-encoding") == "chunked"
+        first = resp.read1(64)
+        first_at = time.monotonic() - started
+        rest = resp.read()
+        last_at = time.monotonic() - started
+    finally:
+        conn.close()
+    assert (first, rest) == (b"first\n", b"last\n")
+    assert last_at - first_at >= 0.9, (first_at, last_at)  # the first chunk did not wait for the last

@@ -54,6 +54,20 @@ async def old():
     return RedirectResponse("/fastapi/items/1", status_code=302)
 
 
+@app.get("/fastapi/stream")
+async def stream():
+    import asyncio
+
+    from fastapi.responses import StreamingResponse
+
+    async def chunks():
+        yield b"first\n"
+        await asyncio.sleep(1.0)
+        yield b"last\n"
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
 @app.get("/fastapi/boom")
 async def boom():
     raise RuntimeError("unhandled")
