@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Deployed
 
 from multicloud.plan import Plan
 
@@ -89,7 +88,7 @@ def planned(plan: Plan) -> list[str]:
     return [call for step in plan.steps for call in step.calls]
 
 
-def apply_counted(d: Deployed, wire: WireLog) -> tuple[Plan, list[str]]:
+def apply_counted(d: Any, wire: WireLog) -> tuple[Plan, list[str]]:
     """Build, plan (no write), then apply exactly that plan: the plan and the writes the apply made."""
     d.reload()
     build = d.build()
@@ -115,49 +114,43 @@ def _cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
 
 
-def test_apply_makes_exactly_the_planned_writes(engine: Any, new_project: Any, wire: WireLog) -> None:
-    from conftest import write_project
+def test_apply_makes_exactly_the_planned_writes(engine: Any, deployed: Any, wire: WireLog,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MC_PLAN_API_KEY", "k-" + "p" * 30)
+    d = deployed("planapply", extra_functions=PRIVATE)
+    spec: Path = d.spec
+    plan, writes = apply_counted(d, wire)  # first deploy: network, secrets, release, gateway, switch
+    assert writes == planned(plan), (writes, planned(plan))
+    assert {"networks.create", "volumes.create", "containers.put_archive", "haproxy:set server"} <= set(writes)
+    assert answer(d.url)["version"] == "v1"
+    secret = next(f for s in plan.steps for f in s.fields if f.secret)
+    assert "p" * 30 not in json.dumps(plan.document()) and secret.before is None and secret.after
 
-    os.environ["MC_PLAN_API_KEY"] = "k-" + "p" * 30
-    spec = new_project("planapply", extra_functions=PRIVATE)
-    d = Deployed(spec)
-    try:
-        plan, writes = apply_counted(d, wire)  # first deploy: network, secrets, release, gateway, switch
-        assert writes == planned(plan), (writes, planned(plan))
-        assert {"networks.create", "volumes.create", "containers.put_archive", "haproxy:set server"} <= set(writes)
-        assert answer(d.url)["version"] == "v1"
-        secret = next(f for s in plan.steps for f in s.fields if f.secret)
-        assert "p" * 30 not in json.dumps(plan.document()) and secret.before is None and secret.after
+    plan, writes = apply_counted(d, wire)  # nothing changed: nothing to do
+    assert not plan.has_changes and writes == [], plan.steps
 
-        plan, writes = apply_counted(d, wire)  # nothing changed: nothing to do
-        assert not plan.has_changes and writes == [], plan.steps
+    spec.write_text(spec.read_text().replace('VERSION: "v1"', 'VERSION: "v2"'))  # an update: new env
+    plan, writes = apply_counted(d, wire)
+    assert writes == planned(plan), (writes, planned(plan))
+    assert [s.action for s in plan.steps if s.kind == "function container"] == ["create", "delete"]
+    assert "networks.create" not in writes and answer(d.url)["version"] == "v2"
+    assert len(d.provider.mode().function_containers()) == 1
 
-        write_project(spec.parent, d.provider.project.name,  # an update: new env -> a new release (blue/green)
-                      env={"VERSION": "v2"}, extra_functions=PRIVATE)
-        plan, writes = apply_counted(d, wire)
-        assert writes == planned(plan), (writes, planned(plan))
-        assert [s.action for s in plan.steps if s.kind == "function container"] == ["create", "delete"]
-        assert "networks.create" not in writes and answer(d.url)["version"] == "v2"
-        assert len(d.provider.mode().function_containers()) == 1
+    # a plan saved now; then the live container is removed by hand
+    saved = spec.parent / "plan.json"
+    made = _cli(spec, "plan", "-t", "docker", "--out", str(saved))
+    assert made.returncode == 0, made.stdout + made.stderr
+    live = d.provider.mode().live()
+    assert live is not None
+    engine.containers.get(live.id).remove(force=True)
 
-        # a plan saved now; then the live container is removed by hand
-        saved = spec.parent / "plan.json"
-        made = _cli(spec, "plan", "-t", "docker", "--out", str(saved))
-        assert made.returncode == 0, made.stdout + made.stderr
-        live = d.provider.mode().live()
-        assert live is not None
-        engine.containers.get(live.id).remove(force=True)
+    refused = _cli(spec, "deploy", "-t", "docker", "--plan", str(saved))
+    out = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and f"function container {live.name}" in out, out
+    assert d.provider.mode().function_containers() == []  # nothing applied
 
-        refused = _cli(spec, "deploy", "-t", "docker", "--plan", str(saved))
-        out = refused.stdout + refused.stderr
-        assert refused.returncode == 1 and f"function container {live.name}" in out, out
-        assert d.provider.mode().function_containers() == []  # nothing applied
-
-        plan, writes = apply_counted(d, wire)  # a fresh plan names the drift and repairs it
-        drifted = [s.detail for s in plan.steps if s.drift]
-        assert drifted == ["drift: the function container was deleted outside multicloud"], plan.steps
-        assert writes == planned(plan), (writes, planned(plan))
-        assert answer(d.url)["version"] == "v2"
-    finally:
-        os.environ.pop("MC_PLAN_API_KEY", None)
-        d.provider.remove()
+    plan, writes = apply_counted(d, wire)  # a fresh plan names the drift and repairs it
+    drifted = [s.detail for s in plan.steps if s.drift]
+    assert drifted == ["drift: the function container was deleted outside multicloud"], plan.steps
+    assert writes == planned(plan), (writes, planned(plan))
+    assert answer(d.url)["version"] == "v2"
