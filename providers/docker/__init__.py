@@ -53,7 +53,7 @@ class DockerProvider(BrokerEvents[DockerSettings]):
         return client()
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
-        from .engine import translate
+        from .errors import translate
 
         mapped: MulticloudError | None = translate(exc)
         return mapped
@@ -198,10 +198,11 @@ class DockerProvider(BrokerEvents[DockerSettings]):
         return DeployResult("docker", version=prev["digest"][:12], changed=changed,
                             endpoints=self.endpoints(url), details={"url": url, "image": prev["image"]})
 
-    # ---- lock: a named, never started container on the engine (see engine.acquire_lock) --------------
+    # ---- lock: a named, never started container on the engine (see lock.py) --------------
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
-        from .engine import MANAGED, ROLE, acquire_lock, labels_for
+        from .engine import MANAGED, ROLE, labels_for
         from .images import lock_image
+        from .lock import acquire_lock
 
         client = self.client()
         image = lock_image(client, {MANAGED: "true", ROLE: "lock"})  # never pulled: an empty local image
@@ -209,17 +210,17 @@ class DockerProvider(BrokerEvents[DockerSettings]):
                             labels_for(self.project.name, "lock", self.settings.labels), info)
 
     def _release_lock(self, info: LockInfo) -> None:
-        from .engine import release_lock
+        from .lock import release_lock
 
         release_lock(self.client(), self.project.name, info)
 
     def _renew_lock(self, info: LockInfo) -> bool:
-        from .engine import renew_lock
+        from .lock import renew_lock
 
         return renew_lock(self.client(), self.project.name, info)
 
     def _break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
-        from .engine import break_lock
+        from .lock import break_lock
 
         return break_lock(self.client(), self.project.name, expected)
 
