@@ -3,7 +3,8 @@ counted on the wire (every POST/PUT/DELETE the SDK's APIClient sends, named afte
 `docker exec` counts as the write `haproxy:set server` when it switches HAProxy's servers, and as a read when
 it probes health or runs a `show` command), for a first deploy, an update (env change: a new release on
 the other slot), a container removed by hand (the plan names the drift, a plan saved before it is refused
-by `deploy --plan` naming the container, a fresh plan repairs it), and planning makes no write at all."""
+by `deploy --plan` naming the container, a fresh plan repairs it), and planning makes no write at all;
+a plan saved before another deploy is refused too."""
 
 from __future__ import annotations
 
@@ -135,6 +136,19 @@ def test_apply_makes_exactly_the_planned_writes(engine: Any, deployed: Any, wire
     assert [s.action for s in plan.steps if s.kind == "function container"] == ["create", "delete"]
     assert "networks.create" not in writes and answer(d.url)["version"] == "v2"
     assert len(d.provider.mode().function_containers()) == 1
+
+    # a plan saved before somebody else's deploy is refused, naming the release that replaced the live one
+    before = spec.parent / "before.json"
+    assert _cli(spec, "plan", "-t", "docker", "--out", str(before)).returncode == 0
+    v2 = d.provider.mode().live().name
+    text = spec.read_text()
+    spec.write_text(text.replace('VERSION: "v2"', 'VERSION: "v3"'))
+    assert _cli(spec, "deploy", "-t", "docker").returncode == 0
+    spec.write_text(text)  # back to the saved plan's spec: only the engine moved on
+    stale = _cli(spec, "deploy", "-t", "docker", "--plan", str(before))
+    out = stale.stdout + stale.stderr
+    assert stale.returncode == 1 and f"function container {v2}" in out, out
+    assert answer(d.url)["version"] == "v3"  # nothing applied
 
     # a plan saved now; then the live container is removed by hand
     saved = spec.parent / "plan.json"
