@@ -33,6 +33,7 @@ from multicloud.provider import (
     Progress,
     RemoveResult,
     StatusReport,
+    Step,
 )
 from multicloud.spec.targets import DockerSettings
 from multicloud.state import clear_state, read_state, write_state
@@ -40,16 +41,11 @@ from multicloud.state import clear_state, read_state, write_state
 IMAGES_FILE = "docker-images.json"
 
 
-class DockerProvider(BrokerEvents):
+class DockerProvider(BrokerEvents[DockerSettings]):
     name = "docker"
+    settings_class = DockerSettings
     extra = "docker"
     sdk_free = frozenset({"check", "export"})  # even a build talks to the engine
-
-    @property
-    def settings(self) -> DockerSettings:
-        settings = self.project.settings("docker")
-        assert isinstance(settings, DockerSettings)
-        return settings
 
     def client(self) -> Any:
         from .engine import client
@@ -57,7 +53,7 @@ class DockerProvider(BrokerEvents):
         return client()
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
-        from .engine import translate
+        from .errors import translate
 
         mapped: MulticloudError | None = translate(exc)
         return mapped
@@ -106,14 +102,19 @@ class DockerProvider(BrokerEvents):
 
     # ---- plan / deploy -----------------------------------------------------------------------------
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
+        """Single mode: real steps (deploy.py), executed by `_apply` through apply.py's table. Swarm mode
+        still plans one informational step and deploys through `_deploy` (the compatibility path)."""
+        if build is not None and self.settings.mode == "single":
+            from .deploy import plan_single
+            from .single import Single
+
+            return plan_single(Single(self.client(), self.project, self.settings, progress), self.images(build),
+                               progress)
         mode = self.mode()
         deployed = mode.deployed_digest()
         resource = f"{self.settings.mode} service {self.project.name}"
-        drift = self._drift(mode)
         if build is None:
             change = Change("noop" if deployed else "create", resource, "not built yet")
-        elif drift is not None:
-            change = Change("create" if deployed is None else "update", resource, drift)
         elif deployed is None:
             change = Change("create", resource, f"image {build.digest[:12]}")
         elif deployed == build.digest and mode.settings_changed():
@@ -126,27 +127,35 @@ class DockerProvider(BrokerEvents):
             change = Change("update", resource, f"{deployed[:12]} -> {build.digest[:12]} (blue/green)"
                             if self.settings.mode == "single" else f"{deployed[:12]} -> {build.digest[:12]} "
                             "(rolling update)")
-        return Plan("docker", (change,))
+        return Plan("docker", (Step.of(change.action, change.resource, change.detail),))
 
-    def _drift(self, mode: Any) -> str | None:
-        """What was changed on the engine by hand since the last deploy (single mode), read from the engine."""
+    def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
+        """Single mode: exactly the plan's steps (apply.py), then the state cache and the result."""
+        if self.settings.mode != "single":
+            return self._deploy(build, progress)  # swarm: not converted yet, the whole deploy in one go
+        from .apply import Target, apply_steps
         from .single import Single
 
-        if not isinstance(mode, Single) or not read_state(self.project, "docker").get("live"):
-            return None  # swarm reconciles its own tasks; never deployed: nothing to drift from
+        mode = Single(self.client(), self.project, self.settings, progress)
+        apply_steps(Target(mode, progress), plan.steps)
+        images = self.images(build)
         gateway = mode.gateway()
         if gateway is None:
-            return "drift: the gateway container is gone (removed outside multicloud)"
-        if gateway.status != "running":
-            return f"drift: the gateway container {gateway.name} is {gateway.status}"
-        live = mode.live()
-        if live is None:
-            return "drift: the gateway routes to no function container (removed outside multicloud)"
-        if live.status != "running":
-            return f"drift: the function container {live.name} is {live.status}"
-        if not mode.broker().topology.empty:
-            return mode.broker().drift()  # type: ignore[no-any-return]
-        return None
+            raise OperationError("the gateway is gone after the deploy", fix="plan and deploy again", where="docker")
+        host, port = mode.endpoint(gateway)
+        url = f"http://{host}:{port}"
+        previous = read_state(self.project, "docker")
+        state = {"mode": "single", "url": url, "port": port,
+                 "live": {"image": images["image"], "digest": images["digest"]}, "gateway_image": images["gateway"],
+                 "record": plan.memo.get("record") or previous.get("record")}
+        recorded = mode.previous()
+        if recorded:
+            state["previous"] = recorded
+        elif previous.get("previous"):
+            state["previous"] = previous["previous"]
+        write_state(self.project, "docker", state)
+        return DeployResult("docker", version=images["digest"][:12], changed=plan.has_changes,
+                            endpoints=self.endpoints(url), details={"url": url, "image": images["image"]})
 
     def _deploy(self, build: BuildResult, progress: Progress) -> DeployResult:
         images = self.images(build)
@@ -189,10 +198,11 @@ class DockerProvider(BrokerEvents):
         return DeployResult("docker", version=prev["digest"][:12], changed=changed,
                             endpoints=self.endpoints(url), details={"url": url, "image": prev["image"]})
 
-    # ---- lock: a named, never started container on the engine (see engine.acquire_lock) --------------
+    # ---- lock: a named, never started container on the engine (see lock.py) --------------
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
-        from .engine import MANAGED, ROLE, acquire_lock, labels_for
+        from .engine import MANAGED, ROLE, labels_for
         from .images import lock_image
+        from .lock import acquire_lock
 
         client = self.client()
         image = lock_image(client, {MANAGED: "true", ROLE: "lock"})  # never pulled: an empty local image
@@ -200,17 +210,17 @@ class DockerProvider(BrokerEvents):
                             labels_for(self.project.name, "lock", self.settings.labels), info)
 
     def _release_lock(self, info: LockInfo) -> None:
-        from .engine import release_lock
+        from .lock import release_lock
 
         release_lock(self.client(), self.project.name, info)
 
     def _renew_lock(self, info: LockInfo) -> bool:
-        from .engine import renew_lock
+        from .lock import renew_lock
 
         return renew_lock(self.client(), self.project.name, info)
 
     def _break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
-        from .engine import break_lock
+        from .lock import break_lock
 
         return break_lock(self.client(), self.project.name, expected)
 

@@ -12,8 +12,7 @@ import json
 import os
 from typing import Any
 
-from multicloud.errors import MulticloudError, OperationError
-from multicloud.provider import LockInfo
+from multicloud.errors import OperationError
 
 MANAGED = "io.multicloud.managed"
 SERVICE = "io.multicloud.service"
@@ -40,29 +39,6 @@ def client() -> Any:
             fix = "pip install 'docker[ssh]' (paramiko) for ssh:// engines, or use tcp:// with TLS"
         raise OperationError(f"cannot reach the Docker Engine at {where}: {exc}", fix=fix, where="docker") from exc
     return engine
-
-
-def translate(exc: Exception) -> MulticloudError | None:
-    """Docker SDK errors as OperationError (exit 1) with a fix; None for anything else."""
-    try:
-        from docker.errors import APIError, BuildError, DockerException, ImageNotFound
-    except ImportError:  # pragma: no cover - the docker extra is not installed
-        return None
-    if isinstance(exc, ImageNotFound):
-        return OperationError(f"image not found on the engine: {exc}",
-                              fix="build it first, or run `multicloud docker base-image` for the base image",
-                              where="docker")
-    if isinstance(exc, BuildError):
-        tail = "".join(str(line.get("stream", line.get("error", ""))) for line in list(exc.build_log)[-8:])
-        return OperationError(f"image build failed: {exc.msg}\n{tail}".strip(),
-                              fix="check the base image and the build log above", where="docker build")
-    if isinstance(exc, APIError):
-        return OperationError(f"the Docker Engine refused: {exc.explanation or exc}",
-                              fix="see the engine's message; `docker info` shows the engine's state",
-                              where="docker")
-    if isinstance(exc, DockerException):
-        return OperationError(f"Docker SDK error: {exc}", where="docker")
-    return None
 
 
 def secrets_fingerprint(values: dict[str, str]) -> str:
@@ -135,77 +111,6 @@ def public_host(publish_host: str) -> str:
     return "127.0.0.1" if publish_host in ("0.0.0.0", "") else publish_host
 
 
-LOCK_INFO = "io.multicloud.lock"  # LockInfo JSON of the holder when it took the lock
-LOCK_FILE = "multicloud-lock.json"  # in the lock container's filesystem: the holder's latest renewal
-
-
-def lock_name(service: str) -> str:
-    return f"mc-{service}-deploy-lock"
-
-
-def _holder(container: Any) -> LockInfo:
-    """The latest renewal (a file the heartbeat writes into the container), else the label."""
-    import io
-    import tarfile
-
-    from docker.errors import NotFound
-
-    try:
-        stream, _ = container.get_archive(f"/{LOCK_FILE}")
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.extractfile(LOCK_FILE)
-            if member is not None:
-                return LockInfo.from_json(member.read().decode())
-    except NotFound:
-        pass
-    except (tarfile.TarError, KeyError, ValueError, TypeError):
-        return LockInfo.unknown("lock container with an unreadable renewal")
-    try:
-        return LockInfo.from_json(container.labels[LOCK_INFO])
-    except (KeyError, ValueError, TypeError):
-        return LockInfo.unknown("lock container without a readable label")
-
-
-def _lock_container(client: Any, service: str) -> Any | None:
-    from docker.errors import NotFound
-
-    try:
-        return client.containers.get(lock_name(service))
-    except NotFound:
-        return None
-
-
-def acquire_lock(client: Any, service: str, image: str, labels: dict[str, str], info: LockInfo) -> LockInfo | None:
-    """One deploy per service at a time, on the engine itself (works for every client of a remote engine).
-
-    The lock is a created, never started container with a fixed name: the engine refuses a second one
-    with 409, atomically. Its label holds who took it, so a contender (or `multicloud unlock`) can say so;
-    renewals (a later expiry) are written into its filesystem, since labels cannot change.
-    """
-    from docker.errors import APIError
-
-    for _ in range(2):  # the holder may release between our refused create and our read
-        try:
-            client.containers.create(image, command=["true"], name=lock_name(service), network_disabled=True,
-                                     labels={**labels, ROLE: "lock", LOCK_INFO: info.to_json()})
-        except APIError as exc:
-            if exc.status_code != 409:
-                raise
-            holder = _lock_container(client, service)
-            if holder is not None:
-                return _holder(holder)
-            continue
-        return None
-    return LockInfo.unknown("lock container appeared and vanished")
-
-
-def renew_lock(client: Any, service: str, info: LockInfo) -> bool:
-    container = _lock_container(client, service)
-    if container is None or _holder(container).owner != info.owner:
-        return False
-    return bool(container.put_archive("/", tar_of({LOCK_FILE: info.to_json().encode()}, mode=0o644)))
-
-
 def tar_of(files: dict[str, bytes], *, mode: int, uid: int = 0, gid: int = 0) -> bytes:
     """An in-memory tar of regular files (for `put_archive`), in name order, with a fixed mtime."""
     import io
@@ -218,30 +123,3 @@ def tar_of(files: dict[str, bytes], *, mode: int, uid: int = 0, gid: int = 0) ->
             entry.size, entry.mode, entry.uid, entry.gid, entry.mtime = len(data), mode, uid, gid, 0
             tar.addfile(entry, io.BytesIO(data))
     return buf.getvalue()
-
-
-def release_lock(client: Any, service: str, info: LockInfo) -> None:
-    holder = _lock_container(client, service)
-    if holder is not None and _holder(holder).owner == info.owner:
-        _remove(holder)
-
-
-def break_lock(client: Any, service: str, expected: LockInfo | None = None) -> LockInfo | None:
-    """Remove the lock container (by its id: a lock taken anew meanwhile is another container)."""
-    container = _lock_container(client, service)
-    if container is None:
-        return None
-    holder = _holder(container)
-    if expected is not None and holder != expected:
-        return None
-    _remove(container)
-    return holder
-
-
-def _remove(container: Any) -> None:
-    from docker.errors import NotFound
-
-    try:
-        container.remove(force=True)
-    except NotFound:
-        pass

@@ -90,7 +90,7 @@ def admin(gateway: Any, command: str, user: str) -> str:
     """One runtime-API command line (several joined by `;`) inside the gateway; its answer."""
     script = f'exec 3<>/dev/tcp/127.0.0.1/{ADMIN_PORT} && printf "%s\\n" "$1" >&3 && cat <&3'
     code, out = gateway.exec_run(["bash", "-c", script, "admin", command], user=user)
-    text = out.decode(errors="replace")
+    text = str(out.decode(errors="replace"))
     if code != 0:
         raise OperationError(f"the gateway's runtime API did not answer `{command}`: {text.strip()[-300:]}",
                              fix="see `docker logs` of the gateway", where=gateway.name)

@@ -442,10 +442,10 @@ class Single:
         broker = self.broker()
         if not broker.topology.empty:
             container = broker.container()
-            port = broker.port(container) if container is not None else None
+            broker_port = broker.port(container) if container is not None else None
             details["broker"] = (f"{container.name} {container.status}, restarted "
                                  f"{container.attrs.get('RestartCount', 0)} time(s), nats://"
-                                 f"{eng.public_host(self.settings.publish_host)}:{port}"
+                                 f"{eng.public_host(self.settings.publish_host)}:{broker_port}"
                                  if container is not None else "missing")
         gateway_down = None
         if gateway is None or gateway.status != "running":

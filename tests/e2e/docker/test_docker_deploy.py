@@ -204,7 +204,8 @@ def test_changed_run_settings_are_a_redeploy(engine: Any, deployed: Any) -> None
     d.spec.write_text(text.replace("    labels: {", "    cpus: 0.5\n    scratch_mb: 16\n    labels: {", 1))
     d.reload()
     plan = d.provider.plan(d.build())
-    assert plan.has_changes and "settings" in plan.changes[0].detail
+    release = next(s for s in plan.steps if s.kind == "function container" and s.action == "create")
+    assert plan.has_changes and "settings" in release.detail
     second = d.deploy()
     assert second.changed and second.version == first.version and second.details["url"] == first.details["url"]
     host = live_container(engine, d).attrs["HostConfig"]

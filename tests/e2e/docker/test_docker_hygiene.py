@@ -99,7 +99,8 @@ def test_image_files_rotation_and_masked_logs(engine: Any, project: Any, monkeyp
     rotated = "tok-7d1e55aa-second"
     monkeypatch.setenv("MC_DOCKER_ROT", rotated)
     plan = project.provider.plan(project.build())
-    assert "secret values changed" in plan.changes[0].detail, plan
+    release = next(s for s in plan.steps if s.kind == "function container" and s.action == "create")
+    assert "secret values changed" in release.detail, plan
     second = project.deploy()
     assert second.changed is True and second.version == first.version  # same image, new values
     assert json.loads(get(project.url + "/shown")[1]) == {"token": rotated}

@@ -96,6 +96,34 @@ def test_services_on_one_engine_cannot_reach_each_others_broker(svc: EngineServi
         other.provider.remove()
 
 
+def planned_without_writes(service: Any) -> tuple[Any, list[str]]:
+    """A plan of the deployed service, and the engine write requests planning sent (a `docker exec` reads:
+    health probes and HAProxy `show` commands)."""
+    from docker.api.client import APIClient
+
+    from multicloud.state import build_dir
+
+    build = service.provider.build(build_dir(service.provider.project, "docker"))
+    writes: list[str] = []
+    originals = {m: getattr(APIClient, m) for m in ("_post", "_put", "_delete")}
+
+    def counting(name: str) -> Any:
+        def call(self: Any, url: str, *args: Any, **kwargs: Any) -> Any:
+            if not (name == "_post" and ("/exec" in url)):
+                writes.append(f"{name} {url}")
+            return originals[name](self, url, *args, **kwargs)
+        return call
+
+    for name in originals:
+        setattr(APIClient, name, counting(name))
+    try:
+        plan = service.provider.plan(build)
+    finally:
+        for name, original in originals.items():
+            setattr(APIClient, name, original)
+    return plan, writes
+
+
 def test_gateway_broker_and_blue_green_functions_coexist_and_remove_takes_all(broker_image: str, engine: Any,
                                                                               tmp_path: Any) -> None:
     """A service with an HTTP function and a queue function: one deploy runs the HAProxy gateway, the
@@ -135,6 +163,9 @@ def test_gateway_broker_and_blue_green_functions_coexist_and_remove_takes_all(br
             wait_for(lambda: len(service.handled(prefix)) >= 5, 30, f"{prefix} messages were not handled")
 
         serves_both("blue-green-1")
+        plan, writes = planned_without_writes(service)  # the broker's configuration is read through it
+        assert [s.action for s in plan.steps if s.kind == "broker"] == ["noop"] and not plan.has_changes, plan
+        assert writes == [], writes
         (service.root / "app.py").write_text((service.root / "app.py").read_text() + "\n# a new version\n")
         service.deploy()
         functions = engine.containers.list(filters=eng.owned(name, "function"))

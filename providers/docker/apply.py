@@ -1,0 +1,281 @@
+"""Apply (single mode): the executor table. Each planned step names one entry of `OPS` and carries its
+arguments as plain data; applying a plan runs the steps in order through this table and makes no other
+write on the engine.
+
+Each entry declares the engine's write calls it makes, in order, named after the Docker SDK's operation
+(`containers.create`, `containers.start`, `containers.put_archive`, `volumes.create`...), and
+`haproxy:set server` for the gateway switch over HAProxy's runtime API (one `docker exec` whose command
+sets the servers' states). Reads are not listed: inspections, health probes and HAProxy's `show` commands
+(also `docker exec`s, but ones that change nothing). tests/e2e/docker/test_docker_plan_apply.py counts the
+writes on the wire (the SDK's APIClient POST/PUT/DELETE requests) and compares them with these.
+
+Not yet enumerated: `broker.ensure` (the NATS broker container, its credentials and configuration volume,
+its streams) runs as one step whose engine writes depend on what it reads from the broker's secrets volume
+at apply time; its declared call is the marker `broker:ensure`. `broker.prune` deletes NATS consumers (no
+engine write).
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any
+
+from multicloud.errors import OperationError
+from multicloud.plan import Step
+from multicloud.private_runtime import warn_short_secrets
+from multicloud.provider import Progress
+
+from . import engine as eng
+from . import hardening, proxy
+from .single import Single
+
+Args = dict[str, Any]
+
+
+@dataclass
+class Target:
+    """What executors act through: the single-mode engine helper and what earlier steps produced."""
+
+    mode: Single
+    progress: Progress
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+Executor = Callable[[Target, Args], object]
+
+
+@dataclass(frozen=True)
+class Op:
+    run: Executor
+    writes: tuple[str, ...]  # the write calls, in order
+    calls_of: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None  # ...or decided by the arguments
+
+    def calls(self, args: Mapping[str, Any]) -> tuple[str, ...]:
+        return self.calls_of(args) if self.calls_of else self.writes
+
+
+# ---- network, broker ---------------------------------------------------------------------------------
+def _create_network(t: Target, args: Args) -> object:
+    m = t.mode
+    m.client.networks.create(args["name"], driver="bridge", check_duplicate=True,
+                             labels=eng.labels_for(m.project.name, "network", m.settings.labels))
+    return None
+
+
+def _ensure_broker(t: Target, args: Args) -> object:
+    from .broker_image import ensure_broker_image
+
+    broker = t.mode.broker()
+    ensure_broker_image(t.mode.client, t.mode.settings.broker_image, t.progress)
+    t.outputs["broker_admin"] = broker.ensure(args["network"])
+    return None
+
+
+def broker_file(container: Any, name: str) -> bytes | None:
+    """A file of the broker's secrets volume, read through the running broker container that mounts it
+    (`GET .../archive`: a read, unlike a helper container)."""
+    from docker.errors import NotFound
+
+    from .broker import CONFIG_DIR
+
+    try:
+        stream, _ = container.get_archive(f"{CONFIG_DIR}/{name}")
+    except NotFound:
+        return None
+    with tarfile.open(fileobj=BytesIO(b"".join(stream))) as tar:
+        member = tar.extractfile(name)
+        return member.read() if member is not None else None
+
+
+def broker_passwords(mode: Single) -> dict[str, str]:
+    from .broker import PASSWORDS_FILE
+
+    container = mode.broker().container()
+    raw = broker_file(container, PASSWORDS_FILE) if container is not None else None
+    if raw is None:
+        raise OperationError(f"the broker of {mode.project.name} holds no passwords",
+                             fix="plan and deploy again", where="docker")
+    found: dict[str, str] = json.loads(raw)
+    return found
+
+
+def _prune_broker(t: Target, args: Args) -> object:
+    from multicloud.broker.topology import topology
+
+    admin = t.outputs.get("broker_admin")
+    if admin is None:
+        broker = t.mode.broker()
+        broker.creds._passwords = broker_passwords(t.mode)  # read through the broker: no helper container
+        admin = broker.admin()
+    admin.prune(topology(t.mode.project, "docker"), t.progress)  # consumers no function reads now
+    return None
+
+
+# ---- function containers -----------------------------------------------------------------------------
+def _secret_values(t: Target, args: Args) -> dict[str, str]:
+    """The secret values, resolved now on this host; refused when they are not those the plan saw."""
+    values = t.mode.resolve_secrets()
+    if eng.secrets_fingerprint(values) != args["secrets"]:
+        raise OperationError("secret values changed since the plan was made (rotated meanwhile)",
+                             fix="plan again, review, then deploy", where="docker")
+    return values
+
+
+def _fill_secrets(t: Target, args: Args) -> object:
+    """The per-container secrets volume, filled through a created-never-started helper container."""
+    from .broker import mounted_passwords
+
+    m = t.mode
+    values = _secret_values(t, args)
+    warn_short_secrets(values, t.progress)
+    files = {**values, **(mounted_passwords(broker_passwords(m)) if args["broker"] else {})}
+    if args["create"]:
+        m.client.volumes.create(args["volume"], labels=eng.labels_for(m.project.name, "secrets", m.settings.labels))
+    _, gid = hardening.uid_gid(m.settings)
+    archive = eng.tar_of({name: value.encode() for name, value in files.items()}, mode=0o440, gid=int(gid))
+    helper = m.client.containers.create(
+        args["image"], command=["true"], network_disabled=True, user="0:0",
+        labels=eng.labels_for(m.project.name, "secrets-helper", m.settings.labels),
+        volumes={args["volume"]: {"bind": "/secrets", "mode": "rw"}})
+    try:
+        helper.put_archive("/secrets", archive)
+    finally:
+        helper.remove(force=True)
+    return None
+
+
+def _fill_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    return (("volumes.create",) if args["create"] else ()) + (
+        "containers.create", "containers.put_archive", "containers.remove")
+
+
+def _start_function(t: Target, args: Args) -> object:
+    """The new release on its slot, started and healthy; removed again (the old one keeps serving) if not."""
+    m = t.mode
+    opts = hardening.function_options(m.project, m.settings, image=args["image"], name=args["name"],
+                                      network=args["network"], labels=dict(args["labels"]),
+                                      secrets_volume=args["volume"], aliases=[args["alias"]])
+    t.progress(f"starting {args['name']} on slot {args['slot']}")
+    container = m.client.containers.run(**opts)
+    try:
+        m.wait_healthy(container)
+    except OperationError:
+        m.discard(container, args["volume"])
+        raise
+    t.outputs["function"] = container
+    return None
+
+
+def _discard(t: Target, args: Args) -> object:
+    """Stop and remove a container (and its secrets volume): the old release once the new one serves, or a
+    leftover of a deploy killed half-way on the slot the new release takes."""
+    from docker.errors import NotFound
+
+    try:
+        container = t.mode.client.containers.get(args["id"])
+    except NotFound:
+        container = None
+    if container is not None:
+        t.progress(f"stopping {container.name}")
+    if container is not None or args["volume"]:
+        _discard_found(t, container, args)
+    return None
+
+
+def _discard_found(t: Target, container: Any, args: Args) -> None:
+    from docker.errors import NotFound
+
+    if container is not None:
+        try:
+            container.stop(timeout=args["timeout"])
+            container.remove(force=True)
+        except NotFound:
+            pass
+    if args["volume"]:
+        try:
+            t.mode.client.volumes.get(args["volume"]).remove(force=True)
+        except NotFound:
+            pass
+
+
+def _discard_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    return ("containers.stop", "containers.remove") + (("volumes.remove",) if args["volume"] else ())
+
+
+# ---- gateway -----------------------------------------------------------------------------------------
+def _run_gateway(t: Target, args: Args) -> object:
+    """Create the gateway (replacing one with another configuration first), on the planned port or on a
+    port the engine picks through a probe container."""
+    m = t.mode
+    if args.get("replace"):
+        old = m.gateway()
+        if old is not None:
+            t.progress("recreating the gateway (its configuration changed)")
+            old.remove(force=True)
+    port = args["port"] if args["port"] is not None else m.free_engine_port(args["image"])
+    labels = eng.labels_for(m.project.name, "gateway", m.settings.labels)
+    labels["io.multicloud.gateway-config"] = args["config"]
+    opts = hardening.gateway_options(m.settings, image=args["image"], name=m.names.gateway,
+                                     network=m.names.network, labels=labels, port=port)
+    t.progress(f"starting the gateway {m.names.gateway} on port {port}")
+    m.client.containers.run(**opts)
+    return None
+
+
+def _gateway_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    probe = ("containers.create", "containers.start", "containers.remove") if args["port"] is None else ()
+    return (("containers.remove",) if args.get("replace") else ()) + probe + ("containers.create", "containers.start")
+
+
+def _start_gateway(t: Target, args: Args) -> object:
+    gateway = t.mode.gateway()
+    if gateway is None:
+        raise OperationError("the gateway disappeared while deploying", fix="plan and deploy again", where="docker")
+    gateway.start()
+    return None
+
+
+def _switch(t: Target, args: Args) -> object:
+    """New requests go to the new release's slot; the old slot drains what it holds."""
+    m = t.mode
+    gateway = m.gateway()
+    container = t.outputs.get("function")
+    if gateway is None or container is None:
+        raise OperationError("the gateway or the new release is missing at the switch", where="docker",
+                             fix="plan and deploy again")
+    try:
+        m.switch(gateway, args["slot"], container)
+    except Exception:
+        m.discard(container, args["volume"])  # nothing half-deployed: the old version keeps serving
+        raise
+    if args["drain"]:
+        drain = hardening.max_timeout(m.project) + 2
+        if not proxy.drain(gateway, m.admin_user, args["drain"], drain):
+            t.progress(f"requests still running on the old version after {drain} s: stopping it anyway")
+    return None
+
+
+OPS: dict[str, Op] = {
+    "network.create": Op(_create_network, ("networks.create",)),
+    "broker.ensure": Op(_ensure_broker, ("broker:ensure",)),
+    "broker.prune": Op(_prune_broker, ()),
+    "secrets.fill": Op(_fill_secrets, (), calls_of=_fill_calls),
+    "function.start": Op(_start_function, ("containers.create", "containers.start")),
+    "container.discard": Op(_discard, (), calls_of=_discard_calls),
+    "gateway.run": Op(_run_gateway, (), calls_of=_gateway_calls),
+    "gateway.start": Op(_start_gateway, ("containers.start",)),
+    "gateway.switch": Op(_switch, ("haproxy:set server",)),
+}
+
+
+def apply_steps(target: Target, steps: tuple[Step, ...]) -> dict[str, Any]:
+    """Execute every step with an executor, in order; the outputs, for what the deploy reports."""
+    for step in steps:
+        if step.op:
+            target.progress(f"{step.action} {step.resource}" + (f" ({step.detail})" if step.detail else ""))
+            OPS[step.op].run(target, dict(step.args))
+    return target.outputs

@@ -1,0 +1,170 @@
+"""Plans on docker (single mode, a real Docker Engine): applying a plan makes exactly its steps' write calls,
+counted on the wire (every POST/PUT/DELETE the SDK's APIClient sends, named after the engine operation; a
+`docker exec` counts as the write `haproxy:set server` when it switches HAProxy's servers, and as a read when
+it probes health or runs a `show` command), for a first deploy, an update (env change: a new release on
+the other slot), a container removed by hand (the plan names the drift, a plan saved before it is refused
+by `deploy --plan` naming the container, a fresh plan repairs it), and planning makes no write at all;
+a plan saved before another deploy is refused too."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from multicloud.plan import Plan
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ROUTES = [  # (method, path pattern) -> the engine operation, as apply.py's table names it
+    ("POST", r"/containers/create", "containers.create"),
+    ("POST", r"/containers/[^/]+/start", "containers.start"),
+    ("POST", r"/containers/[^/]+/stop", "containers.stop"),
+    ("POST", r"/containers/[^/]+/kill", "containers.kill"),
+    ("PUT", r"/containers/[^/]+/archive", "containers.put_archive"),
+    ("DELETE", r"/containers/[^/]+", "containers.remove"),
+    ("POST", r"/networks/create", "networks.create"),
+    ("POST", r"/volumes/create", "volumes.create"),
+    ("DELETE", r"/volumes/[^/]+", "volumes.remove"),
+]
+PRIVATE = """
+private:
+  handler: app.private
+  memory: 64
+  secrets:
+    API_KEY: env:MC_PLAN_API_KEY
+  triggers:
+    - http: {path: /private, methods: [GET]}
+"""
+
+
+class WireLog:
+    """Every write request the Docker SDK sends to the engine, in order."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+        self.requests = 0
+
+    def record(self, method: str, url: str, kwargs: dict[str, Any]) -> None:
+        self.requests += 1
+        path = re.sub(r"^.*?/v1\.\d+", "", url.split("?")[0])
+        if method == "POST" and re.fullmatch(r"/containers/[^/]+/exec", path):
+            if "set server" in str(kwargs.get("data", "")):
+                self.writes.append("haproxy:set server")
+            return  # health probes and HAProxy `show` commands change nothing
+        if method == "POST" and re.fullmatch(r"/exec/[^/]+/(start|resize|json)", path):
+            return  # the second half of an exec (counted at its creation)
+        for verb, pattern, name in ROUTES:
+            if verb == method and re.fullmatch(pattern, path):
+                self.writes.append(name)
+                return
+        self.writes.append(f"{method} {path}")  # an unexpected write: fails the comparison, named
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[WireLog]:
+    from docker.api.client import APIClient
+
+    log = WireLog()
+    for method in ("POST", "PUT", "DELETE"):
+        original = getattr(APIClient, f"_{method.lower()}")
+
+        def counted(self: Any, url: str, *args: Any, _original: Any = original, _method: str = method,
+                    **kwargs: Any) -> Any:
+            log.record(_method, url, kwargs)
+            return _original(self, url, *args, **kwargs)
+
+        monkeypatch.setattr(APIClient, f"_{method.lower()}", counted)
+    yield log
+
+
+def planned(plan: Plan) -> list[str]:
+    return [call for step in plan.steps for call in step.calls]
+
+
+def apply_counted(d: Any, wire: WireLog) -> tuple[Plan, list[str]]:
+    """Build, plan (no write), then apply exactly that plan: the plan and the writes the apply made."""
+    d.reload()
+    build = d.build()
+    wire.writes.clear()
+    plan = d.provider.plan(build)
+    assert wire.writes == [], wire.writes
+    assert all(s.op or s.action == "noop" for s in plan.steps), plan.steps
+    result = d.provider.apply(plan, build)
+    d.url = result.details["url"]
+    return plan, list(wire.writes)
+
+
+def answer(url: str) -> dict[str, Any]:
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/hello", timeout=20) as resp:
+        data: dict[str, Any] = json.loads(resp.read())
+        return data
+
+
+def _cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "multicloud", *args, str(spec)], cwd=spec.parent,
+                          capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
+
+
+def test_apply_makes_exactly_the_planned_writes(engine: Any, deployed: Any, wire: WireLog,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MC_PLAN_API_KEY", "k-" + "p" * 30)
+    d = deployed("planapply", extra_functions=PRIVATE)
+    spec: Path = d.spec
+    plan, writes = apply_counted(d, wire)  # first deploy: network, secrets, release, gateway, switch
+    assert writes == planned(plan), (writes, planned(plan))
+    assert {"networks.create", "volumes.create", "containers.put_archive", "haproxy:set server"} <= set(writes)
+    assert answer(d.url)["version"] == "v1"
+    secret = next(f for s in plan.steps for f in s.fields if f.secret)
+    assert "p" * 30 not in json.dumps(plan.document()) and secret.before is None and secret.after
+
+    plan, writes = apply_counted(d, wire)  # nothing changed: nothing to do
+    assert not plan.has_changes and writes == [], plan.steps
+
+    spec.write_text(spec.read_text().replace('VERSION: "v1"', 'VERSION: "v2"'))  # an update: new env
+    plan, writes = apply_counted(d, wire)
+    assert writes == planned(plan), (writes, planned(plan))
+    assert [s.action for s in plan.steps if s.kind == "function container"] == ["create", "delete"]
+    assert "networks.create" not in writes and answer(d.url)["version"] == "v2"
+    assert len(d.provider.mode().function_containers()) == 1
+
+    # a plan saved before somebody else's deploy is refused, naming the release that replaced the live one
+    before = spec.parent / "before.json"
+    assert _cli(spec, "plan", "-t", "docker", "--out", str(before)).returncode == 0
+    v2 = d.provider.mode().live().name
+    text = spec.read_text()
+    spec.write_text(text.replace('VERSION: "v2"', 'VERSION: "v3"'))
+    assert _cli(spec, "deploy", "-t", "docker").returncode == 0
+    spec.write_text(text)  # back to the saved plan's spec: only the engine moved on
+    stale = _cli(spec, "deploy", "-t", "docker", "--plan", str(before))
+    out = stale.stdout + stale.stderr
+    assert stale.returncode == 1 and f"function container {v2}" in out, out
+    assert answer(d.url)["version"] == "v3"  # nothing applied
+
+    # a plan saved now; then the live container is removed by hand
+    saved = spec.parent / "plan.json"
+    made = _cli(spec, "plan", "-t", "docker", "--out", str(saved))
+    assert made.returncode == 0, made.stdout + made.stderr
+    live = d.provider.mode().live()
+    assert live is not None
+    engine.containers.get(live.id).remove(force=True)
+
+    refused = _cli(spec, "deploy", "-t", "docker", "--plan", str(saved))
+    out = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and f"function container {live.name}" in out, out
+    assert d.provider.mode().function_containers() == []  # nothing applied
+
+    plan, writes = apply_counted(d, wire)  # a fresh plan names the drift and repairs it
+    drifted = [s.detail for s in plan.steps if s.drift]
+    assert drifted == ["drift: the function container was deleted outside multicloud"], plan.steps
+    assert writes == planned(plan), (writes, planned(plan))
+    assert answer(d.url)["version"] == "v2"
