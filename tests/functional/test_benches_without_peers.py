@@ -22,6 +22,7 @@ BENCHES = {
     "dashboard.py": (["--services", "1", "--renders", "1"], "pip install 'multicloud[dashboard]'"),
     "styles_overhead.py": (["--runs", "1", "--number", "20"], "flask is not installed, not measured"),
     "events.py": (["--messages", "2000", "--seconds", "1"], "pip install 'multicloud[docker]'"),
+    "asgi_native.py": (["--duration", "1", "--rounds", "1"], "FastAPI is not installed"),
 }
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,7 @@ def test_every_bench_is_listed() -> None:
 @pytest.mark.parametrize("bench", sorted(BENCHES))
 def test_bench_measures_what_it_can_without_its_peer(plain_venv: Path, bench: str, tmp_path: Path) -> None:
     args, says = BENCHES[bench]
-    if bench in ("http_runtime.py", "docker_gateway.py") and not shutil.which("wrk"):
+    if bench in ("http_runtime.py", "docker_gateway.py", "asgi_native.py") and not shutil.which("wrk"):
         says = "wrk is not installed"  # the load generator itself: nothing can be measured without it
     env = {"PATH": f"{plain_venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "CI": "true",
            "MULTICLOUD_BENCH_TOOLS": str(tmp_path / "no-tools"), "PIP_FIND_LINKS": os.environ.get("PIP_FIND_LINKS", "")}
