@@ -19,15 +19,13 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from http_runtime import free_port, wait_http, wrk  # noqa: E402
+from http_runtime import alternate_rounds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = '''
@@ -124,29 +122,7 @@ def main() -> int:
         "adapter": lambda w, p: start_runtime(w, p, "bench_app.adapted", "portable"),
         "uvicorn": start_uvicorn,
     }
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in starts}
-    procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-asgi-") as tmp:
-        try:
-            for name, start in starts.items():
-                port = free_port()
-                procs[name] = (start(Path(tmp), port), port)
-            for proc, port in procs.values():
-                url = f"http://127.0.0.1:{port}/items/7"
-                wait_http(url, proc)
-                wrk(url, 2, args.connections, args.threads, proc.pid)  # warm-up, not counted
-            for _ in range(args.rounds):
-                for name, (proc, port) in procs.items():
-                    results[name].append(wrk(f"http://127.0.0.1:{port}/items/7", args.duration, args.connections,
-                                             args.threads, proc.pid))
-        finally:
-            for proc, _ in procs.values():
-                proc.send_signal(signal.SIGTERM)
-            for proc, _ in procs.values():
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    results = alternate_rounds(starts, "/items/7", args, "bench-asgi-")
     med = {name: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for name, rounds in results.items()}
     ratios = {peer: round(med["native"]["rps"] / med[peer]["rps"], 3) for peer in ("adapter", "uvicorn")}
     summary = {"load": {"tool": "wrk", "threads": args.threads, "connections": args.connections,

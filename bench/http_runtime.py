@@ -172,6 +172,36 @@ def available() -> tuple[dict[str, Callable[[Path, int], subprocess.Popen[bytes]
     return servers, missing
 
 
+def alternate_rounds(servers: dict[str, Callable[[Path, int], subprocess.Popen[bytes]]], path: str,
+                     args: argparse.Namespace, prefix: str) -> dict[str, list[dict[str, float]]]:
+    """Start every server on a free port, warm each up, then wrk them in alternating rounds (so a busy
+    moment of the machine falls on all of them alike); stop them all whatever happens. name -> rounds."""
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        try:
+            for name, start in servers.items():
+                port = free_port()
+                procs[name] = (start(Path(tmp), port), port)
+            for proc, port in procs.values():
+                url = f"http://127.0.0.1:{port}{path}"
+                wait_http(url, proc)
+                wrk(url, 2, args.connections, args.threads, proc.pid)  # warm-up, not counted
+            for _ in range(args.rounds):
+                for name, (proc, port) in procs.items():
+                    results[name].append(wrk(f"http://127.0.0.1:{port}{path}", args.duration, args.connections,
+                                             args.threads, proc.pid))
+        finally:
+            for proc, _ in procs.values():
+                proc.send_signal(signal.SIGTERM)
+            for proc, _ in procs.values():
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--duration", type=int, default=5)
@@ -187,29 +217,7 @@ def main() -> int:
     servers, missing = available()
     for name, how in missing.items():
         print(f"peer {name} is not installed ({how}); measuring the rest", file=sys.stderr)
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
-    procs: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
-        try:
-            for name, start in servers.items():
-                port = free_port()
-                procs[name] = (start(Path(tmp), port), port)
-            for proc, port in procs.values():
-                url = f"http://127.0.0.1:{port}/"
-                wait_http(url, proc)
-                wrk(url, 2, args.connections, args.threads, proc.pid)  # warm-up, not counted
-            for _ in range(args.rounds):
-                for name, (proc, port) in procs.items():
-                    results[name].append(wrk(f"http://127.0.0.1:{port}/", args.duration, args.connections,
-                                             args.threads, proc.pid))
-        finally:
-            for proc, _ in procs.values():
-                proc.send_signal(signal.SIGTERM)
-            for proc, _ in procs.values():
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    results = alternate_rounds(servers, "/", args, "bench-http-")
     med = {name: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for name, rounds in results.items()}
     ours = med["multicloud"]
     ratios = {peer: round(ours["rps"] / med[peer]["rps"], 3) for peer in med if peer != "multicloud"}
