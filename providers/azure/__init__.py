@@ -79,12 +79,12 @@ class AzureProvider(Provider[AzureSettings]):
         return build_app(self.project, out_dir, progress)
 
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
-        from .deploy import plan
+        from .plan import plan
 
         return plan(self.session(), build, progress)
 
     def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
-        from .deploy import apply
+        from .apply import apply
 
         return apply(self.session(), plan, build, progress)
 

@@ -8,6 +8,7 @@ published them, and `rollback` to the previous one.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,22 +19,24 @@ from multicloud.provider import DeployResult, Progress
 from multicloud.state import build_dir, read_state, write_state
 
 from .arm import TAG_CODE, TAG_PREVIOUS, ArmSession, endpoints, get_or_none, tags_of
+from .drift import Record
 from .publish import publish_zip, scm_client, scm_host, upload_blob
 
 RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
 
 
 def publish(s: ArmSession, site: Any, zip_path: Path, digest: str, previous: str | None,
-            progress: Progress) -> None:
-    """Run `digest`'s package; the site's tags then say what runs and what ran before (`previous`)."""
+            progress: Progress, tags: dict[str, str] | None = None) -> None:
+    """Run `digest`'s package; the site's tags then say what runs and what ran before (`previous`), merged
+    with `tags` (the drift record, when the code step carries it)."""
     if s.settings.plan == "flex":
         client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
         publish_zip(client, zip_path, progress)
     else:
         _run_from_package_url(s, zip_path, digest, progress)
-    tags = {TAG_CODE: digest, TAG_PREVIOUS: previous or ""}
+    merged = {**(tags or {}), TAG_CODE: digest, TAG_PREVIOUS: previous or ""}
     s.resources.tags.begin_update_at_scope(
-        s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": tags}}).result()
+        s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": merged}}).result()
 
 
 def package_drift(s: ArmSession, settings: dict[str, str], digest: str) -> str:
@@ -84,8 +87,10 @@ def _releases(s: ArmSession) -> Path:
     return build_dir(s.project, "azure") / "releases"
 
 
-def remember(s: ArmSession, host: str, digest: str, previous: str | None, zip_path: Path | None) -> None:
-    """State (a cache): what runs now and what ran before; keep those two packages for `rollback`."""
+def remember(s: ArmSession, host: str, digest: str, previous: str | None, zip_path: Path | None,
+             tags: Mapping[str, str] | None = None) -> None:
+    """State (a cache): what runs now and what ran before, and the drift record the site's `tags` hold (for
+    when the site is gone); keep those two packages for `rollback`."""
     releases = _releases(s)
     releases.mkdir(parents=True, exist_ok=True)
     if zip_path is not None and not (releases / f"{digest}.zip").exists():
@@ -93,8 +98,12 @@ def remember(s: ArmSession, host: str, digest: str, previous: str | None, zip_pa
     for old in releases.glob("*.zip"):
         if old.stem not in (digest, previous):
             old.unlink()
+    state = read_state(s.project, "azure")
+    record = Record.of(tags, None).recorded if tags is not None else None
+    text = " ".join(f"{k}={v}" for k, v in sorted(record.items())) if record else state.get("record")
     write_state(s.project, "azure", {"app": s.app_name, "resource_group": s.resource_group, "host": host,
-                                     "digest": digest, "previous": previous, "subscription": s.subscription_id})
+                                     "digest": digest, "previous": previous, "subscription": s.subscription_id,
+                                     "record": text})
 
 
 def rollback(s: ArmSession, progress: Progress) -> DeployResult:
