@@ -339,15 +339,15 @@ class FakeAzure:
         return 200, {}, answer
 
     def _queue(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
-        """Queue - Create (PUT), Get, Delete (200, or 204 when absent). With `queue_service`, the queue is made
+        """Queue - Create (PUT), Get, Delete (204, as documented, whether it existed or not). With `queue_service`, the queue is made
         and deleted in Azurite too, so the app's AzureWebJobsStorage reaches real queues."""
         self._found(path.split("/queueServices/")[0])
         if method == "GET":
             return self._found(path, "QueueNotFound")
         if method == "DELETE":
-            existed = self.resources.pop(path.lower(), None) is not None
+            self.resources.pop(path.lower(), None)
             self._azurite_queue(path, create=False)
-            return (200 if existed else 204), {}, None
+            return 204, {}, None
         if method != "PUT":
             raise Reject(405, "MethodNotAllowed", method)
         self._azurite_queue(path, create=True)

@@ -1,7 +1,8 @@
 """Plans on azure, against the labelled FAKE of ARM and the SCM site (fake_azure.py; not Azure): applying a
 plan makes exactly its steps' write requests, counted on the wire by method and path (`write_calls`), for a
-first deploy (Flex and Consumption), an update of the spec, a drift repair and a removed trigger; planning
-makes none. Saved plans through the CLI: one saved before a hand edit is refused by `deploy --plan` (exit 1)
+first deploy (Flex and Consumption), an env-only change (the app settings and the drift record: 2 writes), a
+drift repair, a queue deleted by hand (1) and a removed queue trigger (its two deletes and the code); planning
+makes none, and a re-plan after each is all noop. Saved plans through the CLI: one saved before a hand edit is refused by `deploy --plan` (exit 1)
 naming the drift, nothing written; a fresh one shows the repair and applies it; one saved before somebody
 else's deploy is refused naming the function app that changed."""
 
@@ -60,13 +61,15 @@ def test_apply_makes_exactly_the_planned_writes(fake: FakeAzure, service: Path) 
     assert str(secret["API_KEY"].after).startswith("sha256:")  # a Key Vault reference: its fingerprint only
     assert "vault.azure.net" not in json.dumps(plan.document())
 
-    service.write_text(service.read_text().replace("GREETING: hello", "GREETING: bonjour"))  # a spec update
+    service.write_text(service.read_text().replace("GREETING: hello", "GREETING: bonjour"))  # an env-only change
     plan, writes = apply_counted(fake, service)
-    assert changed(plan) == {f"function app {app}": "update"} and writes == planned_writes(plan), writes
-    site = next(s for s in plan.steps if s.kind == "function app")
+    site_path = f"resourcegroups/orders-rg/providers/microsoft.web/sites/{app}"
+    assert changed(plan) == {f"app settings {app}": "update"} and writes == planned_writes(plan), writes
+    assert writes == [f"PUT {site_path}/config/appsettings",  # the settings, then the drift record (a tag merge)
+                      f"PATCH {site_path}/providers/microsoft.resources/tags/default"]
+    site = next(s for s in plan.steps if s.kind == "app settings")
     assert [(f.name, f.before, f.after) for f in site.fields if f.name == "GREETING"] == [("GREETING", "hello",
                                                                                               "bonjour")]
-    assert f"PUT resourcegroups/orders-rg/providers/microsoft.web/sites/{app}/config/appsettings" in writes
 
     s = AzureProvider(Project.load(service), credential=StaticToken()).session()  # drift: a setting edited by hand
     settings = dict(s.web.web_apps.list_application_settings(s.resource_group, app).properties)
@@ -74,18 +77,30 @@ def test_apply_makes_exactly_the_planned_writes(fake: FakeAzure, service: Path) 
     s.web.web_apps.update_application_settings(s.resource_group, app, {"properties": settings})
     plan, writes = apply_counted(fake, service)
     assert [s.detail for s in plan.steps if s.drift] == ["drift: app setting GREETING changed outside multicloud"]
-    assert writes == planned_writes(plan), writes
+    assert writes == planned_writes(plan) and len(writes) == 2, writes
     assert fake.app_settings[s.site_id().lower()]["GREETING"] == "bonjour"
 
-    # a removed trigger: the app's configuration and code change (the function goes with the new package);
-    # the queue itself is kept, as before (it may still hold messages)
+    # a queue deleted by hand: recreated alone, labelled from the record
+    account = plan.steps[1].id
+    queue = f"{s.rg_id()}/providers/Microsoft.Storage/storageAccounts/{account}/queueServices/default/queues/orders-in"
+    s.storage.queue.delete(s.resource_group, account, "orders-in")
+    plan, writes = apply_counted(fake, service)
+    assert changed(plan) == {"storage queue orders-in": "create"}, changed(plan)
+    assert [s.detail for s in plan.steps if s.drift] == ["drift: storage queue orders-in was deleted outside multicloud"]
+    assert writes == planned_writes(plan) == [f"PUT {queue.lower().split('/', 3)[3]}"]
+
+    # a removed queue trigger: its queue and poison queue are deleted, the code (without the function) is
+    # published, and that step's tag merge carries the record; nothing else is written
     spec = service.read_text()
     service.write_text(spec.replace("      - queue: {name: orders-in, batch_size: 16}\n", ""))
-    (service.parent / "handler.py").write_text((service.parent / "handler.py").read_text() + "\n# v2\n")
     plan, writes = apply_counted(fake, service)
-    assert changed(plan) == {f"function app {app}": "update", "code": "update"}
+    assert changed(plan) == {"storage queue orders-in": "delete", "storage queue orders-in-poison": "delete",
+                             "code": "update"}, changed(plan)
     assert writes == planned_writes(plan), writes
-    assert not any("/queues/" in w for w in writes)
+    assert [w for w in writes if "/queues/" in w] == [f"DELETE {queue.lower().split('/', 3)[3]}{q}"
+                                                      for q in ("", "-poison")]
+    assert writes[2:] == ["POST scm:/api/publish", f"PATCH {site_path}/providers/microsoft.resources/tags/default"]
+    assert fake.get(queue) is None
 
     plan, writes = apply_counted(fake, service)  # and then nothing is left to do
     assert not plan.has_changes and writes == []
