@@ -23,7 +23,7 @@ from multicloud.plan import Plan, Step
 from multicloud.provider import BuildResult, DeployResult, Progress
 
 from .arm import ArmSession, endpoints, tags_of
-from .drift import ACCOUNT, SETTING, Record, items, secret_value
+from .drift import ACCOUNT, SETTING, SITE, Record, items, secret_value, site_fields
 from .release import RUN_FROM_PACKAGE, publish, remember
 from .trigger_resources import EVENTGRID_API_VERSION, subscribe_blob_triggers
 
@@ -181,12 +181,14 @@ def _put_site(s: ArmSession, args: Args, progress: Progress) -> object:
     rg, app = s.resource_group, s.app_name
     made = _app_settings(s, args)
     body: dict[str, Any] = json_copy(args["body"])
-    body["tags"] = {**body["tags"], **Record.tags_of(made.entries)}
     props = body["properties"]
     props["siteConfig"]["appSettings"] = [{"name": k, "value": v} for k, v in sorted(made.settings.items())]
     if "functionAppConfig" in props:
         blob = str(made.account.properties.primary_endpoints.blob).rstrip("/")
         props["functionAppConfig"]["deployment"]["storage"]["value"] = f"{blob}/{args['deploy_container']}"
+    record = core.Record(None, made.entries)  # site fields only known now (the deployment storage of a new
+    record.check(SITE, {}, items(site_fields(body)))  # account) join those the plan recorded
+    body["tags"] = {**body["tags"], **Record.tags_of(record.entries)}
     site = s.web.web_apps.begin_create_or_update(rg, app, body).result()
     s.web.web_apps.update_application_settings(rg, app, {"properties": made.settings})
     if args["start"]:

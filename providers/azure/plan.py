@@ -415,7 +415,7 @@ class Planner:
         s, cur = self.s, self.cur
         blob = cur.storage.properties.primary_endpoints.blob if cur.storage is not None else None
         site = site_fields(_site_body(self.s, self.model, {}, {}, blob or ""))
-        if blob is None:  # a new account: the deployment storage follows it (and the site is updated anyway)
+        if blob is None:  # a new account: the deployment storage follows it (the site's step records it)
             site.pop("deployment storage", None)
         return {**site, STATE: "Running", **{TAG_ITEM + k: v for k, v in s.tags().items()}}
 
