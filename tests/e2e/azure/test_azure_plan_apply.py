@@ -164,3 +164,55 @@ def test_saved_plan_is_refused_after_a_hand_edit(signed_in: FakeAzure, service: 
     out = stale.stdout + stale.stderr
     assert stale.returncode == 1 and f"the target's function app {app} changed since the plan" in out, out
     assert fake.app_settings[s.site_id().lower()]["GREETING"] == "hi"
+
+
+def test_hubs_and_consumer_groups_follow_the_spec(fake: FakeAzure, service: Path) -> None:
+    """A consumer group renamed: the new one is created, the old one deleted; a stream trigger removed: its
+    hub is deleted (its consumer groups with it) and the connection setting goes. Each write is planned."""
+    apply_counted(fake, service)
+    s = AzureProvider(Project.load(service), credential=StaticToken()).session()
+    hub = f"{s.rg_id()}/providers/Microsoft.EventHub/namespaces/{s.eventhub_namespace}/eventhubs/clicks"
+    service.write_text(service.read_text().replace("consumer_group: analytics", "consumer_group: reporting"))
+    plan, writes = apply_counted(fake, service)
+    assert changed(plan) == {"consumer group clicks/reporting": "create", "consumer group clicks/analytics": "delete",
+                             "code": "update"}, changed(plan)
+    assert writes == planned_writes(plan) and writes[:2] == [f"PUT {hub.lower().split('/', 3)[3]}/consumergroups/"
+                                                             "reporting", f"DELETE {hub.lower().split('/', 3)[3]}/"
+                                                             "consumergroups/analytics"], writes
+    assert fake.get(f"{hub}/consumergroups/analytics") is None and fake.get(f"{hub}/consumergroups/reporting")
+
+    spec = service.read_text()
+    service.write_text("\n".join(line for line in spec.splitlines() if "- stream:" not in line) + "\n")
+    plan, writes = apply_counted(fake, service)
+    assert changed(plan) == {"event hub clicks": "delete", f"app settings {s.app_name}": "update",
+                             "code": "update"}, changed(plan)
+    assert writes == planned_writes(plan) and f"DELETE {hub.lower().split('/', 3)[3]}" in writes, writes
+    assert fake.get(hub) is None and "CLICKS_HUB" not in fake.app_settings[s.site_id().lower()]
+    plan, writes = apply_counted(fake, service)
+    assert not plan.has_changes and writes == []
+
+
+def test_a_site_recorded_in_the_previous_layout_reads_as_no_record(fake: FakeAzure, service: Path) -> None:
+    """Sites deployed before the shared record carry tags `multicloud-config` and `multicloud-fingerprints`
+    instead: no record, so nothing is called drift (a setting edited meanwhile is a plain update), and the
+    next deploy writes the record; with nothing else to change that is one tag merge."""
+    apply_counted(fake, service)
+    s = AzureProvider(Project.load(service), credential=StaticToken()).session()
+    web, rg, app = s.web.web_apps, s.resource_group, s.app_name
+    tags = {k: v for k, v in web.get(rg, app).tags.items() if not k.startswith("multicloud-record")}
+    web.update(rg, app, {"tags": {**tags, "multicloud-config": "0123456789abcdef",  # Web Apps - Update
+                                  "multicloud-fingerprints": "1a2b3c4d 5e6f7a8b"}})
+
+    plan, writes = apply_counted(fake, service)
+    assert changed(plan) == {f"drift record {app}": "update"} and not any(st.drift for st in plan.steps)
+    assert writes == planned_writes(plan) == [f"PATCH {s.site_id().lower().split('/', 3)[3]}/providers/"
+                                              "microsoft.resources/tags/default"]
+    plan, writes = apply_counted(fake, service)
+    assert not plan.has_changes and writes == []
+
+    web.update(rg, app, {"tags": {**tags, "multicloud-config": "0123456789abcdef"}})  # old layout again
+    settings = dict(web.list_application_settings(rg, app).properties)
+    web.update_application_settings(rg, app, {"properties": {**settings, "GREETING": "edited by hand"}})
+    plan, writes = apply_counted(fake, service)
+    assert changed(plan) == {f"app settings {app}": "update"} and not any(st.drift for st in plan.steps)
+    assert writes == planned_writes(plan) and fake.app_settings[s.site_id().lower()]["GREETING"] == "hello"
