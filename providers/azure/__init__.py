@@ -2,14 +2,14 @@
 
 triggers.py, app.py  spec -> Azure functions, host.json, app settings (pure, no SDK)
 build.py             render the blueprints, zip with dependencies pre-installed for Linux
-deploy.py            the planner: read ARM (reads only), steps per resource with drift labels and fingerprints
-apply.py             the executor table (OPS): one entry per op, each declaring its write requests
-drift.py             the drift record's storage on azure: the site's tags
-release.py           publish (one-deploy on Flex via publish.py, a package URL on Consumption), rollback
-trigger_resources.py containers, queues, Event Grid subscriptions for Flex blob triggers
+plan.py              the planner: read ARM (reads only), one step per resource and sub-resource, drift labels
+apply.py             the executor table (OPS), each op declaring its write requests; apply runs a plan's steps
+drift.py             the shared drift record (multicloud/drift.py) stored in the site's tags; what is compared
+release.py           publish (one-deploy on Flex via publish.py, a package URL on Consumption), kept packages
+trigger_resources.py the containers, queues and Flex Event Grid subscriptions the triggers need
 invoke.py            HTTP with a function key, Event Hubs producer, admin endpoint for the rest
 messages.py          send (Storage queue, Event Hubs), pending, the poison queues (dead letters)
-ops.py               status, deployment log, remove (ownership tags); errors.py maps SDK errors
+ops.py               status, deployment log, rollback, remove (ownership tags); errors.py maps SDK errors
 lock.py              the deploy lock: a lease on a container in the app's storage account
 
 Azure SDKs are imported inside the hooks' modules only, so importing this package stays cheap.
@@ -104,7 +104,7 @@ class AzureProvider(Provider[AzureSettings]):
         return logs(self.session(), function, since, follow)
 
     def _rollback(self, progress: Progress) -> DeployResult:
-        from .release import rollback
+        from .ops import rollback
 
         return rollback(self.session(), progress)
 

@@ -3,8 +3,8 @@
 The record and the rule are the shared ones: one `<id>=<content>` fingerprint per item a deploy made, and
 a difference is drift when the item is recorded and ARM no longer reports it as recorded. Items here: each
 app setting multicloud sets (plain ones by value; connection strings, whose values exist only once deploy
-reads the keys, by `secret_value`, a salted-free hash of name and value: nothing of a key can be read back
-from twelve hex digits of a SHA-256), each site field deploy sets (`SITE_FIELDS`, the state `Running`, each
+reads the keys, by `secret_value`, twelve hex digits of a SHA-256 of name and value, hashed again into the
+entry: nothing of a key can be read back), each site field deploy sets (`SITE_FIELDS`, the state `Running`, each
 ownership/user tag), the storage account's identity (name and creationTime: a recreated account has new
 keys), the Event Hubs namespace, and each sub-resource (deployment and trigger containers, queues, hubs,
 consumer groups, Event Grid subscriptions, recorded as present).

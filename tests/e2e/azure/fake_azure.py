@@ -339,8 +339,9 @@ class FakeAzure:
         return 200, {}, answer
 
     def _queue(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
-        """Queue - Create (PUT), Get, Delete (204, as documented, whether it existed or not). With `queue_service`, the queue is made
-        and deleted in Azurite too, so the app's AzureWebJobsStorage reaches real queues."""
+        """Queue - Create (PUT), Get, Delete (204, as documented, whether it existed or not). With
+        `queue_service`, the queue is made and deleted in Azurite too, so the app's AzureWebJobsStorage
+        reaches real queues."""
         self._found(path.split("/queueServices/")[0])
         if method == "GET":
             return self._found(path, "QueueNotFound")

@@ -2,9 +2,9 @@
 plan makes exactly its steps' write requests, counted on the wire by method and path (`write_calls`), for a
 first deploy (Flex and Consumption), an env-only change (the app settings and the drift record: 2 writes), a
 drift repair, a queue deleted by hand (1) and a removed queue trigger (its two deletes and the code); planning
-makes none, and a re-plan after each is all noop. Saved plans through the CLI: one saved before a hand edit is refused by `deploy --plan` (exit 1)
-naming the drift, nothing written; a fresh one shows the repair and applies it; one saved before somebody
-else's deploy is refused naming the function app that changed."""
+makes none, and a re-plan after each is all noop. Saved plans through the CLI: one saved before a hand edit
+is refused by `deploy --plan` (exit 1) naming the drift, nothing written; a fresh one shows the repair and
+applies it; one saved before somebody else's deploy is refused naming the function app that changed."""
 
 from __future__ import annotations
 
@@ -86,7 +86,8 @@ def test_apply_makes_exactly_the_planned_writes(fake: FakeAzure, service: Path) 
     s.storage.queue.delete(s.resource_group, account, "orders-in")
     plan, writes = apply_counted(fake, service)
     assert changed(plan) == {"storage queue orders-in": "create"}, changed(plan)
-    assert [s.detail for s in plan.steps if s.drift] == ["drift: storage queue orders-in was deleted outside multicloud"]
+    assert [s.detail for s in plan.steps if s.drift] == [
+        "drift: storage queue orders-in was deleted outside multicloud"]
     assert writes == planned_writes(plan) == [f"PUT {queue.lower().split('/', 3)[3]}"]
 
     # a removed queue trigger: its queue and poison queue are deleted, the code (without the function) is
