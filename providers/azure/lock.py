@@ -29,12 +29,12 @@ The metadata write is not conditional (ARM takes no lease id for it): a break ra
 same, already expired lock within one round trip can leave the metadata naming the wrong run (the lease
 itself stays exclusive).
 
-First deploy: the lock needs the resource group and storage account before the deploy that creates them,
-so a `deploy` creates them first, with plan.py's bodies through apply.py's executors (same names,
-location, tags, properties); deploy then finds them in place. Other operations (remove, rollback, move)
-act on a deployment: with no storage account there is nothing deployed and they run without a lock rather
-than create an account to lock in. An account that exists without the lock container (deployed before the lock moved here) just gains it.
-`remove` deletes the account and the lock with it: from then on, until remove ends, another runner could
+First deploy: the lock needs the resource group and storage account before the deploy that creates them, so a
+`deploy` creates them first, with plan.py's bodies through apply.py's executors (same names, location, tags,
+properties); deploy then finds them in place. Other operations (remove, rollback, move) act on a deployment:
+with no storage account there is nothing deployed and they run without a lock rather than create an account to
+lock in. An account that exists without the lock container (deployed before the lock moved here) just gains
+it. `remove` deletes the account and the lock with it: from then on, until remove ends, another runner could
 take a new lock; renewing a lock whose account is gone is therefore not reported as a lock lost to someone.
 
 Permissions: the deploying identity needs, on the storage account, `Microsoft.Storage/storageAccounts/
