@@ -255,16 +255,14 @@ class Planner:
                     account_identity(cur.storage) if cur.storage is not None else None)
         if s.settings.eventhub.create:
             run.observe(f"event hubs namespace {s.eventhub_namespace}",
-                        {h: sorted(g) for h, g in cur.hubs.items()} if cur.namespace is not None else None)
+                        "present" if cur.namespace is not None else None)
         run.observe(f"plan {s.plan_name}", getattr(getattr(cur.plan, "sku", None), "name", None)
                     if cur.plan is not None else None)
         # the settings' hash covers secret values without showing them (a 16-hex digest of all of them)
         run.observe(f"function app {s.app_name}",
                     [self.tags, site_fields(cur.site_doc), cur.state, fingerprint(cur.settings)]
                     if cur.site is not None else None)
-        if cur.storage is not None:
-            run.observe(f"storage {s.storage_account} containers, queues, subscriptions",
-                        [sorted(cur.containers), sorted(cur.queues), cur.subscriptions])
+        # each sub-resource is observed where it is planned (`_present`, and the deletes)
 
     # ---- sub-resources: present or not, made by the last deploy or not ------------------------------------
     def _present(self, kind: str, name: str, present: bool, op: str, args: dict[str, Any], plain: str,
@@ -274,6 +272,7 @@ class Planner:
         current = {name: (now if now is not None else fields) or {}} if present else {}
         self.made.check(kind, {}, want)
         found = core.Drift(kind, self.record.recorded, current, want)
+        self.run.observe(f"{kind} {name}", current[name] if present else None)
         what = f"{kind} {name}"
         if not present:
             self.run.write("create", kind, name, op, args, found.label(name, what, plain))
@@ -283,8 +282,12 @@ class Planner:
             self.run.noop(kind, name, plain)
 
     def _ours(self, kind: str, name: str) -> bool:
-        """Whether the last deploy made (or found and recorded) sub-resource `name`."""
-        return core.Drift(kind, self.record.recorded, {}, {}).made(name)
+        """Whether the last deploy made (or found and recorded) sub-resource `name` (then observed: a
+        delete is planned for it)."""
+        made = core.Drift(kind, self.record.recorded, {}, {}).made(name)
+        if made:
+            self.run.observe(f"{kind} {name}", "present")
+        return made
 
     def _containers(self, names: list[str], why: str) -> None:
         """Created when missing; never deleted (a trigger's container holds the user's blobs)."""
