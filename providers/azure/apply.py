@@ -23,7 +23,7 @@ from multicloud.plan import Plan, Step
 from multicloud.provider import BuildResult, DeployResult, Progress
 
 from .arm import ArmSession, endpoints, tags_of
-from .drift import ACCOUNT, SETTING, SITE, Record, items, secret_value, site_fields
+from .drift import ACCOUNT, SETTING, SITE, Record, items, secret_value
 from .release import RUN_FROM_PACKAGE, publish, remember
 from .trigger_resources import EVENTGRID_API_VERSION, subscribe_blob_triggers
 
@@ -126,7 +126,7 @@ def _delete_subscription(s: ArmSession, args: Args, progress: Progress) -> objec
     return None
 
 
-# ---- the function app: its site and app settings, the record ------------------------------------------
+# ---- the function app: its site and app settings; the record -------------------------------------------
 def _storage_connection(s: ArmSession, account: Any) -> str:
     keys = s.storage.storage_accounts.list_keys(s.resource_group, s.storage_account)
     key = keys["keys"][0]["value"]  # item access: `.keys` is the mapping method on these models
@@ -140,17 +140,7 @@ def account_identity(account: Any) -> str:
     return f"{account.name}@{(account.as_dict().get('properties') or {}).get('creationTime', '')}"
 
 
-@dataclass(frozen=True)
-class AppSettings:
-    """What the settings steps write: every app setting, and the record's entries completed with the
-    secret values' hashes and the account they came from."""
-
-    settings: dict[str, str]
-    entries: dict[str, list[object]]
-    account: Any
-
-
-def _app_settings(s: ArmSession, args: Args) -> AppSettings:
+def _app_settings(s: ArmSession, args: Args) -> tuple[dict[str, str], Any]:
     """Connection strings from the keys (reads), the plan's plain settings; settings someone else set (not
     in the managed list the last deploy recorded) are kept."""
     rg, app = s.resource_group, s.app_name
@@ -170,30 +160,25 @@ def _app_settings(s: ArmSession, args: Args) -> AppSettings:
         settings = {k: v for k, v in current.items() if k not in ours_before} | managed
         if args["keep_package"] and RUN_FROM_PACKAGE in current:  # set by the code step (Consumption)
             settings[RUN_FROM_PACKAGE] = current[RUN_FROM_PACKAGE]
-    record = core.Record(None, json_copy(args["record"]))
-    record.check(SETTING, {}, items({name: secret_value(name, value) for name, value in secrets.items()}))
-    record.check(ACCOUNT, {}, items({ACCOUNT: account_identity(account)}))
-    return AppSettings(settings, record.entries, account)
+    return settings, account
 
 
 def _put_site(s: ArmSession, args: Args, progress: Progress) -> object:
-    """The site with every app setting and the record in its tags, the settings, a start when stopped."""
+    """The site with every app setting (its tags: ours, the release's and the record as it was), the
+    settings, a start when stopped."""
     rg, app = s.resource_group, s.app_name
-    made = _app_settings(s, args)
+    settings, account = _app_settings(s, args)
     body: dict[str, Any] = json_copy(args["body"])
     props = body["properties"]
-    props["siteConfig"]["appSettings"] = [{"name": k, "value": v} for k, v in sorted(made.settings.items())]
+    props["siteConfig"]["appSettings"] = [{"name": k, "value": v} for k, v in sorted(settings.items())]
     if "functionAppConfig" in props:
-        blob = str(made.account.properties.primary_endpoints.blob).rstrip("/")
+        blob = str(account.properties.primary_endpoints.blob).rstrip("/")
         props["functionAppConfig"]["deployment"]["storage"]["value"] = f"{blob}/{args['deploy_container']}"
-    record = core.Record(None, made.entries)  # site fields only known now (the deployment storage of a new
-    record.check(SITE, {}, items(site_fields(body)))  # account) join those the plan recorded
-    body["tags"] = {**body["tags"], **Record.tags_of(record.entries)}
     site = s.web.web_apps.begin_create_or_update(rg, app, body).result()
-    s.web.web_apps.update_application_settings(rg, app, {"properties": made.settings})
+    s.web.web_apps.update_application_settings(rg, app, {"properties": settings})
     if args["start"]:
         s.web.web_apps.start(rg, app)
-    return {"host": str(site.default_host_name), "warnings": _warnings(args, made.settings)}
+    return {"host": str(site.default_host_name), "warnings": _warnings(args, settings)}
 
 
 def _site_calls(args: Args) -> tuple[str, ...]:
@@ -202,20 +187,36 @@ def _site_calls(args: Args) -> tuple[str, ...]:
 
 
 def _put_settings(s: ArmSession, args: Args, progress: Progress) -> object:
-    """Only the app settings, then the record (a tag merge: the site's other tags stay)."""
-    made = _app_settings(s, args)
-    s.web.web_apps.update_application_settings(s.resource_group, s.app_name, {"properties": made.settings})
-    _merge_tags(s, Record.tags_of(made.entries, dict.fromkeys(args["before"], "")))
-    return {"warnings": _warnings(args, made.settings)}
+    """Only the app settings."""
+    settings, _account = _app_settings(s, args)
+    s.web.web_apps.update_application_settings(s.resource_group, s.app_name, {"properties": settings})
+    return {"warnings": _warnings(args, settings)}
 
 
 def _settings_calls(args: Args) -> tuple[str, ...]:
-    return put(f"{args['site_id']}/config/appsettings"), _tags_call(args)
+    return (put(f"{args['site_id']}/config/appsettings"),)
 
 
 def _tag_record(s: ArmSession, args: Args, progress: Progress) -> object:
-    _merge_tags(s, dict(args["tags"]))
+    _merge_tags(s, record_tags(s, args["record"]))
     return None
+
+
+def record_tags(s: ArmSession, record: Args) -> dict[str, str]:
+    """The record's tags, written by the last write of a deploy (so it names only what was made). What the
+    plan could not know is read now (reads only): the hashes of the connection strings the settings steps
+    set, the identity of the account they came from, a new account's deployment storage."""
+    made = core.Record(None, json_copy(record["entries"]))
+    if record["secrets"]:
+        rg = s.resource_group
+        values = dict(s.web.web_apps.list_application_settings(rg, s.app_name).properties or {})
+        made.check(SETTING, {}, items({n: secret_value(n, values[n]) for n in record["secrets"] if n in values}))
+        account = s.storage.storage_accounts.get_properties(rg, s.storage_account)
+        made.check(ACCOUNT, {}, items({ACCOUNT: account_identity(account)}))
+        if record["deployment_storage"]:
+            blob = str(account.properties.primary_endpoints.blob).rstrip("/")
+            made.check(SITE, {}, items({"deployment storage": f"{blob}/{s.deploy_container}"}))
+    return Record.tags_of(made.entries, dict.fromkeys(record["before"], ""))
 
 
 def _merge_tags(s: ArmSession, tags: dict[str, str]) -> None:
@@ -238,9 +239,10 @@ def _warnings(args: Args, settings: Mapping[str, str]) -> dict[str, str]:
 # ---- code ----------------------------------------------------------------------------------------------
 def _publish(s: ArmSession, args: Args, progress: Progress) -> object:
     """The package (one-deploy on Flex, a package URL on Consumption), then the site's release tags (and the
-    record, when this step carries it)."""
+    record, when this step is the deploy's last write)."""
     site = s.web.web_apps.get(s.resource_group, s.app_name)
-    publish(s, site, Path(args["zip"]), args["digest"], args["previous"], progress, dict(args["record"] or {}))
+    tags = record_tags(s, args["record"]) if args["record"] else {}
+    publish(s, site, Path(args["zip"]), args["digest"], args["previous"], progress, tags)
     return {"host": str(site.default_host_name)}
 
 

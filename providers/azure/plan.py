@@ -45,6 +45,7 @@ from .drift import (
     label,
     secret_value,
     site_fields,
+    stored,
 )
 from .release import package_drift, recorded_previous
 from .trigger_resources import (
@@ -404,7 +405,6 @@ class Planner:
         elif diff.site:
             run.write("update", "function app", app, "web.put_site", args, label(diff.drift) or summary, changes)
         elif diff.settings or new_keys:
-            args["before"] = sorted(self.tags)
             run.write("update", "app settings", app, "web.put_settings", args,
                       label(diff.drift) or ", ".join(sorted(diff.settings)), changes)
         else:
@@ -418,7 +418,7 @@ class Planner:
         s, cur = self.s, self.cur
         blob = cur.storage.properties.primary_endpoints.blob if cur.storage is not None else None
         site = site_fields(_site_body(self.s, self.model, {}, {}, blob or ""))
-        if blob is None:  # a new account: the deployment storage follows it (the site's step records it)
+        if blob is None:  # a new account: the deployment storage follows it (recorded at apply)
             site.pop("deployment storage", None)
         return {**site, STATE: "Running", **{TAG_ITEM + k: v for k, v in s.tags().items()}}
 
@@ -426,8 +426,8 @@ class Planner:
         s, cur = self.s, self.cur
         cfg = s.settings.eventhub
         streams = _streams(s)
-        released = {k: v for k, v in self.tags.items() if k in (TAG_CODE, TAG_PREVIOUS)}  # release.py's
-        tags = s.tags(**{TAG_CODE: "", **released})
+        kept = {k: v for k, v in self.tags.items() if k in (TAG_CODE, TAG_PREVIOUS) or k in stored(self.tags)}
+        tags = s.tags(**{TAG_CODE: "", **kept})  # the release's tags (release.py) and the record stay as they are
         return {
             "site_id": s.site_id(), "account": s.storage_account, "deploy_container": s.deploy_container,
             "exists": cur.site is not None, "start": cur.site is not None and cur.state != "Running",
@@ -436,8 +436,7 @@ class Planner:
             if streams and cfg.create else None,
             "keep_package": s.settings.plan == "consumption",
             "needs_connection": cfg.connection if streams and not cfg.create else None,
-            "body": _site_body(s, self.model, {}, tags, ""),
-            "record": self.made.entries}  # completed below: the sub-resources' entries come after this step
+            "body": _site_body(s, self.model, {}, tags, "")}
 
     # ---- code, and the record -----------------------------------------------------------------------
     def _code(self) -> Step | None:
@@ -460,22 +459,25 @@ class Planner:
             "record": None}, moved or how)
 
     def _record(self, code: Step | None) -> None:
-        """The record this deploy makes goes with the write that sets the settings (it completes the secret
-        entries from the values it sets), else with the code step's tag merge, else in a step of its own."""
-        entries = {k: list(v) for k, v in self.made.entries.items()}
-        site = next((st for st in self.run.steps if st.op in ("web.put_site", "web.put_settings")), None)
-        if site is not None:
-            self.run.replace(site, {**site.args, "record": entries})
+        """The record this deploy makes is written by its last write, once everything before it succeeded
+        (a failed deploy leaves the previous record, never one naming what was not made): the code step's
+        tag merge when nothing follows it, else a `drift record` step. Nothing is written when the record
+        is as stored and no step sets connection strings (whose new values only apply can hash)."""
+        writes = [st for st in self.run.steps if st.op]
+        secrets = any(st.op in ("web.put_site", "web.put_settings") for st in writes)
+        if not secrets and self.made.made == (self.record.recorded or {}):
             return
-        if self.made.made == (self.record.recorded or {}):
+        record = {"entries": {k: list(v) for k, v in self.made.entries.items()},
+                  "secrets": wanted_settings(self.s, self.model)[1] if secrets else [],
+                  "deployment_storage": secrets and self.s.settings.plan == "flex" and self.cur.storage is None,
+                  "before": sorted(stored(self.tags))}
+        if code is not None and writes[-1] is code:
+            self.run.replace(code, {**code.args, "record": record})
             return
-        tags = Record.tags_of(entries, self.tags)
-        if code is not None:
-            self.run.replace(code, {**code.args, "record": tags})
-            return
-        why = "no record yet" if not self.known else "what multicloud made changed"
+        why = ("no record yet" if not self.known else "the connection strings set again" if secrets else
+               "what multicloud made changed")
         self.run.write("update", "drift record", self.s.app_name, "web.tag_record",
-                       {"site_id": self.s.site_id(), "tags": tags}, why)
+                       {"site_id": self.s.site_id(), "record": record}, why)
 
 
 def _setting_changes(s: ArmSession, cur: Current, plain: dict[str, str],

@@ -34,7 +34,8 @@ def test_first_deploy_creates_everything_then_redeploy_is_a_noop(fake: FakeAzure
         ("create", "consumer group clicks/analytics"), ("create", f"plan {prov.session().plan_name}"),
         ("create", f"function app {prov.session().app_name}"), ("create", "blob container uploads"),
         ("create", "storage queue orders-in"), ("create", "storage queue orders-in-poison"), ("update", "code"),
-        ("create", "event grid subscription worker-storage")]  # one step per resource, in apply order
+        ("create", "event grid subscription worker-storage"),
+        ("update", f"drift record {prov.session().app_name}")]  # one step per resource, in apply order
     result = prov.deploy(build)
     assert result.changed
 

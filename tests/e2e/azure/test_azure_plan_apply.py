@@ -49,12 +49,13 @@ def test_apply_makes_exactly_the_planned_writes(fake: FakeAzure, service: Path) 
     plan, writes = apply_counted(fake, service)  # first deploy: everything
     assert writes == planned_writes(plan), writes
     app = next(s.id for s in plan.steps if s.kind == "function app")
-    assert set(changed(plan).values()) == {"create", "update"} and len(writes) == 15, writes
+    assert set(changed(plan).values()) == {"create", "update"} and len(writes) == 16, writes
     assert writes[0] == "PUT resourcegroups/orders-rg" and "POST scm:/api/publish" in writes
     assert [w for w in writes if "/queues/" in w] == [
         f"PUT resourcegroups/orders-rg/providers/microsoft.storage/storageaccounts/{s}/queueservices/default/"
         f"queues/{q}" for s in [plan.steps[1].id] for q in ("orders-in", "orders-in-poison")]
-    assert writes[-1].endswith("/providers/microsoft.eventgrid/eventsubscriptions/worker-storage")  # after publish
+    assert writes[-2].endswith("/providers/microsoft.eventgrid/eventsubscriptions/worker-storage")  # after publish
+    assert plan.steps[-1].kind == "drift record" and writes[-1].endswith("/tags/default")  # the last write
     site = next(s for s in plan.steps if s.kind == "function app")
     secret = {f.name: f for f in site.fields if f.secret}
     assert set(secret) == {"API_KEY", "AzureWebJobsStorage", "DEPLOYMENT_STORAGE_CONNECTION_STRING", "CLICKS_HUB"}
@@ -64,8 +65,9 @@ def test_apply_makes_exactly_the_planned_writes(fake: FakeAzure, service: Path) 
     service.write_text(service.read_text().replace("GREETING: hello", "GREETING: bonjour"))  # an env-only change
     plan, writes = apply_counted(fake, service)
     site_path = f"resourcegroups/orders-rg/providers/microsoft.web/sites/{app}"
-    assert changed(plan) == {f"app settings {app}": "update"} and writes == planned_writes(plan), writes
-    assert writes == [f"PUT {site_path}/config/appsettings",  # the settings, then the drift record (a tag merge)
+    assert changed(plan) == {f"app settings {app}": "update", f"drift record {app}": "update"}, changed(plan)
+    assert writes == planned_writes(plan) == [
+        f"PUT {site_path}/config/appsettings",  # the settings, then the drift record (a tag merge)
                       f"PATCH {site_path}/providers/microsoft.resources/tags/default"]
     site = next(s for s in plan.steps if s.kind == "app settings")
     assert [(f.name, f.before, f.after) for f in site.fields if f.name == "GREETING"] == [("GREETING", "hello",
@@ -215,5 +217,29 @@ def test_a_site_recorded_in_the_previous_layout_reads_as_no_record(fake: FakeAzu
     settings = dict(web.list_application_settings(rg, app).properties)
     web.update_application_settings(rg, app, {"properties": {**settings, "GREETING": "edited by hand"}})
     plan, writes = apply_counted(fake, service)
-    assert changed(plan) == {f"app settings {app}": "update"} and not any(st.drift for st in plan.steps)
+    assert changed(plan) == {f"app settings {app}": "update", f"drift record {app}": "update"}
+    assert not any(st.drift for st in plan.steps)
     assert writes == planned_writes(plan) and fake.app_settings[s.site_id().lower()]["GREETING"] == "hello"
+
+
+def test_a_failed_deploy_leaves_the_previous_record(fake: FakeAzure, service: Path) -> None:
+    """The record is the deploy's last write: when the publish fails after the app settings changed, the site
+    keeps the previous record, so the next plan calls nothing drift and finishes the deploy."""
+    from multicloud.errors import OperationError
+
+    apply_counted(fake, service)
+    s = AzureProvider(Project.load(service), credential=StaticToken()).session()
+    recorded = {k: v for k, v in fake.get(s.site_id())["tags"].items() if k.startswith("multicloud-record")}  # type: ignore[index]
+    service.write_text(service.read_text().replace("GREETING: hello", "GREETING: bonjour"))
+    (service.parent / "handler.py").write_text((service.parent / "handler.py").read_text() + "\n# v2\n")
+    fake.fail_next_publish = True
+    with pytest.raises(OperationError, match="failed"):
+        apply_counted(fake, service)
+    assert fake.app_settings[s.site_id().lower()]["GREETING"] == "bonjour"  # the settings step ran
+    now = {k: v for k, v in fake.get(s.site_id())["tags"].items() if k.startswith("multicloud-record")}  # type: ignore[index]
+    assert now == recorded
+    plan, writes = apply_counted(fake, service)
+    assert changed(plan) == {"code": "update"} and not any(st.drift for st in plan.steps), changed(plan)
+    assert writes == planned_writes(plan) and writes[-1].endswith("/tags/default")  # publish, record and release
+    plan, writes = apply_counted(fake, service)
+    assert not plan.has_changes and writes == []
