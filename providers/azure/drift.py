@@ -10,9 +10,10 @@ keys), the Event Hubs namespace, and each sub-resource (deployment and trigger c
 consumer groups, Event Grid subscriptions, recorded as present).
 
 Where it lives: the site's tags `multicloud-record`, `multicloud-record-2`... (18 entries a tag: ARM allows
-256 characters a value), written by the write that changes the site anyway (the site's PUT, the app
-settings step, the code step's tag merge) or, when nothing else writes, by a step of its own. A copy goes
-to the local state cache, which serves when the site itself is gone.
+256 characters a value), written by a deploy's last write once everything before it succeeded (the code
+step's tag merge when nothing follows it, else a tag merge of its own), so a failed deploy leaves the
+previous record; a site PUT keeps the record tags as they were. A copy goes to the local state cache,
+which serves when the site itself is gone.
 
 The previous layout (tags `multicloud-config` + `multicloud-fingerprints`) reads as no record: nothing is
 called drift on such a site, differences are plain updates, and its next deploy writes the record (the
