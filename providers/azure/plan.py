@@ -1,14 +1,14 @@
 """Plan: what ARM reports now against what the spec wants, as steps (reads only, never a write).
 
 One step per resource, in apply order: resource group, storage account, the deployment container, Event Hubs
-namespace, hubs and consumer groups, plan, the function app (a PUT of the site when the site itself
-differs) or only its app settings (when only they do), the triggers' blob containers and queues, the code,
-then (Flex) one Event Grid subscription per blob trigger, and last the drift record (drift.py), as the code
-step's tag merge when that is the last write, else as a step of its own. Each is `create`, `update`, `delete` or `noop` from what ARM reports: a
-sub-resource the last deploy made (the drift record says so) and the spec no longer wants is deleted
-(queues and their poison queues, hubs, consumer groups, subscriptions); blob containers are kept (they
-hold the user's blobs). A write step names its executor in `apply.OPS` with plain-data arguments and the
-write requests it makes; apply.py runs exactly those.
+namespace, hubs and consumer groups, plan, the function app (a PUT of the site when the site itself differs)
+or only its app settings (when only they do), the triggers' blob containers and queues, the code, then (Flex)
+one Event Grid subscription per blob trigger, and last the drift record (drift.py), as the code step's tag
+merge when that is the last write, else as a step of its own. Each is `create`, `update`, `delete` or `noop`
+from what ARM reports: a sub-resource the last deploy made (the drift record says so) and the spec no longer
+wants is deleted (queues and their poison queues, hubs, consumer groups, subscriptions); blob containers are
+kept (they hold the user's blobs). A write step names its executor in `apply.OPS` with plain-data arguments
+and the write requests it makes; apply.py runs exactly those.
 
 Secret values (storage keys, Event Hubs connection strings) never enter a plan: the executor that sets them
 reads the keys; a plan shows secret-valued settings and Key Vault references as fingerprints
