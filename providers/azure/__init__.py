@@ -6,7 +6,8 @@ plan.py              the planner: read ARM (reads only), one step per resource a
 apply.py             the executor table (OPS), each op declaring its write requests; apply runs a plan's steps
 drift.py             the shared drift record (multicloud/drift.py) stored in the site's tags; what is compared
 release.py           publish (one-deploy on Flex via publish.py, a package URL on Consumption), kept packages
-trigger_resources.py the containers, queues and Flex Event Grid subscriptions the triggers need
+sub_resources.py     the planners of containers, queues, hubs, consumer groups, Event Grid subscriptions
+trigger_resources.py which of those the triggers need; the Event Grid subscription's PUT
 invoke.py            HTTP with a function key, Event Hubs producer, admin endpoint for the rest
 messages.py          send (Storage queue, Event Hubs), pending, the poison queues (dead letters)
 ops.py               status, deployment log, rollback, remove (ownership tags); errors.py maps SDK errors

@@ -48,20 +48,11 @@ from .drift import (
     stored,
 )
 from .release import package_drift, recorded_previous
-from .trigger_resources import (
-    EVENTGRID_API_VERSION,
-    blob_subscriptions,
-    subscription_filter,
-    subscription_id,
-    subscription_name,
-    trigger_storage,
-)
+from .sub_resources import SubResources, account_id, read_subscriptions
+from .trigger_resources import trigger_storage
 
 MANAGED_LIST = "MULTICLOUD_MANAGED_SETTINGS"
 PLAN_SKUS = {"flex": {"name": "FC1", "tier": "FlexConsumption"}, "consumption": {"name": "Y1", "tier": "Dynamic"}}
-HUB_BODY = {"properties": {"partitionCount": 2, "messageRetentionInDays": 1}}
-CONTAINER, QUEUE, HUB, GROUP, SUBSCRIPTION = ("blob container", "storage queue", "event hub", "consumer group",
-                                              "event grid subscription")
 Writing = Literal["create", "update", "delete"]
 
 
@@ -113,7 +104,7 @@ def _read(s: ArmSession, model: AppModel) -> Current:
                 containers.add(name)
         queues = {str(q.name) for q in s.storage.queue.list(rg, acct)}
         if s.settings.plan == "flex":
-            subs = _subscriptions(s, storage)
+            subs = read_subscriptions(s, storage)
     namespace = get_or_none(s.eventhub.namespaces.get, rg, s.eventhub_namespace) if s.settings.eventhub.create \
         else None
     hubs: dict[str, frozenset[str]] = {}
@@ -124,22 +115,6 @@ def _read(s: ArmSession, model: AppModel) -> Current:
                 for h in s.eventhub.event_hubs.list_by_namespace(rg, ns)}
     return Current(group, storage, namespace, get_or_none(s.web.app_service_plans.get, rg, s.plan_name), site,
                    settings, doc, frozenset(containers), frozenset(queues), hubs, subs)
-
-
-def _subscriptions(s: ArmSession, account: Any) -> dict[str, dict[str, Any]]:
-    """Event Grid subscriptions on the account (EventSubscriptions - List By Resource; no Event Grid SDK)."""
-    from azure.core.rest import HttpRequest
-
-    url = f"{account.id}/providers/Microsoft.EventGrid/eventSubscriptions?api-version={EVENTGRID_API_VERSION}"
-    out: dict[str, dict[str, Any]] = {}
-    while url:
-        response = s.resources.send_request(HttpRequest("GET", url))
-        response.raise_for_status()
-        page = response.json()
-        for sub in page.get("value", []):
-            out[str(sub["name"])] = dict((sub.get("properties") or {}).get("filter") or {})
-        url = page.get("nextLink") or ""
-    return out
 
 
 @dataclass
@@ -175,10 +150,6 @@ def account_body(s: ArmSession) -> dict[str, Any]:
             "properties": {"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False}}
 
 
-def account_id(s: ArmSession) -> str:
-    return f"{s.rg_id()}/providers/Microsoft.Storage/storageAccounts/{s.storage_account}"
-
-
 def plan(s: ArmSession, build: BuildResult | None, progress: Progress) -> Plan:
     model = app_model(s.project)
     planner = Planner(s, model, _read(s, model), build)
@@ -186,7 +157,7 @@ def plan(s: ArmSession, build: BuildResult | None, progress: Progress) -> Plan:
     return Plan("azure", tuple(planner.run.steps), observed=dict(planner.run.observed), memo=memo)
 
 
-class Planner:
+class Planner(SubResources):
     """The walk over the resources, in apply order. The record (drift.py) the last deploy made tells a
     change made by hand from a change of the spec; the one this deploy makes (`made`) is written by the
     step that writes the site's settings, else by the code step's tag merge, else by a step of its own."""
@@ -265,56 +236,10 @@ class Planner:
                     if cur.site is not None else None)
         # each sub-resource is observed where it is planned (`_present`, and the deletes)
 
-    # ---- sub-resources: present or not, made by the last deploy or not ------------------------------------
-    def _present(self, kind: str, name: str, present: bool, op: str, args: dict[str, Any], plain: str,
-                 fields: dict[str, object] | None = None, now: dict[str, object] | None = None) -> None:
-        """Create `name` when missing, update it when its `fields` differ from `now`, else a noop."""
-        want = {name: fields or {}}
-        current = {name: (now if now is not None else fields) or {}} if present else {}
-        self.made.check(kind, {}, want)
-        found = core.Drift(kind, self.record.recorded, current, want)
-        self.run.observe(f"{kind} {name}", current[name] if present else None)
-        what = f"{kind} {name}"
-        if not present:
-            self.run.write("create", kind, name, op, args, found.label(name, what, plain))
-        elif current[name] != want[name]:
-            self.run.write("update", kind, name, op, args, found.label(name, what, plain))
-        else:
-            self.run.noop(kind, name, plain)
-
-    def _ours(self, kind: str, name: str) -> bool:
-        """Whether the last deploy made (or found and recorded) sub-resource `name` (then observed: a
-        delete is planned for it)."""
-        made = core.Drift(kind, self.record.recorded, {}, {}).made(name)
-        if made:
-            self.run.observe(f"{kind} {name}", "present")
-        return made
-
-    def _containers(self, names: list[str], why: str) -> None:
-        """Created when missing; never deleted (a trigger's container holds the user's blobs)."""
-        s = self.s
-        for name in names:
-            rid = f"{account_id(s)}/blobServices/default/containers/{name}"
-            self._present(CONTAINER, name, name in self.cur.containers, "storage.put_container",
-                          {"account": s.storage_account, "name": name, "id": rid}, why)
-
-    def _queues(self, names: list[str]) -> None:
-        s, cur = self.s, self.cur
-        qid = f"{account_id(s)}/queueServices/default/queues/"
-        for name in names:
-            self._present(QUEUE, name, name in cur.queues, "storage.put_queue",
-                          {"account": s.storage_account, "name": name, "id": qid + name},
-                          "poison queue" if name.endswith("-poison") else "watched by a queue trigger")
-        for name in sorted(cur.queues - set(names)):
-            if self._ours(QUEUE, name):
-                self.run.write("delete", QUEUE, name, "storage.delete_queue",
-                               {"account": s.storage_account, "name": name, "id": qid + name}, "no trigger needs it")
-
     def _namespace(self, streams: list[StreamTrigger]) -> None:
         s, cur, run = self.s, self.cur, self.run
         ns = s.eventhub_namespace
         ns_id = f"{s.rg_id()}/providers/Microsoft.EventHub/namespaces/{ns}"
-        hubs = sorted({st.name for st in streams})
         if cur.namespace is None:
             run.write("create", "event hubs namespace", ns, "eventhub.put_namespace", {
                 "namespace": ns, "id": ns_id, "body": {"location": s.settings.location, "tags": s.tags(),
@@ -322,41 +247,7 @@ class Planner:
                 self.gone("the namespace", "Standard", self.known))
         else:
             run.noop("event hubs namespace", ns, "Standard")
-        groups = sorted({(st.name, st.consumer_group) for st in streams if st.consumer_group != "$Default"})
-        for hub in hubs:  # every hub has $Default
-            self._present(HUB, hub, hub in cur.hubs, "eventhub.put_hub",
-                          {"namespace": ns, "hub": hub, "id": f"{ns_id}/eventhubs/{hub}", "body": HUB_BODY},
-                          "2 partitions, 1 day")
-        for hub, group in groups:
-            self._present(GROUP, f"{hub}/{group}", group in cur.hubs.get(hub, ()), "eventhub.put_group",
-                          {"namespace": ns, "hub": hub, "group": group,
-                           "id": f"{ns_id}/eventhubs/{hub}/consumergroups/{group}"}, "")
-        for hub, present in sorted(cur.hubs.items()):
-            if hub not in hubs and self._ours(HUB, hub):  # its consumer groups go with it
-                run.write("delete", HUB, hub, "eventhub.delete_hub",
-                          {"namespace": ns, "hub": hub, "id": f"{ns_id}/eventhubs/{hub}"}, "no trigger reads it")
-                continue
-            for group in sorted(present):
-                if hub in hubs and (hub, group) not in groups and self._ours(GROUP, f"{hub}/{group}"):
-                    run.write("delete", GROUP, f"{hub}/{group}", "eventhub.delete_group",
-                              {"namespace": ns, "hub": hub, "group": group,
-                               "id": f"{ns_id}/eventhubs/{hub}/consumergroups/{group}"}, "no trigger reads it")
-
-    def _subscriptions(self) -> None:
-        """Flex: one Event Grid subscription per blob trigger, after the code (the host's key needs it)."""
-        s, cur = self.s, self.cur
-        blobs = blob_subscriptions(s, self.model)
-        wanted = {subscription_name(b["function"]): b for b in blobs}
-        for name, blob in wanted.items():
-            self._present(SUBSCRIPTION, name, name in cur.subscriptions, "eventgrid.put_subscription",
-                          {"blob": blob, "id": subscription_id(s, blob["function"])},
-                          f"BlobCreated on {blob['bucket']}", subscription_filter(blob),
-                          {k: cur.subscriptions.get(name, {}).get(k) for k in subscription_filter(blob)})
-        for name in sorted(set(cur.subscriptions) - set(wanted)):
-            if self._ours(SUBSCRIPTION, name):
-                rid = f"{account_id(s)}/providers/Microsoft.EventGrid/eventSubscriptions/{name}"
-                self.run.write("delete", SUBSCRIPTION, name, "eventgrid.delete_subscription", {"id": rid},
-                               "no blob trigger needs it")
+        self._hubs(streams)
 
     def _plan_plan(self) -> None:
         s, cur, run = self.s, self.cur, self.run
