@@ -39,7 +39,9 @@ if ! docker info >/dev/null 2>&1; then
     exit 1
   fi
   log "starting dockerd"
-  $SUDO sh -c 'nohup dockerd >/var/log/multicloud-dockerd.log 2>&1 &'
+  # descriptors 3-9 closed: a daemon that inherits a caller's open file (a flock'd lock, a pipe) would hold
+  # it for as long as the engine runs
+  $SUDO sh -c 'nohup dockerd >/var/log/multicloud-dockerd.log 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &'
   for _ in $(seq 1 120); do
     if docker info >/dev/null 2>&1; then break; fi
     sleep 0.5
