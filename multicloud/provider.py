@@ -270,7 +270,7 @@ class Provider(Generic[S]):
     `settings_class = AwsSettings` makes `self.settings` an `AwsSettings` everywhere, checked once here."""
 
     name: ClassVar[str]
-    #: The model of `targets.<name>` in the spec (multicloud/spec/targets/<name>.py).
+    #: The model of `targets.<name>` in the spec (providers/<name>/settings.py).
     settings_class: ClassVar[type[BaseModel]] = BaseModel
     #: The pip extra that brings this target's SDK (multicloud.extras), None when it needs none.
     extra: ClassVar[str | None] = None

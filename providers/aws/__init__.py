@@ -34,7 +34,8 @@ from multicloud.provider import (
     SendResult,
     StatusReport,
 )
-from multicloud.spec.targets.aws import AwsSettings
+
+from .settings import AwsSettings
 
 if TYPE_CHECKING:
     from .clients import Aws

@@ -13,7 +13,6 @@ from typing import Any
 from multicloud.plan import fingerprint
 from multicloud.project import Project, ResolvedFunction
 from multicloud.provider import BuildResult, DeployResult, Endpoint, Plan, Progress
-from multicloud.spec.targets.aws import AwsSettings
 from multicloud.state import read_state, write_state
 
 from . import drift, iam, redrive, sources, triggers
@@ -22,6 +21,7 @@ from .apply import apply_steps, resolve
 from .clients import Aws
 from .context import Run, is_ref
 from .names import Names
+from .settings import AwsSettings
 
 
 def walk(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, dry: bool,

@@ -32,7 +32,8 @@ from multicloud.provider import (
     SendResult,
     StatusReport,
 )
-from multicloud.spec.targets.gcp import GcpSettings
+
+from .settings import GcpSettings
 
 if TYPE_CHECKING:
     from .deploy import Deployer

@@ -45,10 +45,10 @@ from multicloud.provider import (
     StatusReport,
 )
 from multicloud.spec.models import HttpTrigger
-from multicloud.spec.targets import LocalSettings
 from multicloud.state import clear_state, read_state, write_state
 
 from . import control
+from .settings import LocalSettings
 
 SUPERVISOR_START_TIMEOUT = 20.0
 

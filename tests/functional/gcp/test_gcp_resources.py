@@ -24,7 +24,7 @@ from multicloud.providers.gcp.resources import (
     desired_job,
     memory_bytes,
 )
-from multicloud.spec.targets.gcp import GcpSettings
+from multicloud.providers.gcp.settings import GcpSettings
 
 LOC = "projects/p-123456/locations/europe-west1"
 
