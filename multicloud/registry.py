@@ -6,7 +6,7 @@ Loading a provider imports only its light `__init__`; SDKs load inside its hooks
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from multicloud.errors import UsageError
 from multicloud.provider import Provider
@@ -26,11 +26,21 @@ def unknown_target(name: str, names: list[str]) -> UsageError:
     return UsageError(f"unknown target {name!r}", fix=f"{hint}targets: {', '.join(names)}")
 
 
-def provider_class(name: str) -> type[Provider]:
+def _entry_point(name: str) -> EntryPoint:
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not matches:
         raise unknown_target(name, available())
-    cls = matches[0].load()
+    return matches[0]
+
+
+def provider_package(name: str) -> str:
+    """The package a target's provider lives in (`multicloud.providers.aws`): its sibling modules
+    (`capabilities`, `settings`) are found there without loading the provider class."""
+    return _entry_point(name).module
+
+
+def provider_class(name: str) -> type[Provider]:
+    cls = _entry_point(name).load()
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         raise UsageError(f"entry point {name!r} in {GROUP} is not a multicloud Provider")
     return cls
