@@ -68,7 +68,9 @@ if TYPE_CHECKING:  # mypy reads providers/ as the top-level package `providers` 
 else:
     AwsSettings, AzureSettings, GcpSettings, DockerSettings, LocalSettings = map(settings_class, BUILT_IN)
 
-__all__ = ["BUILT_IN", "TargetsSettings", "settings_class", "settings_module"]
+# the settings models are re-exported for callers written before they moved (import them from their provider)
+__all__ = ["AwsSettings", "AzureSettings", "BUILT_IN", "DockerSettings", "GcpSettings", "LocalSettings",
+           "TargetsSettings", "settings_class", "settings_module"]
 
 
 class TargetsSettings(BaseModel):
