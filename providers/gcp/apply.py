@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from multicloud.errors import OperationError
 from multicloud.plan import Step
@@ -27,10 +27,8 @@ from multicloud.state import write_state
 
 from .clients import GcpClients, to_dict
 from .context import is_ref
+from .deployed import Deployed
 from .resources import INVOKER_ROLE
-
-if TYPE_CHECKING:
-    from .deployed import Deployed  # deployed.py reads through to_dict (here)
 
 OPERATION_TIMEOUT_S = 900
 Args = dict[str, Any]
