@@ -1,11 +1,14 @@
 """Providers are found through the `multicloud.providers` entry-point group; no module-level registry.
 
 The built-in targets are declared in our own pyproject, so a third party adds a target the same way.
-Loading a provider imports only its light `__init__`; SDKs load inside its hooks.
+Loading a provider imports only its light `__init__`; SDKs load inside its hooks. The group is read once
+per process: scanning every installed distribution's metadata takes tens of milliseconds, and a
+validate asks for each target's provider and capability row.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
 from multicloud.errors import UsageError
@@ -14,8 +17,13 @@ from multicloud.provider import Provider
 GROUP = "multicloud.providers"
 
 
+@cache
+def _group() -> tuple[EntryPoint, ...]:
+    return tuple(entry_points(group=GROUP))
+
+
 def available() -> list[str]:
-    return sorted(ep.name for ep in entry_points(group=GROUP))
+    return sorted(ep.name for ep in _group())
 
 
 def unknown_target(name: str, names: list[str]) -> UsageError:
@@ -27,7 +35,7 @@ def unknown_target(name: str, names: list[str]) -> UsageError:
 
 
 def _entry_point(name: str) -> EntryPoint:
-    matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    matches = [ep for ep in _group() if ep.name == name]
     if not matches:
         raise unknown_target(name, available())
     return matches[0]
