@@ -2,14 +2,15 @@
 
 triggers.py, app.py  spec -> Azure functions, host.json, app settings (pure, no SDK)
 build.py             render the blueprints, zip with dependencies pre-installed for Linux
-deploy.py            the planner: read ARM (reads only), steps per resource with drift labels and fingerprints
-apply.py             the executor table (OPS): one entry per op, each declaring its write requests
-drift.py             the drift record's storage on azure: the site's tags
-release.py           publish (one-deploy on Flex via publish.py, a package URL on Consumption), rollback
-trigger_resources.py containers, queues, Event Grid subscriptions for Flex blob triggers
+plan.py              the planner: read ARM (reads only), one step per resource and sub-resource, drift labels
+apply.py             the executor table (OPS), each op declaring its write requests; apply runs a plan's steps
+drift.py             the shared drift record (multicloud/drift.py) stored in the site's tags; what is compared
+release.py           publish (one-deploy on Flex via publish.py, a package URL on Consumption), kept packages
+sub_resources.py     the planners of containers, queues, hubs, consumer groups, Event Grid subscriptions
+trigger_resources.py which of those the triggers need; the Event Grid subscription's PUT
 invoke.py            HTTP with a function key, Event Hubs producer, admin endpoint for the rest
 messages.py          send (Storage queue, Event Hubs), pending, the poison queues (dead letters)
-ops.py               status, deployment log, remove (ownership tags); errors.py maps SDK errors
+ops.py               status, deployment log, rollback, remove (ownership tags); errors.py maps SDK errors
 lock.py              the deploy lock: a lease on a container in the app's storage account
 
 Azure SDKs are imported inside the hooks' modules only, so importing this package stays cheap.
@@ -80,12 +81,12 @@ class AzureProvider(Provider[AzureSettings]):
         return build_app(self.project, out_dir, progress)
 
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
-        from .deploy import plan
+        from .plan import plan
 
         return plan(self.session(), build, progress)
 
     def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
-        from .deploy import apply
+        from .apply import apply
 
         return apply(self.session(), plan, build, progress)
 
@@ -105,7 +106,7 @@ class AzureProvider(Provider[AzureSettings]):
         return logs(self.session(), function, since, follow)
 
     def _rollback(self, progress: Progress) -> DeployResult:
-        from .release import rollback
+        from .ops import rollback
 
         return rollback(self.session(), progress)
 

@@ -28,7 +28,6 @@ ENDPOINT_ENV = "AZURE_RESOURCE_MANAGER_ENDPOINT"
 TAG_SERVICE = "multicloud-service"
 TAG_MANAGED = "managed-by"
 TAG_CODE = "multicloud-code"
-TAG_CONFIG = "multicloud-config"
 TAG_PREVIOUS = "multicloud-previous"  # the code digest that ran before TAG_CODE: rollback's target
 
 

@@ -1,29 +1,43 @@
-"""Drift on azure: tell a change made by hand on the function app from a change of the spec (pure, no SDK).
+"""Drift on azure: the shared record (multicloud/drift.py) stored in the function app's tags (pure, no SDK).
 
-The site's tag `multicloud-config` is the hash of what the spec wants; while it still matches, the spec has
-not changed since the last deploy, so anything ARM reports unlike what deploy sets was changed outside
-multicloud: an app setting edited or deleted, the app stopped, httpsOnly / TLS / FTPS / the Flex runtime
-or scale / the Linux runtime / a tag changed. Plain settings compare by value. Secret-valued settings
-(storage and Event Hubs connection strings) cannot be known at plan time without reading keys, so each
-deploy records a fingerprint of them in the site's tag `multicloud-fingerprints` (eight hex digits of a hash
-of name and value: nothing of a key can be read back from it) together with the identity of the storage
-account it took the keys from, so a recreated account (new keys) shows as drift too. Details name
-settings, never their values.
+The record and the rule are the shared ones: one `<id>=<content>` fingerprint per item a deploy made, and
+a difference is drift when the item is recorded and ARM no longer reports it as recorded. Items here: each
+app setting multicloud sets (plain ones by value; connection strings, whose values exist only once deploy
+reads the keys, by `secret_value`, twelve hex digits of a SHA-256 of name and value, hashed again into the
+entry: nothing of a key can be read back), each site field deploy sets (`SITE_FIELDS`, the state `Running`, each
+ownership/user tag), the storage account's identity (name and creationTime: a recreated account has new
+keys), the Event Hubs namespace, and each sub-resource (deployment and trigger containers, queues, hubs,
+consumer groups, Event Grid subscriptions, recorded as present).
+
+Where it lives: the site's tags `multicloud-record`, `multicloud-record-2`... (18 entries a tag: ARM allows
+256 characters a value), written by a deploy's last write once everything before it succeeded (the code
+step's tag merge when nothing follows it, else a tag merge of its own), so a failed deploy leaves the
+previous record; a site PUT keeps the record tags as they were. A copy goes to the local state cache,
+which serves when the site itself is gone.
+
+The previous layout (tags `multicloud-config` + `multicloud-fingerprints`) reads as no record: nothing is
+called drift on such a site, differences are plain updates, and its next deploy writes the record (the
+old tags are left as they are and ignored). Details name settings and fields, never values.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-TAG_FINGERPRINTS = "multicloud-fingerprints"
-STORAGE_ACCOUNT = "storage account"  # the fingerprint entry of the account the connection strings came from
+from multicloud import drift as core
+from multicloud.drift import Drift
+
+TAG = "multicloud-record"  # then multicloud-record-2, ...
+PER_TAG = 18  # entries of 13 characters + a space in one tag value (ARM allows 256 characters)
+SETTING, SITE, ACCOUNT, NAMESPACE = "app setting", "function app", "storage account", "event hubs namespace"
+UNKNOWN = "(known at apply)"  # what the spec wants of a value read from keys at apply time
 
 # Where what deploy sets lives in the site's ARM document (its PUT body and GET answer alike), and the name
 # a drift detail uses. siteConfig's TLS and FTPS settings are only reported by GET .../config/web, which
-# `site_document` merges in: GET site answers null for them.
+# the planner merges in: GET site answers null for them.
 SITE_FIELDS = {
     ("properties", "httpsOnly"): "httpsOnly",
     ("properties", "siteConfig", "minTlsVersion"): "minTlsVersion",
@@ -35,22 +49,47 @@ SITE_FIELDS = {
     ("properties", "functionAppConfig", "scaleAndConcurrency", "instanceMemoryMB"): "instance memory",
     ("properties", "functionAppConfig", "deployment", "storage", "value"): "deployment storage",
 }
+STATE = "state"
+TAG_ITEM = "tag "  # a site item `tag <name>`: one of the site's tags
 
 
-def fingerprint(name: str, value: str) -> str:
-    return hashlib.sha256(f"{name}\0{value}".encode()).hexdigest()[:8]
+class Record(core.Record):
+    """The shared record, stored in the site's tags."""
+
+    @classmethod
+    def of(cls, tags: Mapping[str, str] | None, cached: object) -> Record:
+        """From the site's record tags, else (site gone, or deployed before records) the state cache."""
+        parts = stored(tags or {})
+        text = " ".join(parts[k] for k in sorted(parts, key=_order)) if parts else str(cached or "")
+        return cls(core.Record.parse(text).recorded)
+
+    @classmethod
+    def tags_of(cls, entries: Mapping[str, list[object]], before: Mapping[str, str] = {}) -> dict[str, str]:  # noqa: B006
+        """`multicloud-record`, `multicloud-record-2`...; a chunk the site has from a longer record is
+        emptied (a tag merge cannot delete a tag)."""
+        parts = cls.value_of(entries).split()
+        chunks = [" ".join(parts[i:i + PER_TAG]) for i in range(0, len(parts), PER_TAG)] or [""]
+        out = {TAG if n == 0 else f"{TAG}-{n + 1}": chunk for n, chunk in enumerate(chunks)}
+        return {**{k: "" for k in stored(before)}, **out}
 
 
-def fingerprints(secrets: Mapping[str, str], account_identity: str) -> str:
-    """The tag value: one fingerprint per secret-valued setting and one for the storage account."""
-    entries = {fingerprint(k, v) for k, v in secrets.items()} | {fingerprint(STORAGE_ACCOUNT, account_identity)}
-    return " ".join(sorted(entries))
+def _order(key: str) -> int:
+    return 1 if key == TAG else int(key.rsplit("-", 1)[1])
 
 
-def recorded(tags: Mapping[str, str]) -> frozenset[str] | None:
-    """The fingerprints a deploy recorded on the site; None when it recorded none (deployed before them)."""
-    value = tags.get(TAG_FINGERPRINTS)
-    return frozenset(value.split()) if value else None
+def stored(tags: Mapping[str, str]) -> dict[str, str]:
+    """The record's tags among a resource's tags."""
+    return {k: v for k, v in tags.items() if k == TAG or (k.startswith(TAG + "-") and k[len(TAG) + 1:].isdigit())}
+
+
+def secret_value(name: str, value: str) -> str:
+    """What the record compares of a secret-valued setting: a hash of name and value, never the value."""
+    return "sha256:" + hashlib.sha256(f"{name}\0{value}".encode()).hexdigest()[:12]
+
+
+def items(values: Mapping[str, object]) -> core.Resources:
+    """{item: value} as the shared record's resources: one resource per item, its one field `value`."""
+    return {name: {"value": value} for name, value in values.items()}
 
 
 def _text(value: object) -> object:
@@ -71,56 +110,85 @@ def site_fields(doc: Mapping[str, Any]) -> dict[str, object]:
 
 
 @dataclass(frozen=True)
-class Wanted:
-    """What deploy sets on the site, from the spec alone (secret values are not known at plan time)."""
-
-    settings: Mapping[str, str]  # plain app settings
-    secrets: Iterable[str]  # names of the secret-valued app settings
-    site: Mapping[str, object]  # site_fields of the PUT body
-    tags: Mapping[str, str]  # the ownership and user tags
-
-
-@dataclass(frozen=True)
-class Actual:
-    """What ARM reports for the site now."""
+class View:
+    """The function app as items: app settings (secret ones as `secret_value`; UNKNOWN in what the spec
+    wants), site items (SITE_FIELDS names, `state`, `tag <name>`) and the storage account's identity."""
 
     settings: Mapping[str, str]
-    state: str
-    site: Mapping[str, object]  # site_fields of GET site + GET config/web
-    tags: Mapping[str, str]
-    account_identity: str | None = None  # of the storage account now; None: it does not exist
-    extra: tuple[str, ...] = ()  # phrases found elsewhere (a resource deleted)
+    site: Mapping[str, object]
+    account: str | None = None  # identity of the storage account; None: absent (or, wanted: UNKNOWN)
+
+
+@dataclass
+class Differences:
+    """What differs between what the spec wants and what ARM reports, and which of it was done by hand."""
+
+    settings: list[str] = field(default_factory=list)  # app settings (and the account) to write again
+    site: list[str] = field(default_factory=list)  # site items to write again (a PUT of the site)
+    drift: list[str] = field(default_factory=list)  # phrases for `drift: ...`
+
+    @property
+    def any(self) -> bool:
+        return bool(self.settings or self.site or self.drift)
 
 
 def _names(names: list[str], one: str, many: str) -> str:
     return f"{one if len(names) == 1 else many} {', '.join(sorted(names))}"
 
 
-def site_drift(want: Wanted, actual: Actual) -> list[str]:
-    """Phrases for `drift: ...`: what differs from what deploy set, when the spec has not changed since."""
-    prints = recorded(actual.tags)
-    secrets = sorted(want.secrets)
-    deleted = [n for n in [*want.settings, *secrets] if n not in actual.settings]
-    changed = [n for n, v in want.settings.items() if n in actual.settings and actual.settings[n] != v]
-    if prints is not None:  # recorded: a secret setting unlike its fingerprint was edited by hand
-        changed += [n for n in secrets if n in actual.settings and fingerprint(n, actual.settings[n]) not in prints]
-    out = list(actual.extra)
-    if prints is not None and actual.account_identity is not None and \
-            fingerprint(STORAGE_ACCOUNT, actual.account_identity) not in prints:
-        out.append("the storage account was recreated outside multicloud (new keys)")
+def compare(record: core.Record, want: View, now: View, secrets: Iterable[str],
+            extra: Iterable[str] = ()) -> Differences:
+    """Items that differ, and (with a record) the drift phrases for those that differ from their record."""
+    known = record.recorded
+    out = Differences(drift=list(extra))
+    secret = set(secrets)
+
+    def hand(kind: str, key: str, wanted: Mapping[str, object], current: Mapping[str, object]) -> bool:
+        return Drift(kind, known, items(current), items(wanted)).label(key, key).startswith("drift: ")
+
+    changed: list[str] = []
+    deleted: list[str] = []
+    for name, value in want.settings.items():
+        current = now.settings.get(name)
+        if name in secret:  # the value is not known here: as recorded, or (no record) present, is as wanted
+            by_hand = hand(SETTING, name, {name: UNKNOWN}, {name: current} if current is not None else {})
+            differs = current is None or by_hand
+        else:
+            differs = current != value
+            by_hand = differs and hand(SETTING, name, {name: value}, {name: current} if current is not None else {})
+        if differs:
+            out.settings.append(name)
+        if by_hand:
+            (changed if current is not None else deleted).append(name)
+    if now.account is not None and hand(ACCOUNT, ACCOUNT, {ACCOUNT: UNKNOWN}, {ACCOUNT: now.account}):
+        out.settings.append(ACCOUNT)
+        out.drift.append("the storage account was recreated outside multicloud (new keys)")
     if changed:
-        out.append(_names(changed, "app setting", "app settings") + " changed outside multicloud")
+        out.drift.append(_names(changed, "app setting", "app settings") + " changed outside multicloud")
     if deleted:
-        out.append(_names(deleted, "app setting", "app settings") +
-                   f" {'was' if len(deleted) == 1 else 'were'} deleted outside multicloud")
-    fields = [name for name, value in want.site.items() if actual.site.get(name) != value]
+        out.drift.append(_names(deleted, "app setting", "app settings") +
+                         f" {'was' if len(deleted) == 1 else 'were'} deleted outside multicloud")
+    fields: list[str] = []
+    tags: list[str] = []
+    stopped = False
+    for name, wanted in want.site.items():
+        reported = now.site.get(name)
+        if reported == wanted:
+            continue
+        out.site.append(name)
+        if hand(SITE, name, {name: wanted}, {name: reported} if reported is not None else {}):
+            if name == STATE:
+                stopped = True
+            elif name.startswith(TAG_ITEM):
+                tags.append(name.removeprefix(TAG_ITEM))
+            else:
+                fields.append(name)
     if fields:
-        out.append(f"{', '.join(fields)} of the function app changed outside multicloud")
-    tags = [k for k, v in want.tags.items() if actual.tags.get(k) != v]
+        out.drift.append(f"{', '.join(fields)} of the function app changed outside multicloud")
     if tags:
-        out.append(_names(tags, "tag", "tags") + " of the function app changed outside multicloud")
-    if actual.state.lower() != "running":
-        out.append(f"the function app is {actual.state}")
+        out.drift.append(_names(tags, "tag", "tags") + " of the function app changed outside multicloud")
+    if stopped:
+        out.drift.append(f"the function app is {now.site.get(STATE)}")
     return out
 
 

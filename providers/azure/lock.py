@@ -29,12 +29,12 @@ The metadata write is not conditional (ARM takes no lease id for it): a break ra
 same, already expired lock within one round trip can leave the metadata naming the wrong run (the lease
 itself stays exclusive).
 
-First deploy: the lock needs the resource group and storage account before the deploy that creates them,
-so a `deploy` creates them first, with deploy.py's own calls (same names, location, tags, properties); deploy
-then finds them in place. Other operations (remove, rollback, move) act on a deployment: with no storage
-account there is nothing deployed and they run without a lock rather than create an account to lock in.
-An account that exists without the lock container (deployed before the lock moved here) just gains it.
-`remove` deletes the account and the lock with it: from then on, until remove ends, another runner could
+First deploy: the lock needs the resource group and storage account before the deploy that creates them, so a
+`deploy` creates them first, with plan.py's bodies through apply.py's executors (same names, location, tags,
+properties); deploy then finds them in place. Other operations (remove, rollback, move) act on a deployment:
+with no storage account there is nothing deployed and they run without a lock rather than create an account to
+lock in. An account that exists without the lock container (deployed before the lock moved here) just gains
+it. `remove` deletes the account and the lock with it: from then on, until remove ends, another runner could
 take a new lock; renewing a lock whose account is gone is therefore not reported as a lock lost to someone.
 
 Permissions: the deploying identity needs, on the storage account, `Microsoft.Storage/storageAccounts/
@@ -50,8 +50,9 @@ from typing import Any
 
 from multicloud.provider import LockInfo, no_progress
 
+from .apply import create_group, create_storage_account
 from .arm import TAG_MANAGED, TAG_SERVICE, ArmSession, get_or_none
-from .deploy import create_group, create_storage_account
+from .plan import account_body, group_body
 
 LEASE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "deploy-lock.multicloud.invalid")  # fixed: same ids everywhere
 META_LOCK = "multicloud_lock"  # metadata names are C# identifiers: no dashes
@@ -168,8 +169,8 @@ def _create_store(s: ArmSession, operation: str) -> bool:
         if operation != CREATES_STORE:
             return False
         if get_or_none(s.resources.resource_groups.get, rg) is None:
-            create_group(s, no_progress)
-        create_storage_account(s, no_progress)
+            create_group(s, group_body(s), no_progress)
+        create_storage_account(s, account_body(s), no_progress)
     try:
         s.storage.blob_containers.create(rg, s.storage_account, s.lock_container,
                                          {"properties": {"metadata": _metadata(s)}})

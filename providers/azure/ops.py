@@ -1,4 +1,4 @@
-"""Day-2 operations on a deployed app: status, the platform's deployment log, and remove.
+"""Day-2 operations on a deployed app: status, the platform's deployment log, rollback and remove.
 
 `remove` deletes only what carries multicloud's ownership tags, and the resource group only when it is
 ours and nothing else is left in it.
@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from multicloud.errors import OperationError, UnsupportedError
-from multicloud.provider import FunctionStatus, LogRecord, Progress, RemoveResult, StatusReport
+from multicloud.provider import DeployResult, FunctionStatus, LogRecord, Progress, RemoveResult, StatusReport
+from multicloud.state import read_state
 
 from .app import app_model
 from .arm import TAG_CODE, ArmSession, endpoints, get_or_none, tags_of
 from .publish import deployment_log, scm_client, scm_host
+from .release import publish, recorded_previous, releases_dir, remember
 from .trigger_resources import EVENTGRID_API_VERSION, subscription_name
 
 
@@ -104,3 +106,28 @@ def remove(s: ArmSession, progress: Progress) -> RemoveResult:
 
     clear_state(s.project, "azure")
     return RemoveResult("azure", tuple(removed))
+
+
+def rollback(s: ArmSession, progress: Progress) -> DeployResult:
+    """Publish the package that ran before the current one (code only: settings stay as they are)."""
+    site = get_or_none(s.web.web_apps.get, s.resource_group, s.app_name)
+    if site is None:
+        raise OperationError(f"function app {s.app_name} does not exist", fix="deploy first")
+    previous = recorded_previous(s, site)
+    redeploy = "deploy the earlier version of the code again (multicloud deploy --target azure)"
+    if not previous:
+        raise OperationError(f"no previous release of function app {s.app_name} is known", fix=redeploy,
+                             where=s.site_id())
+    package = releases_dir(s) / f"{previous}.zip"
+    if not package.is_file():
+        raise OperationError(
+            f"the previous release {previous[:12]} of function app {s.app_name} is not on this machine: only a "
+            f"machine that deployed it keeps its package",
+            fix=f"run rollback from the checkout that deployed it, or {redeploy}", where=str(releases_dir(s)))
+    current = tags_of(site).get(TAG_CODE) or read_state(s.project, "azure").get("digest")
+    progress(f"rolling back {s.app_name} to {previous[:12]}")
+    publish(s, site, package, previous, current, progress)
+    host = str(site.default_host_name)
+    remember(s, host, previous, current, None)
+    return DeployResult("azure", previous[:12], True, endpoints(s, host),
+                        {"app": s.app_name, "resource_group": s.resource_group, "url": f"https://{host}"})

@@ -1,6 +1,6 @@
 """Code releases: publish a package (one-deploy on Flex, a package URL on Consumption), record the current
-and previous digest in the site's tags (any machine reads them), keep those packages on the machine that
-published them, and `rollback` to the previous one.
+and previous digest in the site's tags (any machine reads them), and keep those packages on the machine that
+published them, for `rollback` (ops.py).
 
 `WEBSITE_RUN_FROM_PACKAGE` holds a read-only SAS URL: it lives in app settings only, never in state or logs.
 """
@@ -8,32 +8,34 @@ published them, and `rollback` to the previous one.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from multicloud.errors import OperationError
-from multicloud.provider import DeployResult, Progress
+from multicloud.provider import Progress
 from multicloud.state import build_dir, read_state, write_state
 
-from .arm import TAG_CODE, TAG_PREVIOUS, ArmSession, endpoints, get_or_none, tags_of
+from .arm import TAG_CODE, TAG_PREVIOUS, ArmSession, tags_of
+from .drift import Record
 from .publish import publish_zip, scm_client, scm_host, upload_blob
 
 RUN_FROM_PACKAGE = "WEBSITE_RUN_FROM_PACKAGE"
 
 
 def publish(s: ArmSession, site: Any, zip_path: Path, digest: str, previous: str | None,
-            progress: Progress) -> None:
-    """Run `digest`'s package; the site's tags then say what runs and what ran before (`previous`)."""
+            progress: Progress, tags: dict[str, str] | None = None) -> None:
+    """Run `digest`'s package; the site's tags then say what runs and what ran before (`previous`), merged
+    with `tags` (the drift record, when the code step carries it)."""
     if s.settings.plan == "flex":
         client = scm_client(s.credential, s.arm_scope, scm_host(site, s.app_name))
         publish_zip(client, zip_path, progress)
     else:
         _run_from_package_url(s, zip_path, digest, progress)
-    tags = {TAG_CODE: digest, TAG_PREVIOUS: previous or ""}
+    merged = {**(tags or {}), TAG_CODE: digest, TAG_PREVIOUS: previous or ""}
     s.resources.tags.begin_update_at_scope(
-        s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": tags}}).result()
+        s.site_id().lstrip("/"), {"operation": "Merge", "properties": {"tags": merged}}).result()
 
 
 def package_drift(s: ArmSession, settings: dict[str, str], digest: str) -> str:
@@ -80,43 +82,24 @@ def _run_from_package_url(s: ArmSession, zip_path: Path, digest: str, progress: 
     s.web.web_apps.sync_function_triggers(rg, s.app_name)
 
 
-def _releases(s: ArmSession) -> Path:
+def releases_dir(s: ArmSession) -> Path:
     return build_dir(s.project, "azure") / "releases"
 
 
-def remember(s: ArmSession, host: str, digest: str, previous: str | None, zip_path: Path | None) -> None:
-    """State (a cache): what runs now and what ran before; keep those two packages for `rollback`."""
-    releases = _releases(s)
+def remember(s: ArmSession, host: str, digest: str, previous: str | None, zip_path: Path | None,
+             tags: Mapping[str, str] | None = None) -> None:
+    """State (a cache): what runs now and what ran before, and the drift record the site's `tags` hold (for
+    when the site is gone); keep those two packages for `rollback`."""
+    releases = releases_dir(s)
     releases.mkdir(parents=True, exist_ok=True)
     if zip_path is not None and not (releases / f"{digest}.zip").exists():
         shutil.copyfile(zip_path, releases / f"{digest}.zip")
     for old in releases.glob("*.zip"):
         if old.stem not in (digest, previous):
             old.unlink()
+    state = read_state(s.project, "azure")
+    record = Record.of(tags, None).recorded if tags is not None else None
+    text = " ".join(f"{k}={v}" for k, v in sorted(record.items())) if record else state.get("record")
     write_state(s.project, "azure", {"app": s.app_name, "resource_group": s.resource_group, "host": host,
-                                     "digest": digest, "previous": previous, "subscription": s.subscription_id})
-
-
-def rollback(s: ArmSession, progress: Progress) -> DeployResult:
-    """Publish the package that ran before the current one (code only: settings stay as they are)."""
-    site = get_or_none(s.web.web_apps.get, s.resource_group, s.app_name)
-    if site is None:
-        raise OperationError(f"function app {s.app_name} does not exist", fix="deploy first")
-    previous = recorded_previous(s, site)
-    redeploy = "deploy the earlier version of the code again (multicloud deploy --target azure)"
-    if not previous:
-        raise OperationError(f"no previous release of function app {s.app_name} is known", fix=redeploy,
-                             where=s.site_id())
-    package = _releases(s) / f"{previous}.zip"
-    if not package.is_file():
-        raise OperationError(
-            f"the previous release {previous[:12]} of function app {s.app_name} is not on this machine: only a "
-            f"machine that deployed it keeps its package",
-            fix=f"run rollback from the checkout that deployed it, or {redeploy}", where=str(_releases(s)))
-    current = tags_of(site).get(TAG_CODE) or read_state(s.project, "azure").get("digest")
-    progress(f"rolling back {s.app_name} to {previous[:12]}")
-    publish(s, site, package, previous, current, progress)
-    host = str(site.default_host_name)
-    remember(s, host, previous, current, None)
-    return DeployResult("azure", previous[:12], True, endpoints(s, host),
-                        {"app": s.app_name, "resource_group": s.resource_group, "url": f"https://{host}"})
+                                     "digest": digest, "previous": previous, "subscription": s.subscription_id,
+                                     "record": text})

@@ -1,10 +1,12 @@
-"""Resources the triggers need besides the app: blob containers and queues in the app's storage account,
-and on Flex one Event Grid subscription per blob trigger (Flex runs only the Event Grid blob trigger).
+"""Resources the triggers need besides the app, as data for the planner (plan.py): blob containers and queues
+in the app's storage account, and on Flex one Event Grid subscription per blob trigger (Flex runs only the
+Event Grid blob trigger), which `subscribe_blob_triggers` makes (apply.py's executor).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from multicloud.provider import Progress
 from multicloud.spec.models import QueueTrigger, StorageTrigger
@@ -28,14 +30,6 @@ def trigger_storage(s: ArmSession) -> tuple[list[str], list[str]]:
     return containers, queues
 
 
-def create_trigger_storage(s: ArmSession, containers: list[str], queues: list[str]) -> None:
-    rg, acct = s.resource_group, s.storage_account
-    for bucket in containers:
-        s.storage.blob_containers.create(rg, acct, bucket, {"properties": {}})
-    for queue in queues:
-        s.storage.queue.create(rg, acct, queue, {"properties": {}})
-
-
 def blob_subscriptions(s: ArmSession, model: AppModel) -> list[dict[str, str]]:
     """On Flex, the Event Grid subscription each blob trigger needs (plain data: a planned step's args)."""
     if s.settings.plan != "flex":
@@ -54,7 +48,7 @@ def subscription_id(s: ArmSession, function: str) -> str:
     return f"{account_id}/providers/Microsoft.EventGrid/eventSubscriptions/{subscription_name(function)}"
 
 
-def subscribe_blob_triggers(s: ArmSession, blobs: list[dict[str, str]], host: str,
+def subscribe_blob_triggers(s: ArmSession, blobs: list[Mapping[str, str]], host: str,
                             progress: Progress) -> dict[str, str]:
     """Flex runs only the Event Grid blob trigger: subscribe each one to BlobCreated on its container.
 
@@ -77,12 +71,18 @@ def subscribe_blob_triggers(s: ArmSession, blobs: list[dict[str, str]], host: st
             subscription_id(s, name).lstrip("/"),
             {"properties": {
                 "destination": {"endpointType": "WebHook", "properties": {"endpointUrl": url}},
-                "filter": {"includedEventTypes": ["Microsoft.Storage.BlobCreated"],
-                           "subjectBeginsWith": f"/blobServices/default/containers/{bucket}/blobs/{blob['prefix']}",
-                           "subjectEndsWith": blob["suffix"]},
+                "filter": subscription_filter(blob),
                 "eventDeliverySchema": "EventGridSchema"}},
             api_version=EVENTGRID_API_VERSION).result()
     return {}
+
+
+def subscription_filter(blob: Mapping[str, str]) -> dict[str, object]:
+    """The subscription's filter: what the plan compares with what ARM reports (the webhook URL carries a
+    key, which ARM never reports back)."""
+    return {"includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+            "subjectBeginsWith": f"/blobServices/default/containers/{blob['bucket']}/blobs/{blob['prefix']}",
+            "subjectEndsWith": blob["suffix"]}
 
 
 def subscription_name(name: str) -> str:

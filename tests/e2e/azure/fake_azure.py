@@ -339,24 +339,66 @@ class FakeAzure:
         return 200, {}, answer
 
     def _queue(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """Queue - Create (PUT), Get, Delete (204, as documented, whether it existed or not). With
+        `queue_service`, the queue is made and deleted in Azurite too, so the app's AzureWebJobsStorage
+        reaches real queues."""
         self._found(path.split("/queueServices/")[0])
+        if method == "GET":
+            return self._found(path, "QueueNotFound")
+        if method == "DELETE":
+            self.resources.pop(path.lower(), None)
+            self._azurite_queue(path, create=False)
+            return 204, {}, None
         if method != "PUT":
             raise Reject(405, "MethodNotAllowed", method)
-        if self.queue_service is not None:
-            from azure.core.exceptions import ResourceExistsError
-            from azure.storage.queue import QueueClient
-
-            account = path.split("/storageAccounts/")[1].split("/")[0]
-            url, key = self.queue_service
-            try:
-                QueueClient(f"{url}/{account}", path.rsplit("/", 1)[1],
-                            credential={"account_name": account, "account_key": key}).create_queue()
-            except ResourceExistsError:
-                pass
+        self._azurite_queue(path, create=True)
         return 200, {}, self._store(path, "Microsoft.Storage/storageAccounts/queueServices/queues", body or {})
+
+    def _azurite_queue(self, path: str, *, create: bool) -> None:
+        if self.queue_service is None:
+            return
+        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+        from azure.storage.queue import QueueClient
+
+        account = path.split("/storageAccounts/")[1].split("/")[0]
+        url, key = self.queue_service
+        client = QueueClient(f"{url}/{account}", path.rsplit("/", 1)[1],
+                             credential={"account_name": account, "account_key": key})
+        try:
+            client.create_queue() if create else client.delete_queue()
+        except (ResourceExistsError, ResourceNotFoundError):
+            pass
+
+    def _list(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """The List operations of the sub-resources (Queue - List, Event Hubs - List By Namespace, Consumer
+        Groups - List By Event Hub, Event Subscriptions - List By Resource): `{"value": [...]}` of the direct
+        children of the parent, which must exist (a 404 naming it otherwise)."""
+        if method != "GET":
+            raise Reject(405, "MethodNotAllowed", method)
+        low = path.lower()
+        parent = re.sub(r"/(queueservices/default/queues|eventhubs|consumergroups|providers/microsoft\.eventgrid/"
+                        r"eventsubscriptions)$", "", low)
+        self._found(parent)
+        items = [self._reported(doc) for key, doc in self.resources.items()
+                 if key.startswith(low + "/") and "/" not in key[len(low) + 1:]]
+        return 200, {}, {"value": items}
+
+    def _reported(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A resource as GET answers it: an Event Grid webhook reports `endpointBaseUrl`, never the URL
+        with its key (`endpointUrl`, write-only in ARM)."""
+        if doc.get("type") != "Microsoft.EventGrid/eventSubscriptions":
+            return doc
+        props = json.loads(json.dumps(doc["properties"]))
+        dest = props.get("destination", {}).get("properties", {})
+        url = dest.pop("endpointUrl", None)
+        if url is not None:
+            dest["endpointBaseUrl"] = url.split("?", 1)[0]
+        return {**doc, "properties": props}
 
     def _event_subscription(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
         self._found(path.split("/providers/Microsoft.EventGrid/")[0])
+        if method == "GET":
+            return 200, {}, self._reported(self._found(path)[2])
         if method == "DELETE":
             self._found(path)
             del self.resources[path.lower()]
@@ -529,12 +571,24 @@ class FakeAzure:
         raise Reject(405, "MethodNotAllowed", method)
 
     def _hub(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """Event Hubs - Create Or Update, Get, Delete (its consumer groups go with it; 204 when absent)."""
         self._found(path.split("/eventhubs/")[0])
+        if method == "GET":
+            return self._found(path)
+        if method == "DELETE":
+            existed = self.get(path) is not None
+            self._delete_tree(path)
+            return (200 if existed else 204), {}, None
         _require(body, "properties")
         return 200, {}, self._store(path, "Microsoft.EventHub/namespaces/eventhubs", body)
 
     def _consumer_group(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
+        """Consumer Groups - Create Or Update, Get, Delete (204 when absent); the hub must exist."""
         self._found(path.split("/consumergroups/")[0])
+        if method == "GET":
+            return self._found(path)
+        if method == "DELETE":
+            return (200 if self.resources.pop(path.lower(), None) is not None else 204), {}, None
         return 200, {}, self._store(path, "Microsoft.EventHub/namespaces/eventhubs/consumergroups", body or {})
 
     def _eh_keys(self, method: str, path: str, body: Any) -> tuple[int, dict, Any]:
@@ -556,6 +610,11 @@ class FakeAzure:
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/blobservices/default/containers/[^/]+/lease",
          _container_lease),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/queueservices/default/queues/[^/]+", _queue),
+        (r"/providers/microsoft\.storage/storageaccounts/[^/]+/queueservices/default/queues", _list),
+        (r"/providers/microsoft\.storage/storageaccounts/[^/]+/providers/microsoft\.eventgrid/eventsubscriptions",
+         _list),
+        (r"/providers/microsoft\.eventhub/namespaces/[^/]+/eventhubs", _list),
+        (r"/providers/microsoft\.eventhub/namespaces/[^/]+/eventhubs/[^/]+/consumergroups", _list),
         (r"/providers/microsoft\.storage/storageaccounts/[^/]+/providers/microsoft\.eventgrid/eventsubscriptions/[^/]+",
          _event_subscription),
         (r"/providers/microsoft\.web/serverfarms/[^/]+", _plan),

@@ -3,7 +3,7 @@ machines, no file in common) converge, against the labelled FAKE of ARM and the 
 not Azure) whose fake Functions host runs the published package.
 
 Runner 2, with no `.multicloud/` folder, plans a no-op against what runner 1 deployed (the site's
-`multicloud-config`/`multicloud-code` tags) and redeploys nothing; when runner 2 ships a change, runner 1's
+`multicloud-record`/`multicloud-code` tags) and redeploys nothing; when runner 2 ships a change, runner 1's
 stale local cache does not hide it. Rollback goes to the release the site's tags name as previous; its package
 is kept only by a machine that deployed it, and any other checkout says so.
 """

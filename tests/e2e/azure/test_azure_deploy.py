@@ -28,7 +28,14 @@ def test_first_deploy_creates_everything_then_redeploy_is_a_noop(fake: FakeAzure
     prov = provider(service)
     build = prov.build(service.parent / ".multicloud" / "build" / "azure")
     plan = prov.plan(build)
-    assert [c.action for c in plan.changes] == ["create"] * 5 + ["update"]
+    assert [(c.action, c.resource) for c in plan.changes if c.kind != "storage account"] == [
+        ("create", "resource group orders-rg"), ("create", f"blob container {prov.session().deploy_container}"),
+        ("create", f"event hubs namespace {prov.session().eventhub_namespace}"), ("create", "event hub clicks"),
+        ("create", "consumer group clicks/analytics"), ("create", f"plan {prov.session().plan_name}"),
+        ("create", f"function app {prov.session().app_name}"), ("create", "blob container uploads"),
+        ("create", "storage queue orders-in"), ("create", "storage queue orders-in-poison"), ("update", "code"),
+        ("create", "event grid subscription worker-storage"),
+        ("update", f"drift record {prov.session().app_name}")]  # one step per resource, in apply order
     result = prov.deploy(build)
     assert result.changed
 

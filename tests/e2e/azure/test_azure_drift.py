@@ -32,6 +32,9 @@ def deploy(spec: Path) -> AzureProvider:
     return prov
 
 
+RECORD = "the connection strings set again"  # the drift record's step after a step that sets app settings
+
+
 def pending(fake: FakeAzure, spec: Path) -> dict[str, Change]:
     """The plan's changes by kind of resource ("function app", "plan", "code", ...); asserts it wrote nothing."""
     prov = provider(spec)
@@ -62,7 +65,8 @@ def test_settings_changed_by_hand_and_a_stopped_app_are_drift(fake: FakeAzure, s
     drift = pending(fake, service)
     assert drift == {"function app": Change("update", f"function app {app}", (
         "drift: app settings AzureWebJobsStorage, GREETING changed outside multicloud; app setting API_KEY was "
-        "deleted outside multicloud; the function app is Stopped"))}
+        "deleted outside multicloud; the function app is Stopped")),
+        "drift record": Change("update", f"drift record {app}", RECORD)}
     assert "HANDKEY" not in repr(drift) and "edited by hand" not in repr(drift)  # names only, never values
     assert pending(fake, fresh_checkout(service, tmp_path / "runner-2")) == drift  # the record is on the site
 
@@ -86,7 +90,8 @@ def test_site_configuration_and_tags_changed_by_hand_are_drift(fake: FakeAzure, 
 
     assert pending(fake, service) == {"function app": Change("update", f"function app {app}", (
         "drift: httpsOnly, minTlsVersion, ftpsState, maximum instance count of the function app changed outside "
-        "multicloud; tag multicloud-service of the function app changed outside multicloud"))}
+        "multicloud; tag multicloud-service of the function app changed outside multicloud")),
+        "drift record": Change("update", f"drift record {app}", RECORD)}
 
     deploy(service)
     site = fake.get(s.site_id())
@@ -101,8 +106,8 @@ def test_a_spec_change_is_a_plain_update(fake: FakeAzure, service: Path) -> None
     s = deploy(service).session()
     service.write_text(service.read_text().replace("GREETING: hello", "GREETING: bonjour"))
     drift = pending(fake, service)
-    assert list(drift) == ["function app"] and drift["function app"].action == "update"
-    assert "drift" not in drift["function app"].detail and "GREETING" in drift["function app"].detail
+    assert list(drift) == ["app settings", "drift record"] and drift["app settings"].action == "update"  # no PUT
+    assert "drift" not in drift["app settings"].detail and "GREETING" in drift["app settings"].detail
     deploy(service)
     assert fake.app_settings[s.site_id().lower()]["GREETING"] == "bonjour"
     assert pending(fake, service) == {}
@@ -144,18 +149,25 @@ def test_consumption_package_setting_and_runtime_changed_by_hand(fake: FakeAzure
 
 
 def test_resources_deleted_by_hand_are_recreated(signed_in: FakeAzure, service: Path, tmp_path: Path) -> None:
-    """The storage account (the app's connection strings and deploy lock live there), then the app itself."""
+    """The storage account (the app's connection strings, its containers, queues and Event Grid subscriptions,
+    the deploy lock live there), then the app itself."""
     fake = signed_in
     s = deploy(service).session()
     rg, account, app = s.resource_group, s.storage_account, s.app_name
     s.storage.storage_accounts.delete(rg, account)
 
     drift = pending(fake, service)
-    assert drift == {
-        "storage account": Change("create", f"storage account {account}",
-                                  "drift: the storage account was deleted outside multicloud"),
-        "function app": Change("update", f"function app {app}",
-                               f"drift: storage account {account} was deleted outside multicloud (new keys)")}
+    gone = "was deleted outside multicloud"
+    assert drift == {  # by kind: the last of each (the account's containers, queues and subscriptions went too)
+        "storage account": Change("create", f"storage account {account}", f"drift: the storage account {gone}"),
+        "app settings": Change("update", f"app settings {app}",
+                               f"drift: storage account {account} {gone} (new keys)"),
+        "blob container": Change("create", "blob container uploads", f"drift: blob container uploads {gone}"),
+        "storage queue": Change("create", "storage queue orders-in-poison",
+                                f"drift: storage queue orders-in-poison {gone}"),
+        "event grid subscription": Change("create", "event grid subscription worker-storage",
+                                          f"drift: event grid subscription worker-storage {gone}"),
+        "drift record": Change("update", f"drift record {app}", RECORD)}
     assert pending(fake, fresh_checkout(service, tmp_path / "runner-2")) == drift
 
     # the deploy lock recreates the account before deploy reads ARM: its new keys must still reach the app
