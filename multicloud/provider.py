@@ -11,7 +11,6 @@ Providers import their cloud SDK lazily, inside hooks, so `multicloud --help` an
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
@@ -270,7 +269,7 @@ class Provider(Generic[S]):
     `settings_class = AwsSettings` makes `self.settings` an `AwsSettings` everywhere, checked once here."""
 
     name: ClassVar[str]
-    #: The model of `targets.<name>` in the spec (multicloud/spec/targets/<name>.py).
+    #: The model of `targets.<name>` in the spec (providers/<name>/settings.py).
     settings_class: ClassVar[type[BaseModel]] = BaseModel
     #: The pip extra that brings this target's SDK (multicloud.extras), None when it needs none.
     extra: ClassVar[str | None] = None
@@ -480,55 +479,28 @@ class Provider(Generic[S]):
     def _purge_dead_letters(self, queue: str, ids: tuple[str, ...] | None) -> DeadLetterAction:
         raise self._unsupported("dead-letters --purge")
 
-    # Locks: by default a file beside the spec, created atomically (O_EXCL). That serialises deploys
-    # from one machine only; targets that can store the lock with the deployment (a tag, a parameter,
-    # a lease, a named container) override these hooks so runners on different machines exclude each
-    # other. Contract: acquire is atomic (None: taken, else the holder); renew and release act only
-    # while `info.owner` holds the lock; break with `expected` removes only that exact lock.
-    def _lock_path(self) -> Path:
-        return self.project.root / ".multicloud" / "locks" / f"{self.name}.lock"
-
+    # Locks: by default a file beside the spec (multicloud/file_lock.py says when that is enough); targets
+    # that can store the lock with the deployment (a tag, a parameter, a lease, a named container) override
+    # these hooks so runners on different machines exclude each other. Contract: see multicloud.locking.
     def _acquire_lock(self, info: LockInfo) -> LockInfo | None:
-        path = self._lock_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            return self._lock_holder(path)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(info.to_json())
-        return None
+        from multicloud.file_lock import lock_file
+
+        return lock_file(self.project.root, self.name).acquire(info)
 
     def _renew_lock(self, info: LockInfo) -> bool:
-        path = self._lock_path()
-        if not path.exists() or self._lock_holder(path).owner != info.owner:
-            return False
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(info.to_json())
-        os.replace(tmp, path)  # atomic: a reader sees the old or the new holder, never half a file
-        return True
+        from multicloud.file_lock import lock_file
+
+        return lock_file(self.project.root, self.name).renew(info)
 
     def _release_lock(self, info: LockInfo) -> None:
-        path = self._lock_path()
-        if path.exists() and self._lock_holder(path).owner == info.owner:
-            path.unlink(missing_ok=True)
+        from multicloud.file_lock import lock_file
+
+        lock_file(self.project.root, self.name).release(info)
 
     def _break_lock(self, expected: LockInfo | None = None) -> LockInfo | None:
-        path = self._lock_path()
-        if not path.exists():
-            return None
-        holder = self._lock_holder(path)
-        if expected is not None and holder != expected:
-            return None
-        path.unlink(missing_ok=True)
-        return holder
+        from multicloud.file_lock import lock_file
 
-    @staticmethod
-    def _lock_holder(path: Path) -> LockInfo:
-        try:
-            return LockInfo.from_json(path.read_text())
-        except (OSError, ValueError, KeyError):
-            return LockInfo.unknown("unreadable lock file")
+        return lock_file(self.project.root, self.name).break_lock(expected)
 
     def translate_error(self, exc: Exception) -> MulticloudError | None:
         """Map an SDK exception to a clear error with a fix; None leaves it alone (a bug: traceback)."""

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from multicloud.capabilities import CAPABILITIES
+from multicloud.capabilities import limits as capability_row
 from multicloud.errors import Location, SpecError
 from multicloud.spec.models import APP_STYLES, PUBLIC_TARGETS, Function, HttpTrigger, Spec
 from multicloud.spec.secrets import SECRET_SCHEMES, ref_for, scheme_of
@@ -166,7 +166,7 @@ def _check_routes(spec: Spec, locate: Locate) -> list[SpecError]:
 
 def check_target(spec: Spec, target: str, locate: Locate) -> list[SpecError]:
     """What the spec asks for that `target` cannot do."""
-    limits = CAPABILITIES[target]
+    limits = capability_row(target)
     errors = _check_placement(spec, target, locate)
     if errors:
         return errors

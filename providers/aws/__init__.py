@@ -1,10 +1,13 @@
 """The `aws` target: AWS Lambda through boto3.
 
-Small modules, one job each: `build` (deterministic zip), `iam` (least-privilege roles), `function`
-(code, version, `live` alias), `triggers` (URL/HTTP API, schedules, SQS/Kinesis, S3), `deploy` (plan), `apply`
-(the executor table), `events` (native sample events for invoke), `ops` (invoke, logs, status, remove, rollback),
-`export` (SAM template), `redrive` (dead-letter queues), `messages` (send, pending, dead letters), `errors`
-(AWS errors -> multicloud errors). boto3 loads lazily inside hooks.
+Small modules, one job each, the same names as every provider: `settings` (targets.aws), `capabilities`
+(its row), `build` (deterministic zip), `plan` (the steps, from the spec and what AWS reports), `apply` (the
+executor table that runs them), `ops` (invoke, status, remove, rollback), `lock` (an SSM parameter),
+`drift` (the record of what the last deploy set), `errors` (AWS errors -> multicloud errors). AWS's own:
+`iam` (least-privilege roles), `function` (code, version, `live` alias), `triggers` (URL/HTTP API,
+schedules, SQS/Kinesis, S3), `events` (native sample events for invoke), `logs`, `invocations`, `export`
+(SAM template), `redrive` (dead-letter queues), `messages` (send, pending, dead letters). boto3 loads lazily
+inside hooks.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from multicloud.provider import (
     SendResult,
     StatusReport,
 )
-from multicloud.spec.targets.aws import AwsSettings
+
+from .settings import AwsSettings
 
 if TYPE_CHECKING:
     from .clients import Aws
@@ -67,14 +71,14 @@ class AwsProvider(Provider[AwsSettings]):
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
         from multicloud.state import build_dir
 
-        from .deploy import plan
+        from .plan import plan
 
         if build is None:
             build = self._build(build_dir(self.project, "aws"), progress)
         return plan(self.aws, self.project, self.settings, build, progress)
 
     def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
-        from .deploy import apply
+        from .apply import apply
 
         return apply(self.aws, self.project, self.settings, plan, build, progress)
 

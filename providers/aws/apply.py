@@ -1,5 +1,6 @@
-"""Apply: the executor table. Each planned step names one entry of `OPS` and carries its arguments as
-plain data; applying a plan runs the steps in order through this table and makes no other write.
+"""Apply: the executor table, and `apply`, which runs a plan through it. Each planned step names one
+entry of `OPS` and carries its arguments as plain data; applying a plan runs the steps in order through
+this table and makes no other write.
 
 Most entries are one SDK call (`"lambda:AddPermission"`: service and API operation, arguments passed
 as they are). A few are small typed executors for what one resource needs in one go (create a function
@@ -18,10 +19,14 @@ from typing import Any
 
 from multicloud.errors import OperationError
 from multicloud.plan import Step
-from multicloud.provider import Progress
+from multicloud.project import Project
+from multicloud.provider import BuildResult, DeployResult, Endpoint, Plan, Progress
+from multicloud.state import read_state, write_state
 
+from . import drift
 from .clients import Aws
 from .context import error_code, is_ref
+from .settings import AwsSettings
 
 WAIT = {"Delay": 1, "MaxAttempts": 300}
 Args = dict[str, Any]
@@ -210,3 +215,25 @@ def apply_steps(aws: Aws, steps: tuple[Step, ...], progress: Progress) -> dict[s
         if step.op:
             execute(aws, step, outputs, progress)
     return outputs
+
+
+def apply(aws: Aws, project: Project, settings: AwsSettings, plan: Plan, build: BuildResult, progress: Progress
+          ) -> DeployResult:
+    """Run exactly the plan's steps, then record what they made (state cache) and report it."""
+    outputs = apply_steps(aws, plan.steps, progress)
+    facts = resolve(dict(plan.memo["facts"]), outputs)
+    for f in facts.values():
+        f["fingerprints"] = drift.Record.value_of(f["fingerprints"])
+    endpoints = [Endpoint(fn, str(resolve(url, outputs)), auth)  # type: ignore[arg-type]
+                 for fn, url, auth in plan.memo["endpoints"]]
+    changed = plan.has_changes
+    state = read_state(project, "aws")
+    if changed or state.get("digest") != build.digest:
+        write_state(project, "aws", {"digest": build.digest, "region": aws.region, "stage": settings.stage,
+                                     "functions": facts})
+    versions = {name: str(f["version"]) for name, f in facts.items()}
+    return DeployResult(
+        target="aws", version=build.digest[:12], changed=changed, endpoints=tuple(endpoints),
+        details={f"{name}.version": v for name, v in versions.items()}
+        | {"changes": str(sum(c.action != "noop" for c in plan.steps))},
+    )

@@ -19,10 +19,10 @@ from multicloud.project import Project
 from multicloud.provider import Artifact, BuildResult, Progress
 from multicloud.render import render
 from multicloud.requirements import read_requirements
-from multicloud.spec.targets.aws import AwsSettings
 from multicloud.vendor import artifact_files
 
 from .names import ENTRY_MODULE, Names
+from .settings import AwsSettings
 
 MB = 1024 * 1024
 DIRECT_UPLOAD_LIMIT = 50 * MB  # zipped, CreateFunction/UpdateFunctionCode with ZipFile

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from multicloud.plan import Step
 from multicloud.provider import Progress
-from multicloud.spec.targets.aws import AwsSettings
 
 from .clients import Aws
+from .settings import AwsSettings
 
 Value = str | dict[str, Any]  # a value known at plan time, or a reference (`ref`) to one a step produces
 

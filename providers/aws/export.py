@@ -20,11 +20,11 @@ import yaml
 
 from multicloud.errors import UnsupportedError
 from multicloud.project import Project, ResolvedFunction
-from multicloud.spec.targets.aws import AwsSettings
 from multicloud.state import build_dir
 
 from .build import PACKAGE
 from .names import ALIAS, SECRETS_ENV, Names
+from .settings import AwsSettings
 from .triggers import S3_EVENTS, STARTING, schedule_expression
 
 FORMATS = ("sam",)

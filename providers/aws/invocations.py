@@ -17,11 +17,11 @@ from typing import Any
 
 from multicloud.project import Project
 from multicloud.provider import Invocation
-from multicloud.spec.targets.aws import AwsSettings
 
 from .clients import Aws
 from .context import is_not_found
 from .names import Names
+from .settings import AwsSettings
 
 START = re.compile(r"^START RequestId: (\S+)")
 END = re.compile(r"^END RequestId: (\S+)")

@@ -14,9 +14,9 @@ import re
 
 from multicloud.errors import SpecError
 from multicloud.project import Project
-from multicloud.spec.targets.aws import AwsSettings
 
 from .names import SECRETS_ENV, Names
+from .settings import AwsSettings
 from .triggers import schedule_expression
 
 #: set by the Lambda runtime; CreateFunction/UpdateFunctionConfiguration refuse them

@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 
 from multicloud.project import Project
 from multicloud.provider import LogRecord
-from multicloud.spec.targets.aws import AwsSettings
 
 from .clients import Aws
 from .context import is_not_found
 from .names import Names
+from .settings import AwsSettings
 
 POLL_SECONDS = 1.0
 

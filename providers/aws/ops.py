@@ -17,7 +17,6 @@ from multicloud.provider import (
     RemoveResult,
     StatusReport,
 )
-from multicloud.spec.targets.aws import AwsSettings
 from multicloud.state import clear_state, read_state
 
 from . import function as fnmod
@@ -26,6 +25,7 @@ from .clients import Aws
 from .context import Run, is_not_found
 from .events import sample_event
 from .names import ALIAS, TAG_SERVICE, TAG_STAGE, Names
+from .settings import AwsSettings
 
 
 def _run(aws: Aws, project: Project, settings: AwsSettings, progress: Progress) -> Run:

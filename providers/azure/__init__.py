@@ -42,7 +42,8 @@ from multicloud.provider import (
     SendResult,
     StatusReport,
 )
-from multicloud.spec.targets.azure import AzureSettings
+
+from .settings import AzureSettings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

@@ -16,8 +16,8 @@ from multicloud.project import Project, ResolvedFunction
 from multicloud.render import render
 from multicloud.requirements import package_name, read_requirements
 from multicloud.spec.secrets import scheme_of
-from multicloud.spec.targets.azure import AzureSettings
 
+from .settings import AzureSettings
 from .triggers import AzureFunction, azure_functions, host_extensions
 
 GENERATED = ("function_app.py", "host.json", "requirements.txt", ".funcignore")

@@ -17,9 +17,9 @@ from multicloud.errors import UsageError
 from multicloud.project import Project
 from multicloud.provider import Endpoint
 from multicloud.spec.models import HttpTrigger
-from multicloud.spec.targets.azure import AzureSettings
 
 from .app import settings_of
+from .settings import AzureSettings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential

@@ -35,8 +35,9 @@ from multicloud.provider import (
     StatusReport,
     Step,
 )
-from multicloud.spec.targets import DockerSettings
 from multicloud.state import clear_state, read_state, write_state
+
+from .settings import DockerSettings
 
 IMAGES_FILE = "docker-images.json"
 

@@ -31,12 +31,12 @@ from multicloud.errors import OperationError
 from multicloud.private_runtime import BrokerAccess
 from multicloud.project import Project
 from multicloud.provider import Progress
-from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
 from . import hardening
 from .broker_image import ensure_broker_image
 from .context import SECRETS_DIR
+from .settings import DockerSettings
 
 CONFIG_DIR = "/run/multicloud/broker"
 CONFIG_FILE = "nats.conf"

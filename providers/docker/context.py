@@ -26,10 +26,10 @@ from multicloud.private_runtime import BrokerAccess
 from multicloud.project import Project
 from multicloud.provider import Progress
 from multicloud.render import render
-from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
 from .runtime_deps import server_files
+from .settings import DockerSettings
 
 ROOT = "/opt/multicloud"
 SECRETS_DIR = "/run/multicloud/secrets"

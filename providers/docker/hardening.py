@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from multicloud.project import Project
-from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
+from .settings import DockerSettings
 
 SECOND = 1_000_000_000
 SCRATCH = "/tmp"

@@ -17,9 +17,9 @@ from urllib.parse import urlencode, urlsplit
 from multicloud.errors import OperationError
 from multicloud.project import Project
 from multicloud.provider import InvokeRequest, InvokeResult
-from multicloud.spec.targets import DockerSettings
 
 from .refs import resolve_host_ref
+from .settings import DockerSettings
 
 EVENT_TYPES = {
     "schedule": "io.multicloud.schedule.fired",

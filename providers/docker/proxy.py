@@ -22,9 +22,9 @@ from typing import Any
 from multicloud.errors import OperationError
 from multicloud.project import Project
 from multicloud.render import render
-from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
+from .settings import DockerSettings
 
 SLOTS = ("blue", "green")
 ADMIN_PORT = 9999

@@ -24,7 +24,6 @@ from multicloud.errors import OperationError
 from multicloud.private_runtime import warn_short_secrets
 from multicloud.project import Project
 from multicloud.provider import FunctionStatus, LogRecord, Progress, StatusReport
-from multicloud.spec.targets import DockerSettings
 
 from . import engine as eng
 from . import hardening, proxy
@@ -32,6 +31,7 @@ from .broker import SingleBroker, mounted_passwords
 from .broker_image import ensure_broker_image
 from .context import secret_files
 from .refs import resolve_host_ref
+from .settings import DockerSettings
 
 
 @dataclass(frozen=True)

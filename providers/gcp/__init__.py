@@ -1,9 +1,13 @@
 """The `gcp` target: Google Cloud Functions (gen2), Eventarc triggers and Cloud Scheduler.
 
-build (render + zip) -> plan (read the functions back, diff field by field) -> deploy (upload, create or
-patch with an update mask, wait on the operation, then IAM and Scheduler). google-cloud-functions and
-google-cloud-scheduler are imported lazily, inside the hooks, by `clients.py`. The deploy lock is a Cloud
-Storage object (`lock.py`), so runners on different machines exclude each other.
+One module per job, the same names as every provider: `settings` (targets.gcp), `capabilities` (its row),
+`build` (render + zip), `plan` (read the functions back, diff field by field: steps), `apply` (the executor
+table: upload, create or patch with an update mask, wait on the operation, then IAM and Scheduler), `ops`
+(invoke, logs, status, remove), `lock` (a Cloud Storage object, so runners on different machines exclude
+each other), `drift` (the record of what the last deploy set), `errors`. Google's own: `deployed` (this
+service's resources read back, ownership checked), `model` and `resources` (the spec as Cloud Functions
+resources), `pubsub` (send and dead letters), `clients`, `context`. google-cloud-functions and
+google-cloud-scheduler are imported lazily, inside the hooks, by `clients.py`.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from multicloud.provider import (
     SendResult,
     StatusReport,
 )
-from multicloud.spec.targets.gcp import GcpSettings
+
+from .settings import GcpSettings
 
 if TYPE_CHECKING:
-    from .deploy import Deployer
+    from .deployed import Deployed
     from .lock import LockObject
     from .pubsub import PubSub
 
@@ -57,41 +62,46 @@ class GcpProvider(Provider[GcpSettings]):
 
         return build(self.project, out_dir, progress)
 
-    def _deployer(self) -> Deployer:
+    def _deployed(self) -> Deployed:
         from .clients import GcpClients
-        from .deploy import Deployer
+        from .deployed import Deployed
 
-        return Deployer(self.project, GcpClients.from_environment(self.project))
+        return Deployed(self.project, GcpClients.from_environment(self.project))
 
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
         from multicloud.state import build_dir
 
+        from .clients import GcpClients
+        from .plan import Planner
+
         if build is None:
             build = self._build(build_dir(self.project, "gcp"), progress)
-        return self._deployer().plan(build)
+        return Planner(self.project, GcpClients.from_environment(self.project)).plan(build)
 
     def _apply(self, plan: Plan, build: BuildResult, progress: Progress) -> DeployResult:
-        return self._deployer().apply(plan, build, progress)
+        from .apply import apply
+
+        return apply(self._deployed(), plan, build, progress)
 
     def _invoke(self, request: InvokeRequest) -> InvokeResult:
         from .ops import invoke
 
-        return invoke(self._deployer(), request)
+        return invoke(self._deployed(), request)
 
     def _logs(self, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
         from .ops import logs
 
-        yield from logs(self._deployer(), function, since, follow)
+        yield from logs(self._deployed(), function, since, follow)
 
     def _status(self) -> StatusReport:
         from .ops import status
 
-        return status(self._deployer())
+        return status(self._deployed())
 
     def _remove(self, progress: Progress) -> RemoveResult:
         from .ops import remove
 
-        return remove(self._deployer(), progress)
+        return remove(self._deployed(), progress)
 
     # ---- events: Pub/Sub publish and the dead letters in <topic>-dlq (pubsub.py) -------------------
     def _pubsub(self) -> PubSub:

@@ -1,5 +1,6 @@
-"""Apply: the executor table. Each planned step names one entry of `OPS` and carries its arguments as
-plain data; applying a plan runs the steps in order through this table and makes no other write.
+"""Apply: the executor table, and `apply`, which runs a plan through it. Each planned step names one
+entry of `OPS` and carries its arguments as plain data; applying a plan runs the steps in order through
+this table and makes no other write.
 
 Each entry declares the write calls it makes, in order (`calls`, named `api:method`): tests compare them
 with the requests the labelled fake receives (tests/e2e/gcp/test_gcp_plan_apply.py). Reads (operation
@@ -21,10 +22,12 @@ from typing import Any
 
 from multicloud.errors import OperationError
 from multicloud.plan import Step
-from multicloud.provider import Progress
+from multicloud.provider import BuildResult, DeployResult, Endpoint, Plan, Progress, no_progress
+from multicloud.state import write_state
 
-from .clients import GcpClients
+from .clients import GcpClients, to_dict
 from .context import is_ref
+from .deployed import Deployed
 from .resources import INVOKER_ROLE
 
 OPERATION_TIMEOUT_S = 900
@@ -69,12 +72,6 @@ class Pending:
         if self.done is None:
             self.done = _finish(self.function_id, self.name, self.operation)
         return self.done
-
-
-def to_dict(message: Any) -> dict[str, Any]:
-    data: dict[str, Any] = type(message).to_dict(message, preserving_proto_field_name=True,
-                                                 use_integers_for_enums=False)
-    return data
 
 
 def _finish(function_id: str, name: str, op: Any) -> dict[str, Any]:
@@ -313,3 +310,16 @@ def apply_steps(target: Target, steps: tuple[Step, ...], progress: Progress) -> 
             outputs[out] = answer
     finish_all(outputs)
     return outputs
+
+
+def apply(d: Deployed, plan: Plan, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
+    """Exactly the plan's steps, then the state cache of what they made, and the report."""
+    zip_path = build.artifacts[0].path if build.artifacts else None
+    outputs = apply_steps(Target(d.clients, zip_path, d.pubsub, progress), plan.steps, progress)
+    facts = resolve(dict(plan.memo["facts"]), outputs)
+    endpoints = [Endpoint(fn, str(resolve(url, outputs)), auth) for fn, url, auth in plan.memo["endpoints"]]
+    # a cache only: plan, deploy, invoke and status read every function back from the platform
+    write_state(d.project, "gcp", {"project": d.clients.project_id, "region": d.clients.region,
+                                   "digest": build.digest, "functions": facts})
+    return DeployResult("gcp", build.digest[:12], plan.has_changes, tuple(endpoints),
+                        {"project": d.clients.project_id, "region": d.clients.region})

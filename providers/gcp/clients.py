@@ -164,3 +164,10 @@ class GcpClients:
                 where=audience,
             ) from exc
         return token
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    """A proto-plus message (what the SDK answers) as plain data, with the API's field names."""
+    data: dict[str, Any] = type(message).to_dict(message, preserving_proto_field_name=True,
+                                                 use_integers_for_enums=False)
+    return data

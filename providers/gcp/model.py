@@ -17,7 +17,8 @@ from typing import Literal
 from multicloud.errors import Location, SpecError, SpecErrors, UnsupportedError
 from multicloud.project import Project, ResolvedFunction
 from multicloud.spec.models import HttpTrigger, QueueTrigger, ScheduleTrigger, StorageTrigger
-from multicloud.spec.targets.gcp import GcpSettings
+
+from .settings import GcpSettings
 
 Signature = Literal["http", "cloud_event"]
 

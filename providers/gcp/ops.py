@@ -30,7 +30,7 @@ from multicloud.provider import (
 from multicloud.state import clear_state
 
 from .apply import OPERATION_TIMEOUT_S
-from .deploy import Deployer
+from .deployed import Deployed
 from .model import DIRECT_EVENT_TYPE, PUBSUB_EVENT_TYPE, SCHEDULE_HEADER, CloudFunction, topic_path
 from .resources import SOURCE_LABEL, schedule_event
 
@@ -70,7 +70,7 @@ def sample_event(cf: CloudFunction, location: str, project_id: str,
     return attrs, data
 
 
-def invoke(deployer: Deployer, request: InvokeRequest) -> InvokeResult:
+def invoke(deployer: Deployed, request: InvokeRequest) -> InvokeResult:
     import requests
 
     cf = next((f for f in deployer.functions if f.function == request.function), None)
@@ -111,7 +111,7 @@ def invoke(deployer: Deployer, request: InvokeRequest) -> InvokeResult:
                         None if ok else f"HTTP {response.status_code}", ms)
 
 
-def logs(deployer: Deployer, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
+def logs(deployer: Deployed, function: str | None, since: datetime | None, follow: bool) -> Iterator[LogRecord]:
     functions = [f for f in deployer.functions if function is None or f.function == function]
     if not functions:
         raise UsageError(f"no function {function!r} on target gcp")
@@ -149,7 +149,7 @@ def _parse_time(value: object) -> datetime:
 
 
 # ---- status and remove -------------------------------------------------------------------------------
-def status(d: Deployer) -> StatusReport:
+def status(d: Deployed) -> StatusReport:
     out = []
     for cf in d.functions:
         current = d.get_function(cf)
@@ -168,7 +168,7 @@ def status(d: Deployer) -> StatusReport:
                         {"project": d.clients.project_id, "region": d.clients.region})
 
 
-def remove(d: Deployer, progress: Progress = no_progress) -> RemoveResult:
+def remove(d: Deployed, progress: Progress = no_progress) -> RemoveResult:
     removed: list[str] = []
     for job in d.owned_jobs():
         progress(f"gcp: deleting scheduler job {job['name']}")

@@ -12,10 +12,9 @@ import json
 import re
 from typing import Any
 
-from multicloud.spec.targets.gcp import GcpSettings
-
 from . import drift
 from .model import INGRESS, PUBSUB_EVENT_TYPE, SCHEDULE_HEADER, SCHEDULE_MARKER, CloudFunction, ScheduleSpec, topic_path
+from .settings import GcpSettings
 
 SOURCE_LABEL = "multicloud-source"
 MANAGED_BY = ("managed-by", "multicloud")

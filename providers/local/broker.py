@@ -27,9 +27,15 @@ from pathlib import Path
 
 from multicloud.broker.admin import BrokerAdmin
 from multicloud.broker.config import new_passwords, render
-from multicloud.broker.topology import Topology
-from multicloud.errors import UnsupportedError
+from multicloud.broker.topology import Topology, topology
+from multicloud.errors import OperationError, UnsupportedError
 from multicloud.private_runtime import BrokerAccess
+from multicloud.project import Project
+from multicloud.provider import Progress
+from multicloud.state import read_state
+
+from . import control
+from .settings import LocalSettings
 
 ENV = "MULTICLOUD_NATS_SERVER"
 MIN_VERSION = (2, 9)
@@ -180,3 +186,42 @@ class LocalBroker:
         except (OSError, ValueError):
             return None
         return pid if b"nats-server" in cmdline and str(self.config_path).encode() in cmdline else None
+
+
+def broker_for(project: Project, settings: LocalSettings) -> LocalBroker:
+    """The service's broker, kept off every port the supervisor holds, asks for or remembers."""
+    rundir = control.run_dir(project)
+    state = read_state(project, "local")
+    live = control.reachable(control.control_path(rundir)) or {}
+    ports = {settings.port or 0, int(state.get("port") or 0), int(live.get("port") or 0)} - {0}
+    return LocalBroker(rundir, topology(project, "local"), avoid=frozenset(ports))
+
+
+def admin_for(project: Project, settings: LocalSettings) -> BrokerAdmin:
+    broker = broker_for(project, settings)
+    if not broker.config_path.is_file():
+        raise OperationError("the service's broker was never started on the local target",
+                             fix="run `multicloud deploy --target local`")
+    return broker.admin()
+
+
+def ensure(project: Project, settings: LocalSettings, progress: Progress) -> None:
+    """Start (or keep) the service's nats-server under the supervisor and declare its streams; stop it
+    when no function reads events any more."""
+    topo = topology(project, "local")
+    sock_path = control.control_path(control.run_dir(project))
+    if topo.empty:
+        if (control.reachable(sock_path) or {}).get("broker"):
+            progress("local: stopping the broker (no function reads a queue, stream or bucket now)")
+            control.call(sock_path, {"cmd": "broker-stop"}, timeout=60)
+        return
+    broker = broker_for(project, settings)
+    broker.prepare()
+    answer = control.call(sock_path, {"cmd": "broker", "binary": str(require_binary(topo)),
+                                      "config": str(broker.config_path), "port": broker.port()}, timeout=60)
+    if not answer.get("ok"):
+        raise OperationError(f"the local broker did not start: {answer.get('error')}",
+                             fix="see .multicloud/local/broker.log", where=str(broker.config_path))
+    admin = broker.admin()
+    admin.wait_ready(30)
+    admin.ensure(topo, 1, progress)

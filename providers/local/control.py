@@ -34,6 +34,10 @@ def run_dir(project: Project) -> Path:
     return project.root / ".multicloud" / "local"
 
 
+def key_path(rundir: Path) -> Path:
+    return rundir / "auth.key"
+
+
 def control_path(rundir: Path) -> Path:
     path = rundir / "control.sock"
     if len(str(path)) < MAX_UNIX_PATH:

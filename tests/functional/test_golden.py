@@ -80,7 +80,7 @@ def test_rendered_entry_files_match_golden(example: str, target: str, tmp_path: 
 
 def docker_context(project: Project, tmp_path: Path) -> dict[str, bytes]:
     from multicloud.providers.docker.context import stage
-    from multicloud.spec.targets.docker import DockerSettings
+    from multicloud.providers.docker.settings import DockerSettings
 
     settings = project.settings("docker")
     assert isinstance(settings, DockerSettings)

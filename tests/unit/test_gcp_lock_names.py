@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from multicloud.locking import new_owner
 from multicloud.providers.gcp.clients import endpoint
 from multicloud.providers.gcp.lock import default_bucket, object_name, parse_holder
-from multicloud.spec.targets.gcp import GcpSettings
+from multicloud.providers.gcp.settings import GcpSettings
 
 
 @pytest.mark.parametrize("project, bucket", [

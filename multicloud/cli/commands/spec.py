@@ -95,12 +95,12 @@ def capabilities(ctx: typer.Context) -> None:
     def work(out: Output) -> int:
         from dataclasses import asdict
 
-        from multicloud.capabilities import CAPABILITIES
+        from multicloud.capabilities import table
 
         data = {t: {**asdict(c), "triggers": sorted(c.triggers), "secret_schemes": sorted(c.secret_schemes)}
-                for t, c in CAPABILITIES.items()}
+                for t, c in table().items()}
         lines = []
-        for t, c in CAPABILITIES.items():
+        for t, c in table().items():
             lines.append(f"{t}: triggers {', '.join(sorted(c.triggers))}; memory {c.memory_mb[0]}-"
                          f"{c.memory_mb[1]} MB; timeout <= {c.max_timeout_s} s (http {c.max_http_timeout_s} s);"
                          f" payload {c.payload_bytes // 2**20} MB\n    {c.notes}")

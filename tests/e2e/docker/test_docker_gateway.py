@@ -203,7 +203,7 @@ def test_a_missing_proxy_image_is_pulled_or_named_with_the_air_gapped_fix(engine
 
 
 def _settings(base_image: str) -> Any:
-    from multicloud.spec.targets import DockerSettings
+    from multicloud.providers.docker.settings import DockerSettings
 
     return DockerSettings(base_image=base_image)
 
@@ -211,6 +211,6 @@ def _settings(base_image: str) -> Any:
 def test_default_proxy_image_follows_the_base_image() -> None:
     assert proxy.default_proxy_image(_settings("multicloud/python:3.11-bookworm")) == "multicloud/haproxy:2.6-bookworm"
     assert proxy.default_proxy_image(_settings("python:3.11-slim")) == "haproxy:2.6"
-    from multicloud.spec.targets import DockerSettings
+    from multicloud.providers.docker.settings import DockerSettings
 
     assert proxy.default_proxy_image(DockerSettings(proxy_image="reg.example/haproxy:2.8")) == "reg.example/haproxy:2.8"

@@ -14,7 +14,7 @@ import pytest
 from google.cloud import functions_v2, scheduler_v1
 
 from multicloud.project import Project
-from multicloud.providers.gcp.deploy import to_dict
+from multicloud.providers.gcp.clients import to_dict
 from multicloud.providers.gcp.model import cloud_functions, settings_of
 from multicloud.providers.gcp.resources import (
     JOB_MASK_FIELDS,
@@ -24,7 +24,7 @@ from multicloud.providers.gcp.resources import (
     desired_job,
     memory_bytes,
 )
-from multicloud.spec.targets.gcp import GcpSettings
+from multicloud.providers.gcp.settings import GcpSettings
 
 LOC = "projects/p-123456/locations/europe-west1"
 

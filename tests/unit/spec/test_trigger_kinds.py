@@ -18,5 +18,5 @@ def test_every_list_of_kinds_derives_from_the_table() -> None:
     assert capabilities.ALL_TRIGGERS == frozenset(kinds.NAMES)
     assert operations.TRIGGERS == (*kinds.NAMES, "direct")
     assert kinds.BATCH == ("queue", "stream") and kinds.EVENT == ("queue", "stream", "storage")
-    for row in capabilities.CAPABILITIES.values():
+    for row in capabilities.table().values():
         assert row.triggers <= capabilities.ALL_TRIGGERS

@@ -1,9 +1,9 @@
-"""Plan and apply: converge each function's role, code, version, alias and triggers.
+"""Plan: how each function's role, code, version, alias and triggers converge, as steps.
 
 `plan` walks the spec against what AWS reports (reads only) and records one step per write, each naming
-an executor of `apply.OPS` with its arguments; `apply` runs exactly those steps, in order, and nothing
-else. Order matters for safety: triggers already point at the `live` alias, and the alias moves only after
-the new version is published, so any failure leaves the previous version serving.
+an executor of `apply.OPS` with its arguments; `apply.apply` runs exactly those steps, in order, and
+nothing else. Order matters for safety: triggers already point at the `live` alias, and the alias moves
+only after the new version is published, so any failure leaves the previous version serving.
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ from typing import Any
 
 from multicloud.plan import fingerprint
 from multicloud.project import Project, ResolvedFunction
-from multicloud.provider import BuildResult, DeployResult, Endpoint, Plan, Progress
-from multicloud.spec.targets.aws import AwsSettings
-from multicloud.state import read_state, write_state
+from multicloud.provider import BuildResult, Plan, Progress
+from multicloud.state import read_state
 
 from . import drift, iam, redrive, sources, triggers
 from . import function as fnmod
-from .apply import apply_steps, resolve
 from .clients import Aws
 from .context import Run, is_ref
 from .names import Names
+from .settings import AwsSettings
 
 
 def walk(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, dry: bool,
@@ -136,25 +135,3 @@ def plan(aws: Aws, project: Project, settings: AwsSettings, build: BuildResult, 
     observed = {k: str(v) for k, v in run.observed.items()}
     return Plan(target="aws", steps=tuple(run.steps), observed=observed,
                 memo={"endpoints": endpoints, "facts": facts})
-
-
-def apply(aws: Aws, project: Project, settings: AwsSettings, plan: Plan, build: BuildResult, progress: Progress
-          ) -> DeployResult:
-    """Run exactly the plan's steps, then record what they made (state cache) and report it."""
-    outputs = apply_steps(aws, plan.steps, progress)
-    facts = resolve(dict(plan.memo["facts"]), outputs)
-    for f in facts.values():
-        f["fingerprints"] = drift.Record.value_of(f["fingerprints"])
-    endpoints = [Endpoint(fn, str(resolve(url, outputs)), auth)  # type: ignore[arg-type]
-                 for fn, url, auth in plan.memo["endpoints"]]
-    changed = plan.has_changes
-    state = read_state(project, "aws")
-    if changed or state.get("digest") != build.digest:
-        write_state(project, "aws", {"digest": build.digest, "region": aws.region, "stage": settings.stage,
-                                     "functions": facts})
-    versions = {name: str(f["version"]) for name, f in facts.items()}
-    return DeployResult(
-        target="aws", version=build.digest[:12], changed=changed, endpoints=tuple(endpoints),
-        details={f"{name}.version": v for name, v in versions.items()}
-        | {"changes": str(sum(c.action != "noop" for c in plan.steps))},
-    )

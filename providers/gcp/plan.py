@@ -1,5 +1,6 @@
-"""Plan and apply: read every function, job, invoker policy and dead-letter resource back from the
-platform, compare with the spec, and record one step per write; `apply` runs exactly those steps.
+"""Plan: read every function, job, invoker policy and dead-letter resource back from the platform
+(deployed.py), compare with the spec, and record one step per write; `apply.apply` runs exactly those
+steps.
 
 Idempotent by construction: a function whose `multicloud-source` label matches the build and whose managed
 fields match the spec is left alone (no upload, no update); otherwise only the differing fields go in
@@ -12,38 +13,25 @@ invokers, jobs and dead letters, then what the spec dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from multicloud.errors import OperationError
 from multicloud.plan import FieldChange, fingerprint, secret_fingerprint
-from multicloud.project import Project
-from multicloud.provider import (
-    BuildResult,
-    DeployResult,
-    Endpoint,
-    Plan,
-    Progress,
-    no_progress,
-)
-from multicloud.state import read_state, write_state
+from multicloud.provider import BuildResult, Plan
 
 from . import drift
-from .apply import Target, apply_steps, resolve, to_dict
-from .clients import GcpClients
+from .clients import to_dict
 from .context import Run, ref
-from .model import CloudFunction, cloud_functions, settings_of
-from .pubsub import PubSub
+from .deployed import Deployed
+from .model import CloudFunction
 from .resources import (
     INVOKER_ROLE,
     JOB_MASK_FIELDS,
-    MANAGED_BY,
     MASK_FIELDS,
     SOURCE_LABEL,
     changed_fields,
     desired_function,
     desired_job,
-    function_name,
     function_record_values,
     get_path,
     invoker_members,
@@ -134,70 +122,8 @@ def _carried(mask: list[str], carrier: str, same_without_record: bool) -> tuple[
     return list(mask), []
 
 
-class Deployer:
-    def __init__(self, project: Project, clients: GcpClients) -> None:
-        self.project = project
-        self.clients = clients
-        self.settings = settings_of(project)
-
-    @cached_property
-    def pubsub(self) -> PubSub:
-        return PubSub(self.clients, self.project.name)
-
-    def queue_topics(self) -> set[str]:
-        return {self.pubsub.topic(cf.event_trigger.topic) for cf in self.functions
-                if cf.event_trigger is not None and cf.event_trigger.topic is not None}
-
-    def _uses_pubsub(self, owned: list[dict[str, Any]]) -> bool:
-        """Whether dead letters may exist: a queue function in the spec or among the deployed ones (so a
-        service that never read a topic never needs the Pub/Sub API)."""
-        return bool(self.queue_topics()) or any((f.get("event_trigger") or {}).get("pubsub_topic") for f in owned)
-
-    @cached_property
-    def functions(self) -> list[CloudFunction]:
-        # lazy: `remove` works from ownership labels alone, even for a spec gcp can no longer map
-        return cloud_functions(self.project)
-
-    # ---- reading ---------------------------------------------------------------------------------
-    def get_function(self, cf: CloudFunction) -> dict[str, Any] | None:
-        from google.api_core.exceptions import NotFound
-
-        try:
-            fn = self.clients.functions.get_function(name=function_name(self.clients.location, cf))
-        except NotFound:
-            return None
-        current = to_dict(fn)
-        labels = current.get("labels", {})
-        if labels.get(MANAGED_BY[0]) != MANAGED_BY[1] or labels.get("multicloud-service") != self.project.name:
-            raise OperationError(
-                f"Cloud Function {cf.function_id} exists but is not managed by multicloud for service "
-                f"{self.project.name!r} (labels {labels})",
-                fix="delete or rename that function, or rename this service or function in the spec",
-                where=current.get("name"),
-            )
-        return current
-
-    def owned_functions(self) -> list[dict[str, Any]]:
-        found = []
-        for fn in self.clients.functions.list_functions(parent=self.clients.location):
-            data = to_dict(fn)
-            labels = data.get("labels", {})
-            if labels.get(MANAGED_BY[0]) == MANAGED_BY[1] and labels.get("multicloud-service") == self.project.name:
-                found.append(data)
-        return found
-
-    def owned_jobs(self) -> list[dict[str, Any]]:
-        return [d for job in self.clients.scheduler.list_jobs(parent=self.clients.location)
-                if owns_job(d := to_dict(job), self.project.name)]
-
-    def cached_record(self, cf: CloudFunction) -> tuple[bool, str | None]:
-        """(the state cache says a deploy made this function here, the record it cached): for a function
-        that is gone, whose labels went with it."""
-        state = read_state(self.project, "gcp")
-        if (state.get("project"), state.get("region")) != (self.clients.project_id, self.clients.region):
-            return False, None
-        facts = state.get("functions", {}).get(cf.function)
-        return isinstance(facts, dict), (facts or {}).get("record") if isinstance(facts, dict) else None
+class Planner(Deployed):
+    """The service's resources read back (Deployed), compared with the spec: steps."""
 
     def function_plan(self, cf: CloudFunction, source_sha: str | None) -> FunctionPlan:
         current = self.get_function(cf)
@@ -335,18 +261,6 @@ class Deployer:
                     if path.rsplit("/", 1)[1] not in keep:
                         run.write("delete", f"pubsub {kind} {path.rsplit('/', 1)[1]}", op, {arg: path},
                                   "not in the spec")
-
-    # ---- apply: exactly the plan's steps ---------------------------------------------------------
-    def apply(self, plan: Plan, build: BuildResult, progress: Progress = no_progress) -> DeployResult:
-        zip_path = build.artifacts[0].path if build.artifacts else None
-        outputs = apply_steps(Target(self.clients, zip_path, self.pubsub, progress), plan.steps, progress)
-        facts = resolve(dict(plan.memo["facts"]), outputs)
-        endpoints = [Endpoint(fn, str(resolve(url, outputs)), auth) for fn, url, auth in plan.memo["endpoints"]]
-        # a cache only: plan, deploy, invoke and status read every function back from the platform
-        write_state(self.project, "gcp", {"project": self.clients.project_id, "region": self.clients.region,
-                                          "digest": build.digest, "functions": facts})
-        return DeployResult("gcp", build.digest[:12], plan.has_changes, tuple(endpoints),
-                            {"project": self.clients.project_id, "region": self.clients.region})
 
     def job_plans(self, run: Run, fp: FunctionPlan, url: Any) -> list[JobPlan]:
         """What each schedule of a function needs. `url` is the function's ("" when it does not exist yet:
