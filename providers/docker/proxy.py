@@ -56,7 +56,7 @@ PLACEHOLDER = "192.0.2.1"  # a slot's address before any switch (host network): 
 #: the one scripting language every Debian image has; bash cannot open a UNIX socket)
 HOST_ADMIN = r"""
 use IO::Socket::UNIX;
-my ($sock, $cmd, $backend, $state) = @ARGV;
+my ($sock, $backend, $state, @commands) = @ARGV;
 sub cli {
     my $s = IO::Socket::UNIX->new(Peer => $sock) or die "cannot connect to $sock: $!\n";
     print $s "$_[0]\n";
@@ -64,7 +64,12 @@ sub cli {
     my $r = <$s>;
     return defined $r ? $r : "";
 }
-print cli($cmd);
+for my $cmd (@commands) {
+    my $r = cli($cmd);
+    print $r;
+    # a `set` answers nothing, or for an address what changed: anything else refused it; stop before the next
+    exit 3 if $cmd =~ /^set / && $r =~ /\S/ && $r !~ /changed from|no need to change the addr/;
+}
 if ($state) {
     my $text = cli("show servers state $backend");
     open(my $f, ">", "$state.tmp") or die "cannot write $state.tmp: $!\n";
@@ -181,8 +186,9 @@ def error_files() -> dict[str, bytes]:
 def admin(gateway: Any, command: str, user: str, save_state: bool = False) -> str:
     """One runtime-API command line (several joined by `;`) inside the gateway; its answer. `save_state`: then
     the servers' state into the state file (host network: what a restarted gateway starts from)."""
-    if on_host_network(gateway):
-        argv = ["perl", "-e", HOST_ADMIN, ADMIN_SOCKET, command, BACKEND, STATE_FILE if save_state else ""]
+    if on_host_network(gateway):  # one connection per command, stopping at the first refused `set`
+        argv = ["perl", "-e", HOST_ADMIN, ADMIN_SOCKET, BACKEND, STATE_FILE if save_state else "",
+                *command.split(";")]
     else:
         script = f'exec 3<>/dev/tcp/127.0.0.1/{ADMIN_PORT} && printf "%s\\n" "$1" >&3 && cat <&3'
         argv = ["bash", "-c", script, "admin", command]
@@ -219,25 +225,26 @@ def switch(gateway: Any, user: str, new_slot: str, address: str, timeout: float 
     """Send new requests to `new_slot` only, once HAProxy resolved it to `address` (the new container's IP on
     the service network, through Docker's DNS; on the host network the deploy sets it); the other slot drains
     what it holds."""
-    host = on_host_network(gateway)
-    if host:
-        answer = admin(gateway, f"set server {BACKEND}/{new_slot} addr {address} port {eng.INTERNAL_PORT}", user)
-        if "changed" not in answer and "no need to change" not in answer:
-            raise OperationError(f"the gateway refused the address {address} for {new_slot}: {answer.strip()[:300]}",
-                                 fix="see `docker logs` of the gateway", where=gateway.name)
-    deadline = time.monotonic() + timeout
-    while servers_state(gateway, user).get(new_slot, {}).get("srv_addr") != address:
-        if time.monotonic() > deadline:
-            raise OperationError(f"the gateway did not resolve {new_slot} to {address} within {timeout:g} s",
-                                 fix="see `docker logs` of the gateway", where=gateway.name)
-        time.sleep(0.2)
     commands = [f"set server {BACKEND}/{new_slot} state ready"]
     commands += [f"set server {BACKEND}/{slot} state maint" for slot in SLOTS if slot != new_slot]
+    host = on_host_network(gateway)
+    if host:  # the address first, in the same exec (nothing is switched if it is refused), then saved
+        commands.insert(0, f"set server {BACKEND}/{new_slot} addr {address} port {eng.INTERNAL_PORT}")
+    else:
+        deadline = time.monotonic() + timeout
+        while servers_state(gateway, user).get(new_slot, {}).get("srv_addr") != address:
+            if time.monotonic() > deadline:
+                raise OperationError(f"the gateway did not resolve {new_slot} to {address} within {timeout:g} s",
+                                     fix="see `docker logs` of the gateway", where=gateway.name)
+            time.sleep(0.2)
     answer = admin(gateway, ";".join(commands), user, save_state=host).strip()
-    if answer:
-        raise OperationError(f"the gateway refused the switch to {new_slot}: {answer[:300]}",
+    refused = [line for line in answer.splitlines()
+               if line.strip() and not (host and ("changed from" in line or "no need to change the addr" in line))]
+    if refused:
+        raise OperationError(f"the gateway refused the switch to {new_slot}: {' '.join(refused)[:300]}",
                              fix="see `docker logs` of the gateway", where=gateway.name)
-    if ready_slots(gateway, user) != [new_slot]:
+    if servers_state(gateway, user).get(new_slot, {}).get("srv_addr") != address or ready_slots(
+            gateway, user) != [new_slot]:
         raise OperationError(f"the gateway did not switch to {new_slot}", where=gateway.name)
 
 
