@@ -31,8 +31,9 @@ class DockerSettings(BaseModel):
     publish_host: str = Field("127.0.0.1", description="Host address the port is published on.")
     gateway_network: Literal["auto", "host", "bridge"] = Field(
         "auto", description="Single mode: how the gateway owns the port. host: HAProxy binds publish_host:port "
-        "on the host itself (no docker-proxy, no NAT: about 1.6x the requests per second measured); bridge: a port published by the "
-        "engine. auto: host on a Linux engine, bridge on Docker Desktop, rootless or non-Linux engines.",
+        "on the host itself (no docker-proxy, no NAT: about 1.6x the requests per second); bridge: a port "
+        "published by the engine. auto: host on a Linux engine, bridge on Docker Desktop, rootless or non-Linux "
+        "engines.",
     )
     port: Port | None = Field(None, description="Fixed published port; default: a free one.")
     cpus: Float = Field(1.0, gt=0, le=64)
