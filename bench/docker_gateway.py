@@ -14,7 +14,7 @@ default; the local target has none) throttled it: zero means the limit did not s
 Needs a local Docker Engine and the base image (`multicloud docker base-image`, `multicloud docker
 proxy-image` for engines without a registry; `--base-image` picks another).
 
-Usage: python bench/docker_gateway.py [--duration 5] [--connections 16] [--rounds 3] [--json]
+Usage: python bench/docker_gateway.py [--duration 5] [--connections 16] [--rounds 3] [--cpus 1] [--json]
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ functions:
       - http: {{path: /, methods: [GET]}}
 targets:
   local: {{}}
-  docker: {{base_image: "{base_image}", gateway_network: {network}, labels: {{io.multicloud.bench: "docker-gateway"}}}}
+  docker: {{base_image: "{base_image}", gateway_network: {network}, cpus: {cpus},
+            labels: {{io.multicloud.bench: "docker-gateway"}}}}
 """
 APP = '''
 def hello(event, context):
@@ -81,11 +82,12 @@ def throttled_periods(container_id: str) -> int | None:
     return None
 
 
-def project_at(root: Path, service: str, base_image: str, network: str) -> Any:
+def project_at(root: Path, service: str, base_image: str, network: str, cpus: float) -> Any:
     from multicloud.project import Project
 
     root.mkdir(parents=True)
-    (root / "multicloud.yaml").write_text(SPEC.format(service=service, base_image=base_image, network=network))
+    (root / "multicloud.yaml").write_text(SPEC.format(service=service, base_image=base_image, network=network,
+                                                      cpus=cpus))
     (root / "app.py").write_text(APP)
     return Project.load(root)
 
@@ -105,6 +107,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--base-image", default="multicloud/python:3.11-bookworm")
+    parser.add_argument("--cpus", type=float, default=1.0,
+                        help="targets.docker.cpus of the docker deployments (1 is the spec's default; the local "
+                        "target has no quota: give the machine's core count to compare without one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -127,7 +132,7 @@ def main() -> int:
     throttled: dict[str, int | None] = {}
     networks: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp:
-        project = project_at(Path(tmp) / "svc", "benchgw", args.base_image, "auto")
+        project = project_at(Path(tmp) / "svc", "benchgw", args.base_image, "auto", args.cpus)
         local, dock, bridge = LocalProvider(project), None, None
         try:
             urls = {"local": local.deploy(local.build(build_dir(project, "local"))).details["url"] + "/"}
@@ -138,7 +143,8 @@ def main() -> int:
 
                 dock = DockerProvider(project)
                 urls["docker"] = dock.deploy(dock.build(build_dir(project, "docker"))).details["url"] + "/"
-                bridge = DockerProvider(project_at(Path(tmp) / "bridge", "benchgwbr", args.base_image, "bridge"))
+                bridge = DockerProvider(
+                    project_at(Path(tmp) / "bridge", "benchgwbr", args.base_image, "bridge", args.cpus))
                 urls["docker-bridge"] = bridge.deploy(bridge.build(build_dir(bridge.project, "docker"))).details[
                     "url"] + "/"
                 for name, provider in (("docker", dock), ("docker-bridge", bridge)):
@@ -176,14 +182,15 @@ def main() -> int:
     ratio = med["docker"]["rps"] / med["local"]["rps"]
     ratios = {name: round(m["rps"] / med["local"]["rps"], 3) for name, m in med.items() if name != "local"}
     summary = {"load": {"tool": "wrk", "connections": args.connections, "duration_s": args.duration,
-                        "rounds": args.rounds, "cpus": os.cpu_count(), "loadavg": os.getloadavg()[0]},
+                        "rounds": args.rounds, "cpus": os.cpu_count(), "loadavg": os.getloadavg()[0],
+                        "docker_cpus": args.cpus},
                "rounds": results, "median": med, "ratio_to_local": ratios, "goal": GOAL,
                "gateway_network": networks, "cpu_quota_throttled_periods": throttled}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds, "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, docker cpus {args.cpus:g}")
         print(f"{'target':<16}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'cpu us':>8}{'non-2xx':>9}")
         for name, rounds in results.items():
             for i, r in enumerate(rounds, 1):
