@@ -14,7 +14,7 @@ the official image and the Debian one have bash), so it works on remote engines 
 
 Host network (single mode on a Linux engine, `gateway_network`): the gateway shares the host's network
 namespace and binds `publish_host:port` itself, so a client reaches HAProxy without the engine's userland
-docker-proxy or its NAT (measured: about 1.6x the requests per second, docs/docker.md). There is no Docker
+docker-proxy or its NAT (measured: about 1.5x the requests per second, docs/docker.md). There is no Docker
 DNS in the host's namespace: the deploy sets the slot's address over the runtime API, and saves the servers'
 state to a file on a small volume that HAProxy reads when it restarts (`server-state-file`). The runtime
 API is a UNIX socket on the gateway's tmpfs (the host's loopback is shared with every local user), reached

@@ -31,7 +31,7 @@ class DockerSettings(BaseModel):
     publish_host: str = Field("127.0.0.1", description="Host address the port is published on.")
     gateway_network: Literal["auto", "host", "bridge"] = Field(
         "auto", description="Single mode: how the gateway owns the port. host: HAProxy binds publish_host:port "
-        "on the host itself (no docker-proxy, no NAT: about 1.6x the requests per second); bridge: a port "
+        "on the host itself (no docker-proxy, no NAT: about 1.5x the requests per second); bridge: a port "
         "published by the engine. auto: host on a Linux engine, bridge on Docker Desktop, rootless or non-Linux "
         "engines.",
     )
