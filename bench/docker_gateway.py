@@ -1,17 +1,20 @@
 """The docker target through its HAProxy gateway against the local target: same function, same run, same wrk.
 
 One trivial service (`{"hello": "world"}`) is deployed to
-  * local:      the runtime on this machine, behind nothing (the supervisor only holds the socket)
-  * docker:     the function container behind the gateway (HAProxy), on the endpoint users get by default
-                (published on 127.0.0.1: from this host, the engine's userland docker-proxy relays it)
-  * docker-nat: the same service published on this host's own address instead: the kernel's NAT carries it,
-                as it does for clients on other machines (no docker-proxy)
-  * container:  the function container's bridge address, no gateway at all: what the container costs
+  * local:         the runtime on this machine, behind nothing (the supervisor only holds the socket)
+  * docker:        the function container behind the gateway, as deployed by default: on a Linux engine the
+                   gateway runs on the host network and binds 127.0.0.1:port itself (`gateway_network: auto`)
+  * docker-bridge: the same with `gateway_network: bridge` (the fallback for Docker Desktop and rootless
+                   engines): a port the engine publishes, which from this host its userland docker-proxy relays
+  * container:     the function container's bridge address, no gateway at all: what the container costs
 wrk (Debian package `wrk`) loads each in alternating rounds; the ratio docker/local is the figure the goal
-is about (issue 13: >= 0.85). Needs a local Docker Engine and the base image (`multicloud docker
-base-image`, `multicloud docker proxy-image` for engines without a registry; `--base-image` picks another).
+is about (issue 13: >= 0.85). Each row also gives the CPU time per request of the process serving it (the
+runtime, in or out of its container) and, for the container, the periods its CPU quota (`cpus`, 1 by
+default; the local target has none) throttled it: zero means the limit did not shape the comparison.
+Needs a local Docker Engine and the base image (`multicloud docker base-image`, `multicloud docker
+proxy-image` for engines without a registry; `--base-image` picks another).
 
-Usage: python bench/docker_gateway.py [--duration 5] [--connections 16] [--rounds 3] [--json]
+Usage: python bench/docker_gateway.py [--duration 5] [--connections 16] [--rounds 3] [--cpus 1] [--json]
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ functions:
       - http: {{path: /, methods: [GET]}}
 targets:
   local: {{}}
-  docker: {{base_image: "{base_image}", publish_host: "{publish}", labels: {{io.multicloud.bench: "docker-gateway"}}}}
+  docker: {{base_image: "{base_image}", gateway_network: {network}, cpus: {cpus},
+            labels: {{io.multicloud.bench: "docker-gateway"}}}}
 """
 APP = '''
 def hello(event, context):
@@ -64,26 +68,36 @@ def wait_ok(url: str, timeout: float = 60) -> None:
     raise SystemExit(f"{url} did not answer within {timeout} s")
 
 
-def host_address() -> str | None:
-    """This host's first non-loopback IPv4 address (a UDP 'connect' sends nothing)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+def throttled_periods(container_id: str) -> int | None:
+    """CFS periods in which the container's CPU quota stopped it (cgroup v1 or v2); None when not readable."""
+    for path in (f"/sys/fs/cgroup/cpu/docker/{container_id}/cpu.stat",
+                 f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat",
+                 f"/sys/fs/cgroup/docker/{container_id}/cpu.stat"):
         try:
-            sock.connect(("192.0.2.1", 9))
-            address = str(sock.getsockname()[0])
+            for line in Path(path).read_text().splitlines():
+                if line.startswith("nr_throttled "):
+                    return int(line.split()[1])
         except OSError:
-            return None
-    return None if address.startswith("127.") else address
+            continue
+    return None
 
 
-def project_at(root: Path, service: str, base_image: str, publish: str) -> Any:
+def project_at(root: Path, service: str, base_image: str, network: str, cpus: float) -> Any:
     from multicloud.project import Project
 
     root.mkdir(parents=True)
-    (root / "multicloud.yaml").write_text(SPEC.format(service=service, base_image=base_image, publish=publish))
+    (root / "multicloud.yaml").write_text(SPEC.format(service=service, base_image=base_image, network=network,
+                                                      cpus=cpus))
     (root / "app.py").write_text(APP)
     return Project.load(root)
+
+
+def runtime_pid(container: Any) -> int:
+    """The runtime's pid on this host (the container's PID 1 is docker-init, its parent)."""
+    pid = int(container.attrs["State"]["Pid"])
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = children.read_text().split() if children.exists() else []
+    return int(found[0]) if found else pid
 
 
 def main() -> int:
@@ -93,6 +107,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--base-image", default="multicloud/python:3.11-bookworm")
+    parser.add_argument("--cpus", type=float, default=1.0,
+                        help="targets.docker.cpus of the docker deployments (1 is the spec's default; the local "
+                        "target has no quota: give the machine's core count to compare without one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -111,41 +128,49 @@ def main() -> int:
     from multicloud.providers.local import LocalProvider
     from multicloud.state import build_dir, read_state
 
-    address = host_address()
     results: dict[str, list[dict[str, float]]] = {}
+    throttled: dict[str, int | None] = {}
+    networks: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="bench-gw-") as tmp:
-        project = project_at(Path(tmp) / "svc", "benchgw", args.base_image, "127.0.0.1")
-        local, dock, nat = LocalProvider(project), None, None
+        project = project_at(Path(tmp) / "svc", "benchgw", args.base_image, "auto", args.cpus)
+        local, dock, bridge = LocalProvider(project), None, None
         try:
             urls = {"local": local.deploy(local.build(build_dir(project, "local"))).details["url"] + "/"}
             pids = {"local": int(read_state(project, "local")["server_pid"])}
+            containers: dict[str, Any] = {}
             if engine:
                 from multicloud.providers.docker import DockerProvider
 
                 dock = DockerProvider(project)
                 urls["docker"] = dock.deploy(dock.build(build_dir(project, "docker"))).details["url"] + "/"
-            if dock is not None and address is not None:
-                nat = DockerProvider(project_at(Path(tmp) / "nat", "benchgwnat", args.base_image, address))
-                urls["docker-nat"] = nat.deploy(nat.build(build_dir(nat.project, "docker"))).details["url"] + "/"
-            elif dock is not None:
-                print("no non-loopback address here: docker-nat is not measured", file=sys.stderr)
-            if dock is not None:
-                live = dock.mode().live()
-                live.reload()
-                bridge = next(iter(live.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
-                urls["container"] = f"http://{bridge}:8080/"
-                pids["docker"] = pids["container"] = int(live.attrs["State"]["Pid"])
-            if nat is not None:
-                pids["docker-nat"] = int(nat.mode().live().attrs["State"]["Pid"])
+                bridge = DockerProvider(
+                    project_at(Path(tmp) / "bridge", "benchgwbr", args.base_image, "bridge", args.cpus))
+                urls["docker-bridge"] = bridge.deploy(bridge.build(build_dir(bridge.project, "docker"))).details[
+                    "url"] + "/"
+                for name, provider in (("docker", dock), ("docker-bridge", bridge)):
+                    mode = provider.mode()
+                    gateway = mode.gateway()
+                    networks[name] = "host" if gateway.attrs["HostConfig"]["NetworkMode"] == "host" else "bridge"
+                    live = mode.live()
+                    live.reload()
+                    containers[name] = live
+                    pids[name] = runtime_pid(live)
+                address = next(iter(containers["docker"].attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+                urls["container"] = f"http://{address}:8080/"
+                pids["container"] = pids["docker"]  # the same container, reached without the gateway
             for name, url in urls.items():
                 wait_ok(url)
                 wrk(url, 2, args.connections, args.threads, pids[name])  # warm-up, not counted
                 results[name] = []
+            before = {name: throttled_periods(c.id) for name, c in containers.items()}
             for _ in range(args.rounds):
                 for name, url in urls.items():
                     results[name].append(wrk(url, args.duration, args.connections, args.threads, pids[name]))
+            for name, c in containers.items():
+                after = throttled_periods(c.id)
+                throttled[name] = None if after is None or before[name] is None else after - before[name]  # type: ignore[operator]
         finally:
-            for provider in (nat, dock, local):
+            for provider in (bridge, dock, local):
                 if provider is not None:
                     provider.remove()
     med = {name: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for name, rounds in results.items()}
@@ -157,19 +182,27 @@ def main() -> int:
     ratio = med["docker"]["rps"] / med["local"]["rps"]
     ratios = {name: round(m["rps"] / med["local"]["rps"], 3) for name, m in med.items() if name != "local"}
     summary = {"load": {"tool": "wrk", "connections": args.connections, "duration_s": args.duration,
-                        "rounds": args.rounds, "cpus": os.cpu_count(), "loadavg": os.getloadavg()[0]},
-               "rounds": results, "median": med, "ratio_to_local": ratios, "goal": GOAL}
+                        "rounds": args.rounds, "cpus": os.cpu_count(), "loadavg": os.getloadavg()[0],
+                        "docker_cpus": args.cpus},
+               "rounds": results, "median": med, "ratio_to_local": ratios, "goal": GOAL,
+               "gateway_network": networks, "cpu_quota_throttled_periods": throttled}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds, "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-        print(f"{'target':<16}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, docker cpus {args.cpus:g}")
+        print(f"{'target':<16}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'cpu us':>8}{'non-2xx':>9}")
         for name, rounds in results.items():
             for i, r in enumerate(rounds, 1):
-                print(f"{name:<16}{i:>6}{r['rps']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{int(r['non_2xx']):>9}")
+                print(f"{name:<16}{i:>6}{r['rps']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                      f"{r['cpu_us_per_request']:>8.0f}{int(r['non_2xx']):>9}")
         for name, m in med.items():
-            print(f"{name + ' (median)':<22}{m['rps']:>10,.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}")
+            print(f"{name + ' (median)':<22}{m['rps']:>10,.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
+                  f"{m['cpu_us_per_request']:>8.0f}")
+        print("cpu us: CPU time per request of the runtime process serving the row (the gateway's not included)")
+        print("gateway network: " + ", ".join(f"{k} {v}" for k, v in networks.items()))
+        print("CPU quota throttled periods of the function containers during all rounds: "
+              + ", ".join(f"{k} {'unknown' if v is None else v}" for k, v in throttled.items()))
         verdict = "met" if ratio >= GOAL else "NOT met"
         print(f"docker through the gateway / local: {ratio:.2f}x (goal >= {GOAL}: {verdict})")
         for name, value in ratios.items():

@@ -220,7 +220,8 @@ def _run_gateway(t: Target, args: Args) -> object:
     labels = eng.labels_for(m.project.name, "gateway", m.settings.labels)
     labels["io.multicloud.gateway-config"] = args["config"]
     opts = hardening.gateway_options(m.settings, image=args["image"], name=m.names.gateway,
-                                     network=m.names.network, labels=labels, port=port)
+                                     network=m.names.network, labels=labels, port=port,
+                                     host_network=proxy.image_network(m.client, args["image"]) == "host")
     t.progress(f"starting the gateway {m.names.gateway} on port {port}")
     m.client.containers.run(**opts)
     return None

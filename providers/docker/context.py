@@ -237,17 +237,20 @@ def build_gateway_image(client: Any, project: Project, settings: DockerSettings,
     engine) + this service's haproxy.cfg. Tagged by content, so an unchanged configuration is not rebuilt."""
     from .hardening import uid_gid
     from .images import ensure_image
-    from .proxy import default_proxy_image, error_files, render_config
+    from .proxy import NETWORK_LABEL, STATE_FILE, default_proxy_image, error_files, gateway_network, render_config
 
     proxy_image = default_proxy_image(settings)
     ensure_image(client, proxy_image, progress, build_command="multicloud docker proxy-image",
                  setting="targets.docker.proxy_image")
     uid, gid = uid_gid(settings)
+    network = gateway_network(client, settings)  # host or bridge: the configuration differs (proxy.py)
     dockerfile = render("docker", "gateway.Dockerfile.j2", proxy_image=proxy_image, uid=uid, gid=gid,
-                        port=eng.INTERNAL_PORT)
+                        port=eng.INTERNAL_PORT, state_file=STATE_FILE if network == "host" else None)
     files: dict[str, Path | bytes] = {"Dockerfile": dockerfile.encode(),
-                                      "haproxy.cfg": render_config(project, settings, settings.mode).encode(),
+                                      "haproxy.cfg": render_config(project, settings, settings.mode, network).encode(),
                                       **error_files()}
+    if network == "host":
+        files["state/servers.state"] = b""  # the state volume's first content, owned by the gateway's user
     tarball = out_dir / "gateway-context.tar"
     digest = write_context_tar(files, tarball)
     extra = json.dumps(settings.labels, sort_keys=True)
@@ -255,6 +258,7 @@ def build_gateway_image(client: Any, project: Project, settings: DockerSettings,
     tag = f"multicloud/gateway:{digest[:12]}"
     if image_for(client, tag, digest) is None:
         progress(f"building gateway image {tag} from {proxy_image}")
-        labels = {**settings.labels, eng.MANAGED: "true", eng.ROLE: "gateway", eng.DIGEST: digest}
+        labels = {**settings.labels, eng.MANAGED: "true", eng.ROLE: "gateway", eng.DIGEST: digest,
+                  NETWORK_LABEL: network}
         build_tar(client, tarball, tag, labels, progress)
     return tag

@@ -45,7 +45,7 @@ def run_config(project: Project, settings: DockerSettings) -> str:
     import json
 
     data = settings.model_dump(mode="json", exclude={"base_image", "concurrency", "max_body_mb", "auth_key",
-                                                     "broker_image"})
+                                                     "broker_image", "gateway_network"})
     data.update(memory=memory_mb(project), timeout=max_timeout(project))
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -102,23 +102,42 @@ def function_options(project: Project, settings: DockerSettings, *, image: str, 
 
 
 def gateway_options(settings: DockerSettings, *, image: str, name: str, network: str, labels: dict[str, str],
-                    port: int | None) -> dict[str, Any]:
-    """HAProxy (its image's own command and configuration), hardened like the function, owning the port."""
-    from .proxy import HEALTH_CMD as GATEWAY_HEALTH_CMD
+                    port: int | None, host_network: bool = False) -> dict[str, Any]:
+    """HAProxy (its image's own command and configuration), hardened like the function, owning the port:
+    published by the engine on the service network, or bound by HAProxy itself on the host network (its
+    runtime API's socket on a tmpfs, the servers' state on a volume of its own; proxy.py)."""
+    from . import proxy
 
     opts = common(settings)
+    if host_network:
+        from docker.types import Mount
+
+        assert port is not None, "a host-network gateway binds a port chosen before it starts"
+        uid, gid = uid_gid(settings)
+        volume_labels = {**labels, eng.ROLE: "gateway-state"}
+        opts.update(
+            network_mode="host",
+            labels={**labels, proxy.PORT_LABEL: str(port)},
+            environment={proxy.BIND_ENV: proxy.bind_address(settings.publish_host, port)},
+            tmpfs={proxy.ADMIN_DIR: f"rw,noexec,nosuid,nodev,size=1m,uid={uid},gid={gid},mode=0700"},
+            mounts=[Mount(target=proxy.STATE_DIR, source=f"{name}-state", type="volume", labels=volume_labels)],
+            healthcheck=healthcheck(proxy.host_health_cmd(settings.publish_host, port), start_period=10.0),
+        )
+    else:
+        opts.update(
+            labels=labels,
+            network=network,
+            ports={f"{eng.INTERNAL_PORT}/tcp": (settings.publish_host, port)},
+            healthcheck=healthcheck(proxy.HEALTH_CMD, start_period=10.0),
+        )
     opts.update(
         image=image,
         name=name,
         detach=True,
-        labels=labels,
-        network=network,
-        ports={f"{eng.INTERNAL_PORT}/tcp": (settings.publish_host, port)},
         pids_limit=64,
         mem_limit="128m",
         memswap_limit="128m",
         nano_cpus=int(max(settings.cpus, 0.5) * SECOND),
-        healthcheck=healthcheck(GATEWAY_HEALTH_CMD, start_period=10.0),
         stop_signal="SIGUSR1",  # HAProxy's graceful stop (SIGTERM stops it hard)
     )
     return opts

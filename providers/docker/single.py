@@ -103,11 +103,11 @@ class Single:
 
     def endpoint(self, gateway: Any) -> tuple[str, int]:
         gateway.reload()
-        bindings = gateway.attrs["NetworkSettings"]["Ports"].get(f"{eng.INTERNAL_PORT}/tcp") or []
-        if not bindings:
+        port = proxy.gateway_port(gateway)
+        if port is None:
             raise OperationError("the gateway has no published port", fix="run `multicloud remove` then deploy",
                                  where=gateway.name)
-        return eng.public_host(self.settings.publish_host), int(bindings[0]["HostPort"])
+        return eng.public_host(self.settings.publish_host), port
 
     # ---- deploy ----------------------------------------------------------------------------------
     def deploy(self, image: str, digest: str, gateway_image: str) -> tuple[bool, str, int]:
@@ -233,7 +233,8 @@ class Single:
             if port is None:
                 port = self.free_engine_port(gateway_image)
             opts = hardening.gateway_options(self.settings, image=gateway_image, name=self.names.gateway,
-                                             network=self.names.network, labels=labels, port=port)
+                                             network=self.names.network, labels=labels, port=port,
+                                             host_network=proxy.image_network(self.client, gateway_image) == "host")
             self.progress(f"starting the gateway {self.names.gateway} on port {port}")
             gateway = self.client.containers.run(**opts)
         elif gateway.status != "running":

@@ -53,8 +53,11 @@ def test_deploy_is_hardened_and_answers(engine: Any, deployed: Any) -> None:
     assert "python3" in " ".join(c.attrs["Config"]["Healthcheck"]["Test"])
     assert c.labels["io.multicloud.managed"] == "true" and c.labels["io.multicloud.service"] == d.provider.project.name
     gateway = d.provider.mode().gateway()
-    ports = gateway.attrs["NetworkSettings"]["Ports"]["8080/tcp"]
-    assert ports[0]["HostIp"] == "127.0.0.1"
+    # on this Linux engine the gateway binds 127.0.0.1:port itself on the host network (gateway_network: auto;
+    # the published-port fallback is in test_docker_gateway_network.py)
+    assert gateway.attrs["HostConfig"]["NetworkMode"] == "host"
+    assert f"MULTICLOUD_GATEWAY_BIND=127.0.0.1:{urlsplit(d.url).port}" in gateway.attrs["Config"]["Env"]
+    assert gateway.attrs["HostConfig"]["CapDrop"] == ["ALL"]
     assert gateway.attrs["HostConfig"]["ReadonlyRootfs"] is True
     # invoke and status go through the same engine
     inv = d.provider.invoke(InvokeRequest("hello", path="/hello"))

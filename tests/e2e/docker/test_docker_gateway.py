@@ -64,16 +64,18 @@ def _healthy(d: Any) -> bool:
         conn.close()
 
 
-@pytest.mark.parametrize("mode", ["single", "swarm"])
+@pytest.mark.parametrize(("mode", "network"), [("single", "host"), ("single", "bridge"), ("swarm", "auto")])
 def test_gateway_image_configuration_is_valid_for_haproxy(engine: Any, new_project: Any, tmp_path: Path,
-                                                          mode: str) -> None:
+                                                          mode: str, network: str) -> None:
     from multicloud.project import Project
     from multicloud.providers.docker.context import build_gateway_image
 
-    project = Project.load(new_project(f"cfg-{mode}", docker=f"mode: {mode}"))
+    project = Project.load(new_project(f"cfg-{mode}-{network}", docker=f"mode: {mode}\ngateway_network: {network}"))
     image = build_gateway_image(engine, project, project.settings("docker"), tmp_path, lambda _m: None)
+    assert proxy.image_network(engine, image) == ("host" if network == "host" else "bridge")
     out = engine.containers.run(image, ["haproxy", "-c", "-f", "/etc/multicloud/haproxy.cfg"], remove=True,
                                 network_disabled=True, labels={"io.multicloud.test": "gateway-config"},
+                                environment={proxy.BIND_ENV: "127.0.0.1:8080"},  # set at create time (host)
                                 stderr=True).decode(errors="replace")
     assert "Configuration file is valid" in out, out
 
