@@ -38,7 +38,7 @@ from multicloud.runtime.redact import mask
 from multicloud.runtime.server_config import RuntimeConfig
 from multicloud.runtime.server_events import parse_cloudevent, storage_notifications
 from multicloud.runtime.server_log import JsonLog
-from multicloud.runtime.server_pool import CallTimeout, QueueFull, WorkerCrashed, WorkerPool, expire
+from multicloud.runtime.server_pool import CallTimeout, Deadlines, QueueFull, WorkerCrashed, WorkerPool
 from multicloud.runtime.server_request import HttpError, Request
 from multicloud.runtime.server_routes import RouteTable
 
@@ -205,6 +205,7 @@ class RuntimeApp:
         self.draining = False
         self.drain_event: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.deadlines: Deadlines | None = None  # the calls' timeouts (set with the loop)
         self.pid = os.getpid()
         self._id_prefix = os.urandom(6).hex()
         self._ids = itertools.count(1)
@@ -247,6 +248,7 @@ class RuntimeApp:
     # ---- lifecycle (called by server.RuntimeServer) --------------------------------------------------
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.deadlines = Deadlines(loop)
         self.drain_event = asyncio.Event()
 
     def begin_drain(self) -> None:
@@ -421,11 +423,11 @@ class RuntimeApp:
     async def call(self, function: str, work: Callable[[float], T]) -> T:
         """Run `work(deadline)` in a slot under `function`'s timeout. Raises QueueFull, CallTimeout,
         WorkerCrashed (something escaped the handler's own error handling)."""
-        loop = self.loop
-        assert loop is not None
+        loop, deadlines = self.loop, self.deadlines
+        assert loop is not None and deadlines is not None
         timeout = self.timeouts[function]
         fut = self.pool.submit(loop, partial(work, time.monotonic() + timeout))
-        timer = loop.call_later(timeout, expire, fut)
+        deadlines.watch(fut, timeout)
         try:
             return await fut
         except asyncio.CancelledError:
@@ -433,7 +435,7 @@ class RuntimeApp:
             # process is stopping, and the caller is told so instead of being cut off
             raise Abandoned from None
         finally:
-            timer.cancel()
+            deadlines.forget(fut)
 
     def failure(self, function: str, request_id: str, exc: Exception) -> Answer:
         """What an HTTP caller answers when `call` raised: the limits become 429 / 504 / 500 / 503."""

@@ -21,6 +21,7 @@ the threads' calls; they wait in their own queue, which a freed slot serves firs
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections import deque
@@ -56,6 +57,56 @@ def expire(fut: asyncio.Future[Any]) -> None:
     """Deadline timer callback: the waiting caller gets CallTimeout; the worker's result is dropped later."""
     if not fut.done():
         fut.set_exception(CallTimeout())
+
+
+class Deadlines:
+    """The calls' timeouts, on one loop timer instead of one per call.
+
+    A timer per call (`loop.call_later`, then `cancel` when the call ends in time) costs about 4.5 us per
+    request under uvloop, a tenth of the runtime's whole CPU per request. Here a call is a dict entry; the
+    one timer is armed for the earliest deadline and, when it fires, expires every call past its deadline
+    and re-arms for the next. Calls of one function arrive with ever later deadlines, so under steady load
+    the timer fires about once per timeout period, and a scan covers at most the calls in flight
+    (`concurrency` + `max_queue`). Expiry is exact to the loop's clock, as `call_later`'s would be.
+    """
+
+    __slots__ = ("loop", "calls", "timer", "at")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.calls: dict[asyncio.Future[Any], float] = {}  # call -> its deadline (loop.time())
+        self.timer: asyncio.TimerHandle | None = None
+        self.at = math.inf  # when the timer fires
+
+    def watch(self, fut: asyncio.Future[Any], timeout: float) -> None:
+        """`fut` fails with CallTimeout `timeout` seconds from now unless it is done (or forgotten) first."""
+        when = self.loop.time() + timeout
+        self.calls[fut] = when
+        if when < self.at:
+            self._arm(when)
+
+    def forget(self, fut: asyncio.Future[Any]) -> None:
+        self.calls.pop(fut, None)
+
+    def _arm(self, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.at = when
+        self.timer = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self.timer, self.at = None, math.inf
+        now, nearest = self.loop.time(), math.inf
+        for fut, when in list(self.calls.items()):
+            if fut.done():
+                del self.calls[fut]
+            elif when <= now:
+                del self.calls[fut]
+                expire(fut)
+            elif when < nearest:
+                nearest = when
+        if nearest < math.inf:
+            self._arm(nearest)
 
 
 class _Worker:
