@@ -55,7 +55,6 @@ KEY_HEADER = "x-multicloud-key"
 BODY_HEADERS = frozenset(("content-length", "transfer-encoding"))
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # a caller's X-Request-Id is kept only if it is tame
 TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-BAD_VALUE_RE = re.compile(r"[\r\n\0]")
 # framing is the server's: a handler cannot set these, nor split the response with CR/LF
 SERVER_HEADERS = frozenset(("content-length", "connection", "transfer-encoding", "date", "server", "keep-alive"))
 _names: dict[str, bytes | None] = {}  # header name -> its bytes, or None when a handler may not send it
@@ -71,7 +70,7 @@ def encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
             key = None if name.lower() in SERVER_HEADERS or not TOKEN_RE.fullmatch(name) else name.encode()
             if len(_names) < 1024:
                 _names[name] = key
-        if key is None or BAD_VALUE_RE.search(value):
+        if key is None or "\r" in value or "\n" in value or "\0" in value:
             continue
         out.append((key, value.encode("latin-1", "replace")))
     return out
@@ -120,13 +119,14 @@ class HandlerDispatch:
 
     async def http(self, call: HttpCall) -> None:
         app, request, name = self.app, call.request, self.function
-        if not any(key in BODY_HEADERS for key, _ in request.headers):
-            body = b""  # no body: nothing to await
-        else:
-            got = await app.read_body(call)
-            if got is None:
-                return
-            body = got
+        body = b""  # no body: nothing to await
+        for key, _ in request.headers:
+            if key in BODY_HEADERS:
+                got = await app.read_body(call)
+                if got is None:
+                    return
+                body = got
+                break
         http_request = HttpRequest(
             request.method, unquote(request.path), path_params=call.params, query=request.query_string,
             headers=Headers.of_pairs(request.headers), client_ip=request.client_ip, body=body, raw=request,
@@ -287,12 +287,13 @@ class RuntimeApp:
             return await self._healthz(request, send)
         given_id = request.header("x-request-id")
         request_id = given_id if given_id and REQUEST_ID_RE.fullmatch(given_id) else self.request_id()
-        intake_route = intake.route_of(path)
-        if intake_route is not None:
-            return await self._intake(request, *intake_route, request_id, scope, receive, send)
-        if path.startswith(EVENTS_PREFIX):
-            return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
-                                     scope, receive, send)
+        if path.startswith("/_"):  # the runtime's own endpoints all start so; spec routes are looked up below
+            intake_route = intake.route_of(path)
+            if intake_route is not None:
+                return await self._intake(request, *intake_route, request_id, scope, receive, send)
+            if path.startswith(EVENTS_PREFIX):
+                return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
+                                         scope, receive, send)
         match = self.routes.match(request.method, path)
         route = match.route
         if route is None:
