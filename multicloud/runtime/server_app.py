@@ -455,7 +455,7 @@ class RuntimeApp:
 
     def _context(self, name: str, request_id: str, deadline: float) -> Context:
         return Context(name, request_id, self.config.target, memory_limit_mb=self.config.functions[name].memory,
-                       remaining=lambda: max(0, int((deadline - time.monotonic()) * 1000)), logger=self.logger)
+                       deadline=deadline, logger=self.logger)
 
     def _crashed(self, ctx: Context, exc: BaseException) -> Answer:
         """In the worker thread: a handler calling sys.exit (or raising another BaseException) is a 500."""

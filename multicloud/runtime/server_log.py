@@ -21,18 +21,18 @@ from multicloud.runtime import redact
 FLUSH_DELAY = 0.05
 HEADS_CACHED = 1024
 _str = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C-accelerated string -> JSON
-_second: list[object] = [-1, ""]
+_second: tuple[int, str] = (-1, "")
 _MILLIS = [f".{ms:03d}Z" for ms in range(1000)]  # a format spec per call costs more than the lookup
 
 
 def stamp(now: float | None = None) -> str:
     """RFC 3339 UTC with milliseconds; the formatted second is cached (this runs once per request)."""
+    global _second
     millis = int((time.time() if now is None else now) * 1000)
-    whole = millis // 1000
-    if _second[0] != whole:
-        _second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-        _second[0] = whole
-    return _second[1] + _MILLIS[millis % 1000]  # type: ignore[operator]
+    whole, cached = millis // 1000, _second
+    if cached[0] != whole:  # one tuple, swapped whole: threads never see a second with another's text
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return cached[1] + _MILLIS[millis % 1000]
 
 
 class JsonLog:
