@@ -45,15 +45,20 @@ def test_access_lines_are_written_within_the_flush_delay(tmp_path: Path) -> None
                     assert time.monotonic() - answered < 2.0, "access lines held back (flush delay is 50 ms)"
                     time.sleep(0.01)
     finally:
-        assert rt.stop() == 0
+        rt.stop()
+    assert rt.proc.returncode == 0
 
 
 def test_sigterm_writes_every_queued_access_line(tmp_path: Path) -> None:
     rt = start_runtime(tmp_path, FUNCTIONS)
     ids = [f"term-{i}" for i in range(500)]
-    with rt.connect() as sock:
-        _send(sock, ids)
-        rt.proc.send_signal(signal.SIGTERM)  # at once: lines of the last batch are still queued in the process
-    assert rt.proc.wait(15) == 0
+    try:
+        with rt.connect() as sock:
+            _send(sock, ids)
+            rt.proc.send_signal(signal.SIGTERM)  # at once: lines of the last batch are still queued in the process
+        assert rt.proc.wait(15) == 0
+    finally:
+        if rt.proc.poll() is None:
+            rt.proc.kill()  # a failed assertion must not leave the server running
     assert set(ids) <= _logged(rt.log)
     assert json.loads(rt.log.read_text().splitlines()[-1])["message"] == "stopped"
