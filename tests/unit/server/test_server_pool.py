@@ -65,7 +65,7 @@ def test_one_timer_expires_each_call_at_its_own_deadline() -> None:
         deadlines = Deadlines(loop)
         slow, quick, finished = loop.create_future(), loop.create_future(), loop.create_future()
         start = loop.time()
-        deadlines.watch(slow, 0.6)
+        deadlines.watch(slow, 1.5)
         deadlines.watch(quick, 0.15)
         deadlines.watch(finished, 0.05)
         finished.set_result("in time")
@@ -76,7 +76,7 @@ def test_one_timer_expires_each_call_at_its_own_deadline() -> None:
         with pytest.raises(CallTimeout):
             await slow
         slow_at = loop.time() - start
-        assert 0.14 <= quick_at < 0.5 and 0.59 <= slow_at < 1.2, (quick_at, slow_at)
+        assert 0.14 <= quick_at < 1.0 <= 1.49 <= slow_at < 3.0, (quick_at, slow_at)  # quick: not at slow's time
         assert finished.result() == "in time" and not deadlines.calls and deadlines.timer is None
 
     asyncio.run(scenario())
