@@ -106,13 +106,16 @@ class Context:
         timeout_ms: int | None = None,
         remaining: Callable[[], int] | None = None,
         logger: Logger | None = None,
+        deadline: float | None = None,
     ) -> None:
+        """`timeout_ms` from now, or a `deadline` on time.monotonic() (the private runtime's, set at arrival),
+        or a `remaining` callable (a platform's own clock): what `remaining_time_ms` reports."""
         self.function_name = function_name
         self.request_id = request_id
         self.target = target
         self.memory_limit_mb = memory_limit_mb
         self._remaining = remaining
-        self._deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+        self._deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else deadline
         self._base_logger = logger
         self._logger: Logger | None = None
         self._scratch: Path | None = None

@@ -313,6 +313,8 @@ def to_result(value: object) -> HttpResult:
     """A handler's return value -> HttpResult: dict/list JSON, str text, bytes binary, None 204.
 
     An `HttpResult` passes through as it is: the style adapters (aws, wsgi, asgi) build exact ones."""
+    if type(value) is dict:  # the common case first: a handler returning JSON
+        return HttpResult(200, [("Content-Type", JSON_TYPE)], _to_json(value))
     if isinstance(value, HttpResult):
         return value
     if isinstance(value, Response):

@@ -74,6 +74,12 @@ def register(value: str, name: str = "") -> bool:
     return not short
 
 
+def current() -> re.Pattern[str] | None:
+    """What `mask` masks with now (None: nothing registered); a new object whenever a value is added, so a
+    cache of masked text can tell when it is stale."""
+    return _pattern
+
+
 def mask(text: str) -> str:
     """`text` with every registered value replaced by `***`."""
     pattern = _pattern

@@ -328,8 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.ready = ready
     server.parent_pid = args.parent_pid
     log.start()
-    server.run(sockets=[sock])
-    log.close()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        log.close()  # the access lines still queued (at most FLUSH_DELAY old) are written, whatever ended serving
     return int(server.exit_code)
 
 

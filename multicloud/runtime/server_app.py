@@ -38,7 +38,7 @@ from multicloud.runtime.redact import mask
 from multicloud.runtime.server_config import RuntimeConfig
 from multicloud.runtime.server_events import parse_cloudevent, storage_notifications
 from multicloud.runtime.server_log import JsonLog
-from multicloud.runtime.server_pool import CallTimeout, QueueFull, WorkerCrashed, WorkerPool, expire
+from multicloud.runtime.server_pool import CallTimeout, Deadlines, QueueFull, WorkerCrashed, WorkerPool
 from multicloud.runtime.server_request import HttpError, Request
 from multicloud.runtime.server_routes import RouteTable
 
@@ -55,7 +55,6 @@ KEY_HEADER = "x-multicloud-key"
 BODY_HEADERS = frozenset(("content-length", "transfer-encoding"))
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # a caller's X-Request-Id is kept only if it is tame
 TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-BAD_VALUE_RE = re.compile(r"[\r\n\0]")
 # framing is the server's: a handler cannot set these, nor split the response with CR/LF
 SERVER_HEADERS = frozenset(("content-length", "connection", "transfer-encoding", "date", "server", "keep-alive"))
 _names: dict[str, bytes | None] = {}  # header name -> its bytes, or None when a handler may not send it
@@ -71,7 +70,7 @@ def encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
             key = None if name.lower() in SERVER_HEADERS or not TOKEN_RE.fullmatch(name) else name.encode()
             if len(_names) < 1024:
                 _names[name] = key
-        if key is None or BAD_VALUE_RE.search(value):
+        if key is None or "\r" in value or "\n" in value or "\0" in value:
             continue
         out.append((key, value.encode("latin-1", "replace")))
     return out
@@ -120,13 +119,14 @@ class HandlerDispatch:
 
     async def http(self, call: HttpCall) -> None:
         app, request, name = self.app, call.request, self.function
-        if not any(key in BODY_HEADERS for key, _ in request.headers):
-            body = b""  # no body: nothing to await
-        else:
-            got = await app.read_body(call)
-            if got is None:
-                return
-            body = got
+        body = b""  # no body: nothing to await
+        for key, _ in request.headers:
+            if key in BODY_HEADERS:
+                got = await app.read_body(call)
+                if got is None:
+                    return
+                body = got
+                break
         http_request = HttpRequest(
             request.method, unquote(request.path), path_params=call.params, query=request.query_string,
             headers=Headers.of_pairs(request.headers), client_ip=request.client_ip, body=body, raw=request,
@@ -205,6 +205,7 @@ class RuntimeApp:
         self.draining = False
         self.drain_event: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.deadlines: Deadlines | None = None  # the calls' timeouts (set with the loop)
         self.pid = os.getpid()
         self._id_prefix = os.urandom(6).hex()
         self._ids = itertools.count(1)
@@ -247,6 +248,7 @@ class RuntimeApp:
     # ---- lifecycle (called by server.RuntimeServer) --------------------------------------------------
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.deadlines = Deadlines(loop)
         self.drain_event = asyncio.Event()
 
     def begin_drain(self) -> None:
@@ -285,12 +287,13 @@ class RuntimeApp:
             return await self._healthz(request, send)
         given_id = request.header("x-request-id")
         request_id = given_id if given_id and REQUEST_ID_RE.fullmatch(given_id) else self.request_id()
-        intake_route = intake.route_of(path)
-        if intake_route is not None:
-            return await self._intake(request, *intake_route, request_id, scope, receive, send)
-        if path.startswith(EVENTS_PREFIX):
-            return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
-                                     scope, receive, send)
+        if path.startswith("/_"):  # the runtime's own endpoints all start so; spec routes are looked up below
+            intake_route = intake.route_of(path)
+            if intake_route is not None:
+                return await self._intake(request, *intake_route, request_id, scope, receive, send)
+            if path.startswith(EVENTS_PREFIX):
+                return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
+                                         scope, receive, send)
         match = self.routes.match(request.method, path)
         route = match.route
         if route is None:
@@ -421,11 +424,11 @@ class RuntimeApp:
     async def call(self, function: str, work: Callable[[float], T]) -> T:
         """Run `work(deadline)` in a slot under `function`'s timeout. Raises QueueFull, CallTimeout,
         WorkerCrashed (something escaped the handler's own error handling)."""
-        loop = self.loop
-        assert loop is not None
+        loop, deadlines = self.loop, self.deadlines
+        assert loop is not None and deadlines is not None
         timeout = self.timeouts[function]
         fut = self.pool.submit(loop, partial(work, time.monotonic() + timeout))
-        timer = loop.call_later(timeout, expire, fut)
+        deadlines.watch(fut, timeout)
         try:
             return await fut
         except asyncio.CancelledError:
@@ -433,7 +436,7 @@ class RuntimeApp:
             # process is stopping, and the caller is told so instead of being cut off
             raise Abandoned from None
         finally:
-            timer.cancel()
+            deadlines.forget(fut)
 
     def failure(self, function: str, request_id: str, exc: Exception) -> Answer:
         """What an HTTP caller answers when `call` raised: the limits become 429 / 504 / 500 / 503."""
@@ -452,7 +455,7 @@ class RuntimeApp:
 
     def _context(self, name: str, request_id: str, deadline: float) -> Context:
         return Context(name, request_id, self.config.target, memory_limit_mb=self.config.functions[name].memory,
-                       remaining=lambda: max(0, int((deadline - time.monotonic()) * 1000)), logger=self.logger)
+                       deadline=deadline, logger=self.logger)
 
     def _crashed(self, ctx: Context, exc: BaseException) -> Answer:
         """In the worker thread: a handler calling sys.exit (or raising another BaseException) is a 500."""

@@ -189,7 +189,14 @@ class RuntimeProtocol(HttpToolsProtocol):
         if self.phase == APP and not pending:
             self.phase = IDLE
             self.since = self.loop.time()
-        super().on_response_complete()
+        if pending or self.transport.is_closing():
+            super().on_response_complete()  # starts the next pipelined request; arms no timer
+        else:
+            # uvicorn's own version arms a keep-alive timer per response (loop.call_later, then a cancel on
+            # the next request: about 4.5 us per request under uvloop); the sweeper enforces
+            # keepalive_timeout instead, so only the rest of uvicorn's bookkeeping is done here
+            self.server_state.total_requests += 1
+            self.flow.resume_reading()
         if self.deferred is not None and not pending:
             status, reason = self.deferred
             self.deferred = None
