@@ -47,6 +47,7 @@ RUNTIME_PASSWORD = "broker-password"  # the file in the function's secrets mount
 PRODUCER_PASSWORD = "broker-producer-password"  # the HTTP intake's producer user (runtime/intake.py)
 SWARM_NODES = 3
 CONFIG_LABEL = "io.multicloud.broker-config"
+RUN_LABEL = "io.multicloud.broker-run"  # swarm: run_config alone, what plan compares (no passwords needed)
 
 
 def container_name(service: str) -> str:
@@ -301,7 +302,8 @@ class SwarmBroker(Broker):
             ports.append(port)
             volume = f"{name}-data"
             self.creds.init_store(volume, "broker-data")
-            if svc is not None and (svc.attrs["Spec"].get("Labels") or {}).get(CONFIG_LABEL) == config:
+            labels = (svc.attrs["Spec"].get("Labels") or {}) if svc is not None else {}
+            if svc is not None and labels.get(CONFIG_LABEL) == config and labels.get(RUN_LABEL) == self.run_config():
                 continue
             spec = self._spec(name, index, network, volume, secret, port, config)
             if svc is None:
@@ -352,6 +354,7 @@ class SwarmBroker(Broker):
         uid, gid = hardening.uid_gid(self.settings)
         labels = eng.labels_for(self.service, "broker", self.settings.labels)
         labels[CONFIG_LABEL] = config
+        labels[RUN_LABEL] = self.run_config()
         container = ContainerSpec(
             image=self.settings.broker_image, args=["-c", f"{CONFIG_DIR}/{CONFIG_FILE}"], user=f"{uid}:{gid}",
             hostname=name, env={"MC_SERVER_NAME": name}, labels=labels, read_only=True, init=True,

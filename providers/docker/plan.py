@@ -28,8 +28,7 @@ from . import engine as eng
 from . import hardening, proxy
 from .drift import LABEL, Record, check
 from .single import Single
-
-GATEWAY_CONFIG = "io.multicloud.gateway-config"
+from .swarm import GATEWAY_CONFIG, Swarm
 
 
 @dataclass
@@ -221,3 +220,145 @@ def _plan_broker(mode: Single, run: Run, record: Record, topo: Any) -> None:
         run.write("update", "broker", broker.name, "broker.ensure", args, "its streams or consumers changed")
     else:
         run.noop("broker", broker.name)
+
+
+# ---- swarm mode ----------------------------------------------------------------------------------------
+def plan_swarm(mode: Swarm, images: Mapping[str, Any], progress: Progress) -> Plan:
+    """The steps of a swarm-mode deploy: network -> broker -> function secrets -> function service (a
+    rolling update Swarm runs and rolls back by itself; the step waits until it converged) -> gateway
+    service -> secrets no task uses any more -> broker consumers pruned. The record of the deploy is a label
+    of the function service, written by its create/update."""
+    from .broker import PRODUCER_PASSWORD, RUNTIME_PASSWORD
+
+    project, settings, run = mode.project, mode.settings, Run()
+    mode.require_manager()
+    image, digest, gateway_image = str(images["image"]), str(images["digest"]), str(images["gateway"])
+    values = mode.resolve_secrets()
+    secrets = eng.secrets_fingerprint(values)
+    config = hardening.run_config(project, settings)
+    gw_config = mode.gateway_config(gateway_image)
+    topo = topology(project, "docker")
+    svc, gateway = mode.service(mode.name), mode.service(mode.gateway_name)
+    labels = mode.labels(svc)
+    record = Record.of(labels, read_state(project, "docker").get("record"))
+    want_fn = {"image": digest, "settings": config, "secrets": secrets, "replicas": settings.replicas,
+               "image_ref": image}
+    now_fn = None if svc is None else {
+        "image": labels.get(eng.DIGEST), "settings": labels.get(eng.RUN_CONFIG), "secrets": labels.get(eng.SECRETS),
+        "replicas": (svc.attrs["Spec"].get("Mode", {}).get("Replicated") or {}).get("Replicas"),
+        "image_ref": mode.image_of(svc)}
+    fn_drift = check(record, "function service", {"function": now_fn} if now_fn else {}, {"function": want_fn})
+    now_gw = None if gateway is None else {"config": mode.labels(gateway).get(GATEWAY_CONFIG)}
+    gw_drift = check(record, "gateway service", {"gateway": now_gw} if now_gw else {},
+                     {"gateway": {"config": gw_config}})
+    current = mode.secret_names(svc)
+    files = sorted({*values, *((RUNTIME_PASSWORD, PRODUCER_PASSWORD) if not topo.empty else ())})
+    owned = {s.name: s.id for s in mode.client.secrets.list(filters=eng.owned(project.name, "secret"))}
+    keep = (now_fn is not None and now_fn["secrets"] == secrets and sorted(current) == files
+            and all(n in owned for n in current.values()))
+    fn_fresh = now_fn == want_fn and keep
+
+    network = mode.client.networks.list(names=[mode.name])
+    run.observe(f"network {mode.name}", network[0].id if network else None)
+    if network:
+        run.noop("network", mode.name)
+    else:
+        run.write("create", "network", mode.name, "network.create", {"name": mode.name, "driver": "overlay"})
+    broker_ensured = not topo.empty and _plan_swarm_broker(mode, run, record, renew=not fn_fresh)
+    run.observe(f"function service {mode.name}", *(svc.id, now_fn) if svc is not None else ())
+    run.observe(f"gateway service {mode.gateway_name}", *(gateway.id, now_gw) if gateway is not None else ())
+
+    names = dict(current) if keep else _secret_names(mode.name, files, [digest, config, secrets, sorted(owned)])
+    if fn_fresh:
+        run.noop("function service", mode.name, f"image {digest[:12]} is live")
+    else:
+        if not topo.empty and not broker_ensured:
+            run.write("create", "secrets helper", mode.broker().creds.volume, "broker.read_passwords", {},
+                      "reads the broker's passwords: a container created, never started, removed at once")
+        if not keep and names:
+            run.write("create", "swarm secrets", mode.name, "secrets.create",
+                      {"names": names, "secrets": secrets, "broker": not topo.empty},
+                      f"{len(names)} secret(s), mounted read-only in the function",
+                      (FieldChange("secrets", now_fn["secrets"] if now_fn else None, secrets, secret=True),))
+        fn_labels = {eng.SECRETS: secrets, LABEL: record.value}
+        previous = eng.previous_release(labels, mode.image_of(svc), digest)
+        if previous:
+            fn_labels[eng.PREVIOUS] = previous
+        detail = fn_drift.label("function", f"function service {mode.name}", _service_detail(now_fn, want_fn))
+        fields = tuple(FieldChange(k, (now_fn or {}).get(k), v) for k, v in want_fn.items()
+                       if k != "secrets" and (now_fn or {}).get(k) != v)
+        run.write("create" if svc is None else "update", "function service", mode.name, "service.function",
+                  {"image": image, "digest": digest, "secrets": names, "labels": fn_labels, "update": svc is not None},
+                  detail, fields)
+    if now_gw == {"config": gw_config}:
+        run.noop("gateway service", mode.gateway_name)
+    else:
+        port = settings.port or (mode.published_port(gateway) if gateway is not None else None)
+        plain = f"port {port or 'picked on this host'}" if gateway is None else "its configuration changed"
+        run.write("create" if gateway is None else "update", "gateway service", mode.gateway_name, "service.gateway",
+                  {"image": gateway_image, "port": port, "config": gw_config, "update": gateway is not None},
+                  gw_drift.label("gateway", f"gateway service {mode.gateway_name}", plain))
+    if not keep:
+        for name, ident in sorted(owned.items()):
+            if name not in names.values():
+                run.write("delete", "swarm secret", name, "secret.remove", {"id": ident},
+                          "no task of the new release mounts it")
+    if not topo.empty and not fn_fresh:
+        run.write("update", "broker consumers", mode.broker().names()[0], "broker.prune", {},
+                  "consumers no function reads now")
+    return Plan("docker", tuple(run.steps), observed=run.observed,
+                memo={"images": dict(images), "record": record.value})
+
+
+def _service_detail(now: Mapping[str, object] | None, want: Mapping[str, object]) -> str:
+    digest = str(want["image"])
+    if now is None:
+        return f"image {digest[:12]}, {want['replicas']} replica(s)"
+    if now.get("image") != digest:
+        return f"{str(now.get('image'))[:12]} -> {digest[:12]} (rolling update)"
+    if now.get("settings") != want["settings"]:
+        return "run-time settings changed (limits, user, replicas...)"
+    if now.get("secrets") != want["secrets"]:
+        return "secret values changed (rotated): same image, new values"
+    if now.get("replicas") != want["replicas"]:
+        return f"replicas {now.get('replicas')} -> {want['replicas']}"
+    return "the same image again (rolling update)"
+
+
+def _secret_names(service: str, files: list[str], seed: object) -> dict[str, str]:
+    """New Swarm secret names, one per file: deterministic from what the plan saw (a saved plan's steps must
+    equal a fresh plan's), and new whenever the secrets Swarm holds now differ."""
+    suffix = fingerprint(seed)[:8]
+    return {f: f"{service}-{f.lower().replace('_', '-')}-{suffix}"[:64] for f in files}
+
+
+def _plan_swarm_broker(mode: Swarm, run: Run, record: Record, renew: bool) -> bool:
+    """The JetStream cluster as one step (`broker.ensure`, not enumerated yet: see apply.py) when a node is
+    missing, not running or made from another image or settings, or when the function changes (its triggers'
+    streams may have: only the broker's passwords tell, and reading them takes a helper container). True
+    when the step is planned."""
+    from .broker import RUN_LABEL
+
+    broker = mode.broker()
+    try:
+        config = broker.run_config()
+    except Exception:  # noqa: BLE001 - the image is not on the engine yet: ensure pulls it
+        config = "image missing"
+    services = broker.services()
+    now = {name: {"config": mode.labels(svc).get(RUN_LABEL),
+                  "state": "running" if any(t["Status"]["State"] == "running"
+                                            for t in svc.tasks(filters={"desired-state": "running"})) else "down"}
+           for name, svc in services.items()}
+    want = {name: {"config": config, "state": "running"} for name in broker.names()}
+    drift = check(record, "broker", now, want)
+    for name in broker.names():
+        run.observe(f"broker service {name}", *(services[name].id, now[name]) if name in services else ())
+    changed = [name for name in broker.names() if now.get(name) != want[name]]
+    if not changed and not renew:
+        run.noop("broker", broker.names()[0])
+        return False
+    detail = (drift.label(changed[0], f"broker service {changed[0]}", "its image or settings changed")
+              if changed else "the function changes: its streams and consumers are declared again")
+    run.write("create" if not services else "update", "broker", broker.names()[0], "broker.ensure",
+              {"network": mode.name}, detail)
+    return True
