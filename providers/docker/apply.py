@@ -11,10 +11,11 @@ sets the servers' states); swarm's are `services.create`, `services.update`, `se
 writes on the wire (the SDK's APIClient POST/PUT/DELETE requests) and compares them with these, in both
 modes.
 
-Not yet enumerated: `broker.ensure` (the NATS broker container, its credentials and configuration volume,
-its streams) runs as one step whose engine writes depend on what it reads from the broker's secrets volume
-at apply time; its declared call is the marker `broker:ensure`. `broker.prune` deletes NATS consumers (no
-engine write).
+The single-mode broker is planned resource by resource (`broker.image`, `broker.configure`, `broker.store`,
+`broker.run`, `broker.start`, `broker.reload`), each with its engine writes; `broker.streams` and
+`broker.prune` declare and delete streams and consumers over NATS (no engine write). Not yet enumerated:
+swarm's three-node cluster, one `broker.ensure` step with the marker call `broker:ensure` (its engine
+writes depend on the passwords it reads at apply time).
 """
 
 from __future__ import annotations
@@ -83,10 +84,96 @@ def _create_network(t: Target, args: Args) -> object:
 def _ensure_broker(t: Target, args: Args) -> object:
     from .broker_image import ensure_broker_image
 
-    broker = t.engine.broker()
-    ensure_broker_image(t.engine.client, t.engine.settings.broker_image, t.progress)
+    broker = t.swarm.broker()
+    ensure_broker_image(t.swarm.client, t.swarm.settings.broker_image, t.progress)
     t.outputs["broker_admin"] = broker.ensure(args["network"])
     t.outputs["broker_passwords"] = broker.creds.passwords()  # read once by ensure: no other helper
+    return None
+
+
+def _pull_broker_image(t: Target, args: Args) -> object:
+    from .broker_image import ensure_broker_image
+
+    ensure_broker_image(t.engine.client, args["image"], t.progress)
+    return None
+
+
+def _configure_broker(t: Target, args: Args) -> object:
+    """Single: the broker's configuration (and new passwords) in its secrets volume, one helper container."""
+    broker = t.mode.broker()
+    known = broker_passwords(t.mode) if args["passwords"] == "known" else None
+    t.progress(f"writing the configuration of the broker {broker.name}")
+    t.outputs["broker_passwords"] = broker.creds.configure(broker.render, known, args["create_volume"])
+    return None
+
+
+def _configure_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    return (("volumes.create",) if args["create_volume"] else ()) + (
+        "containers.create", "containers.put_archive", "containers.remove")
+
+
+def _broker_store(t: Target, args: Args) -> object:
+    t.mode.broker().creds.init_store(args["volume"], "broker-data")
+    return None
+
+
+def _run_broker(t: Target, args: Args) -> object:
+    """Single: the broker container, created (replacing one made from another image or settings; its store
+    stays) on the planned port, or on one the engine picks, then pinned."""
+    broker = t.mode.broker()
+    if args["replace"]:
+        old = broker.container()
+        if old is not None:
+            t.progress(f"recreating the broker {broker.name} (its image or settings changed; the store stays)")
+            old.remove(force=True)
+    else:
+        t.progress(f"starting the broker {broker.name} ({broker.settings.broker_image})")
+    broker.run(args["network"], args["port"])
+    return None
+
+
+def _broker_run_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    replace = ("containers.remove",) if args["replace"] else ()
+    probe = ("containers.create", "containers.start", "containers.remove") if args["port"] is None else ()
+    return replace + probe + ("containers.create", "containers.start")
+
+
+def _single_broker(t: Target) -> Any:
+    container = t.mode.broker().container()
+    if container is None:
+        raise OperationError(f"the broker of {t.mode.project.name} disappeared while deploying",
+                             fix="plan and deploy again", where="docker")
+    return container
+
+
+def _start_broker(t: Target, args: Args) -> object:
+    container = _single_broker(t)
+    t.progress(f"starting the broker {container.name} again (it was {container.status})")
+    container.start()
+    return None
+
+
+def _reload_broker(t: Target, args: Args) -> object:
+    container = _single_broker(t)
+    t.progress(f"reloading the broker's configuration ({container.name})")
+    container.kill(signal="SIGHUP")
+    return None
+
+
+def _broker_streams(t: Target, args: Args) -> object:
+    """Single: the streams and consumers the topology needs, declared over NATS once the broker answers."""
+    from multicloud.broker.topology import topology
+
+    broker = t.mode.broker()
+    port = broker.port(_single_broker(t))
+    if port is None:
+        raise OperationError(f"the broker {broker.name} has no published port", where=broker.name,
+                             fix="run `multicloud remove --target docker`, then deploy")
+    broker.creds._passwords = t.outputs.get("broker_passwords") or broker_passwords(t.mode)
+    admin = broker.admin_for([port])
+    admin.wait_ready()
+    admin.ensure(topology(t.mode.project, "docker"), 1, t.progress)
+    t.outputs["broker_admin"] = admin
     return None
 
 
@@ -163,7 +250,8 @@ def _fill_secrets(t: Target, args: Args) -> object:
     m = t.mode
     values = _secret_values(t, args)
     warn_short_secrets(values, t.progress)
-    files = {**values, **(mounted_passwords(broker_passwords(m)) if args["broker"] else {})}
+    passwords = (t.outputs.get("broker_passwords") or broker_passwords(m)) if args["broker"] else None
+    files = {**values, **(mounted_passwords(passwords) if passwords else {})}
     if args["create"]:
         m.client.volumes.create(args["volume"], labels=eng.labels_for(m.project.name, "secrets", m.settings.labels))
     _, gid = hardening.uid_gid(m.settings)
@@ -362,7 +450,15 @@ def _remove_secret(t: Target, args: Args) -> object:
 
 OPS: dict[str, Op] = {
     "network.create": Op(_create_network, ("networks.create",)),
-    "broker.ensure": Op(_ensure_broker, ("broker:ensure",)),
+    "broker.image": Op(_pull_broker_image, ("images.pull",)),
+    "broker.configure": Op(_configure_broker, (), calls_of=_configure_calls),
+    "broker.store": Op(_broker_store, ("volumes.create", "containers.create", "containers.put_archive",
+                                       "containers.remove")),
+    "broker.run": Op(_run_broker, (), calls_of=_broker_run_calls),
+    "broker.start": Op(_start_broker, ("containers.start",)),
+    "broker.reload": Op(_reload_broker, ("containers.kill",)),
+    "broker.streams": Op(_broker_streams, ()),  # NATS: no engine write
+    "broker.ensure": Op(_ensure_broker, ("broker:ensure",)),  # swarm: the cluster in one step, not enumerated
     "broker.prune": Op(_prune_broker, ()),
     "secrets.fill": Op(_fill_secrets, (), calls_of=_fill_calls),
     "function.start": Op(_start_function, ("containers.create", "containers.start")),

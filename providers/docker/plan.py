@@ -187,39 +187,68 @@ def _function_detail(live: Any | None, now: Mapping[str, object] | None, want: M
 
 
 def _plan_broker(mode: Single, run: Run, record: Record, topo: Any) -> None:
+    """The broker's resources, each a step with its own engine writes: its image (pulled when missing), its
+    configuration and passwords (files in its secrets volume, written through one helper container), its
+    JetStream store (a volume prepared for the broker's user), its container (created with a port the engine
+    picks, then pinned; recreated when its image or settings changed; started; told to reload its
+    configuration), then its streams and consumers (declared over NATS: no engine write). Everything is read
+    without a helper: the configuration and passwords through the broker container, when it exists."""
     from multicloud.broker.config import CLIENT_PORT, render
 
     from .apply import broker_file
     from .broker import CONFIG_FILE, CONFIG_LABEL, DATA_DIR, PASSWORDS_FILE, STORE
+    from .images import _has
 
-    broker = mode.broker()
+    broker, client = mode.broker(), mode.client
+    image = mode.settings.broker_image
+    has_image = _has(client, image)
+    if not has_image:
+        run.write("create", "broker image", image, "broker.image", {"image": image}, "pulled by the engine")
     container = broker.container()
-    try:
-        config = broker.run_config()
-    except Exception:  # noqa: BLE001 - the image is not on the engine yet: ensure pulls it
-        config = "image missing"
+    config = broker.run_config() if has_image else "image missing"
     now = None if container is None else {"config": container.labels.get(CONFIG_LABEL), "state": container.status}
     want = {"config": config, "state": "running"}
     drift = check(record, "broker", {"broker": now} if now else {}, {"broker": want})
     run.observe(f"broker {broker.name}", *(container.id, container.status) if container is not None else ())
-    args = {"network": mode.names.network}
+    volumes = {v.name for v in client.volumes.list(filters=eng.owned(mode.project.name))}
+
+    # configuration and passwords: read through the broker container when there is one
+    raw = broker_file(container, PASSWORDS_FILE) if container is not None else None
+    passwords = None if raw is None else json.loads(raw)
+    text = None if passwords is None else render(topo, passwords, listen=f"0.0.0.0:{CLIENT_PORT}",
+                                                  store_dir=f"{DATA_DIR}/{STORE}", server_name=broker.name)
+    run.observe(f"broker configuration {broker.name}", fingerprint(text))
+    fresh_volume = broker.creds.volume not in volumes
+    written = fresh_volume or text is None or broker_file(container, CONFIG_FILE) != text.encode()
+    if written:
+        how = "new" if fresh_volume else "read" if passwords is None else "known"
+        detail = {"new": "new passwords and the configuration", "read": "the configuration (passwords kept)",
+                  "known": "its streams or consumers changed"}[how]
+        run.write("create" if fresh_volume else "update", "broker configuration", broker.creds.volume,
+                  "broker.configure", {"create_volume": fresh_volume, "passwords": how}, detail)
+    data = f"{broker.name}-data"
+    if data not in volumes:
+        run.write("create", "broker store", data, "broker.store", {"volume": data},
+                  "a JetStream store owned by the broker's user")
+
+    network = mode.names.network
     if container is None:
-        run.write("create", "broker", broker.name, "broker.ensure", args,
-                  drift.label("broker", f"broker {broker.name}", mode.settings.broker_image))
-        return
-    if now != want:
-        run.write("update", "broker", broker.name, "broker.ensure", args,
-                  drift.label("broker", f"broker {broker.name}", "its image or settings changed"))
-        return
-    raw = broker_file(container, PASSWORDS_FILE)
-    passwords = {} if raw is None else json.loads(raw)
-    text = None if not passwords else render(topo, passwords, listen=f"0.0.0.0:{CLIENT_PORT}",
-                                             store_dir=f"{DATA_DIR}/{STORE}", server_name=broker.name).encode()
-    run.observe(f"broker configuration {broker.name}", fingerprint(text.decode() if text else None))
-    if text is None or broker_file(container, CONFIG_FILE) != text:
-        run.write("update", "broker", broker.name, "broker.ensure", args, "its streams or consumers changed")
+        run.write("create", "broker", broker.name, "broker.run", {"network": network, "port": None, "replace": False},
+                  drift.label("broker", f"broker {broker.name}", image))
+    elif now is not None and now["config"] != config:
+        run.write("update", "broker", broker.name, "broker.run",
+                  {"network": network, "port": broker.port(container), "replace": True},
+                  drift.label("broker", f"broker {broker.name}", "its image or settings changed (the store stays)"))
+    elif container.status != "running":
+        run.write("update", "broker", broker.name, "broker.start", {},
+                  drift.label("broker", f"broker {broker.name}", f"it is {container.status}"))
+    elif written:
+        run.write("update", "broker", broker.name, "broker.reload", {}, "reloads its configuration (SIGHUP)")
     else:
         run.noop("broker", broker.name)
+        return
+    run.write("update", "broker streams", broker.name, "broker.streams", {},
+              "streams and consumers declared over NATS (no engine write)")
 
 
 # ---- swarm mode ----------------------------------------------------------------------------------------

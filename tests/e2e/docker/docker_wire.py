@@ -20,6 +20,7 @@ ROUTES = [  # (method, path pattern) -> the engine operation, as apply.py's tabl
     ("POST", r"/networks/create", "networks.create"),
     ("POST", r"/volumes/create", "volumes.create"),
     ("DELETE", r"/volumes/[^/]+", "volumes.remove"),
+    ("POST", r"/images/create", "images.pull"),
     ("POST", r"/services/create", "services.create"),
     ("POST", r"/services/[^/]+/update", "services.update"),
     ("DELETE", r"/services/[^/]+", "services.remove"),

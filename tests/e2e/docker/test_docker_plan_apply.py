@@ -111,3 +111,57 @@ def test_apply_makes_exactly_the_planned_writes(engine: Any, deployed: Any, wire
     assert drifted == ["drift: the function container was deleted outside multicloud"], plan.steps
     assert writes == planned(plan), (writes, planned(plan))
     assert answer(d.url)["version"] == "v2"
+
+
+QUEUE = """
+work:
+  handler: app.hello
+  memory: 64
+  timeout: 2
+  triggers:
+    - queue: {name: orders, batch_size: 10, max_attempts: 3}
+"""
+REFUNDS = """
+refunds:
+  handler: app.hello
+  memory: 64
+  timeout: 2
+  triggers:
+    - queue: {name: refunds, batch_size: 10, max_attempts: 3}
+"""
+
+
+def test_broker_resources_are_steps_with_their_writes(engine: Any, deployed: Any, wire: WireLog) -> None:
+    """A queue trigger brings the broker: its configuration, store and container are steps whose calls are
+    the engine writes (first deploy, no-op, a new queue: configuration rewritten and reloaded, the broker
+    stopped by hand: drift, started again)."""
+    image = "multicloud/nats:bookworm"
+    try:
+        engine.images.get(image)
+    except Exception:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {image} is missing; .ci/setup-docker.sh builds it")
+        pytest.skip(f"{image} is not built (multicloud docker broker-image)")
+    d = deployed("planbroker", docker=f"broker_image: {image}", extra_functions=QUEUE)
+    plan, writes = apply_counted(d, wire)
+    assert writes == planned(plan), (writes, planned(plan))
+    kinds = [s.kind for s in plan.steps if s.op]
+    assert {"broker configuration", "broker store", "broker", "broker streams"} <= set(kinds), kinds
+    assert "broker:ensure" not in writes and answer(d.url)["version"] == "v1"
+
+    plan, writes = apply_counted(d, wire)  # nothing changed: nothing to do
+    assert not plan.has_changes and writes == [], plan.steps
+
+    d.spec.write_text(d.spec.read_text().replace("targets:", REFUNDS.replace("\n", "\n  ") + "\ntargets:", 1))
+    plan, writes = apply_counted(d, wire)  # a new queue: new permissions in the configuration, reloaded
+    assert writes == planned(plan), (writes, planned(plan))
+    broker = [s for s in plan.steps if s.kind in ("broker configuration", "broker")]
+    assert [s.op for s in broker] == ["broker.configure", "broker.reload"], broker
+
+    name = d.provider.mode().broker().name
+    engine.containers.get(name).stop(timeout=5)
+    plan, writes = apply_counted(d, wire)  # stopped by hand: drift, started again
+    assert writes == planned(plan), (writes, planned(plan))
+    step = next(s for s in plan.steps if s.kind == "broker")
+    assert step.op == "broker.start" and step.drift, step
+    assert engine.containers.get(name).status == "running"
