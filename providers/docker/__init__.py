@@ -14,17 +14,15 @@ The Docker SDK is imported lazily inside hooks; the engine comes from `docker.fr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multicloud.broker.hooks import BrokerEvents
-from multicloud.errors import MulticloudError, OperationError
+from multicloud.errors import MulticloudError
 from multicloud.provider import (
     BuildResult,
     DeployResult,
-    Endpoint,
     Invocation,
     InvokeRequest,
     InvokeResult,
@@ -34,11 +32,10 @@ from multicloud.provider import (
     Progress,
     RemoveResult,
     StatusReport,
-    Step,
     no_progress,
 )
 from multicloud.spec.targets import DockerSettings
-from multicloud.state import clear_state, read_state, write_state
+from multicloud.state import clear_state
 
 if TYPE_CHECKING:
     from .single import Single
@@ -100,59 +97,19 @@ class DockerProvider(BrokerEvents[DockerSettings]):
         return mode
 
     def _plan(self, build: BuildResult | None, progress: Progress) -> Plan:
-        if build is None:  # nothing built: only what runs now can be said
-            from .ops import deployed_digest
+        from .plan import plan
 
-            deployed = deployed_digest(self.mode_for(progress))
-            resource = f"{self.settings.mode} service {self.project.name}"
-            return Plan("docker", (Step.of("noop" if deployed else "create", resource, "not built yet"),))
-        return self._plan_images(self.images(build), progress)
-
-    def _plan_images(self, images: dict[str, Any], progress: Progress) -> Plan:
-        from .plan import plan_single, plan_swarm
-
-        mode = self.mode_for(progress)
-        if self.settings.mode == "swarm":
-            return plan_swarm(mode, images, progress)
-        return plan_single(mode, images, progress)
+        return plan(self.mode_for(progress), None if build is None else self.images(build), progress)
 
     def _apply(self, plan: Plan, build: BuildResult | None, progress: Progress) -> DeployResult:
-        """Exactly the plan's steps (apply.py), then the state cache and the result."""
-        from .apply import Target, apply_steps
-        from .ops import endpoint
+        from .apply import apply_plan
 
-        mode = self.mode_for(progress)
-        apply_steps(Target(mode, progress), plan.steps)
-        images = plan.memo["images"]
-        host, port = endpoint(mode)
-        url = f"http://{host}:{port}"
-        previous = read_state(self.project, "docker")
-        state = {"mode": self.settings.mode, "url": url, "port": port,
-                 "live": {"image": images["image"], "digest": images["digest"]}, "gateway_image": images["gateway"],
-                 "record": plan.memo.get("record") or previous.get("record")}
-        recorded = mode.previous()  # what the engine records; the cache's guess only for older releases
-        if recorded:
-            state["previous"] = recorded
-        elif previous.get("previous"):
-            state["previous"] = previous["previous"]
-        write_state(self.project, "docker", state)
-        return DeployResult("docker", version=images["digest"][:12], changed=plan.has_changes,
-                            endpoints=self.endpoints(url), details={"url": url, "image": images["image"]})
+        return apply_plan(self.mode_for(progress), plan, progress)
 
     def _plan_rollback(self, progress: Progress) -> Plan:
-        """A deploy of the release the engine records as the live one's predecessor (so a rollback from any
-        checkout, another CI runner, finds it; the local cache only serves releases made before the engine
-        recorded it), planned like any deploy: `rollback --dry-run` prints it."""
-        state = read_state(self.project, "docker")
-        mode = self.mode_for(progress)
-        prev = mode.previous() or state.get("previous")
-        gateway_image = mode.gateway_image() or state.get("gateway_image")
-        if not prev or not gateway_image:
-            raise OperationError("no previous version is recorded for this service",
-                                 fix="deploy at least twice before rolling back", where="docker")
-        plan = self._plan_images({"image": prev["image"], "digest": prev["digest"], "gateway": gateway_image},
-                                 progress)
-        return replace(plan, digest=prev["digest"])
+        from .plan import plan_rollback
+
+        return plan_rollback(self.mode_for(progress), progress)
 
     def _rollback(self, progress: Progress) -> DeployResult:
         return self._apply(self.plan_rollback(progress), None, progress)
@@ -182,14 +139,6 @@ class DockerProvider(BrokerEvents[DockerSettings]):
         from .lock import break_lock
 
         return break_lock(self.client(), self.project.name, expected)
-
-    def endpoints(self, url: str) -> tuple[Endpoint, ...]:
-        out = []
-        for fn in self.project.functions_for("docker"):
-            for trig in fn.triggers_of("http"):
-                assert trig.http is not None
-                out.append(Endpoint(fn.name, url + trig.http.path, "key" if trig.http.auth == "key" else "none"))
-        return tuple(out)
 
     # ---- operate -----------------------------------------------------------------------------------
     def url(self) -> str:

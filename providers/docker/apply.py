@@ -28,9 +28,10 @@ from io import BytesIO
 from typing import Any
 
 from multicloud.errors import OperationError
-from multicloud.plan import Step
+from multicloud.plan import Plan, Step
 from multicloud.private_runtime import warn_short_secrets
-from multicloud.provider import Progress
+from multicloud.project import Project
+from multicloud.provider import DeployResult, Endpoint, Progress
 
 from . import engine as eng
 from . import hardening, proxy
@@ -481,3 +482,37 @@ def apply_steps(target: Target, steps: tuple[Step, ...]) -> dict[str, Any]:
             target.progress(f"{step.action} {step.resource}" + (f" ({step.detail})" if step.detail else ""))
             OPS[step.op].run(target, dict(step.args))
     return target.outputs
+
+
+def apply_plan(mode: Single | Swarm, plan: Plan, progress: Progress) -> DeployResult:
+    """Exactly the plan's steps, then the state cache (a cache: the engine is the source of truth) and the
+    result."""
+    from multicloud.state import read_state, write_state
+
+    from .ops import endpoint
+
+    apply_steps(Target(mode, progress), plan.steps)
+    images = plan.memo["images"]
+    host, port = endpoint(mode)
+    url = f"http://{host}:{port}"
+    previous = read_state(mode.project, "docker")
+    state = {"mode": mode.settings.mode, "url": url, "port": port,
+             "live": {"image": images["image"], "digest": images["digest"]}, "gateway_image": images["gateway"],
+             "record": plan.memo.get("record") or previous.get("record")}
+    recorded = mode.previous()  # what the engine records; the cache's guess only for older releases
+    if recorded:
+        state["previous"] = recorded
+    elif previous.get("previous"):
+        state["previous"] = previous["previous"]
+    write_state(mode.project, "docker", state)
+    return DeployResult("docker", version=images["digest"][:12], changed=plan.has_changes,
+                        endpoints=endpoints(mode.project, url), details={"url": url, "image": images["image"]})
+
+
+def endpoints(project: Project, url: str) -> tuple[Endpoint, ...]:
+    out = []
+    for fn in project.functions_for("docker"):
+        for trig in fn.triggers_of("http"):
+            assert trig.http is not None
+            out.append(Endpoint(fn.name, url + trig.http.path, "key" if trig.http.auth == "key" else "none"))
+    return tuple(out)

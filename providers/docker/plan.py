@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from multicloud.broker.topology import topology
+from multicloud.errors import OperationError
 from multicloud.plan import FieldChange, Plan, Step, fingerprint
 from multicloud.provider import Progress
 from multicloud.state import read_state
@@ -49,6 +50,33 @@ class Run:
 
     def observe(self, resource: str, *parts: object) -> None:
         self.observed[resource] = fingerprint(list(parts))
+
+
+def plan(mode: Single | Swarm, images: Mapping[str, Any] | None, progress: Progress) -> Plan:
+    """The steps of a deploy of `images` (build's docker-images.json) in the settings' mode; without a build
+    only whether something runs now can be said."""
+    if images is None:
+        from .ops import deployed_digest
+
+        resource = f"{mode.settings.mode} service {mode.project.name}"
+        return Plan("docker", (Step.of("noop" if deployed_digest(mode) else "create", resource, "not built yet"),))
+    if isinstance(mode, Swarm):
+        return plan_swarm(mode, images, progress)
+    return plan_single(mode, images, progress)
+
+
+def plan_rollback(mode: Single | Swarm, progress: Progress) -> Plan:
+    """A deploy of the release the engine records as the live one's predecessor (so a rollback from any
+    checkout, another CI runner, finds it; the local cache only serves releases made before the engine
+    recorded it), planned like any deploy: `rollback --dry-run` prints it."""
+    state = read_state(mode.project, "docker")
+    prev = mode.previous() or state.get("previous")
+    gateway_image = mode.gateway_image() or state.get("gateway_image")
+    if not prev or not gateway_image:
+        raise OperationError("no previous version is recorded for this service",
+                             fix="deploy at least twice before rolling back", where="docker")
+    planned = plan(mode, {"image": prev["image"], "digest": prev["digest"], "gateway": gateway_image}, progress)
+    return replace(planned, digest=prev["digest"])
 
 
 def plan_single(mode: Single, images: Mapping[str, Any], progress: Progress) -> Plan:
