@@ -1,5 +1,6 @@
-"""`multicloud rollback --dry-run`: on a target whose rollback is not a plan yet (local) it says so, exit 3; a bad spec is still exit 2 before any target is asked (docker's plan is proven on a
-real engine: tests/e2e/docker/test_docker_plan_apply.py and test_docker_swarm_plan.py)."""
+"""`multicloud rollback --dry-run`: on a target whose rollback is not a plan yet (local) it says so, exit 3;
+a bad spec is still exit 2 before any target is asked (docker's rollback plan is proven on a real engine:
+tests/e2e/docker/test_docker_plan_apply.py and test_docker_swarm_plan.py)."""
 
 from __future__ import annotations
 
