@@ -111,15 +111,16 @@ def plan_single(mode: Single, images: Mapping[str, Any], progress: Progress) -> 
     else:
         run.write("create", "network", names.network, "network.create", {"name": names.network})
 
-    # broker (event triggers): recreated when its image or settings changed, reloaded when its configuration did
+    fresh = (live is not None and gateway is not None and routed and now_fn == want_fn
+             and gateway.status == "running" and now_gw == {"config": gw_config, "state": "running"})
+    # broker (event triggers): recreated when its image or settings changed, reloaded when its configuration did;
+    # its streams declared again with every new release (a new trigger does not change its configuration)
     if not topo.empty:
-        _plan_broker(mode, run, record, topo)
+        _plan_broker(mode, run, record, topo, renew=not fresh)
 
     run.observe(f"gateway {names.gateway}", *(gateway.id, gateway.status, now_gw) if gateway is not None else ())
     if live is not None:
         run.observe(f"function container {live.name}", live.id, live.status, live.labels.get(eng.DIGEST), routed)
-    fresh = (live is not None and gateway is not None and routed and now_fn == want_fn
-             and gateway.status == "running" and now_gw == {"config": gw_config, "state": "running"})
     if fresh:
         assert live is not None and gateway is not None
         run.noop("function container", live.name, f"image {digest[:12]} is live")
@@ -214,12 +215,13 @@ def _function_detail(live: Any | None, now: Mapping[str, object] | None, want: M
     return f"the same image again on the free slot ({mode} mode)"
 
 
-def _plan_broker(mode: Single, run: Run, record: Record, topo: Any) -> None:
+def _plan_broker(mode: Single, run: Run, record: Record, topo: Any, renew: bool) -> None:
     """The broker's resources, each a step with its own engine writes: its image (pulled when missing), its
     configuration and passwords (files in its secrets volume, written through one helper container), its
     JetStream store (a volume prepared for the broker's user), its container (created with a port the engine
     picks, then pinned; recreated when its image or settings changed; started; told to reload its
-    configuration), then its streams and consumers (declared over NATS: no engine write). Everything is read
+    configuration), then its streams and consumers (declared over NATS: no engine write), also with every new
+    release (`renew`: a new trigger adds a stream without changing the broker's configuration). Everything is read
     without a helper: the configuration and passwords through the broker container, when it exists."""
     from multicloud.broker.config import CLIENT_PORT, render
 
@@ -274,7 +276,8 @@ def _plan_broker(mode: Single, run: Run, record: Record, topo: Any) -> None:
         run.write("update", "broker", broker.name, "broker.reload", {}, "reloads its configuration (SIGHUP)")
     else:
         run.noop("broker", broker.name)
-        return
+        if not renew:
+            return
     run.write("update", "broker streams", broker.name, "broker.streams", {},
               "streams and consumers declared over NATS (no engine write)")
 

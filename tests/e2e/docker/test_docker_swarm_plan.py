@@ -89,8 +89,8 @@ def test_swarm_apply_makes_exactly_the_planned_writes(swarm: Any, deployed: Any,
     swarm.services.get(f"{name}-gateway").remove()
     plan, writes = apply_counted(d, wire)
     drifted = sorted(s.detail for s in plan.steps if s.drift)
-    assert drifted == [f"drift: replicas of function service {name} changed outside multicloud",
-                       f"drift: gateway service {name}-gateway was deleted outside multicloud"], plan.steps
+    assert drifted == [f"drift: gateway service {name}-gateway was deleted outside multicloud",
+                       f"drift: replicas of function service {name} changed outside multicloud"], plan.steps
     assert writes == planned(plan) == ["services.update", "services.create"], (writes, planned(plan))
     assert swarm.services.get(name).attrs["Spec"]["Mode"]["Replicated"]["Replicas"] == 1
     assert answer(d.url)["version"] == "v2"
