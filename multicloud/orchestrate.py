@@ -140,6 +140,11 @@ def rollback(project: Project, target: str, progress: Progress) -> DeployResult:
     return result
 
 
+def plan_rollback(project: Project, target: str, progress: Progress) -> Plan:
+    """What `rollback` would change on `target` (nothing is locked or changed)."""
+    return provider_for(project, target).plan_rollback(progress)
+
+
 def plan(project: Project, target: str, progress: Progress) -> Plan:
     provider = provider_for(project, target)
     build = _build(provider, progress)

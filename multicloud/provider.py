@@ -374,6 +374,11 @@ class Provider(Generic[S]):
         with self._translated("rollback"):
             return self._rollback(progress)
 
+    def plan_rollback(self, progress: Progress = no_progress) -> Plan:
+        """The steps `rollback` would make, for targets whose rollback is a plan (`rollback --dry-run`)."""
+        with self._translated("rollback"):
+            return self._sealed(self._plan_rollback(progress), None)
+
     def export(self, fmt: str, out_dir: Path) -> list[Path]:
         with self._translated("export"):
             return self._export(fmt, out_dir)
@@ -459,6 +464,9 @@ class Provider(Generic[S]):
 
     def _rollback(self, progress: Progress) -> DeployResult:
         raise self._unsupported("rollback")
+
+    def _plan_rollback(self, progress: Progress) -> Plan:
+        raise self._unsupported("rollback --dry-run")
 
     def _export(self, fmt: str, out_dir: Path) -> list[Path]:
         raise self._unsupported("export")

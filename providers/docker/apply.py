@@ -1,18 +1,21 @@
-"""Apply (single mode): the executor table. Each planned step names one entry of `OPS` and carries its
+"""Apply (single and swarm mode): the executor table. Each planned step names one entry of `OPS` and carries its
 arguments as plain data; applying a plan runs the steps in order through this table and makes no other
 write on the engine.
 
 Each entry declares the engine's write calls it makes, in order, named after the Docker SDK's operation
 (`containers.create`, `containers.start`, `containers.put_archive`, `volumes.create`...), and
 `haproxy:set server` for the gateway switch over HAProxy's runtime API (one `docker exec` whose command
-sets the servers' states). Reads are not listed: inspections, health probes and HAProxy's `show` commands
+sets the servers' states); swarm's are `services.create`, `services.update`, `secrets.create`,
+`secrets.remove`. Reads are not listed: inspections, health probes and HAProxy's `show` commands
 (also `docker exec`s, but ones that change nothing). tests/e2e/docker/test_docker_plan_apply.py counts the
-writes on the wire (the SDK's APIClient POST/PUT/DELETE requests) and compares them with these.
+writes on the wire (the SDK's APIClient POST/PUT/DELETE requests) and compares them with these, in both
+modes.
 
-Not yet enumerated: `broker.ensure` (the NATS broker container, its credentials and configuration volume,
-its streams) runs as one step whose engine writes depend on what it reads from the broker's secrets volume
-at apply time; its declared call is the marker `broker:ensure`. `broker.prune` deletes NATS consumers (no
-engine write).
+The single-mode broker is planned resource by resource (`broker.image`, `broker.configure`, `broker.store`,
+`broker.run`, `broker.start`, `broker.reload`), each with its engine writes; `broker.streams` and
+`broker.prune` declare and delete streams and consumers over NATS (no engine write). Not yet enumerated:
+swarm's three-node cluster, one `broker.ensure` step with the marker call `broker:ensure` (its engine
+writes depend on the passwords it reads at apply time).
 """
 
 from __future__ import annotations
@@ -25,24 +28,36 @@ from io import BytesIO
 from typing import Any
 
 from multicloud.errors import OperationError
-from multicloud.plan import Step
+from multicloud.plan import Plan, Step
 from multicloud.private_runtime import warn_short_secrets
-from multicloud.provider import Progress
+from multicloud.project import Project
+from multicloud.provider import DeployResult, Endpoint, Progress
 
 from . import engine as eng
 from . import hardening, proxy
 from .single import Single
+from .swarm import Swarm, free_port
 
 Args = dict[str, Any]
 
 
 @dataclass
 class Target:
-    """What executors act through: the single-mode engine helper and what earlier steps produced."""
+    """What executors act through: the mode's engine helper and what earlier steps produced."""
 
-    mode: Single
+    engine: Single | Swarm
     progress: Progress
     outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> Single:
+        assert isinstance(self.engine, Single), "a single-mode step in a swarm plan"
+        return self.engine
+
+    @property
+    def swarm(self) -> Swarm:
+        assert isinstance(self.engine, Swarm), "a swarm step in a single-mode plan"
+        return self.engine
 
 
 Executor = Callable[[Target, Args], object]
@@ -60,18 +75,120 @@ class Op:
 
 # ---- network, broker ---------------------------------------------------------------------------------
 def _create_network(t: Target, args: Args) -> object:
-    m = t.mode
-    m.client.networks.create(args["name"], driver="bridge", check_duplicate=True,
-                             labels=eng.labels_for(m.project.name, "network", m.settings.labels))
+    m = t.engine
+    overlay = args.get("driver") == "overlay"  # swarm: attachable, so the secrets helpers can join it
+    m.client.networks.create(args["name"], driver="overlay" if overlay else "bridge", attachable=overlay or None,
+                             check_duplicate=True, labels=eng.labels_for(m.project.name, "network", m.settings.labels))
     return None
 
 
 def _ensure_broker(t: Target, args: Args) -> object:
     from .broker_image import ensure_broker_image
 
-    broker = t.mode.broker()
-    ensure_broker_image(t.mode.client, t.mode.settings.broker_image, t.progress)
+    broker = t.swarm.broker()
+    ensure_broker_image(t.swarm.client, t.swarm.settings.broker_image, t.progress)
     t.outputs["broker_admin"] = broker.ensure(args["network"])
+    t.outputs["broker_passwords"] = broker.creds.passwords()  # read once by ensure: no other helper
+    return None
+
+
+def _pull_broker_image(t: Target, args: Args) -> object:
+    from .broker_image import ensure_broker_image
+
+    ensure_broker_image(t.engine.client, args["image"], t.progress)
+    return None
+
+
+def _configure_broker(t: Target, args: Args) -> object:
+    """Single: the broker's configuration (and new passwords) in its secrets volume, one helper container."""
+    broker = t.mode.broker()
+    known = broker_passwords(t.mode) if args["passwords"] == "known" else None
+    t.progress(f"writing the configuration of the broker {broker.name}")
+    t.outputs["broker_passwords"] = broker.creds.configure(broker.render, known, args["create_volume"])
+    return None
+
+
+def _configure_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    return (("volumes.create",) if args["create_volume"] else ()) + (
+        "containers.create", "containers.put_archive", "containers.remove")
+
+
+def _broker_store(t: Target, args: Args) -> object:
+    t.mode.broker().creds.init_store(args["volume"], "broker-data")
+    return None
+
+
+def _run_broker(t: Target, args: Args) -> object:
+    """Single: the broker container, created (replacing one made from another image or settings; its store
+    stays) on the planned port, or on one the engine picks, then pinned."""
+    broker = t.mode.broker()
+    if args["replace"]:
+        old = broker.container()
+        if old is not None:
+            t.progress(f"recreating the broker {broker.name} (its image or settings changed; the store stays)")
+            old.remove(force=True)
+    else:
+        t.progress(f"starting the broker {broker.name} ({broker.settings.broker_image})")
+    broker.run(args["network"], args["port"])
+    return None
+
+
+def _broker_run_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    replace = ("containers.remove",) if args["replace"] else ()
+    probe = ("containers.create", "containers.start", "containers.remove") if args["port"] is None else ()
+    return replace + probe + ("containers.create", "containers.start")
+
+
+def _single_broker(t: Target) -> Any:
+    container = t.mode.broker().container()
+    if container is None:
+        raise OperationError(f"the broker of {t.mode.project.name} disappeared while deploying",
+                             fix="plan and deploy again", where="docker")
+    return container
+
+
+def _start_broker(t: Target, args: Args) -> object:
+    container = _single_broker(t)
+    t.progress(f"starting the broker {container.name} again (it was {container.status})")
+    container.start()
+    return None
+
+
+def _reload_broker(t: Target, args: Args) -> object:
+    container = _single_broker(t)
+    t.progress(f"reloading the broker's configuration ({container.name})")
+    container.kill(signal="SIGHUP")
+    return None
+
+
+def _broker_streams(t: Target, args: Args) -> object:
+    """Single: the streams and consumers the topology needs, declared over NATS once the broker answers."""
+    from multicloud.broker.topology import topology
+
+    broker = t.mode.broker()
+    port = broker.port(_single_broker(t))
+    if port is None:
+        raise OperationError(f"the broker {broker.name} has no published port", where=broker.name,
+                             fix="run `multicloud remove --target docker`, then deploy")
+    broker.creds._passwords = t.outputs.get("broker_passwords") or broker_passwords(t.mode)
+    admin = broker.admin_for([port])
+    admin.wait_ready()
+    admin.ensure(topology(t.mode.project, "docker"), 1, t.progress)
+    t.outputs["broker_admin"] = admin
+    return None
+
+
+def _read_passwords(t: Target, args: Args) -> object:
+    """Swarm: the broker's passwords, read from its secrets volume through a helper container (its nodes
+    do not mount that volume). They exist once the broker was deployed; reading never generates them."""
+    from .broker import PASSWORDS_FILE
+
+    broker = t.swarm.broker()
+    raw = broker.creds.read(PASSWORDS_FILE)
+    if raw is None:
+        raise OperationError(f"the broker of {t.swarm.project.name} holds no passwords",
+                             fix="plan and deploy again", where="docker")
+    t.outputs["broker_passwords"] = json.loads(raw)
     return None
 
 
@@ -108,17 +225,19 @@ def _prune_broker(t: Target, args: Args) -> object:
 
     admin = t.outputs.get("broker_admin")
     if admin is None:
-        broker = t.mode.broker()
-        broker.creds._passwords = broker_passwords(t.mode)  # read through the broker: no helper container
+        broker = t.engine.broker()
+        # single: read through the broker container; swarm: what broker.read_passwords read before
+        broker.creds._passwords = (broker_passwords(t.engine) if isinstance(t.engine, Single)
+                                   else t.outputs["broker_passwords"])
         admin = broker.admin()
-    admin.prune(topology(t.mode.project, "docker"), t.progress)  # consumers no function reads now
+    admin.prune(topology(t.engine.project, "docker"), t.progress)  # consumers no function reads now
     return None
 
 
 # ---- function containers -----------------------------------------------------------------------------
 def _secret_values(t: Target, args: Args) -> dict[str, str]:
     """The secret values, resolved now on this host; refused when they are not those the plan saw."""
-    values = t.mode.resolve_secrets()
+    values = t.engine.resolve_secrets()
     if eng.secrets_fingerprint(values) != args["secrets"]:
         raise OperationError("secret values changed since the plan was made (rotated meanwhile)",
                              fix="plan again, review, then deploy", where="docker")
@@ -132,7 +251,8 @@ def _fill_secrets(t: Target, args: Args) -> object:
     m = t.mode
     values = _secret_values(t, args)
     warn_short_secrets(values, t.progress)
-    files = {**values, **(mounted_passwords(broker_passwords(m)) if args["broker"] else {})}
+    passwords = (t.outputs.get("broker_passwords") or broker_passwords(m)) if args["broker"] else None
+    files = {**values, **(mounted_passwords(passwords) if passwords else {})}
     if args["create"]:
         m.client.volumes.create(args["volume"], labels=eng.labels_for(m.project.name, "secrets", m.settings.labels))
     _, gid = hardening.uid_gid(m.settings)
@@ -260,9 +380,87 @@ def _switch(t: Target, args: Args) -> object:
     return None
 
 
+# ---- swarm -------------------------------------------------------------------------------------------
+def _create_secrets(t: Target, args: Args) -> object:
+    """One Swarm secret per file of the function's secrets mount (secrets are immutable: new values, new
+    names); the broker's passwords are mounted with the others."""
+    from .broker import mounted_passwords
+
+    m = t.swarm
+    values = _secret_values(t, args)
+    warn_short_secrets(values, t.progress)
+    files = {**values, **(mounted_passwords(t.outputs["broker_passwords"]) if args["broker"] else {})}
+    for file_name, name in sorted(args["names"].items()):
+        m.client.secrets.create(name=name, data=files[file_name].encode(),
+                                labels=eng.labels_for(m.project.name, "secret", m.settings.labels))
+    return None
+
+
+def _secrets_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    return ("secrets.create",) * len(args["names"])
+
+
+def _function_service(t: Target, args: Args) -> object:
+    """The function service created, or updated in place (Swarm's rolling update, health-gated, rolled back
+    by Swarm itself on failure); waits until every replica of the new release runs."""
+    m = t.swarm
+    spec = m.function_spec(args["image"], args["digest"], m.secret_refs(args["secrets"]))
+    spec["labels"] = {**spec["labels"], **args["labels"]}
+    current = m.service(m.name)
+    if not args["update"] or current is None:
+        t.progress(f"creating service {m.name} ({m.settings.replicas} replicas)")
+        m.client.api.create_service(**spec)
+    else:
+        t.progress(f"rolling update of {m.name} to {args['image']}")
+        current.reload()
+        m.client.api.update_service(current.id, current.version, **spec)
+    m.wait_converged(args["digest"])
+    return None
+
+
+def _service_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    return ("services.update",) if args["update"] else ("services.create",)
+
+
+def _gateway_service(t: Target, args: Args) -> object:
+    m = t.swarm
+    port = args["port"] or free_port()
+    spec = m.gateway_spec(args["image"], port)
+    current = m.service(m.gateway_name)
+    if not args["update"] or current is None:
+        t.progress(f"creating the gateway service on port {port}")
+        m.client.api.create_service(**spec)
+    else:
+        t.progress("updating the gateway service (its configuration changed)")
+        current.reload()
+        m.client.api.update_service(current.id, current.version, **spec)
+    m.wait_gateway(args["config"])
+    return None
+
+
+def _remove_secret(t: Target, args: Args) -> object:
+    from docker.errors import APIError, NotFound
+
+    try:
+        t.swarm.client.api.remove_secret(args["id"])
+    except NotFound:
+        pass
+    except APIError:
+        pass  # still referenced by a task being shut down: the next deploy plans it again
+    return None
+
+
 OPS: dict[str, Op] = {
     "network.create": Op(_create_network, ("networks.create",)),
-    "broker.ensure": Op(_ensure_broker, ("broker:ensure",)),
+    "broker.image": Op(_pull_broker_image, ("images.pull",)),
+    "broker.configure": Op(_configure_broker, (), calls_of=_configure_calls),
+    "broker.store": Op(_broker_store, ("volumes.create", "containers.create", "containers.put_archive",
+                                       "containers.remove")),
+    "broker.run": Op(_run_broker, (), calls_of=_broker_run_calls),
+    "broker.start": Op(_start_broker, ("containers.start",)),
+    "broker.reload": Op(_reload_broker, ("containers.kill",)),
+    "broker.streams": Op(_broker_streams, ()),  # NATS: no engine write
+    "broker.ensure": Op(_ensure_broker, ("broker:ensure",)),  # swarm: the cluster in one step, not enumerated
     "broker.prune": Op(_prune_broker, ()),
     "secrets.fill": Op(_fill_secrets, (), calls_of=_fill_calls),
     "function.start": Op(_start_function, ("containers.create", "containers.start")),
@@ -270,6 +468,11 @@ OPS: dict[str, Op] = {
     "gateway.run": Op(_run_gateway, (), calls_of=_gateway_calls),
     "gateway.start": Op(_start_gateway, ("containers.start",)),
     "gateway.switch": Op(_switch, ("haproxy:set server",)),
+    "broker.read_passwords": Op(_read_passwords, ("containers.create", "containers.remove")),
+    "secrets.create": Op(_create_secrets, (), calls_of=_secrets_calls),
+    "service.function": Op(_function_service, (), calls_of=_service_calls),
+    "service.gateway": Op(_gateway_service, (), calls_of=_service_calls),
+    "secret.remove": Op(_remove_secret, ("secrets.remove",)),
 }
 
 
@@ -280,3 +483,37 @@ def apply_steps(target: Target, steps: tuple[Step, ...]) -> dict[str, Any]:
             target.progress(f"{step.action} {step.resource}" + (f" ({step.detail})" if step.detail else ""))
             OPS[step.op].run(target, dict(step.args))
     return target.outputs
+
+
+def apply_plan(mode: Single | Swarm, plan: Plan, progress: Progress) -> DeployResult:
+    """Exactly the plan's steps, then the state cache (a cache: the engine is the source of truth) and the
+    result."""
+    from multicloud.state import read_state, write_state
+
+    from .ops import endpoint
+
+    apply_steps(Target(mode, progress), plan.steps)
+    images = plan.memo["images"]
+    host, port = endpoint(mode)
+    url = f"http://{host}:{port}"
+    previous = read_state(mode.project, "docker")
+    state = {"mode": mode.settings.mode, "url": url, "port": port,
+             "live": {"image": images["image"], "digest": images["digest"]}, "gateway_image": images["gateway"],
+             "record": plan.memo.get("record") or previous.get("record")}
+    recorded = mode.previous()  # what the engine records; the cache's guess only for older releases
+    if recorded:
+        state["previous"] = recorded
+    elif previous.get("previous"):
+        state["previous"] = previous["previous"]
+    write_state(mode.project, "docker", state)
+    return DeployResult("docker", version=images["digest"][:12], changed=plan.has_changes,
+                        endpoints=endpoints(mode.project, url), details={"url": url, "image": images["image"]})
+
+
+def endpoints(project: Project, url: str) -> tuple[Endpoint, ...]:
+    out = []
+    for fn in project.functions_for("docker"):
+        for trig in fn.triggers_of("http"):
+            assert trig.http is not None
+            out.append(Endpoint(fn.name, url + trig.http.path, "key" if trig.http.auth == "key" else "none"))
+    return tuple(out)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import tarfile
 import time
+from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 
@@ -47,6 +48,7 @@ RUNTIME_PASSWORD = "broker-password"  # the file in the function's secrets mount
 PRODUCER_PASSWORD = "broker-producer-password"  # the HTTP intake's producer user (runtime/intake.py)
 SWARM_NODES = 3
 CONFIG_LABEL = "io.multicloud.broker-config"
+RUN_LABEL = "io.multicloud.broker-run"  # swarm: run_config alone, what plan compares (no passwords needed)
 
 
 def container_name(service: str) -> str:
@@ -122,6 +124,37 @@ class Credentials:
             helper.put_archive("/secrets", eng.tar_of(files, mode=0o440, gid=int(gid)))
         finally:
             helper.remove(force=True)
+
+    def configure(self, render_config: Callable[[dict[str, str]], str], passwords: dict[str, str] | None,
+                  create: bool) -> dict[str, str]:
+        """Write the broker's configuration (and, new, its passwords) through one helper container: the
+        passwords given, else read from the volume, else (a fresh volume) generated now. Returns them."""
+        from docker.errors import NotFound
+
+        if create:
+            self.client.volumes.create(self.volume, labels=eng.labels_for(self.project.name, "broker-secrets",
+                                                                           self.settings.labels))
+        helper = self._helper({self.volume: "/secrets"})
+        try:
+            files: dict[str, bytes] = {}
+            if passwords is None:
+                try:
+                    stream, _ = helper.get_archive(f"/secrets/{PASSWORDS_FILE}")
+                    with tarfile.open(fileobj=BytesIO(b"".join(stream))) as tar:
+                        member = tar.extractfile(PASSWORDS_FILE)
+                        passwords = json.loads(member.read()) if member is not None else None
+                except NotFound:
+                    passwords = None
+            if passwords is None:
+                passwords = new_passwords()
+                files[PASSWORDS_FILE] = json.dumps(passwords).encode()
+            files[CONFIG_FILE] = render_config(passwords).encode()
+            _, gid = hardening.uid_gid(self.settings)
+            helper.put_archive("/secrets", eng.tar_of(files, mode=0o440, gid=int(gid)))
+        finally:
+            helper.remove(force=True)
+        self._passwords = dict(passwords)
+        return dict(passwords)
 
     def passwords(self) -> dict[str, str]:
         """The service's broker passwords, generated on first use and kept on the engine."""
@@ -199,52 +232,20 @@ class SingleBroker(Broker):
         wanted = (container.attrs["HostConfig"].get("PortBindings") or {}).get(f"{CLIENT_PORT}/tcp") or []
         return int(wanted[0]["HostPort"]) if wanted and wanted[0].get("HostPort") else None
 
-    def drift(self) -> str | None:
-        container = self.container()
-        if container is None:
-            return f"drift: the broker container {self.name} is gone (removed outside multicloud)"
-        if container.status != "running":
-            return f"drift: the broker container {self.name} is {container.status}"
-        return None
+    def render(self, passwords: dict[str, str]) -> str:
+        return render(self.topology, passwords, listen=f"0.0.0.0:{CLIENT_PORT}", store_dir=f"{DATA_DIR}/{STORE}",
+                      server_name=self.name)
 
-    def ensure(self, network: str) -> BrokerAdmin:
-        """The broker runs with the current configuration, its streams and consumers exist; returns the admin."""
-        ensure_broker_image(self.client, self.settings.broker_image, self.progress)
-        passwords = self.creds.passwords()
-        text = render(self.topology, passwords, listen=f"0.0.0.0:{CLIENT_PORT}", store_dir=f"{DATA_DIR}/{STORE}",
-                      server_name=self.name).encode()
-        changed_conf = self.creds.read(CONFIG_FILE) != text
-        if changed_conf:
-            self.creds.write({CONFIG_FILE: text})
-        data_volume = f"{self.name}-data"
-        self.creds.init_store(data_volume, "broker-data")
-        config = self.run_config()
-        container = self.container()
-        if container is not None and container.labels.get(CONFIG_LABEL) != config:
+    def run(self, network: str, port: int | None) -> Any:
+        """The broker container, on `port` (None: one the engine picks, then pinned: a picked port would
+        change on every restart)."""
+        data_volume, config = f"{self.name}-data", self.run_config()
+        container = self._run(network, data_volume, config, port)
+        if port is None:
             port = self.port(container)
-            self.progress(f"recreating the broker {self.name} (its image or settings changed; the store stays)")
             container.remove(force=True)
             container = self._run(network, data_volume, config, port)
-        elif container is None:
-            self.progress(f"starting the broker {self.name} ({self.settings.broker_image})")
-            container = self._run(network, data_volume, config, None)
-            port = self.port(container)
-            container.remove(force=True)  # a port the engine picks changes on restart: pin it
-            container = self._run(network, data_volume, config, port)
-        elif container.status != "running":
-            self.progress(f"starting the broker {self.name} again (it was {container.status})")
-            container.start()
-        elif changed_conf:
-            self.progress(f"reloading the broker's configuration ({self.name})")
-            container.kill(signal="SIGHUP")
-        port = self.port(container)
-        if port is None:
-            raise OperationError(f"the broker {self.name} has no published port", where=self.name,
-                                 fix="run `multicloud remove --target docker`, then deploy")
-        admin = self.admin_for([port])
-        admin.wait_ready()
-        admin.ensure(self.topology, 1, self.progress)
-        return admin
+        return container
 
     def _run(self, network: str, data_volume: str, config: str, port: int | None) -> Any:
         from docker.types import Mount
@@ -301,7 +302,8 @@ class SwarmBroker(Broker):
             ports.append(port)
             volume = f"{name}-data"
             self.creds.init_store(volume, "broker-data")
-            if svc is not None and (svc.attrs["Spec"].get("Labels") or {}).get(CONFIG_LABEL) == config:
+            labels = (svc.attrs["Spec"].get("Labels") or {}) if svc is not None else {}
+            if svc is not None and labels.get(CONFIG_LABEL) == config and labels.get(RUN_LABEL) == self.run_config():
                 continue
             spec = self._spec(name, index, network, volume, secret, port, config)
             if svc is None:
@@ -352,6 +354,7 @@ class SwarmBroker(Broker):
         uid, gid = hardening.uid_gid(self.settings)
         labels = eng.labels_for(self.service, "broker", self.settings.labels)
         labels[CONFIG_LABEL] = config
+        labels[RUN_LABEL] = self.run_config()
         container = ContainerSpec(
             image=self.settings.broker_image, args=["-c", f"{CONFIG_DIR}/{CONFIG_FILE}"], user=f"{uid}:{gid}",
             hostname=name, env={"MC_SERVER_NAME": name}, labels=labels, read_only=True, init=True,

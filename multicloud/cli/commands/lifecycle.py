@@ -173,15 +173,28 @@ def remove(
 
 
 @app.command()
-def rollback(ctx: typer.Context, path: PathArg = Path("."), target: OneTarget = "aws") -> None:
+def rollback(
+    ctx: typer.Context,
+    path: PathArg = Path("."),
+    target: OneTarget = "aws",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the steps rollback would make (targets "
+                                          "whose rollback is a plan: docker), change nothing.")] = False,
+) -> None:
     """Point the live version back at the previous one."""
 
     def work(out: Output) -> int:
-        from multicloud.orchestrate import rollback as rollback_target
+        from multicloud import orchestrate
 
         project = load_project(path)
         t = one_target(project, target)
-        res = rollback_target(project, t, out.progress_for(t))
+        if dry_run:
+            planned = orchestrate.plan_rollback(project, t, out.progress_for(t))
+            steps = "".join(f"\n    {c.action:6} {c.resource}{f'  ({c.detail})' if c.detail else ''}"
+                            for c in planned.changes) or "\n    no changes"
+            out.result({"ok": True, "service": project.name, "target": t, "plan": planned.document()},
+                       f"{t}: rollback would make{steps}")
+            return 0
+        res = orchestrate.rollback(project, t, out.progress_for(t))
         out.result(res, f"{t}: live is now version {res.version}")
         return 0
 

@@ -243,3 +243,25 @@ def module_deployed(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> It
             d.provider.remove()
         except Exception:  # noqa: BLE001 - session teardown removes by label anyway
             pass
+
+
+@pytest.fixture(scope="module")
+def swarm(engine: Any) -> Iterator[Any]:
+    """A single-node Swarm for a module's tests: initialised when the engine is not in one, and left again
+    in teardown (the engine is left as it was found)."""
+    state = engine.info()["Swarm"]["LocalNodeState"]
+    initialised = False
+    if state == "inactive":
+        engine.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+        initialised = True
+    yield engine
+    if initialised:
+        engine.swarm.leave(force=True)
+
+
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every write the Docker SDK sends to the engine during the test (docker_wire.WireLog)."""
+    from docker_wire import patch
+
+    return patch(monkeypatch)

@@ -68,7 +68,7 @@ def _healthy(d: Any) -> bool:
 def test_gateway_image_configuration_is_valid_for_haproxy(engine: Any, new_project: Any, tmp_path: Path,
                                                           mode: str, network: str) -> None:
     from multicloud.project import Project
-    from multicloud.providers.docker.context import build_gateway_image
+    from multicloud.providers.docker.build import build_gateway_image
 
     project = Project.load(new_project(f"cfg-{mode}-{network}", docker=f"mode: {mode}\ngateway_network: {network}"))
     image = build_gateway_image(engine, project, project.settings("docker"), tmp_path, lambda _m: None)

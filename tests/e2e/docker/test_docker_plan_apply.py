@@ -1,39 +1,25 @@
 """Plans on docker (single mode, a real Docker Engine): applying a plan makes exactly its steps' write calls,
-counted on the wire (every POST/PUT/DELETE the SDK's APIClient sends, named after the engine operation; a
-`docker exec` counts as the write `haproxy:set server` when it switches HAProxy's servers, and as a read when
-it probes health or runs a `show` command), for a first deploy, an update (env change: a new release on
-the other slot), a container removed by hand (the plan names the drift, a plan saved before it is refused
-by `deploy --plan` naming the container, a fresh plan repairs it), and planning makes no write at all;
-a plan saved before another deploy is refused too."""
+counted on the wire (docker_wire: every POST/PUT/DELETE the SDK's APIClient sends, named after the engine
+operation; a `docker exec` counts as the write `haproxy:set server` when it switches HAProxy's servers), for a
+first deploy, an update (env change: a new release on the other slot), a rollback (a plan to the previous
+release, shown by `rollback --dry-run`), a container removed by hand (the plan names the drift, a plan saved
+before it is refused by `deploy --plan` naming the container, a fresh plan repairs it), and planning makes no
+write at all; a plan saved before another deploy is refused too."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from multicloud.plan import Plan
+from docker_wire import WireLog, apply_counted, planned
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-ROUTES = [  # (method, path pattern) -> the engine operation, as apply.py's table names it
-    ("POST", r"/containers/create", "containers.create"),
-    ("POST", r"/containers/[^/]+/start", "containers.start"),
-    ("POST", r"/containers/[^/]+/stop", "containers.stop"),
-    ("POST", r"/containers/[^/]+/kill", "containers.kill"),
-    ("PUT", r"/containers/[^/]+/archive", "containers.put_archive"),
-    ("DELETE", r"/containers/[^/]+", "containers.remove"),
-    ("POST", r"/networks/create", "networks.create"),
-    ("POST", r"/volumes/create", "volumes.create"),
-    ("DELETE", r"/volumes/[^/]+", "volumes.remove"),
-]
 PRIVATE = """
 private:
   handler: app.private
@@ -45,61 +31,6 @@ private:
 """
 
 
-class WireLog:
-    """Every write request the Docker SDK sends to the engine, in order."""
-
-    def __init__(self) -> None:
-        self.writes: list[str] = []
-        self.requests = 0
-
-    def record(self, method: str, url: str, kwargs: dict[str, Any]) -> None:
-        self.requests += 1
-        path = re.sub(r"^.*?/v1\.\d+", "", url.split("?")[0])
-        if method == "POST" and re.fullmatch(r"/containers/[^/]+/exec", path):
-            if "set server" in str(kwargs.get("data", "")):
-                self.writes.append("haproxy:set server")
-            return  # health probes and HAProxy `show` commands change nothing
-        if method == "POST" and re.fullmatch(r"/exec/[^/]+/(start|resize|json)", path):
-            return  # the second half of an exec (counted at its creation)
-        for verb, pattern, name in ROUTES:
-            if verb == method and re.fullmatch(pattern, path):
-                self.writes.append(name)
-                return
-        self.writes.append(f"{method} {path}")  # an unexpected write: fails the comparison, named
-
-
-@pytest.fixture
-def wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[WireLog]:
-    from docker.api.client import APIClient
-
-    log = WireLog()
-    for method in ("POST", "PUT", "DELETE"):
-        original = getattr(APIClient, f"_{method.lower()}")
-
-        def counted(self: Any, url: str, *args: Any, _original: Any = original, _method: str = method,
-                    **kwargs: Any) -> Any:
-            log.record(_method, url, kwargs)
-            return _original(self, url, *args, **kwargs)
-
-        monkeypatch.setattr(APIClient, f"_{method.lower()}", counted)
-    yield log
-
-
-def planned(plan: Plan) -> list[str]:
-    return [call for step in plan.steps for call in step.calls]
-
-
-def apply_counted(d: Any, wire: WireLog) -> tuple[Plan, list[str]]:
-    """Build, plan (no write), then apply exactly that plan: the plan and the writes the apply made."""
-    d.reload()
-    build = d.build()
-    wire.writes.clear()
-    plan = d.provider.plan(build)
-    assert wire.writes == [], wire.writes
-    assert all(s.op or s.action == "noop" for s in plan.steps), plan.steps
-    result = d.provider.apply(plan, build)
-    d.url = result.details["url"]
-    return plan, list(wire.writes)
 
 
 def answer(url: str) -> dict[str, Any]:
@@ -137,6 +68,18 @@ def test_apply_makes_exactly_the_planned_writes(engine: Any, deployed: Any, wire
     assert "networks.create" not in writes and answer(d.url)["version"] == "v2"
     assert len(d.provider.mode().function_containers()) == 1
 
+    # rollback is a plan to the previous release (v1): shown by --dry-run, applied with exactly its writes
+    shown = _cli(spec, "rollback", "-t", "docker", "--dry-run")
+    assert shown.returncode == 0 and "create function container" in shown.stdout, shown.stdout + shown.stderr
+    wire.writes.clear()
+    back = d.provider.plan_rollback()
+    assert wire.writes == [] and back.digest != plan.digest
+    rolled = d.provider.rollback()
+    assert wire.writes == planned(back), (wire.writes, planned(back))
+    assert answer(rolled.details["url"])["version"] == "v1"
+    plan, writes = apply_counted(d, wire)  # forward again to the spec's v2
+    assert writes == planned(plan) and answer(d.url)["version"] == "v2"
+
     # a plan saved before somebody else's deploy is refused, naming the release that replaced the live one
     before = spec.parent / "before.json"
     assert _cli(spec, "plan", "-t", "docker", "--out", str(before)).returncode == 0
@@ -168,3 +111,57 @@ def test_apply_makes_exactly_the_planned_writes(engine: Any, deployed: Any, wire
     assert drifted == ["drift: the function container was deleted outside multicloud"], plan.steps
     assert writes == planned(plan), (writes, planned(plan))
     assert answer(d.url)["version"] == "v2"
+
+
+QUEUE = """
+work:
+  handler: app.hello
+  memory: 64
+  timeout: 2
+  triggers:
+    - queue: {name: orders, batch_size: 10, max_attempts: 3}
+"""
+REFUNDS = """
+refunds:
+  handler: app.hello
+  memory: 64
+  timeout: 2
+  triggers:
+    - queue: {name: refunds, batch_size: 10, max_attempts: 3}
+"""
+
+
+def test_broker_resources_are_steps_with_their_writes(engine: Any, deployed: Any, wire: WireLog) -> None:
+    """A queue trigger brings the broker: its configuration, store and container are steps whose calls are
+    the engine writes (first deploy, no-op, a new queue: its stream declared before the new release starts,
+    the broker stopped by hand: drift, started again)."""
+    image = "multicloud/nats:bookworm"
+    try:
+        engine.images.get(image)
+    except Exception:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {image} is missing; .ci/setup-docker.sh builds it")
+        pytest.skip(f"{image} is not built (multicloud docker broker-image)")
+    d = deployed("planbroker", docker=f"broker_image: {image}", extra_functions=QUEUE)
+    plan, writes = apply_counted(d, wire)
+    assert writes == planned(plan), (writes, planned(plan))
+    kinds = [s.kind for s in plan.steps if s.op]
+    assert {"broker configuration", "broker store", "broker", "broker streams"} <= set(kinds), kinds
+    assert "broker:ensure" not in writes and answer(d.url)["version"] == "v1"
+
+    plan, writes = apply_counted(d, wire)  # nothing changed: nothing to do
+    assert not plan.has_changes and writes == [], plan.steps
+
+    d.spec.write_text(d.spec.read_text().replace("targets:", REFUNDS.replace("\n", "\n  ") + "\ntargets:", 1))
+    plan, writes = apply_counted(d, wire)  # a new queue: the same configuration, a new stream and consumer
+    assert writes == planned(plan), (writes, planned(plan))
+    broker = [s.op for s in plan.steps if s.kind.startswith("broker") and s.op]
+    assert broker == ["broker.streams", "broker.prune"], plan.steps
+
+    name = d.provider.mode().broker().name
+    engine.containers.get(name).stop(timeout=5)
+    plan, writes = apply_counted(d, wire)  # stopped by hand: drift, started again
+    assert writes == planned(plan), (writes, planned(plan))
+    step = next(s for s in plan.steps if s.kind == "broker")
+    assert step.op == "broker.start" and step.drift, step
+    assert engine.containers.get(name).status == "running"

@@ -1,7 +1,7 @@
 """Swarm mode on a real single-node swarm: replicas, a rolling update under load without a failed request,
 rolling update and rollback config, limits, secrets,
-a failed update rolled back by Swarm while the old version keeps serving. The swarm is initialised for the
-test when the engine is not in one, and left again in teardown (the engine is left as it was found).
+a failed update rolled back by Swarm while the old version keeps serving. The swarm comes from conftest's
+`swarm` fixture (initialised for the module when the engine is not in one, left again after).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,18 +18,6 @@ from docker_loadgen import Load
 from multicloud.errors import OperationError
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def swarm(engine: Any) -> Iterator[Any]:
-    state = engine.info()["Swarm"]["LocalNodeState"]
-    initialised = False
-    if state == "inactive":
-        engine.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
-        initialised = True
-    yield engine
-    if initialised:
-        engine.swarm.leave(force=True)
 
 
 def get(url: str, path: str) -> tuple[int, bytes]:

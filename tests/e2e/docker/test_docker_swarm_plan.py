@@ -1,0 +1,110 @@
+"""Plans on docker's swarm mode (a real single-node Swarm): applying a plan makes exactly its steps' write
+calls, counted on the wire (docker_wire: every POST/PUT/DELETE the SDK sends, `services.create`,
+`services.update`, `secrets.create`, `secrets.remove`...), for a first deploy, a no-op (no write at all), an
+env change (a rolling update that keeps the Swarm secrets), a rollback (a plan to the previous release),
+changes made by hand (the function service scaled, the gateway service removed: the plan names both as
+drift and repairs them), and a plan saved before somebody else's deploy, refused by `deploy --plan`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docker_wire import WireLog, apply_counted, planned
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+PRIVATE = """
+private:
+  handler: app.private
+  memory: 64
+  secrets:
+    API_KEY: env:MC_SWARM_PLAN_KEY
+  triggers:
+    - http: {path: /private, methods: [GET]}
+"""
+
+
+def answer(url: str, timeout: float = 60) -> dict[str, Any]:
+    """The function's answer through the gateway (its task may take a moment to be routed)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/hello", timeout=10) as resp:
+                data: dict[str, Any] = json.loads(resp.read())
+                return data
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "multicloud", *args, str(spec)], cwd=spec.parent,
+                          capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=600)
+
+
+def test_swarm_apply_makes_exactly_the_planned_writes(swarm: Any, deployed: Any, wire: WireLog,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MC_SWARM_PLAN_KEY", "k-" + "s" * 30)
+    d = deployed("swplan", docker="mode: swarm\nreplicas: 1", extra_functions=PRIVATE)
+    spec: Path = d.spec
+    name = f"mc-{d.provider.project.name}"
+
+    plan, writes = apply_counted(d, wire)  # first deploy: network, secrets, function service, gateway service
+    assert writes == planned(plan), (writes, planned(plan))
+    assert writes.count("services.create") == 2 and "networks.create" in writes
+    assert writes.count("secrets.create") == 1  # API_KEY (the auth key too when a route wants one)
+    assert answer(d.url)["version"] == "v1"
+    assert "s" * 30 not in json.dumps(plan.document())
+
+    plan, writes = apply_counted(d, wire)  # nothing changed: nothing to do, no write
+    assert not plan.has_changes and writes == [], plan.steps
+
+    spec.write_text(spec.read_text().replace('VERSION: "v1"', 'VERSION: "v2"'))  # env change: rolling update
+    plan, writes = apply_counted(d, wire)
+    assert writes == planned(plan) == ["services.update"], (writes, planned(plan))  # same secrets, kept
+    assert answer(d.url)["version"] == "v2"
+
+    # rollback: a plan to the previous release, applied with exactly its writes
+    wire.writes.clear()
+    back = d.provider.plan_rollback()
+    assert wire.writes == [] and [s.resource for s in back.steps if s.op] == [f"function service {name}"]
+    rolled = d.provider.rollback()
+    assert wire.writes == planned(back) == ["services.update"], wire.writes
+    assert answer(rolled.details["url"])["version"] == "v1"
+    plan, writes = apply_counted(d, wire)  # forward again to the spec's v2
+    assert writes == planned(plan) and answer(d.url)["version"] == "v2"
+
+    # by hand: the function service scaled to 2, the gateway service removed
+    swarm.services.get(name).scale(2)
+    swarm.services.get(f"{name}-gateway").remove()
+    plan, writes = apply_counted(d, wire)
+    drifted = sorted(s.detail for s in plan.steps if s.drift)
+    assert drifted == [f"drift: gateway service {name}-gateway was deleted outside multicloud",
+                       f"drift: replicas of function service {name} changed outside multicloud"], plan.steps
+    assert writes == planned(plan) == ["services.update", "services.create"], (writes, planned(plan))
+    assert swarm.services.get(name).attrs["Spec"]["Mode"]["Replicated"]["Replicas"] == 1
+    assert answer(d.url)["version"] == "v2"
+
+    # a plan saved before somebody else's deploy is refused, naming the function service
+    saved = spec.parent / "plan.json"
+    made = _cli(spec, "plan", "-t", "docker", "--out", str(saved))
+    assert made.returncode == 0, made.stdout + made.stderr
+    text = spec.read_text()
+    spec.write_text(text.replace('VERSION: "v2"', 'VERSION: "v3"'))
+    other = _cli(spec, "deploy", "-t", "docker")
+    assert other.returncode == 0, other.stdout + other.stderr
+    spec.write_text(text)  # back to the saved plan's spec: only the swarm moved on
+    stale = _cli(spec, "deploy", "-t", "docker", "--plan", str(saved))
+    out = stale.stdout + stale.stderr
+    assert stale.returncode == 1 and f"function service {name}" in out, out
+    assert answer(d.url)["version"] == "v3"  # nothing applied
