@@ -159,8 +159,9 @@ def test_swarm_broker_resources_are_steps_with_their_writes(swarm: Any, deployed
     plan, writes = apply_counted(d, wire)  # a new queue: streams only (the admin's password read), no node touched
     assert writes == planned(plan) == ["containers.create", "containers.remove", "services.update"], plan.steps
     assert [s.op for s in plan.steps if s.kind.startswith("broker") and s.op] == ["broker.streams", "broker.prune"]
+    broker = d.provider.mode().broker()  # the spec's new topology
     refunds = broker.topology.channel("queue", "refunds").stream
-    assert d.provider.mode().broker().admin().stream_info(refunds).config.num_replicas == 3
+    assert broker.admin().stream_info(refunds).config.num_replicas == 3
 
     node = broker.names()[1]
     swarm.services.get(node).remove()  # by hand: one node's service
