@@ -10,9 +10,14 @@ swarm mode    a three-node JetStream cluster: services mc-<svc>-broker-1..3 (one
 Credentials: one generated password per user (admin, runtime, producer, and the cluster's routes), kept in
 the root-owned volume mc-<svc>-broker-secrets on the engine (the lock and the deployment's other records
 live there too: any checkout that talks to the engine finds them), written and read through a created,
-never started helper container. The broker's configuration (it holds the passwords) is in that volume in
-single mode and in a Swarm secret in swarm mode; the runtime's password reaches the function through its
-secrets mount. Nothing lands in an image, a label, a log or the state file.
+never started helper container. Single mode: the broker's configuration (it holds the passwords) is in
+that volume, which the broker container mounts. Swarm mode: the passwords are copied once into a
+generation of Swarm secrets (`auth.conf`, which defines them as variables and holds the cluster's routes,
+and the runtime's and producer's passwords, which the function service mounts as they are); the nodes'
+configuration is a Swarm secret of its own that `include`s `auth.conf` and holds no password, so its name
+is the hash of its text and the planner compares names and labels without reading a secret value. The
+runtime's password reaches the function through its secrets mount. Nothing lands in an image, a label, a
+log or the state file.
 """
 
 from __future__ import annotations
