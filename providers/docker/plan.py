@@ -436,7 +436,7 @@ def _plan_swarm_broker(mode: Swarm, run: Run, record: Record, all_secrets: list[
     new release (`renew`). Returns the broker's secrets no service will mount after this plan."""
     from multicloud.broker.config import AUTH_FILE
 
-    from .broker import CONFIG_LABEL
+    from .broker import AUTH_LABEL, CONFIG_LABEL
     from .images import _has
 
     broker, client = mode.broker(), mode.client
@@ -480,10 +480,13 @@ def _plan_swarm_broker(mode: Swarm, run: Run, record: Record, all_secrets: list[
         changed = True
         plain = (f"JetStream node {index} of {len(broker.names())}" if svc is None
                  else "its image, settings, configuration or passwords changed (its store stays)")
+        if svc is not None and AUTH_LABEL not in _labels(svc):  # made before the passwords had secrets of their own
+            detail = "one-time update to the broker's new layout (passwords in secrets of their own; the store stays)"
+        else:
+            detail = drift.label(name, f"broker service {name}", plain)
         run.write("create" if svc is None else "update", "broker service", name, "broker.node",
                   {"index": index, "network": mode.name, "port": broker.published(svc) if svc is not None else None,
-                   "generation": generation, "update": svc is not None},
-                  drift.label(name, f"broker service {name}", plain))
+                   "generation": generation, "update": svc is not None}, detail)
     if changed or new_generation or renew:
         run.write("update", "broker streams", broker.names()[0], "broker.streams", {"read": not new_generation},
                   "streams and consumers declared over NATS, replicated on the three nodes")
