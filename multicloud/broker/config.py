@@ -19,6 +19,9 @@ from multicloud.broker.topology import USERS, Topology
 CLIENT_PORT = 4222
 CLUSTER_PORT = 6222
 ROUTE_USER = "route"
+AUTH_FILE = "auth.conf"  # beside the configuration, included by it when the passwords live apart
+PASSWORD_VARIABLES = {"admin": "MC_ADMIN_PASSWORD", "runtime": "MC_RUNTIME_PASSWORD",
+                      "producer": "MC_PRODUCER_PASSWORD"}
 
 
 def new_passwords() -> dict[str, str]:
@@ -40,15 +43,22 @@ class Cluster:
     server_name_env: str = "MC_SERVER_NAME"
 
 
-def render(topology: Topology, passwords: Mapping[str, str], *, listen: str, store_dir: str,
-           server_name: str | None = None, cluster: Cluster | None = None, pid_file: str | None = None) -> str:
+def render(topology: Topology, passwords: Mapping[str, str] | None, *, listen: str, store_dir: str,
+           server_name: str | None = None, cluster: Cluster | None = None, pid_file: str | None = None,
+           include: str | None = None) -> str:
+    """The server's configuration. With `passwords` None it holds no secret: the users' passwords are
+    variables (`$MC_ADMIN_PASSWORD`...) and the cluster block comes from `include`, a file beside it that
+    `render_auth` writes (nats-server reads an included file's top-level keys as its own, variables too)."""
+    def password(user: str) -> str:
+        return json.dumps(passwords[user]) if passwords is not None else f"${PASSWORD_VARIABLES[user]}"
+
     runtime_pub, runtime_sub = topology.runtime_permissions()
     producer_pub, producer_sub = topology.producer_permissions()
     users = [
-        f"    {{user: \"admin\", password: {json.dumps(passwords['admin'])}}}",
-        f"    {{user: \"runtime\", password: {json.dumps(passwords['runtime'])}, permissions: {{"
+        f"    {{user: \"admin\", password: {password('admin')}}}",
+        f"    {{user: \"runtime\", password: {password('runtime')}, permissions: {{"
         f"publish: {{allow: {_list(runtime_pub)}}}, subscribe: {{allow: {_list(runtime_sub)}}}}}}}",
-        f"    {{user: \"producer\", password: {json.dumps(passwords['producer'])}, permissions: {{"
+        f"    {{user: \"producer\", password: {password('producer')}, permissions: {{"
         f"publish: {{allow: {_list(producer_pub)}}}, subscribe: {{allow: {_list(producer_sub)}}}}}}}",
     ]
     lines = [f"# nats-server configuration of the multicloud service {topology.service} (written by multicloud)"]
@@ -59,13 +69,29 @@ def render(topology: Topology, passwords: Mapping[str, str], *, listen: str, sto
     lines += [f"listen: {json.dumps(listen)}", "max_payload: 1048576"]
     if pid_file:
         lines.append(f"pid_file: {json.dumps(pid_file)}")
+    if passwords is None:
+        lines.append(f"include {json.dumps(include or AUTH_FILE)}  # the passwords (and the cluster's routes)")
     lines += ["jetstream {", f"  store_dir: {json.dumps(store_dir)}", "}",
               "authorization {", "  users = [", *users, "  ]", "}"]
-    if cluster is not None:
-        routes = [f"nats-route://{ROUTE_USER}:{passwords[ROUTE_USER]}@{peer}:{CLUSTER_PORT}" for peer in cluster.peers]
-        lines += ["cluster {", f"  name: {json.dumps(cluster.name)}", f"  listen: \"0.0.0.0:{CLUSTER_PORT}\"",
-                  f"  authorization {{ user: \"{ROUTE_USER}\", password: {json.dumps(passwords[ROUTE_USER])} }}",
-                  f"  routes: {_list(routes)}",
-                  "  no_advertise: true  # clients use the addresses they were given, not the nodes' internal ones",
-                  "}"]
+    if cluster is not None and passwords is not None:
+        lines += _cluster(cluster, passwords)
     return "\n".join(lines) + "\n"
+
+
+def render_auth(passwords: Mapping[str, str], cluster: Cluster | None = None) -> str:
+    """The file `render(passwords=None)` includes: one variable per user's password, and the cluster block
+    (its routes carry the route user's password in their URLs)."""
+    lines = ["# the broker's passwords (written by multicloud)"]
+    lines += [f"{variable}: {json.dumps(passwords[user])}" for user, variable in PASSWORD_VARIABLES.items()]
+    if cluster is not None:
+        lines += _cluster(cluster, passwords)
+    return "\n".join(lines) + "\n"
+
+
+def _cluster(cluster: Cluster, passwords: Mapping[str, str]) -> list[str]:
+    routes = [f"nats-route://{ROUTE_USER}:{passwords[ROUTE_USER]}@{peer}:{CLUSTER_PORT}" for peer in cluster.peers]
+    return ["cluster {", f"  name: {json.dumps(cluster.name)}", f"  listen: \"0.0.0.0:{CLUSTER_PORT}\"",
+            f"  authorization {{ user: \"{ROUTE_USER}\", password: {json.dumps(passwords[ROUTE_USER])} }}",
+            f"  routes: {_list(routes)}",
+            "  no_advertise: true  # clients use the addresses they were given, not the nodes' internal ones",
+            "}"]

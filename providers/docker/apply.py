@@ -11,11 +11,13 @@ sets the servers' states); swarm's are `services.create`, `services.update`, `se
 writes on the wire (the SDK's APIClient POST/PUT/DELETE requests) and compares them with these, in both
 modes.
 
-The single-mode broker is planned resource by resource (`broker.image`, `broker.configure`, `broker.store`,
-`broker.run`, `broker.start`, `broker.reload`), each with its engine writes; `broker.streams` and
-`broker.prune` declare and delete streams and consumers over NATS (no engine write). Not yet enumerated:
-swarm's three-node cluster, one `broker.ensure` step with the marker call `broker:ensure` (its engine
-writes depend on the passwords it reads at apply time).
+The broker is planned resource by resource, each with its engine writes: in single mode `broker.image`,
+`broker.configure`, `broker.store`, `broker.run`, `broker.start`, `broker.reload`; in swarm mode
+`broker.image`, `broker.auth` (one generation of the password secrets), `broker.config` (the configuration
+secret, which holds no password), `broker.store` and `broker.node` (one per node's service).
+`broker.streams` and `broker.prune` declare and delete streams and consumers over NATS (no engine write;
+swarm's streams step reads the admin's password through a helper container when the apply did not just
+write it).
 """
 
 from __future__ import annotations
@@ -82,16 +84,6 @@ def _create_network(t: Target, args: Args) -> object:
     return None
 
 
-def _ensure_broker(t: Target, args: Args) -> object:
-    from .broker_image import ensure_broker_image
-
-    broker = t.swarm.broker()
-    ensure_broker_image(t.swarm.client, t.swarm.settings.broker_image, t.progress)
-    t.outputs["broker_admin"] = broker.ensure(args["network"])
-    t.outputs["broker_passwords"] = broker.creds.passwords()  # read once by ensure: no other helper
-    return None
-
-
 def _pull_broker_image(t: Target, args: Args) -> object:
     from .broker_image import ensure_broker_image
 
@@ -114,7 +106,7 @@ def _configure_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _broker_store(t: Target, args: Args) -> object:
-    t.mode.broker().creds.init_store(args["volume"], "broker-data")
+    t.engine.broker().creds.init_store(args["volume"], "broker-data")
     return None
 
 
@@ -162,9 +154,18 @@ def _reload_broker(t: Target, args: Args) -> object:
 
 
 def _broker_streams(t: Target, args: Args) -> object:
-    """Single: the streams and consumers the topology needs, declared over NATS once the broker answers."""
+    """The streams and consumers the topology needs, declared over NATS once the broker answers (swarm: once
+    every node runs its current spec; the admin's password read from the secrets volume through a helper
+    container unless this apply generated the passwords)."""
     from multicloud.broker.topology import topology
 
+    if isinstance(t.engine, Swarm):
+        cluster = t.swarm.broker()
+        passwords = t.outputs.get("broker_passwords")
+        if args.get("read") or passwords is None:
+            passwords = _read_passwords(t)
+        t.outputs["broker_admin"] = cluster.declare(passwords, t.progress)
+        return None
     broker = t.mode.broker()
     port = broker.port(_single_broker(t))
     if port is None:
@@ -178,17 +179,46 @@ def _broker_streams(t: Target, args: Args) -> object:
     return None
 
 
-def _read_passwords(t: Target, args: Args) -> object:
+def _streams_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    return ("containers.create", "containers.remove") if args.get("read") else ()
+
+
+def _read_passwords(t: Target) -> dict[str, str]:
     """Swarm: the broker's passwords, read from its secrets volume through a helper container (its nodes
-    do not mount that volume). They exist once the broker was deployed; reading never generates them."""
+    mount only Swarm secrets, which the engine never hands back). Reading never generates them."""
     from .broker import PASSWORDS_FILE
 
-    broker = t.swarm.broker()
-    raw = broker.creds.read(PASSWORDS_FILE)
+    raw = t.swarm.broker().creds.read(PASSWORDS_FILE)
     if raw is None:
         raise OperationError(f"the broker of {t.swarm.project.name} holds no passwords",
                              fix="plan and deploy again", where="docker")
-    t.outputs["broker_passwords"] = json.loads(raw)
+    found: dict[str, str] = json.loads(raw)
+    t.outputs["broker_passwords"] = found
+    return found
+
+
+def _broker_auth(t: Target, args: Args) -> object:
+    """Swarm: one generation of the broker's password secrets (the passwords kept in the secrets volume)."""
+    t.progress("writing the broker's passwords as Swarm secrets")
+    t.outputs["broker_passwords"] = t.swarm.broker().create_auth(args["generation"])
+    return None
+
+
+def _auth_calls(args: Mapping[str, Any]) -> tuple[str, ...]:
+    return (("volumes.create",) if args["create_volume"] else ()) + (
+        "containers.create", "containers.put_archive", "containers.remove") + ("secrets.create",) * 3
+
+
+def _broker_config(t: Target, args: Args) -> object:
+    t.swarm.broker().create_config()
+    return None
+
+
+def _broker_node(t: Target, args: Args) -> object:
+    """Swarm: one node's service, created or updated (labelled with what it is made of, which plan compares)."""
+    broker = t.swarm.broker()
+    config = broker.node_config(broker.run_config(), args["generation"])
+    broker.run_node(args["index"], args["network"], args["port"], args["generation"], config)
     return None
 
 
@@ -224,11 +254,9 @@ def _prune_broker(t: Target, args: Args) -> object:
     from multicloud.broker.topology import topology
 
     admin = t.outputs.get("broker_admin")
-    if admin is None:
-        broker = t.engine.broker()
-        # single: read through the broker container; swarm: what broker.read_passwords read before
-        broker.creds._passwords = (broker_passwords(t.engine) if isinstance(t.engine, Single)
-                                   else t.outputs["broker_passwords"])
+    if admin is None:  # single only: swarm plans its streams step (which connects) before every prune
+        broker = t.mode.broker()
+        broker.creds._passwords = broker_passwords(t.mode)  # read through the broker container
         admin = broker.admin()
     admin.prune(topology(t.engine.project, "docker"), t.progress)  # consumers no function reads now
     return None
@@ -382,14 +410,12 @@ def _switch(t: Target, args: Args) -> object:
 
 # ---- swarm -------------------------------------------------------------------------------------------
 def _create_secrets(t: Target, args: Args) -> object:
-    """One Swarm secret per file of the function's secrets mount (secrets are immutable: new values, new
-    names); the broker's passwords are mounted with the others."""
-    from .broker import mounted_passwords
-
+    """One Swarm secret per secret of the function (secrets are immutable: new values, new names); the
+    broker's runtime and producer passwords are the broker's own Swarm secrets, mounted as they are."""
     m = t.swarm
     values = _secret_values(t, args)
     warn_short_secrets(values, t.progress)
-    files = {**values, **(mounted_passwords(t.outputs["broker_passwords"]) if args["broker"] else {})}
+    files = dict(values)
     for file_name, name in sorted(args["names"].items()):
         m.client.secrets.create(name=name, data=files[file_name].encode(),
                                 labels=eng.labels_for(m.project.name, "secret", m.settings.labels))
@@ -459,8 +485,10 @@ OPS: dict[str, Op] = {
     "broker.run": Op(_run_broker, (), calls_of=_broker_run_calls),
     "broker.start": Op(_start_broker, ("containers.start",)),
     "broker.reload": Op(_reload_broker, ("containers.kill",)),
-    "broker.streams": Op(_broker_streams, ()),  # NATS: no engine write
-    "broker.ensure": Op(_ensure_broker, ("broker:ensure",)),  # swarm: the cluster in one step, not enumerated
+    "broker.streams": Op(_broker_streams, (), calls_of=_streams_calls),  # NATS (swarm: maybe a password read)
+    "broker.auth": Op(_broker_auth, (), calls_of=_auth_calls),
+    "broker.config": Op(_broker_config, ("secrets.create",)),
+    "broker.node": Op(_broker_node, (), calls_of=_service_calls),
     "broker.prune": Op(_prune_broker, ()),
     "secrets.fill": Op(_fill_secrets, (), calls_of=_fill_calls),
     "function.start": Op(_start_function, ("containers.create", "containers.start")),
@@ -468,7 +496,6 @@ OPS: dict[str, Op] = {
     "gateway.run": Op(_run_gateway, (), calls_of=_gateway_calls),
     "gateway.start": Op(_start_gateway, ("containers.start",)),
     "gateway.switch": Op(_switch, ("haproxy:set server",)),
-    "broker.read_passwords": Op(_read_passwords, ("containers.create", "containers.remove")),
     "secrets.create": Op(_create_secrets, (), calls_of=_secrets_calls),
     "service.function": Op(_function_service, (), calls_of=_service_calls),
     "service.gateway": Op(_gateway_service, (), calls_of=_service_calls),

@@ -10,9 +10,14 @@ swarm mode    a three-node JetStream cluster: services mc-<svc>-broker-1..3 (one
 Credentials: one generated password per user (admin, runtime, producer, and the cluster's routes), kept in
 the root-owned volume mc-<svc>-broker-secrets on the engine (the lock and the deployment's other records
 live there too: any checkout that talks to the engine finds them), written and read through a created,
-never started helper container. The broker's configuration (it holds the passwords) is in that volume in
-single mode and in a Swarm secret in swarm mode; the runtime's password reaches the function through its
-secrets mount. Nothing lands in an image, a label, a log or the state file.
+never started helper container. Single mode: the broker's configuration (it holds the passwords) is in
+that volume, which the broker container mounts. Swarm mode: the passwords are copied once into a
+generation of Swarm secrets (`auth.conf`, which defines them as variables and holds the cluster's routes,
+and the runtime's and producer's passwords, which the function service mounts as they are); the nodes'
+configuration is a Swarm secret of its own that `include`s `auth.conf` and holds no password, so its name
+is the hash of its text and the planner compares names and labels without reading a secret value. The
+runtime's password reaches the function through its secrets mount. Nothing lands in an image, a label, a
+log or the state file.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from io import BytesIO
 from typing import Any
 
 from multicloud.broker.admin import BrokerAdmin
-from multicloud.broker.config import CLIENT_PORT, Cluster, new_passwords, render
+from multicloud.broker.config import AUTH_FILE, CLIENT_PORT, Cluster, new_passwords, render, render_auth
 from multicloud.broker.topology import Topology
 from multicloud.errors import OperationError
 from multicloud.private_runtime import BrokerAccess
@@ -35,7 +40,6 @@ from multicloud.provider import Progress
 
 from . import engine as eng
 from . import hardening
-from .broker_image import ensure_broker_image
 from .context import SECRETS_DIR
 from .settings import DockerSettings
 
@@ -48,7 +52,7 @@ RUNTIME_PASSWORD = "broker-password"  # the file in the function's secrets mount
 PRODUCER_PASSWORD = "broker-producer-password"  # the HTTP intake's producer user (runtime/intake.py)
 SWARM_NODES = 3
 CONFIG_LABEL = "io.multicloud.broker-config"
-RUN_LABEL = "io.multicloud.broker-run"  # swarm: run_config alone, what plan compares (no passwords needed)
+AUTH_LABEL = "io.multicloud.broker-auth"  # swarm: the generation of the password secrets
 
 
 def container_name(service: str) -> str:
@@ -151,6 +155,28 @@ class Credentials:
             files[CONFIG_FILE] = render_config(passwords).encode()
             _, gid = hardening.uid_gid(self.settings)
             helper.put_archive("/secrets", eng.tar_of(files, mode=0o440, gid=int(gid)))
+        finally:
+            helper.remove(force=True)
+        self._passwords = dict(passwords)
+        return dict(passwords)
+
+    def kept_or_new(self) -> dict[str, str]:
+        """The passwords in the volume (generated now when it holds none), written back through the same
+        helper container: always the same engine writes, whatever the volume held."""
+        from docker.errors import NotFound
+
+        helper = self._helper({self.volume: "/secrets"})
+        try:
+            try:
+                stream, _ = helper.get_archive(f"/secrets/{PASSWORDS_FILE}")
+                with tarfile.open(fileobj=BytesIO(b"".join(stream))) as tar:
+                    member = tar.extractfile(PASSWORDS_FILE)
+                    passwords = json.loads(member.read()) if member is not None else new_passwords()
+            except NotFound:
+                passwords = new_passwords()
+            _, gid = hardening.uid_gid(self.settings)
+            helper.put_archive("/secrets", eng.tar_of({PASSWORDS_FILE: json.dumps(passwords).encode()},
+                                                      mode=0o440, gid=int(gid)))
         finally:
             helper.remove(force=True)
         self._passwords = dict(passwords)
@@ -285,61 +311,71 @@ class SwarmBroker(Broker):
                  .get("Ports") or [])
         return int(ports[0]["PublishedPort"]) if ports and ports[0].get("PublishedPort") else None
 
-    def ensure(self, network: str) -> BrokerAdmin:
+    # ---- what the planner compares (from reads only: no secret value is needed) -------------------------
+    def cluster(self) -> Cluster:
+        return Cluster(f"mc-{self.service}", tuple(self.names()))
+
+    def config_text(self) -> str:
+        """The nodes' shared configuration: permissions, store, listen address, and `include` of the passwords
+        file (a Swarm secret of its own): it holds no secret, so its name can carry its hash."""
+        return render(self.topology, None, listen=f"0.0.0.0:{CLIENT_PORT}", store_dir=f"{DATA_DIR}/{STORE}",
+                      cluster=self.cluster(), include=AUTH_FILE)
+
+    def config_name(self) -> str:
+        return f"mc-{self.service}-broker-conf-{hashlib.sha256(self.config_text().encode()).hexdigest()[:12]}"
+
+    def auth_names(self, generation: str) -> dict[str, str]:
+        """{file: Swarm secret name} of one generation of the passwords: the included file the nodes mount,
+        and the runtime's and producer's passwords the function service mounts."""
+        return {AUTH_FILE: f"mc-{self.service}-broker-auth-{generation}",
+                RUNTIME_PASSWORD: f"mc-{self.service}-broker-runtime-{generation}",
+                PRODUCER_PASSWORD: f"mc-{self.service}-broker-producer-{generation}"}
+
+    def node_config(self, run_config: str, generation: str) -> str:
+        """The label of a node's service: its image and settings, its configuration, its passwords' generation."""
+        return hashlib.sha256(f"{run_config}\n{self.config_name()}\n{generation}".encode()).hexdigest()[:16]
+
+    # ---- writes (each planned as a step: apply.py) ------------------------------------------------------
+    def create_auth(self, generation: str) -> dict[str, str]:
+        """The passwords kept in the secrets volume (generated there the first time), copied into one
+        generation of Swarm secrets (immutable: a new generation is a new set of names)."""
+        passwords = self.creds.kept_or_new()
+        data = {AUTH_FILE: render_auth(passwords, self.cluster()), **mounted_passwords(passwords)}
+        labels = eng.labels_for(self.service, "broker-auth", self.settings.labels)
+        labels[AUTH_LABEL] = generation
+        for file_name, name in self.auth_names(generation).items():
+            self.client.secrets.create(name=name, data=data[file_name].encode(), labels=labels)
+        return passwords
+
+    def create_config(self) -> None:
+        self.client.secrets.create(name=self.config_name(), data=self.config_text().encode(),
+                                   labels=eng.labels_for(self.service, "broker-config", self.settings.labels))
+
+    def run_node(self, index: int, network: str, port: int | None, generation: str, config: str) -> None:
+        """A node's service created, or updated in place (its store stays), on its port (a new node: a free
+        one, then pinned in its spec)."""
         from .swarm import free_port
 
-        ensure_broker_image(self.client, self.settings.broker_image, self.progress)
-        passwords = self.creds.passwords()
-        text = render(self.topology, passwords, listen=f"0.0.0.0:{CLIENT_PORT}", store_dir=f"{DATA_DIR}/{STORE}",
-                      cluster=Cluster(f"mc-{self.service}", tuple(self.names())))
-        secret = self._config_secret(text)
-        config = hashlib.sha256(f"{self.run_config()}\n{secret.name}".encode()).hexdigest()[:16]
-        current = self.services()
-        ports = []
-        for index, name in enumerate(self.names(), start=1):
-            svc = current.get(name)
-            port = (self.published(svc) if svc is not None else None) or free_port()
-            ports.append(port)
-            volume = f"{name}-data"
-            self.creds.init_store(volume, "broker-data")
-            labels = (svc.attrs["Spec"].get("Labels") or {}) if svc is not None else {}
-            if svc is not None and labels.get(CONFIG_LABEL) == config and labels.get(RUN_LABEL) == self.run_config():
-                continue
-            spec = self._spec(name, index, network, volume, secret, port, config)
-            if svc is None:
-                self.progress(f"creating the broker service {name} (JetStream node {index} of {SWARM_NODES})")
-                self.client.api.create_service(**spec)
-            else:
-                self.progress(f"updating the broker service {name}")
-                svc.reload()
-                self.client.api.update_service(svc.id, svc.version, **spec)
-        self._wait_running()
-        self._remove_old_secrets(keep=secret.name)
-        admin = self.admin_for(ports)
-        admin.wait_ready(120)
-        admin.ensure(self.topology, SWARM_NODES, self.progress)
-        return admin
+        name = self.names()[index - 1]
+        ids = {s.name: s.id for s in self.client.secrets.list(filters=eng.owned(self.service))}
+        refs = {CONFIG_FILE: self.config_name(), AUTH_FILE: self.auth_names(generation)[AUTH_FILE]}
+        missing = sorted(n for n in refs.values() if n not in ids)
+        if missing:
+            raise OperationError(f"the Swarm secrets {', '.join(missing)} are gone", where=name,
+                                 fix="plan and deploy again")
+        secrets = {f: (ids[n], n) for f, n in refs.items()}
+        current = self.services().get(name)
+        spec = self._spec(name, network, f"{name}-data", secrets, port or free_port(), config, generation)
+        if current is None:
+            self.progress(f"creating the broker service {name} (JetStream node {index} of {SWARM_NODES})")
+            self.client.api.create_service(**spec)
+        else:
+            self.progress(f"updating the broker service {name}")
+            current.reload()
+            self.client.api.update_service(current.id, current.version, **spec)
 
-    def _config_secret(self, text: str) -> Any:
-        name = f"mc-{self.service}-broker-conf-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-        found = [s for s in self.client.secrets.list(filters={"name": name}) if s.name == name]
-        if found:
-            return found[0]
-        return self.client.secrets.create(name=name, data=text.encode(),
-                                          labels=eng.labels_for(self.service, "broker-config", self.settings.labels))
-
-    def _remove_old_secrets(self, keep: str) -> None:
-        from docker.errors import APIError
-
-        for secret in self.client.secrets.list(filters={"label": f"{eng.ROLE}=broker-config"}):
-            if secret.name != keep and (secret.attrs["Spec"].get("Labels") or {}).get(eng.SERVICE) == self.service:
-                try:
-                    secret.remove()
-                except APIError:
-                    pass  # still mounted by a task on its way out: removed on the next deploy
-
-    def _spec(self, name: str, index: int, network: str, volume: str, secret: Any, port: int,
-              config: str) -> dict[str, Any]:
+    def _spec(self, name: str, network: str, volume: str, secrets: dict[str, tuple[str, str]], port: int,
+              config: str, generation: str) -> dict[str, Any]:
         from docker.types import (
             ContainerSpec,
             EndpointSpec,
@@ -354,15 +390,15 @@ class SwarmBroker(Broker):
         uid, gid = hardening.uid_gid(self.settings)
         labels = eng.labels_for(self.service, "broker", self.settings.labels)
         labels[CONFIG_LABEL] = config
-        labels[RUN_LABEL] = self.run_config()
+        labels[AUTH_LABEL] = generation
         container = ContainerSpec(
             image=self.settings.broker_image, args=["-c", f"{CONFIG_DIR}/{CONFIG_FILE}"], user=f"{uid}:{gid}",
             hostname=name, env={"MC_SERVER_NAME": name}, labels=labels, read_only=True, init=True,
             cap_drop=["ALL"], stop_signal="SIGTERM", stop_grace_period=30 * hardening.SECOND,
             mounts=[Mount(target=DATA_DIR, source=volume, type="volume",
                           labels=eng.labels_for(self.service, "broker-data", self.settings.labels))],
-            secrets=[SecretReference(secret.id, secret.name, filename=f"{CONFIG_DIR}/{CONFIG_FILE}", uid="0",
-                                     gid=gid, mode=0o440)])
+            secrets=[SecretReference(ident, secret, filename=f"{CONFIG_DIR}/{file_name}", uid="0", gid=gid,
+                                     mode=0o440) for file_name, (ident, secret) in sorted(secrets.items())])
         resources = Resources(mem_limit=256 * 2**20)
         resources["Limits"]["Pids"] = 256
         template = TaskTemplate(container_spec=container, resources=resources,
@@ -374,12 +410,17 @@ class SwarmBroker(Broker):
                 "endpoint_spec": EndpointSpec(mode="vip", ports=[{"Protocol": "tcp", "TargetPort": CLIENT_PORT,
                                                                    "PublishedPort": port, "PublishMode": "host"}])}
 
-    def _wait_running(self) -> None:
-        deadline = time.monotonic() + 120
+    def wait_running(self, timeout: float = 120) -> None:
+        """Every node runs a task made from its service's current spec (not a task on its way out)."""
+        deadline = time.monotonic() + timeout
         while True:
-            services = self.services()
-            running = [n for n, s in services.items()
-                       if any(t["Status"]["State"] == "running" for t in s.tasks(filters={"desired-state": "running"}))]
+            running = []
+            for name, svc in self.services().items():
+                config = (svc.attrs["Spec"].get("Labels") or {}).get(CONFIG_LABEL)
+                if any(t["Status"]["State"] == "running"
+                       and (t["Spec"]["ContainerSpec"].get("Labels") or {}).get(CONFIG_LABEL) == config
+                       for t in svc.tasks(filters={"desired-state": "running"})):
+                    running.append(name)
             if len(running) == SWARM_NODES:
                 return
             if time.monotonic() > deadline:
@@ -387,6 +428,16 @@ class SwarmBroker(Broker):
                                      fix=f"see `docker service ps {self.names()[0]} --no-trunc`",
                                      where=self.names()[0])
             time.sleep(0.5)
+
+    def declare(self, passwords: dict[str, str], progress: Progress) -> BrokerAdmin:
+        """Streams and consumers declared over NATS (replicated on the three nodes) once the cluster answers."""
+        self.wait_running()
+        self.creds._passwords = dict(passwords)
+        ports = [p for s in self.services().values() if (p := self.published(s)) is not None]
+        admin = self.admin_for(ports)
+        admin.wait_ready(120)
+        admin.ensure(self.topology, SWARM_NODES, progress)
+        return admin
 
     def admin(self) -> BrokerAdmin:
         ports = [p for s in self.services().values() if (p := self.published(s)) is not None]

@@ -284,10 +284,10 @@ def _plan_broker(mode: Single, run: Run, record: Record, topo: Any, renew: bool)
 
 # ---- swarm mode ----------------------------------------------------------------------------------------
 def plan_swarm(mode: Swarm, images: Mapping[str, Any], progress: Progress) -> Plan:
-    """The steps of a swarm-mode deploy: network -> broker -> function secrets -> function service (a
-    rolling update Swarm runs and rolls back by itself; the step waits until it converged) -> gateway
-    service -> secrets no task uses any more -> broker consumers pruned. The record of the deploy is a label
-    of the function service, written by its create/update."""
+    """The steps of a swarm-mode deploy: network -> broker (resource by resource) -> function secrets ->
+    function service (a rolling update Swarm runs and rolls back by itself; the step waits until it
+    converged) -> gateway service -> secrets no task uses any more -> broker consumers pruned. The record
+    of the deploy is a label of the function service, written by its create/update."""
     from .broker import PRODUCER_PASSWORD, RUNTIME_PASSWORD
 
     project, settings, run = mode.project, mode.settings, Run()
@@ -312,11 +312,16 @@ def plan_swarm(mode: Swarm, images: Mapping[str, Any], progress: Progress) -> Pl
     gw_drift = check(record, "gateway service", {"gateway": now_gw} if now_gw else {},
                      {"gateway": {"config": gw_config}})
     current = mode.secret_names(svc)
-    files = sorted({*values, *((RUNTIME_PASSWORD, PRODUCER_PASSWORD) if not topo.empty else ())})
-    owned = {s.name: s.id for s in mode.client.secrets.list(filters=eng.owned(project.name, "secret"))}
-    keep = (now_fn is not None and now_fn["secrets"] == secrets and sorted(current) == files
-            and all(n in owned for n in current.values()))
-    fn_fresh = now_fn == want_fn and keep
+    broker_files = (RUNTIME_PASSWORD, PRODUCER_PASSWORD)
+    current_user = {f: n for f, n in current.items() if f not in broker_files}
+    all_secrets = mode.client.secrets.list(filters=eng.owned(project.name))
+    owned = {s.name: s.id for s in all_secrets if _labels(s).get(eng.ROLE) == "secret"}
+    generation, new_generation = _broker_generation(mode, all_secrets) if not topo.empty else ("", False)
+    broker_names = ({f: n for f, n in mode.broker().auth_names(generation).items() if f in broker_files}
+                    if not topo.empty else {})
+    keep = (now_fn is not None and now_fn["secrets"] == secrets and sorted(current_user) == sorted(values)
+            and all(n in owned for n in current_user.values()))
+    fn_fresh = now_fn == want_fn and keep and {f: n for f, n in current.items() if f in broker_files} == broker_names
 
     network = mode.client.networks.list(names=[mode.name])
     run.observe(f"network {mode.name}", network[0].id if network else None)
@@ -324,21 +329,20 @@ def plan_swarm(mode: Swarm, images: Mapping[str, Any], progress: Progress) -> Pl
         run.noop("network", mode.name)
     else:
         run.write("create", "network", mode.name, "network.create", {"name": mode.name, "driver": "overlay"})
-    broker_ensured = not topo.empty and _plan_swarm_broker(mode, run, record, renew=not fn_fresh)
+    stale = (_plan_swarm_broker(mode, run, record, all_secrets, generation, new_generation, renew=not fn_fresh)
+             if not topo.empty else [])
     run.observe(f"function service {mode.name}", *(svc.id, now_fn) if svc is not None else ())
     run.observe(f"gateway service {mode.gateway_name}", *(gateway.id, now_gw) if gateway is not None else ())
 
-    names = dict(current) if keep else _secret_names(mode.name, files, [digest, config, secrets, sorted(owned)])
+    user_names = (dict(current_user) if keep
+                  else _secret_names(mode.name, sorted(values), [digest, config, secrets, sorted(owned)]))
+    names = {**user_names, **broker_names}
     if fn_fresh:
         run.noop("function service", mode.name, f"image {digest[:12]} is live")
     else:
-        if not topo.empty and not broker_ensured:
-            run.write("create", "secrets helper", mode.broker().creds.volume, "broker.read_passwords", {},
-                      "reads the broker's passwords: a container created, never started, removed at once")
-        if not keep and names:
-            run.write("create", "swarm secrets", mode.name, "secrets.create",
-                      {"names": names, "secrets": secrets, "broker": not topo.empty},
-                      f"{len(names)} secret(s), mounted read-only in the function",
+        if not keep and user_names:
+            run.write("create", "swarm secrets", mode.name, "secrets.create", {"names": user_names, "secrets": secrets},
+                      f"{len(user_names)} secret(s), mounted read-only in the function",
                       (FieldChange("secrets", now_fn["secrets"] if now_fn else None, secrets, secret=True),))
         fn_labels = {eng.SECRETS: secrets, LABEL: record.value}
         previous = eng.previous_release(labels, mode.image_of(svc), digest)
@@ -358,11 +362,14 @@ def plan_swarm(mode: Swarm, images: Mapping[str, Any], progress: Progress) -> Pl
         run.write("create" if gateway is None else "update", "gateway service", mode.gateway_name, "service.gateway",
                   {"image": gateway_image, "port": port, "config": gw_config, "update": gateway is not None},
                   gw_drift.label("gateway", f"gateway service {mode.gateway_name}", plain))
-    if not keep:
+    if not fn_fresh:
         for name, ident in sorted(owned.items()):
             if name not in names.values():
                 run.write("delete", "swarm secret", name, "secret.remove", {"id": ident},
                           "no task of the new release mounts it")
+    for name, ident in stale:
+        run.write("delete", "swarm secret", name, "secret.remove", {"id": ident},
+                  "the broker's previous configuration or passwords: no service mounts it now")
     if not topo.empty and not fn_fresh:
         run.write("update", "broker consumers", mode.broker().names()[0], "broker.prune", {},
                   "consumers no function reads now")
@@ -392,33 +399,102 @@ def _secret_names(service: str, files: list[str], seed: object) -> dict[str, str
     return {f: f"{service}-{f.lower().replace('_', '-')}-{suffix}"[:64] for f in files}
 
 
-def _plan_swarm_broker(mode: Swarm, run: Run, record: Record, renew: bool) -> bool:
-    """The JetStream cluster as one step (`broker.ensure`, not enumerated yet: see apply.py) when a node is
-    missing, not running or made from another image or settings, or when the function changes (its triggers'
-    streams may have: only the broker's passwords tell, and reading them takes a helper container). True
-    when the step is planned."""
-    from .broker import RUN_LABEL
+def _labels(obj: Any) -> dict[str, str]:
+    return dict(obj.attrs["Spec"].get("Labels") or {})
+
+
+def _broker_generation(mode: Swarm, all_secrets: list[Any]) -> tuple[str, bool]:
+    """(the generation of the broker's password secrets to use, whether it must be created): the one the
+    broker's first node runs with when its three secrets exist (else any complete one) and the secrets volume
+    that keeps the passwords exists; else a new one, named from what the plan saw (a saved plan's steps
+    equal a fresh plan's)."""
+    from .broker import AUTH_LABEL
 
     broker = mode.broker()
-    try:
-        config = broker.run_config()
-    except Exception:  # noqa: BLE001 - the image is not on the engine yet: ensure pulls it
-        config = "image missing"
-    services = broker.services()
-    now = {name: {"config": mode.labels(svc).get(RUN_LABEL),
-                  "state": "running" if any(t["Status"]["State"] == "running"
-                                            for t in svc.tasks(filters={"desired-state": "running"})) else "down"}
-           for name, svc in services.items()}
-    want = {name: {"config": config, "state": "running"} for name in broker.names()}
-    drift = check(record, "broker", now, want)
+    held: dict[str, set[str]] = {}
+    for secret in all_secrets:
+        labels = _labels(secret)
+        if labels.get(eng.ROLE) == "broker-auth" and labels.get(AUTH_LABEL):
+            held.setdefault(labels[AUTH_LABEL], set()).add(secret.name)
+    complete = sorted(g for g, names in held.items() if set(broker.auth_names(g).values()) <= names)
+    volumes = {v.name for v in mode.client.volumes.list(filters=eng.owned(mode.project.name))}
+    if complete and broker.creds.volume in volumes:
+        first = broker.services().get(broker.names()[0])
+        running = _labels(first).get(AUTH_LABEL) if first is not None else None
+        return (running if running in complete else complete[-1]), False
+    return fingerprint([mode.project.name, sorted(s.id for s in all_secrets)])[:8], True
+
+
+def _plan_swarm_broker(mode: Swarm, run: Run, record: Record, all_secrets: list[Any], generation: str,
+                       new_generation: bool, renew: bool) -> list[tuple[str, str]]:
+    """The JetStream cluster resource by resource, from reads only: its image (pulled when missing), one
+    generation of its password secrets (created when none is complete: the passwords are kept in the secrets
+    volume, read back only at apply time, through the helper container that writes them), its configuration
+    secret (no password in it: named after its hash, so the plan compares names), each node's store volume
+    and service (created, or updated when its image, settings, configuration or passwords' generation
+    changed: the service's label says which it runs), then its streams over NATS, declared again with every
+    new release (`renew`). Returns the broker's secrets no service will mount after this plan."""
+    from multicloud.broker.config import AUTH_FILE
+
+    from .broker import AUTH_LABEL, CONFIG_LABEL
+    from .images import _has
+
+    broker, client = mode.broker(), mode.client
+    image = mode.settings.broker_image
+    has_image = _has(client, image)
+    if not has_image:
+        run.write("create", "broker image", image, "broker.image", {"image": image}, "pulled by the engine")
+    run_config = broker.run_config() if has_image else "image missing"
+    held = {s.name for s in all_secrets}
+    volumes = {v.name for v in client.volumes.list(filters=eng.owned(mode.project.name))}
+    auth = broker.auth_names(generation)
+    run.observe("broker passwords", generation, new_generation)
+    if new_generation:
+        run.write("create", "broker passwords", auth[AUTH_FILE], "broker.auth",
+                  {"generation": generation, "create_volume": broker.creds.volume not in volumes},
+                  "the passwords (kept in the secrets volume, generated the first time) as 3 Swarm secrets")
+    config_name = broker.config_name()
+    run.observe("broker configuration", config_name, config_name in held)
+    if config_name in held:
+        run.noop("broker configuration", config_name)
+    else:
+        run.write("create", "broker configuration", config_name, "broker.config", {},
+                  "its streams' users and permissions; the passwords' file included, not embedded")
     for name in broker.names():
-        run.observe(f"broker service {name}", *(services[name].id, now[name]) if name in services else ())
-    changed = [name for name in broker.names() if now.get(name) != want[name]]
-    if not changed and not renew:
-        run.noop("broker", broker.names()[0])
-        return False
-    detail = (drift.label(changed[0], f"broker service {changed[0]}", "its image or settings changed")
-              if changed else "the function changes: its streams and consumers are declared again")
-    run.write("create" if not services else "update", "broker", broker.names()[0], "broker.ensure",
-              {"network": mode.name}, detail)
-    return True
+        if f"{name}-data" not in volumes:
+            run.write("create", "broker store", f"{name}-data", "broker.store", {"volume": f"{name}-data"},
+                      "a JetStream store owned by the broker's user")
+
+    services = broker.services()
+    config = broker.node_config(run_config, generation)
+    now = {name: {"config": _labels(svc).get(CONFIG_LABEL)} for name, svc in services.items()}
+    want = {name: {"config": config} for name in broker.names()}
+    drift = check(record, "broker", now, want)
+    changed = False
+    for index, name in enumerate(broker.names(), start=1):
+        svc = services.get(name)
+        run.observe(f"broker service {name}", *(svc.id, now[name]) if svc is not None else ())
+        if svc is not None and now[name] == want[name]:
+            run.noop("broker service", name)
+            continue
+        changed = True
+        plain = (f"JetStream node {index} of {len(broker.names())}" if svc is None
+                 else "its image, settings, configuration or passwords changed (its store stays)")
+        if svc is not None and AUTH_LABEL not in _labels(svc):  # made before the passwords had secrets of their own
+            detail = "one-time update to the broker's new layout (passwords in secrets of their own; the store stays)"
+        else:
+            detail = drift.label(name, f"broker service {name}", plain)
+        run.write("create" if svc is None else "update", "broker service", name, "broker.node",
+                  {"index": index, "network": mode.name, "port": broker.published(svc) if svc is not None else None,
+                   "generation": generation, "update": svc is not None}, detail)
+    if changed or new_generation or renew:
+        run.write("update", "broker streams", broker.names()[0], "broker.streams", {"read": not new_generation},
+                  "streams and consumers declared over NATS, replicated on the three nodes")
+    stale = []
+    for secret in all_secrets:
+        labels = _labels(secret)
+        role = labels.get(eng.ROLE)
+        if ((role == "broker-config" and secret.name != config_name)
+                or (role == "broker-auth" and secret.name not in auth.values())):
+            stale.append((secret.name, secret.id))
+    return sorted(stale)

@@ -216,7 +216,7 @@ class Swarm:
         from docker.types import SecretReference
 
         _, gid = hardening.uid_gid(self.settings)
-        ids = {s.name: s.id for s in self.client.secrets.list(filters=eng.owned(self.project.name, "secret"))}
+        ids = {s.name: s.id for s in self.client.secrets.list(filters=eng.owned(self.project.name))}  # broker's too
         missing = sorted(n for n in names.values() if n not in ids)
         if missing:
             raise OperationError(f"the Swarm secrets {', '.join(missing)} are gone", where=self.name,

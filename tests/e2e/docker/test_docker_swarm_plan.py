@@ -3,7 +3,12 @@ calls, counted on the wire (docker_wire: every POST/PUT/DELETE the SDK sends, `s
 `services.update`, `secrets.create`, `secrets.remove`...), for a first deploy, a no-op (no write at all), an
 env change (a rolling update that keeps the Swarm secrets), a rollback (a plan to the previous release),
 changes made by hand (the function service scaled, the gateway service removed: the plan names both as
-drift and repairs them), and a plan saved before somebody else's deploy, refused by `deploy --plan`."""
+drift and repairs them), and a plan saved before somebody else's deploy, refused by `deploy --plan`.
+
+With a queue trigger the broker (a three-node JetStream cluster) is planned resource by resource too: its
+password secrets, its configuration secret, each node's store and service, its streams; a new queue only
+declares streams, and a node's service removed by hand is the one step that recreates it. That messages
+really flow through such a cluster is tests/e2e/events/test_events_swarm.py's proof."""
 
 from __future__ import annotations
 
@@ -29,6 +34,18 @@ private:
   triggers:
     - http: {path: /private, methods: [GET]}
 """
+
+
+QUEUE = """
+orders:
+  handler: app.hello
+  memory: 64
+  timeout: 2
+  triggers:
+    - queue: {name: orders, batch_size: 10, max_attempts: 3}
+"""
+REFUNDS = QUEUE.replace("orders", "refunds")
+BROKER_IMAGE = "multicloud/nats:bookworm"
 
 
 def answer(url: str, timeout: float = 60) -> dict[str, Any]:
@@ -108,3 +125,52 @@ def test_swarm_apply_makes_exactly_the_planned_writes(swarm: Any, deployed: Any,
     out = stale.stdout + stale.stderr
     assert stale.returncode == 1 and f"function service {name}" in out, out
     assert answer(d.url)["version"] == "v3"  # nothing applied
+
+
+def test_swarm_broker_resources_are_steps_with_their_writes(swarm: Any, deployed: Any, wire: WireLog) -> None:
+    try:
+        swarm.images.get(BROKER_IMAGE)
+    except Exception:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {BROKER_IMAGE} is missing; .ci/setup-docker.sh builds it")
+        pytest.skip(f"{BROKER_IMAGE} is not built (multicloud docker broker-image)")
+    d = deployed("swbroker", docker=f"mode: swarm\nreplicas: 1\nbroker_image: {BROKER_IMAGE}", extra_functions=QUEUE)
+
+    plan, writes = apply_counted(d, wire)  # first deploy: the cluster, resource by resource
+    assert writes == planned(plan), (writes, planned(plan))
+    broker_ops = [s.op for s in plan.steps if s.kind.startswith("broker") and s.op]
+    assert broker_ops == ["broker.auth", "broker.config", *["broker.store"] * 3, *["broker.node"] * 3,
+                          "broker.streams", "broker.prune"], plan.steps
+    assert writes.count("secrets.create") == 4 and writes.count("services.create") == 5, writes
+    broker = d.provider.mode().broker()
+    passwords = broker.creds.passwords()
+    document = json.dumps(plan.document())
+    state = (d.spec.parent / ".multicloud" / "state" / "docker.json").read_text()
+    assert not [p for p in passwords.values() if p in document or p in state]
+    admin = broker.admin()
+    orders = broker.topology.channel("queue", "orders")
+    assert admin.stream_info(orders.stream).config.num_replicas == 3
+    assert answer(d.url)["version"] == "v1"
+
+    plan, writes = apply_counted(d, wire)  # nothing changed: no write
+    assert not plan.has_changes and writes == [], plan.steps
+
+    d.spec.write_text(d.spec.read_text().replace("targets:", REFUNDS.replace("\n", "\n  ") + "\ntargets:", 1))
+    plan, writes = apply_counted(d, wire)  # a new queue: streams only (the admin's password read), no node touched
+    assert writes == planned(plan) == ["containers.create", "containers.remove", "services.update"], plan.steps
+    assert [s.op for s in plan.steps if s.kind.startswith("broker") and s.op] == ["broker.streams", "broker.prune"]
+    broker = d.provider.mode().broker()  # the spec's new topology
+    refunds = broker.topology.channel("queue", "refunds").stream
+    assert broker.admin().stream_info(refunds).config.num_replicas == 3
+
+    node = broker.names()[1]
+    swarm.services.get(node).remove()  # by hand: one node's service
+    plan, writes = apply_counted(d, wire)
+    assert [s.detail for s in plan.steps if s.drift] == [f"drift: broker service {node} was deleted outside multicloud"]
+    assert [(s.op, s.resource) for s in plan.steps if s.op] == [
+        ("broker.node", f"broker service {node}"), ("broker.streams", f"broker streams {broker.names()[0]}")]
+    assert writes == planned(plan) == ["services.create", "containers.create", "containers.remove"], writes
+    assert sorted(broker.services()) == broker.names()
+
+    plan, writes = apply_counted(d, wire)  # converged again
+    assert not plan.has_changes and writes == [], plan.steps
