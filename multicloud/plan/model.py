@@ -82,7 +82,9 @@ class Step:
 
     @property
     def args_digest(self) -> str:
-        return fingerprint(self.args) if self.args else ""
+        """What the executor will be given; only an executable step has one (a noop's args are never run,
+        and the saved document carries no digest for it)."""
+        return fingerprint(self.args) if self.args and self.op else ""
 
     def document(self) -> dict[str, object]:
         out: dict[str, object] = {"action": self.action, "kind": self.kind, "id": self.id,

@@ -81,6 +81,13 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(service: Service, tmp_pat
     assert code == 0, out
     assert service.show()["MAPPED"] == "mapped-rotated-77"
 
+    # nothing to change: the plan is all noop steps, and applying it is accepted (and changes nothing)
+    idle = tmp_path / "idle.json"
+    doc = _plan(service, idle)["targets"][0]["plan"]  # type: ignore[index]
+    assert {s["action"] for s in doc["steps"]} == {"noop"}, doc
+    code, out = _apply(service, idle)
+    assert code == 0 and "out of date" not in out, out
+
 
 def test_bad_plan_files_exit_2(service: Service, tmp_path: Path) -> None:  # noqa: F811
     junk = tmp_path / "junk.json"
