@@ -15,17 +15,15 @@ Usage: python bench/asgi_native.py [--duration 5] [--connections 16] [--rounds 3
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from http_runtime import alternate_rounds  # noqa: E402
+from http_runtime import alternate_rounds, wrk_missing, wrk_parser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = '''
@@ -98,16 +96,8 @@ def start_uvicorn(work: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        print("wrk is not installed: apt-get install -y wrk (Debian package); nothing can be measured without it",
-              file=sys.stderr)
+    args = wrk_parser(__doc__).parse_args()
+    if wrk_missing():
         return 3
     global APP
     app_name = "FastAPI"

@@ -19,10 +19,8 @@ Usage: python bench/docker_gateway.py [--duration 5] [--connections 16] [--round
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -32,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from http_runtime import wrk  # noqa: E402
+from http_runtime import wrk, wrk_missing, wrk_parser  # noqa: E402
 
 GOAL = 0.85
 SPEC = """
@@ -101,19 +99,13 @@ def runtime_pid(container: Any) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = wrk_parser(__doc__)
     parser.add_argument("--base-image", default="multicloud/python:3.11-bookworm")
     parser.add_argument("--cpus", type=float, default=1.0,
                         help="targets.docker.cpus of the docker deployments (1 is the spec's default; the local "
                         "target has no quota: give the machine's core count to compare without one)")
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        print("wrk is not installed: apt-get install -y wrk (Debian package)", file=sys.stderr)
+    if wrk_missing():
         return 3
     engine = True
     try:

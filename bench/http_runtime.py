@@ -228,17 +228,29 @@ def alternate_rounds(servers: dict[str, Callable[[Path, int], subprocess.Popen[b
     return results
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+def wrk_parser(doc: str) -> argparse.ArgumentParser:
+    """The load options every wrk bench here takes (the other benches add their own to it)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        print("wrk is not installed: apt-get install -y wrk (Debian package); nothing can be measured without it",
-              file=sys.stderr)
+    return parser
+
+
+def wrk_missing() -> bool:
+    """True (and says how to install it) when the load generator is absent: then nothing can be measured."""
+    if shutil.which("wrk"):
+        return False
+    print("wrk is not installed: apt-get install -y wrk (Debian package); nothing can be measured without it",
+          file=sys.stderr)
+    return True
+
+
+def main() -> int:
+    args = wrk_parser(__doc__).parse_args()
+    if wrk_missing():
         return 3
     servers, missing = available()
     for name, how in missing.items():
