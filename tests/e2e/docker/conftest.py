@@ -18,6 +18,7 @@ import pytest
 
 BASE_IMAGE = os.environ.get("MULTICLOUD_TEST_BASE_IMAGE", "multicloud/python:3.11-bookworm")
 PROXY_IMAGE = "multicloud/haproxy:2.6-bookworm"  # the gateway's, next to the air-gapped base image
+BROKER_IMAGE = os.environ.get("MULTICLOUD_TEST_BROKER_IMAGE", "multicloud/nats:bookworm")
 SESSION = secrets.token_hex(4)
 TEST_LABEL = "io.multicloud.test"
 
@@ -88,6 +89,18 @@ def engine() -> Iterator[Any]:
             pytest.skip(f"{image} is not built yet (multicloud docker {command})")
     yield client
     cleanup(client)
+
+
+@pytest.fixture(scope="session")
+def broker_image(engine: Any) -> str:
+    """The air-gapped broker image on the engine (.ci/setup-docker.sh builds it)."""
+    try:
+        engine.images.get(BROKER_IMAGE)
+    except Exception:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {BROKER_IMAGE} is missing; .ci/setup-docker.sh builds it")
+        pytest.skip(f"{BROKER_IMAGE} is not built (multicloud docker broker-image)")
+    return BROKER_IMAGE
 
 
 def cleanup(client: Any) -> None:

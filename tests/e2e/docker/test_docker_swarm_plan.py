@@ -45,7 +45,6 @@ orders:
     - queue: {name: orders, batch_size: 10, max_attempts: 3}
 """
 REFUNDS = QUEUE.replace("orders", "refunds")
-BROKER_IMAGE = "multicloud/nats:bookworm"
 
 
 def answer(url: str, timeout: float = 60) -> dict[str, Any]:
@@ -127,14 +126,9 @@ def test_swarm_apply_makes_exactly_the_planned_writes(swarm: Any, deployed: Any,
     assert answer(d.url)["version"] == "v3"  # nothing applied
 
 
-def test_swarm_broker_resources_are_steps_with_their_writes(swarm: Any, deployed: Any, wire: WireLog) -> None:
-    try:
-        swarm.images.get(BROKER_IMAGE)
-    except Exception:  # noqa: BLE001
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {BROKER_IMAGE} is missing; .ci/setup-docker.sh builds it")
-        pytest.skip(f"{BROKER_IMAGE} is not built (multicloud docker broker-image)")
-    d = deployed("swbroker", docker=f"mode: swarm\nreplicas: 1\nbroker_image: {BROKER_IMAGE}", extra_functions=QUEUE)
+def test_swarm_broker_resources_are_steps_with_their_writes(swarm: Any, broker_image: str, deployed: Any,
+                                                            wire: WireLog) -> None:
+    d = deployed("swbroker", docker=f"mode: swarm\nreplicas: 1\nbroker_image: {broker_image}", extra_functions=QUEUE)
 
     plan, writes = apply_counted(d, wire)  # first deploy: the cluster, resource by resource
     assert writes == planned(plan), (writes, planned(plan))

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 from events_support import docker_fixtures
 
 engine = docker_fixtures.engine  # re-exported: pytest registers what a conftest module holds
+broker_image = docker_fixtures.broker_image
 
 
 @pytest.fixture(scope="session")
@@ -24,17 +24,3 @@ def nats_server() -> Path:
             pytest.fail("CI=true but nats-server is missing; .ci/run installs Debian's nats-server package")
         pytest.skip("nats-server is not installed (apt-get install nats-server)")
     return binary
-
-
-@pytest.fixture(scope="session")
-def broker_image(engine: Any) -> str:
-    """The air-gapped broker image on the engine (.ci/setup-docker.sh builds it)."""
-    from events_support import BROKER_IMAGE
-
-    try:
-        engine.images.get(BROKER_IMAGE)
-    except Exception:  # noqa: BLE001
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {BROKER_IMAGE} is missing; .ci/setup-docker.sh builds it")
-        pytest.skip(f"{BROKER_IMAGE} is not built (multicloud docker broker-image)")
-    return BROKER_IMAGE

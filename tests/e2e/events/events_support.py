@@ -5,7 +5,6 @@ bucket notifications in exactly MinIO's format."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from collections import Counter
@@ -21,7 +20,7 @@ from s3_notifications import minio_notification  # noqa: E402,F401 - re-exported
 from multicloud.broker.admin import run_coroutine  # noqa: E402
 
 docker_fixtures = fixtures_of("docker")  # tests/e2e/docker's engine fixtures, loaded once
-BROKER_IMAGE = os.environ.get("MULTICLOUD_TEST_BROKER_IMAGE", "multicloud/nats:bookworm")
+BROKER_IMAGE = docker_fixtures.BROKER_IMAGE
 
 APP = '''
 import os
