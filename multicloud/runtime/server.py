@@ -2,6 +2,7 @@
 
     python -m multicloud.runtime.server --config runtime.json --port 8080 [--host 0.0.0.0]
     python -m multicloud.runtime.server --config runtime.json --fd 3 [--ready-fd 4] [--parent-pid P]
+    python -m multicloud.runtime.server --config runtime.json --port 8080 --uds /run/multicloud/gateway/blue.sock
 
 It powers the `local` target (behind a supervisor that owns the listening socket and passes it with
 `--fd`, so a redeploy swaps processes without dropping a connection) and the Docker image. HTTP is
@@ -139,6 +140,31 @@ def listen_socket(host: str, port: int, reuse_port: bool = False) -> socket.sock
     return sock
 
 
+def listen_unix(path: str) -> socket.socket:
+    """Bind a UNIX socket for a proxy next to the server (the docker gateway: a socket costs it and the
+    server less CPU per request than TCP over a bridge). Mode 0600: only this user (the gateway runs as the
+    same one) may connect; a file left by a killed predecessor at the same path is replaced."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        old = os.umask(0o177)  # created 0600: no moment in which another user could connect
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {path}: {exc.strerror}") from exc
+    sock.listen(1024)
+    return sock
+
+
+def describe(sock: socket.socket) -> str:
+    name = sock.getsockname()
+    return name if isinstance(name, str) else f"{name[0]}:{name[1]}"
+
+
 def build_server(config: RuntimeConfig, handlers: dict[str, Callable[..., object]], key: str | None,
                  log: JsonLog) -> Any:
     """The uvicorn server around the runtime app (see RuntimeServer); `server.app.background.add(...)`
@@ -216,8 +242,9 @@ def build_server(config: RuntimeConfig, handlers: dict[str, Callable[..., object
             self.scheduler.start()
             self._housekeeping = [asyncio.ensure_future(self._sweep()), asyncio.ensure_future(self._watch_parent())]
             self.app.background.start(self.app)
-            host, port = (sockets or [])[0].getsockname()[:2] if sockets else ("", 0)
-            log.event("listening", address=f"{host}:{port}", pid=os.getpid(), functions=sorted(handlers),
+            addresses = [describe(sock) for sock in sockets or []] or [""]
+            extra = {"also": addresses[1:]} if addresses[1:] else {}
+            log.event("listening", address=addresses[0], **extra, pid=os.getpid(), functions=sorted(handlers),
                       concurrency=config.limits.concurrency, schedules=len(config.schedules), server="uvicorn")
             self.ready()
 
@@ -289,6 +316,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="port to bind")
     parser.add_argument("--reuse-port", action="store_true", help="set SO_REUSEPORT (several servers, one port)")
     parser.add_argument("--fd", type=int, help="an inherited, listening socket to serve instead of binding")
+    parser.add_argument("--uds", help="also serve on a UNIX socket at this path (mode 0600; the docker gateway's)")
     parser.add_argument("--ready-fd", type=int, help="write 'ready' to this fd once serving, then close it")
     parser.add_argument("--parent-pid", type=int, help="drain and exit when this parent process is gone")
     args = parser.parse_args(argv)
@@ -308,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sock = socket.socket(fileno=args.fd)
         else:
             sock = listen_socket(args.host, args.port, args.reuse_port)
+        sockets = [sock] + ([listen_unix(args.uds)] if args.uds else [])
     except (ConfigError, StartupError) as exc:
         log.event("cannot start", level="ERROR", error=str(exc))
         return EX_CONFIG  # a supervisor should not restart-loop on this
@@ -329,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.parent_pid = args.parent_pid
     log.start()
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
     finally:
         log.close()  # the access lines still queued (at most FLUSH_DELAY old) are written, whatever ended serving
     return int(server.exit_code)
