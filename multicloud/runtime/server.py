@@ -243,8 +243,10 @@ def build_server(config: RuntimeConfig, handlers: dict[str, Callable[..., object
             self._housekeeping = [asyncio.ensure_future(self._sweep()), asyncio.ensure_future(self._watch_parent())]
             self.app.background.start(self.app)
             addresses = [describe(sock) for sock in sockets or []] or [""]
-            extra = {"also": addresses[1:]} if addresses[1:] else {}
-            log.event("listening", address=addresses[0], **extra, pid=os.getpid(), functions=sorted(handlers),
+            fields: dict[str, Any] = {"address": addresses[0]}
+            if addresses[1:]:
+                fields["also"] = addresses[1:]  # the docker gateway's UNIX socket
+            log.event("listening", **fields, pid=os.getpid(), functions=sorted(handlers),
                       concurrency=config.limits.concurrency, schedules=len(config.schedules), server="uvicorn")
             self.ready()
 

@@ -133,4 +133,4 @@ def test_gateway_kill_9_restarts_on_the_live_version(engine: Any, deployed: Any)
     versions = {json.loads(o.body)["version"] for o in load.outcomes if o.ok and o.started > killed_at}
     print(f"\ngateway kill -9: {len(load.failures)} failed of {len(load.outcomes)}, error window "
           f"{load.error_window() * 1000:.0f} ms, serving again after {recovered - killed_at:.2f} s")
-    assert versions == {"v2"}  # the restarted gateway found the live version again (its slot's DNS alias)
+    assert versions == {"v2"}  # the restarted gateway found the live version again (the saved servers' state)
