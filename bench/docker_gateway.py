@@ -207,7 +207,7 @@ def main() -> int:
                       f"{r['cpu_us_per_request']:>8.0f}{gw(r)}{r['total_cpu_us']:>8.0f}{int(r['non_2xx']):>9}"
                       f"{r['load']:>6.1f}")
         for name, m in med.items():
-            print(f"{name + ' (median)':<16}{'':>6}{m['rps']:>10,.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
+            print(f"{name + ' (median)':<22}{m['rps']:>10,.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
                   f"{m['cpu_us_per_request']:>8.0f}{gw(m)}{m['total_cpu_us']:>8.0f}")
         print("cpu us: CPU time per request of the runtime process serving the row; gw us: HAProxy's (gateway rows);"
               " sum us: both")

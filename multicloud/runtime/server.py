@@ -160,6 +160,14 @@ def listen_unix(path: str) -> socket.socket:
     return sock
 
 
+def unlink_own(path: str, inode: int) -> None:
+    """Remove the UNIX socket's file (`inode`, as bound) once serving ended, unless another server has replaced
+    it meanwhile."""
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+
+
 def describe(sock: socket.socket) -> str:
     name = sock.getsockname()
     return name if isinstance(name, str) else f"{name[0]}:{name[1]}"
@@ -339,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             sock = listen_socket(args.host, args.port, args.reuse_port)
         sockets = [sock] + ([listen_unix(args.uds)] if args.uds else [])
+        uds_inode = os.stat(args.uds).st_ino if args.uds else 0
     except (ConfigError, StartupError) as exc:
         log.event("cannot start", level="ERROR", error=str(exc))
         return EX_CONFIG  # a supervisor should not restart-loop on this
@@ -363,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.run(sockets=sockets)
     finally:
         log.close()  # the access lines still queued (at most FLUSH_DELAY old) are written, whatever ended serving
+        if args.uds:
+            unlink_own(args.uds, uds_inode)
     return int(server.exit_code)
 
 

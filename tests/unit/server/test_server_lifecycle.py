@@ -159,7 +159,8 @@ def test_serves_an_inherited_socket_and_reports_ready(tmp_path: Path) -> None:
 
 def test_serves_a_unix_socket_beside_tcp_for_its_user_only(tmp_path: Path) -> None:
     """`--uds`: the docker gateway's path to the runtime. The socket is created 0600 (no other user may
-    connect), replaces a file a killed predecessor left at the path, and is served like the TCP port."""
+    connect), replaces a file a killed predecessor left at the path, is served like the TCP port, and is
+    removed at a graceful stop."""
     path = tmp_path / "blue.sock"
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(path))
@@ -176,6 +177,7 @@ def test_serves_a_unix_socket_beside_tcp_for_its_user_only(tmp_path: Path) -> No
         assert request(rt, "GET", "/hello/tcp")[0] == 200
     finally:
         assert rt.stop() == 0
+    assert not path.exists()  # its own file goes with it
 
 
 def test_port_in_use_fails_unless_sharing_is_asked(tmp_path: Path) -> None:
