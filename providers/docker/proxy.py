@@ -61,7 +61,7 @@ SOCKET_DIR = "/run/multicloud/gateway"  # the sockets volume: one UNIX socket pe
 BIND_ENV = "MULTICLOUD_GATEWAY_BIND"
 #: the runtime API over the UNIX socket, and after a switch the servers' state saved for a restart (perl-base:
 #: the one scripting language every Debian image has; bash cannot open a UNIX socket)
-HOST_ADMIN = r"""
+ADMIN_SCRIPT = r"""
 use IO::Socket::UNIX;
 my ($sock, $backend, $state, @commands) = @ARGV;
 sub cli {
@@ -203,7 +203,7 @@ def admin(gateway: Any, command: str, user: str, save_state: bool = False) -> st
     """Runtime-API command lines (several joined by `;`, one connection each, stopping at the first refused
     `set`) inside the gateway; their answers. `save_state`: then the servers' state into the state file
     (what a restarted gateway starts from)."""
-    argv = ["perl", "-e", HOST_ADMIN, ADMIN_SOCKET, BACKEND, STATE_FILE if save_state else "", *command.split(";")]
+    argv = ["perl", "-e", ADMIN_SCRIPT, ADMIN_SOCKET, BACKEND, STATE_FILE if save_state else "", *command.split(";")]
     code, out = gateway.exec_run(argv, user=user)
     text = str(out.decode(errors="replace"))
     if code != 0:
