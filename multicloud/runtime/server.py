@@ -2,7 +2,6 @@
 
     python -m multicloud.runtime.server --config runtime.json --port 8080 [--host 0.0.0.0]
     python -m multicloud.runtime.server --config runtime.json --fd 3 [--ready-fd 4] [--parent-pid P]
-    python -m multicloud.runtime.server --config runtime.json --port 8080 --uds /run/multicloud/gateway/blue.sock
 
 It powers the `local` target (behind a supervisor that owns the listening socket and passes it with
 `--fd`, so a redeploy swaps processes without dropping a connection) and the Docker image. HTTP is
@@ -140,39 +139,6 @@ def listen_socket(host: str, port: int, reuse_port: bool = False) -> socket.sock
     return sock
 
 
-def listen_unix(path: str) -> socket.socket:
-    """Bind a UNIX socket for a proxy next to the server (the docker gateway: a socket costs it and the
-    server less CPU per request than TCP over a bridge). Mode 0600: only this user (the gateway runs as the
-    same one) may connect; a file left by a killed predecessor at the same path is replaced."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        old = os.umask(0o177)  # created 0600: no moment in which another user could connect
-        try:
-            sock.bind(path)
-        finally:
-            os.umask(old)
-    except OSError as exc:
-        sock.close()
-        raise StartupError(f"cannot listen on {path}: {exc.strerror}") from exc
-    sock.listen(1024)
-    return sock
-
-
-def unlink_own(path: str, inode: int) -> None:
-    """Remove the UNIX socket's file (`inode`, as bound) once serving ended, unless another server has replaced
-    it meanwhile."""
-    with contextlib.suppress(OSError):
-        if os.stat(path).st_ino == inode:
-            os.unlink(path)
-
-
-def describe(sock: socket.socket) -> str:
-    name = sock.getsockname()
-    return name if isinstance(name, str) else f"{name[0]}:{name[1]}"
-
-
 def build_server(config: RuntimeConfig, handlers: dict[str, Callable[..., object]], key: str | None,
                  log: JsonLog) -> Any:
     """The uvicorn server around the runtime app (see RuntimeServer); `server.app.background.add(...)`
@@ -250,11 +216,8 @@ def build_server(config: RuntimeConfig, handlers: dict[str, Callable[..., object
             self.scheduler.start()
             self._housekeeping = [asyncio.ensure_future(self._sweep()), asyncio.ensure_future(self._watch_parent())]
             self.app.background.start(self.app)
-            addresses = [describe(sock) for sock in sockets or []] or [""]
-            fields: dict[str, Any] = {"address": addresses[0]}
-            if addresses[1:]:
-                fields["also"] = addresses[1:]  # the docker gateway's UNIX socket
-            log.event("listening", **fields, pid=os.getpid(), functions=sorted(handlers),
+            host, port = (sockets or [])[0].getsockname()[:2] if sockets else ("", 0)
+            log.event("listening", address=f"{host}:{port}", pid=os.getpid(), functions=sorted(handlers),
                       concurrency=config.limits.concurrency, schedules=len(config.schedules), server="uvicorn")
             self.ready()
 
@@ -326,7 +289,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="port to bind")
     parser.add_argument("--reuse-port", action="store_true", help="set SO_REUSEPORT (several servers, one port)")
     parser.add_argument("--fd", type=int, help="an inherited, listening socket to serve instead of binding")
-    parser.add_argument("--uds", help="also serve on a UNIX socket at this path (mode 0600; the docker gateway's)")
     parser.add_argument("--ready-fd", type=int, help="write 'ready' to this fd once serving, then close it")
     parser.add_argument("--parent-pid", type=int, help="drain and exit when this parent process is gone")
     args = parser.parse_args(argv)
@@ -346,8 +308,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             sock = socket.socket(fileno=args.fd)
         else:
             sock = listen_socket(args.host, args.port, args.reuse_port)
-        sockets = [sock] + ([listen_unix(args.uds)] if args.uds else [])
-        uds_inode = os.stat(args.uds).st_ino if args.uds else 0
     except (ConfigError, StartupError) as exc:
         log.event("cannot start", level="ERROR", error=str(exc))
         return EX_CONFIG  # a supervisor should not restart-loop on this
@@ -369,11 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.parent_pid = args.parent_pid
     log.start()
     try:
-        server.run(sockets=sockets)
+        server.run(sockets=[sock])
     finally:
         log.close()  # the access lines still queued (at most FLUSH_DELAY old) are written, whatever ended serving
-        if args.uds:
-            unlink_own(args.uds, uds_inode)
     return int(server.exit_code)
 
 

@@ -272,15 +272,6 @@ def _secret_values(t: Target, args: Args) -> dict[str, str]:
     return values
 
 
-def _create_sockets(t: Target, args: Args) -> object:
-    """The service's sockets volume (hardening.sockets_volume_options): the gateway reaches the function
-    containers' runtimes through it."""
-    m = t.mode
-    m.client.volumes.create(args["volume"], driver="local", driver_opts=hardening.sockets_volume_options(m.settings),
-                            labels=eng.labels_for(m.project.name, "sockets", m.settings.labels))
-    return None
-
-
 def _fill_secrets(t: Target, args: Args) -> object:
     """The per-container secrets volume, filled through a created-never-started helper container."""
     from .broker import mounted_passwords
@@ -315,8 +306,7 @@ def _start_function(t: Target, args: Args) -> object:
     m = t.mode
     opts = hardening.function_options(m.project, m.settings, image=args["image"], name=args["name"],
                                       network=args["network"], labels=dict(args["labels"]),
-                                      secrets_volume=args["volume"],
-                                      sockets_volume=args["sockets"], slot=args["slot"])
+                                      secrets_volume=args["volume"], aliases=[args["alias"]])
     t.progress(f"starting {args['name']} on slot {args['slot']}")
     container = m.client.containers.run(**opts)
     try:
@@ -379,7 +369,6 @@ def _run_gateway(t: Target, args: Args) -> object:
     labels["io.multicloud.gateway-config"] = args["config"]
     opts = hardening.gateway_options(m.settings, image=args["image"], name=m.names.gateway,
                                      network=m.names.network, labels=labels, port=port,
-                                     sockets_volume=args["sockets"],
                                      host_network=proxy.image_network(m.client, args["image"]) == "host")
     t.progress(f"starting the gateway {m.names.gateway} on port {port}")
     m.client.containers.run(**opts)
@@ -501,7 +490,6 @@ OPS: dict[str, Op] = {
     "broker.config": Op(_broker_config, ("secrets.create",)),
     "broker.node": Op(_broker_node, (), calls_of=_service_calls),
     "broker.prune": Op(_prune_broker, ()),
-    "sockets.create": Op(_create_sockets, ("volumes.create",)),
     "secrets.fill": Op(_fill_secrets, (), calls_of=_fill_calls),
     "function.start": Op(_start_function, ("containers.create", "containers.start")),
     "container.discard": Op(_discard, (), calls_of=_discard_calls),

@@ -125,11 +125,11 @@ def build_gateway_image(client: Any, project: Project, settings: DockerSettings,
     uid, gid = uid_gid(settings)
     network = gateway_network(client, settings)  # host or bridge: the configuration differs (proxy.py)
     dockerfile = render("docker", "gateway.Dockerfile.j2", proxy_image=proxy_image, uid=uid, gid=gid,
-                        port=eng.INTERNAL_PORT, state_file=STATE_FILE if settings.mode == "single" else None)
+                        port=eng.INTERNAL_PORT, state_file=STATE_FILE if network == "host" else None)
     files: dict[str, Path | bytes] = {"Dockerfile": dockerfile.encode(),
                                       "haproxy.cfg": render_config(project, settings, settings.mode, network).encode(),
                                       **error_files()}
-    if settings.mode == "single":
+    if network == "host":
         files["state/servers.state"] = b""  # the state volume's first content, owned by the gateway's user
     tarball = out_dir / "gateway-context.tar"
     digest = write_context_tar(files, tarball)

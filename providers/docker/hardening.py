@@ -67,29 +67,8 @@ def common(settings: DockerSettings) -> dict[str, Any]:
     }
 
 
-def sockets_volume_options(settings: DockerSettings) -> dict[str, str]:
-    """The local driver's options for the single-mode gateway's sockets volume (proxy.SOCKET_DIR): a small
-    tmpfs, mode 0700, owned by the user the function and the gateway both run as. On the host it lives under
-    /var/lib/docker (root only); in a container, only those two mount it."""
-    uid, gid = uid_gid(settings)
-    return {"type": "tmpfs", "device": "tmpfs", "o": f"size=1m,uid={uid},gid={gid},mode=0700,noexec,nosuid,nodev"}
-
-
-def sockets_mount(volume: str) -> Any:
-    from docker.types import Mount
-
-    from . import proxy
-
-    # no_copy: the volume's owner and mode are its tmpfs options, never those of a directory in an image
-    return Mount(target=proxy.SOCKET_DIR, source=volume, type="volume", no_copy=True)
-
-
 def function_options(project: Project, settings: DockerSettings, *, image: str, name: str, network: str,
-                     labels: dict[str, str], secrets_volume: str | None,
-                     sockets_volume: str | None = None, slot: str | None = None) -> dict[str, Any]:
-    """A function container; with `sockets_volume` and `slot` (single mode) its runtime also serves the
-    gateway on the slot's UNIX socket (proxy.socket_path), beside its TCP port (the health check's, and
-    what Swarm's routing uses)."""
+                     labels: dict[str, str], secrets_volume: str | None, aliases: list[str]) -> dict[str, Any]:
     uid, gid = uid_gid(settings)
     memory = memory_mb(project)
     opts = common(settings)
@@ -109,46 +88,39 @@ def function_options(project: Project, settings: DockerSettings, *, image: str, 
         stop_signal="SIGTERM",
         environment={"MULTICLOUD_SCRATCH_DIR": SCRATCH},
     )
-    mounts = []
+    if aliases:
+        from docker.types import EndpointConfig
+
+        # the gateway finds the container of a slot by this name, through Docker's DNS (proxy.py)
+        opts["networking_config"] = {network: EndpointConfig("1.41", aliases=aliases)}
     if secrets_volume:
         from docker.types import Mount
 
-        mounts.append(Mount(target="/run/multicloud/secrets", source=secrets_volume, type="volume", read_only=True))
-    if sockets_volume and slot:
-        from . import proxy
-        from .context import server_command
-
-        mounts.append(sockets_mount(sockets_volume))
-        opts["command"] = [*server_command(eng.INTERNAL_PORT), "--uds", proxy.socket_path(slot)]
-    if mounts:
-        opts["mounts"] = mounts
+        opts["mounts"] = [Mount(target="/run/multicloud/secrets", source=secrets_volume, type="volume",
+                                read_only=True)]
     return opts
 
 
 def gateway_options(settings: DockerSettings, *, image: str, name: str, network: str, labels: dict[str, str],
-                    port: int | None, sockets_volume: str, host_network: bool = False) -> dict[str, Any]:
+                    port: int | None, host_network: bool = False) -> dict[str, Any]:
     """HAProxy (its image's own command and configuration), hardened like the function, owning the port:
-    published by the engine on the service network, or bound by HAProxy itself on the host network. Its
-    runtime API's socket is on a tmpfs, the servers' state on a volume of its own, the function containers'
-    sockets on the service's sockets volume (proxy.py)."""
-    from docker.types import Mount
-
+    published by the engine on the service network, or bound by HAProxy itself on the host network (its
+    runtime API's socket on a tmpfs, the servers' state on a volume of its own; proxy.py)."""
     from . import proxy
 
     opts = common(settings)
-    uid, gid = uid_gid(settings)
-    volume_labels = {**labels, eng.ROLE: "gateway-state"}
-    opts.update(
-        tmpfs={proxy.ADMIN_DIR: f"rw,noexec,nosuid,nodev,size=1m,uid={uid},gid={gid},mode=0700"},
-        mounts=[Mount(target=proxy.STATE_DIR, source=f"{name}-state", type="volume", labels=volume_labels),
-                sockets_mount(sockets_volume)],
-    )
     if host_network:
+        from docker.types import Mount
+
         assert port is not None, "a host-network gateway binds a port chosen before it starts"
+        uid, gid = uid_gid(settings)
+        volume_labels = {**labels, eng.ROLE: "gateway-state"}
         opts.update(
             network_mode="host",
             labels={**labels, proxy.PORT_LABEL: str(port)},
             environment={proxy.BIND_ENV: proxy.bind_address(settings.publish_host, port)},
+            tmpfs={proxy.ADMIN_DIR: f"rw,noexec,nosuid,nodev,size=1m,uid={uid},gid={gid},mode=0700"},
+            mounts=[Mount(target=proxy.STATE_DIR, source=f"{name}-state", type="volume", labels=volume_labels)],
             healthcheck=healthcheck(proxy.host_health_cmd(settings.publish_host, port), start_period=10.0),
         )
     else:

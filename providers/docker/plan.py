@@ -134,7 +134,7 @@ def plan_single(mode: Single, images: Mapping[str, Any], progress: Progress) -> 
     leftovers = [c for c in containers if c.labels.get(proxy.SLOT_LABEL) == slot
                  and (live is None or c.id != live.id)]
     removed_volumes = set()
-    for c in leftovers:  # a deploy killed half-way: it would share the slot's socket
+    for c in leftovers:  # a deploy killed half-way: it would share the slot's DNS alias
         gone = mode.volume_of(c)
         removed_volumes.add(gone)
         run.write("delete", "function container", c.name, "container.discard",
@@ -146,13 +146,6 @@ def plan_single(mode: Single, images: Mapping[str, Any], progress: Progress) -> 
                    "create": not exists}, "one file per secret, read-only in the function",
                   (FieldChange("secrets", live.labels.get(eng.SECRETS) if live is not None else None, secrets,
                                secret=True),))
-    sockets = mode.client.volumes.list(filters={"name": f"^{names.sockets}$"})
-    run.observe(f"sockets volume {names.sockets}", sockets[0].name if sockets else None)
-    if sockets:
-        run.noop("sockets volume", names.sockets)
-    else:  # the gateway's path to the function containers (proxy.py), before the first container mounts it
-        run.write("create", "sockets volume", names.sockets, "sockets.create", {"volume": names.sockets},
-                  "a tmpfs for the slots' UNIX sockets, for the function's user only")
     labels = eng.labels_for(project.name, "function", settings.labels, digest=digest)
     labels.update({eng.RUN_CONFIG: config, eng.SECRETS: secrets, proxy.SLOT_LABEL: slot})
     previous = eng.previous_release(live.labels if live is not None else {},
@@ -169,7 +162,7 @@ def plan_single(mode: Single, images: Mapping[str, Any], progress: Progress) -> 
                    if k != "secrets" and (now_fn or {}).get(k) != v)
     run.write("create", "function container", name, "function.start",
               {"image": image, "name": name, "network": names.network, "labels": labels, "volume": volume,
-               "sockets": names.sockets, "slot": slot}, detail, fields)
+               "alias": proxy.alias(project.name, slot), "slot": slot}, detail, fields)
 
     # gateway: created, recreated (configuration changed) or started again, then switched to the new slot
     port = settings.port
@@ -181,15 +174,13 @@ def plan_single(mode: Single, images: Mapping[str, Any], progress: Progress) -> 
             if port is None and gateway.status == "running":
                 port = mode.endpoint(gateway)[1]
             run.write("update", "gateway", names.gateway, "gateway.run",
-                      {"replace": True, "port": port, "image": gateway_image, "config": gw_config,
-                       "sockets": names.sockets}, label,
+                      {"replace": True, "port": port, "image": gateway_image, "config": gw_config}, label,
                       (FieldChange("config", fingerprint(now_gw["config"] if now_gw else None),
                                    fingerprint(gw_config)),))
     elif gateway is None:
         label = gw_drift.label("gateway", f"gateway {names.gateway}", f"port {port or 'picked by the engine'}")
         run.write("create", "gateway", names.gateway, "gateway.run",
-                  {"replace": False, "port": port, "image": gateway_image, "config": gw_config,
-                   "sockets": names.sockets}, label)
+                  {"replace": False, "port": port, "image": gateway_image, "config": gw_config}, label)
     else:
         run.noop("gateway", names.gateway)
     drain = old_slot if live is not None else None

@@ -4,28 +4,21 @@ Chosen by measurement (docs/docker.md): through HAProxy 2.6 the runtime kept abo
 throughput on this machine, nginx 0.84, Caddy 0.42; and HAProxy switches servers live over its runtime
 API, with no reload (nginx's reload closes idle kept-alive connections, racing clients that send on them).
 
-Single mode has two server slots, `blue` and `green`. Each is a UNIX socket, `<slot>.sock`, on the service's
-sockets volume (a small tmpfs mounted into the gateway and the function containers, SOCKET_DIR), where the
-runtime of the slot's container listens (`--uds`) beside its TCP port. Measured (docs/docker.md): HAProxy
-and the runtime spend less CPU per request on a UNIX socket than on TCP over the bridge (no veth, netfilter
-or TCP stack between them), and the paths are fixed, so a switch changes no address (HAProxy 2.6's `set
-server addr` takes no UNIX path anyway), needs no Docker DNS, and works the same whichever network the
-gateway is on. A deploy starts the new version on the free slot, then over the runtime API makes that slot
-ready and puts the other slot in maintenance: new requests go to the new version at once, requests in
-flight on the old one finish there (`drain` waits for its sessions to end). The deploy saves the servers'
-state to a file on a small volume that HAProxy reads when it restarts (`server-state-file`), so a gateway
-killed and restarted by the engine keeps routing to the live slot.
-
-The volume is a tmpfs owned by the user both containers run as, mode 0700; each socket is 0600. On the host
-it sits under /var/lib/docker (root only); no other container mounts it.
-
-The runtime API is a UNIX socket on the gateway's own tmpfs (on the host network the loopback is shared with
-every local user), reached with `docker exec` and perl (perl-base is in every Debian image, and bash cannot
-open a UNIX socket), for the gateway's user only, so it works on remote engines and publishes nothing.
+Single mode has two server slots, `blue` and `green`. Each is the DNS alias (`mc-<service>-<slot>`) of at
+most one function container on the service's network, so a restarted gateway finds the live container by
+itself. A deploy starts the new version on the free slot, then over the runtime API points that slot at
+the container's address, makes it ready and puts the other slot in maintenance: new requests go to the new
+version at once, requests in flight on the old one finish there (`drain` waits for its sessions to end).
+The API listens on the gateway's own loopback; it is reached with `docker exec` and bash's /dev/tcp (both
+the official image and the Debian one have bash), so it works on remote engines and publishes nothing.
 
 Host network (single mode on a Linux engine, `gateway_network`): the gateway shares the host's network
 namespace and binds `publish_host:port` itself, so a client reaches HAProxy without the engine's userland
-docker-proxy or its NAT (measured: about 1.5x the requests per second, docs/docker.md).
+docker-proxy or its NAT (measured: about 1.5x the requests per second, docs/docker.md). There is no Docker
+DNS in the host's namespace: the deploy sets the slot's address over the runtime API, and saves the servers'
+state to a file on a small volume that HAProxy reads when it restarts (`server-state-file`). The runtime
+API is a UNIX socket on the gateway's tmpfs (the host's loopback is shared with every local user), reached
+with `docker exec` and perl (perl-base is in every Debian image), for the gateway's user only.
 """
 
 from __future__ import annotations
@@ -53,15 +46,15 @@ SLOT_LABEL = "io.multicloud.slot"
 HEALTH_CMD = ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{eng.INTERNAL_PORT}"]
 NETWORK_LABEL = "io.multicloud.gateway-network"  # on the gateway image: host | bridge
 PORT_LABEL = "io.multicloud.gateway-port"  # on a host-network gateway: the port it binds
-ADMIN_DIR = "/run/multicloud-gateway"  # tmpfs: the runtime API's UNIX socket (single mode)
+ADMIN_DIR = "/run/multicloud-gateway"  # tmpfs: the runtime API's UNIX socket (host network)
 ADMIN_SOCKET = f"{ADMIN_DIR}/admin.sock"
-STATE_DIR = "/var/lib/multicloud-gateway"  # volume: the servers' state a restarted gateway reads (single mode)
+STATE_DIR = "/var/lib/multicloud-gateway"  # volume: the servers' state a restarted gateway reads (host network)
 STATE_FILE = f"{STATE_DIR}/servers.state"
-SOCKET_DIR = "/run/multicloud/gateway"  # the sockets volume: one UNIX socket per slot (single mode)
 BIND_ENV = "MULTICLOUD_GATEWAY_BIND"
+PLACEHOLDER = "192.0.2.1"  # a slot's address before any switch (host network): RFC 5737, routes nowhere
 #: the runtime API over the UNIX socket, and after a switch the servers' state saved for a restart (perl-base:
 #: the one scripting language every Debian image has; bash cannot open a UNIX socket)
-ADMIN_SCRIPT = r"""
+HOST_ADMIN = r"""
 use IO::Socket::UNIX;
 my ($sock, $backend, $state, @commands) = @ARGV;
 sub cli {
@@ -74,8 +67,8 @@ sub cli {
 for my $cmd (@commands) {
     my $r = cli($cmd);
     print $r;
-    # a `set` answers nothing: anything else refused it; stop before the next
-    exit 3 if $cmd =~ /^set / && $r =~ /\S/;
+    # a `set` answers nothing, or for an address what changed: anything else refused it; stop before the next
+    exit 3 if $cmd =~ /^set / && $r =~ /\S/ && $r !~ /changed from|no need to change the addr/;
 }
 if ($state) {
     my $text = cli("show servers state $backend");
@@ -154,9 +147,8 @@ def host_health_cmd(host: str, port: int) -> list[str]:
     return ["CMD", "bash", "-c", f"exec 3<>/dev/tcp/{target}/{port}"]
 
 
-def socket_path(slot: str) -> str:
-    """Where the runtime of a slot's container listens for the gateway (both mount SOCKET_DIR)."""
-    return f"{SOCKET_DIR}/{slot}.sock"
+def alias(service: str, slot: str) -> str:
+    return f"mc-{service}-{slot}"
 
 
 def gateway_threads(settings: DockerSettings, mode: str) -> int:
@@ -180,9 +172,9 @@ def render_config(project: Project, settings: DockerSettings, mode: str, network
         header_timeout=f"{limits.header_timeout:g}", client_timeout=f"{limits.write_timeout:g}",
         keepalive_timeout=f"{limits.keepalive_timeout:g}", server_timeout=max_timeout(project) + 5,
         connect_wait=CONNECT_WAIT, max_body=int(settings.max_body_mb * 1024 * 1024), errors=ERRORS,
-        slots=SLOTS, socket_dir=SOCKET_DIR, service_name=f"mc-{project.name}",
+        slots=SLOTS, alias_prefix=f"mc-{project.name}", service_name=f"mc-{project.name}",
         template_size=max(4, settings.replicas * 2 + 2), host_network=network == "host",
-        admin_socket=ADMIN_SOCKET, state_file=STATE_FILE,
+        admin_socket=ADMIN_SOCKET, state_file=STATE_FILE, placeholder=PLACEHOLDER,
     )
 
 
@@ -200,10 +192,14 @@ def error_files() -> dict[str, bytes]:
 
 
 def admin(gateway: Any, command: str, user: str, save_state: bool = False) -> str:
-    """Runtime-API command lines (several joined by `;`, one connection each, stopping at the first refused
-    `set`) inside the gateway; their answers. `save_state`: then the servers' state into the state file
-    (what a restarted gateway starts from)."""
-    argv = ["perl", "-e", ADMIN_SCRIPT, ADMIN_SOCKET, BACKEND, STATE_FILE if save_state else "", *command.split(";")]
+    """One runtime-API command line (several joined by `;`) inside the gateway; its answer. `save_state`: then
+    the servers' state into the state file (host network: what a restarted gateway starts from)."""
+    if on_host_network(gateway):  # one connection per command, stopping at the first refused `set`
+        argv = ["perl", "-e", HOST_ADMIN, ADMIN_SOCKET, BACKEND, STATE_FILE if save_state else "",
+                *command.split(";")]
+    else:
+        script = f'exec 3<>/dev/tcp/127.0.0.1/{ADMIN_PORT} && printf "%s\\n" "$1" >&3 && cat <&3'
+        argv = ["bash", "-c", script, "admin", command]
     code, out = gateway.exec_run(argv, user=user)
     text = str(out.decode(errors="replace"))
     if code != 0:
@@ -233,16 +229,30 @@ def ready_slots(gateway: Any, user: str) -> list[str]:
             if name in SLOTS and not int(f.get("srv_admin_state", "1")) & MAINT_BITS]
 
 
-def switch(gateway: Any, user: str, new_slot: str) -> None:
-    """Send new requests to `new_slot` only (its socket is ready: the deploy checked the container's health);
-    the other slot drains what it holds. The servers' state is saved for a restart."""
+def switch(gateway: Any, user: str, new_slot: str, address: str, timeout: float = 20.0) -> None:
+    """Send new requests to `new_slot` only, once HAProxy resolved it to `address` (the new container's IP on
+    the service network, through Docker's DNS; on the host network the deploy sets it); the other slot drains
+    what it holds."""
     commands = [f"set server {BACKEND}/{new_slot} state ready"]
     commands += [f"set server {BACKEND}/{slot} state maint" for slot in SLOTS if slot != new_slot]
-    answer = admin(gateway, ";".join(commands), user, save_state=True).strip()
-    if answer:
-        raise OperationError(f"the gateway refused the switch to {new_slot}: {answer[:300]}",
+    host = on_host_network(gateway)
+    if host:  # the address first, in the same exec (nothing is switched if it is refused), then saved
+        commands.insert(0, f"set server {BACKEND}/{new_slot} addr {address} port {eng.INTERNAL_PORT}")
+    else:
+        deadline = time.monotonic() + timeout
+        while servers_state(gateway, user).get(new_slot, {}).get("srv_addr") != address:
+            if time.monotonic() > deadline:
+                raise OperationError(f"the gateway did not resolve {new_slot} to {address} within {timeout:g} s",
+                                     fix="see `docker logs` of the gateway", where=gateway.name)
+            time.sleep(0.2)
+    answer = admin(gateway, ";".join(commands), user, save_state=host).strip()
+    refused = [line for line in answer.splitlines()
+               if line.strip() and not (host and ("changed from" in line or "no need to change the addr" in line))]
+    if refused:
+        raise OperationError(f"the gateway refused the switch to {new_slot}: {' '.join(refused)[:300]}",
                              fix="see `docker logs` of the gateway", where=gateway.name)
-    if ready_slots(gateway, user) != [new_slot]:
+    if servers_state(gateway, user).get(new_slot, {}).get("srv_addr") != address or ready_slots(
+            gateway, user) != [new_slot]:
         raise OperationError(f"the gateway did not switch to {new_slot}", where=gateway.name)
 
 

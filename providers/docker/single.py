@@ -42,11 +42,6 @@ class Names:
     def gateway(self) -> str:
         return f"mc-{self.service}-gateway"
 
-    @property
-    def sockets(self) -> str:
-        """The volume the gateway reaches the function containers' runtimes through (proxy.SOCKET_DIR)."""
-        return f"mc-{self.service}-sockets"
-
     def function(self, digest: str) -> str:
         return f"mc-{self.service}-{digest[:12]}-{secrets.token_hex(2)}"
 
@@ -160,10 +155,12 @@ class Single:
 
     def switch(self, gateway: Any, slot: str, container: Any) -> None:
         """New requests go to `container` (on `slot`) once the gateway answers on its runtime API."""
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][self.names.network]["IPAddress"]
         deadline = time.monotonic() + 20
         while True:  # the runtime API answers a moment after the gateway starts
             try:
-                proxy.switch(gateway, self.admin_user, slot)
+                proxy.switch(gateway, self.admin_user, slot, address)
                 break
             except OperationError:
                 if time.monotonic() > deadline:

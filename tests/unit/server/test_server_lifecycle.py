@@ -157,29 +157,6 @@ def test_serves_an_inherited_socket_and_reports_ready(tmp_path: Path) -> None:
     listener.close()
 
 
-def test_serves_a_unix_socket_beside_tcp_for_its_user_only(tmp_path: Path) -> None:
-    """`--uds`: the docker gateway's path to the runtime. The socket is created 0600 (no other user may
-    connect), replaces a file a killed predecessor left at the path, is served like the TCP port, and is
-    removed at a graceful stop."""
-    path = tmp_path / "blue.sock"
-    stale = socket.socket(socket.AF_UNIX)
-    stale.bind(str(path))
-    stale.close()  # a socket file nobody listens on, as a container killed with -9 leaves it
-    rt = start_runtime(tmp_path, SLOW, extra_args=["--port", "0", "--uds", str(path)])
-    try:
-        assert path.stat().st_mode & 0o777 == 0o600
-        assert [r for r in rt.records() if r.get("message") == "listening"][0]["also"] == [str(path)]
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(path))
-            sock.sendall(b"GET /hello/uds HTTP/1.1\r\nHost: x\r\n\r\n")
-            status, _, body = read_response(sock)
-            assert (status, json.loads(body)["hello"]) == (200, "uds")
-        assert request(rt, "GET", "/hello/tcp")[0] == 200
-    finally:
-        assert rt.stop() == 0
-    assert not path.exists()  # its own file goes with it
-
-
 def test_port_in_use_fails_unless_sharing_is_asked(tmp_path: Path) -> None:
     for name in "abc":
         (tmp_path / name).mkdir()
