@@ -30,7 +30,7 @@ import re
 from typing import Any, ClassVar, Protocol
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from multicloud.runtime.server_config import Limits
 
@@ -67,6 +67,17 @@ class CoalescingTransport:
             if not self._transport.is_closing():
                 self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
+    def write_now(self, data: bytes) -> None:
+        """Write at once (a whole response in one piece): nothing to join, no flush to schedule."""
+        if self._pending:
+            self._pending.append(data)
+            self._flush()
+        else:
+            self._transport.write(data)
+
+    def is_closing(self) -> bool:
+        return bool(self._transport.is_closing())  # asked several times per request: not through __getattr__
+
     def close(self) -> None:
         self._flush()
         self._transport.close()
@@ -80,6 +91,48 @@ class CoalescingTransport:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
+
+
+_defaults: tuple[object, bytes] = (None, b"")  # uvicorn's default headers (Date) -> their wire form
+
+
+def write_response(send: object, status: int, head: bytes, body: bytes, close: bool) -> bool:
+    """Send a whole response on the connection `send` belongs to, in one write: what uvicorn's `send` does
+    for a `http.response.start` and a final `http.response.body`, without the two messages, their checks
+    and the flush of the coalescing transport. `head` is the header block (`name: value\r\n` lines, names
+    and values checked by the caller, Content-Length included). False when this cannot be done here (not
+    uvicorn's connection, a response already started, writes paused for a slow reader): then send the
+    messages through `send`, which handles those cases.
+    """
+    cycle = getattr(send, "__self__", None)
+    if type(cycle) is not RequestResponseCycle or cycle.response_started or cycle.flow.write_paused:
+        return False
+    if cycle.disconnected:
+        return True  # uvicorn's send drops it too
+    cycle.response_started = True
+    cycle.waiting_for_100_continue = False
+    global _defaults
+    defaults = _defaults
+    if defaults[0] is not cycle.default_headers:  # uvicorn swaps the list (its Date) once a second
+        defaults = _defaults = (cycle.default_headers,
+                                b"".join(b"%s: %s\r\n" % (name, value) for name, value in cycle.default_headers))
+    if close or not cycle.keep_alive:
+        cycle.keep_alive = False
+        head += b"connection: close\r\n"
+    data = STATUS_LINE[status] + defaults[1] + head + b"\r\n"
+    if cycle.scope["method"] != "HEAD":
+        data += body
+    transport = cycle.transport
+    if isinstance(transport, CoalescingTransport):
+        transport.write_now(data)
+    else:
+        transport.write(data)
+    cycle.response_complete = True
+    cycle.message_event.set()
+    if not cycle.keep_alive:
+        transport.close()
+    cycle.on_response()
+    return True
 
 
 class ConnectionLog(Protocol):
