@@ -151,6 +151,7 @@ class WorkerPool:
         self._async_waiting: deque[asyncio.Future[None]] = deque()  # `acquire` callers, oldest first
         self._done: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, object]]] = {}
         self._check_armed = False  # (event-loop thread only)
+        self._kicks: list[_Worker | object] = []  # workers to wake once the loop's current step ends (loop only)
         self._saturated_at = time.monotonic()
         self._last_done = self._saturated_at
 
@@ -163,11 +164,22 @@ class WorkerPool:
             self._items.append((work, fut, loop, time.monotonic()))
             self.waiting += 1
             wake = self._take_worker(time.monotonic())
-        self._wake(wake)
-        if wake is None and not self._check_armed:
+        if wake is not None:
+            # woken now, the worker would find the GIL held by this loop, which goes on with the other
+            # requests that arrived together, and sleep again until the loop waits for I/O: woken at the
+            # end of this step, it finds the GIL free (one wake-up of the thread instead of two)
+            if not self._kicks:
+                loop.call_soon(self._kick)
+            self._kicks.append(wake)
+        elif not self._check_armed:
             self._check_armed = True
             loop.call_later(self.wake_after, self._check, loop)
         return fut
+
+    def _kick(self) -> None:
+        kicks, self._kicks = self._kicks, []
+        for wake in kicks:
+            self._wake(wake)
 
     def _take_worker(self, now: float) -> _Worker | object | None:
         """(Under the lock.) A parked worker to wake, SPAWN, or None when an awake one will do."""
