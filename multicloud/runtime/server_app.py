@@ -148,8 +148,9 @@ class HandlerDispatch:
             answer = await app.call(name, partial(app.run_http, name, http_request, call.request_id))
         except Exception as exc:  # noqa: BLE001 - the limits, as answers
             answer = app.failure(name, call.request_id, exc)
-        await app.respond(call.send, request, *answer, {"function": name, "request_id": call.request_id},
-                          close=answer[0] >= 503)
+        extra: dict[str, object] = {"function": name, "request_id": call.request_id}
+        if not app.answer(call.send, request, *answer, extra, answer[0] >= 503):
+            await app.respond(call.send, request, *answer, extra, close=answer[0] >= 503)
 
 
 class Background:
@@ -288,13 +289,6 @@ class RuntimeApp:
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
             client[0] if client else "", time.perf_counter(),
         )
-        try:
-            await self._route(request, scope, receive, send)
-        except HttpError as err:
-            await self.respond(send, request, err.status, list(JSON), json.dumps({"error": err.message}).encode(), {},
-                               close=err.status == 400)
-
-    async def _route(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         path = request.path
         if path == "/healthz":
             return await self._healthz(request, send)
@@ -305,8 +299,12 @@ class RuntimeApp:
             if intake_route is not None:
                 return await self._intake(request, *intake_route, request_id, scope, receive, send)
             if path.startswith(EVENTS_PREFIX):
-                return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
-                                         scope, receive, send)
+                try:
+                    return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
+                                             scope, receive, send)
+                except HttpError as err:  # a CloudEvent that cannot be read, a function that does not exist
+                    return await self.respond(send, request, err.status, list(JSON),
+                                              json.dumps({"error": err.message}).encode(), {}, close=err.status == 400)
         match = self.routes.match(request.method, path)
         route = match.route
         if route is None:
@@ -421,19 +419,34 @@ class RuntimeApp:
     async def respond(self, send: Send, request: Request, status: int, headers: list[tuple[str, str]], body: bytes,
                       extra: dict[str, object], *, close: bool = False) -> None:
         """Send one whole response and write its access line (the route template, never path values)."""
+        if not self.answer(send, request, status, headers, body, extra, close):
+            head = encode_headers(headers)
+            if status >= 200 and status not in (204, 304):
+                head += b"content-length: %d\r\n" % len(body)
+            else:
+                body = b""
+            out = header_pairs(head)
+            if close:
+                out.append((b"connection", b"close"))
+            await send({"type": "http.response.start", "status": status, "headers": out})
+            await send({"type": "http.response.body", "body": body})
+            self.log.access(request.method, request.route or request.path, status, len(body), request.client_ip,
+                            (time.perf_counter() - request.started) * 1000, extra)
+
+    def answer(self, send: Send, request: Request, status: int, headers: list[tuple[str, str]], body: bytes,
+               extra: dict[str, object], close: bool = False) -> bool:
+        """`respond` without awaiting, when the response can go out in one write now (the usual case, see
+        server_protocol.write_response); False, having sent nothing, when it cannot: then await `respond`."""
         head = encode_headers(headers)
         if status >= 200 and status not in (204, 304):
             head += b"content-length: %d\r\n" % len(body)
         else:
             body = b""
         if not write_response(send, status, head, body, close):
-            out = header_pairs(head)
-            if close:
-                out.append((b"connection", b"close"))
-            await send({"type": "http.response.start", "status": status, "headers": out})
-            await send({"type": "http.response.body", "body": body})
+            return False
         self.log.access(request.method, request.route or request.path, status, len(body), request.client_ip,
                         (time.perf_counter() - request.started) * 1000, extra)
+        return True
 
     # ---- one call: slot, deadline, handler ----------------------------------------------------------
     async def call(self, function: str, work: Callable[[float], T]) -> T:

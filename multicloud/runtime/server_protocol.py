@@ -36,6 +36,7 @@ from multicloud.runtime.server_config import Limits
 
 IDLE, HEAD, BODY, APP = 0, 1, 2, 3  # what the connection waits for: a request, its head, its body, the answer
 HOST_RE = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
+_hosts_ok: set[bytes] = set()  # Host values that passed HOST_RE
 VERSION_RE = re.compile(rb"HTTP/(\d+)\.\d+\r?$", re.M)
 
 
@@ -276,8 +277,11 @@ class RuntimeProtocol(HttpToolsProtocol):
             raise Rejected(431, "request header fields too large")
         if len(hosts) > 1 or (not hosts and version == "1.1"):
             raise Rejected(400, "a request needs exactly one Host header")
-        if hosts and not HOST_RE.fullmatch(hosts[0]):
-            raise Rejected(400, "invalid Host header")
+        if hosts and hosts[0] not in _hosts_ok:
+            if not HOST_RE.fullmatch(hosts[0]):
+                raise Rejected(400, "invalid Host header")
+            if len(_hosts_ok) < 256:  # a server is called by few names: the check runs once per name
+                _hosts_ok.add(hosts[0])
         if codings:
             if version == "1.0":
                 raise Rejected(400, "Transfer-Encoding in an HTTP/1.0 request")
