@@ -47,9 +47,10 @@ class CoalescingTransport:
     and measured here they were the largest single cost per request (bench/http_runtime.py). Writes made
     in the same loop step are joined and sent once, at the end of the step (`call_soon`); `close` sends
     what is pending first, `abort` drops it. Everything else is the real transport's. The runtime's own
-    answers (portable handlers, errors) are whole and skip the joining (`write_response`, `write_now`);
-    what still goes through uvicorn's `send` (a `style: asgi` app, uvicorn's own 500) is joined here
-    (measured with bench/asgi_native.py: about 3-5 us less CPU per request than without).
+    answers (portable handlers, errors) come whole (`write_response`), what goes through uvicorn's `send`
+    (a `style: asgi` app, uvicorn's own 500) in two pieces; both leave at the end of the step. Measured
+    (docs/private-runtime.md): a whole response written at once instead of at the end of the step cost
+    about a fifth more CPU per request under wrk, and the joining saves a few us per request for ASGI apps.
     """
 
     __slots__ = ("_transport", "_loop", "_pending")
@@ -70,14 +71,6 @@ class CoalescingTransport:
             self._pending = []
             if not self._transport.is_closing():
                 self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-    def write_now(self, data: bytes) -> None:
-        """Write at once (a whole response in one piece): nothing to join, no flush to schedule."""
-        if self._pending:
-            self._pending.append(data)
-            self._flush()
-        else:
-            self._transport.write(data)
 
     def is_closing(self) -> bool:
         return bool(self._transport.is_closing())  # asked several times per request: not through __getattr__
@@ -127,10 +120,7 @@ def write_response(send: object, status: int, head: bytes, body: bytes, close: b
     if cycle.scope["method"] != "HEAD":
         data += body
     transport = cycle.transport
-    if isinstance(transport, CoalescingTransport):
-        transport.write_now(data)
-    else:
-        transport.write(data)
+    transport.write(data)  # sent at the end of the loop's step (CoalescingTransport): measured, that matters
     cycle.response_complete = True
     cycle.message_event.set()
     if not cycle.keep_alive:
