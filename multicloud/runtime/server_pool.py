@@ -44,16 +44,6 @@ class WorkerCrashed(Exception):
     """Something escaped the call's own error handling (SystemExit, KeyboardInterrupt, a bug)."""
 
 
-def _resolve(fut: asyncio.Future[Any], value: object) -> None:
-    if not fut.done():
-        fut.set_result(value)
-
-
-def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
-
-
 def expire(fut: asyncio.Future[Any]) -> None:
     """Deadline timer callback: the waiting caller gets CallTimeout; the worker's result is dropped later."""
     if not fut.done():
@@ -166,9 +156,10 @@ class WorkerPool:
         with self._lock:
             if self.running + self.waiting >= self.limit + self.max_queue:
                 raise QueueFull
-            self._items.append((work, fut, loop, time.monotonic()))
+            now = time.monotonic()
+            self._items.append((work, fut, loop, now))
             self.waiting += 1
-            wake = self._take_worker(time.monotonic())
+            wake = self._take_worker(now)
         if wake is not None:
             # woken now, the worker would find the GIL held by this loop, which goes on with the other
             # requests that arrived together, and sleep again until the loop waits for I/O: woken at the
@@ -256,7 +247,7 @@ class WorkerPool:
                 self.busy -= 1
                 self.running -= 1
                 self._last_done = time.monotonic()
-                granted = self._grant_waiter()
+                granted = self._grant_waiter() if self._async_waiting else None
                 done = self._done.get(loop)
                 if done is None:
                     self._done[loop] = done = []
@@ -273,10 +264,12 @@ class WorkerPool:
         with self._lock:
             done = self._done.pop(loop, ())
         for fut, ok, value in done:
+            if fut.done():
+                continue  # answered 504 at its deadline meanwhile
             if ok:
-                _resolve(fut, value)
+                fut.set_result(value)
             else:
-                _fail(fut, value)  # type: ignore[arg-type]
+                fut.set_exception(value)  # type: ignore[arg-type]
 
     # ---- slots for calls that run on the event loop (an ASGI app served natively) --------------------
     def _hold(self) -> None:
