@@ -94,12 +94,13 @@ _defaults: tuple[object, bytes] = (None, b"")  # uvicorn's default headers (Date
 
 
 def write_response(send: object, status: int, head: bytes, body: bytes, close: bool) -> bool:
-    """Send a whole response on the connection `send` belongs to, in one write: what uvicorn's `send` does
-    for a `http.response.start` and a final `http.response.body`, without the two messages, their checks
-    and the flush of the coalescing transport. `head` is the header block (`name: value\r\n` lines, names
-    and values checked by the caller, Content-Length included). False when this cannot be done here (not
-    uvicorn's connection, a response already started, writes paused for a slow reader): then send the
-    messages through `send`, which handles those cases.
+    """Send a whole response on the connection `send` belongs to, as one piece: what uvicorn's `send` does
+    for a `http.response.start` and a final `http.response.body`, without the two messages, the awaits
+    and the re-checks of headers (`head` is the header block, `name: value\r\n` lines, names and values
+    checked by the caller, Content-Length included). The piece leaves at the end of the loop step with the
+    step's other writes (CoalescingTransport). False when this cannot be done here (not uvicorn's
+    connection, a response already started, writes paused for a slow reader): then send the messages
+    through `send`, which handles those cases.
     """
     cycle = getattr(send, "__self__", None)
     if type(cycle) is not RequestResponseCycle or cycle.response_started or cycle.flow.write_paused:
