@@ -125,7 +125,7 @@ class WorkerPool:
     by the `submit` that decided it: requests arrive together, and a thread woken at the first would find
     the GIL held by the loop (still taking the others), sleep on it and be woken a second time when the
     loop waits for I/O; woken after the step, it finds the GIL free. Measured: the thread hop's cost
-    (against the same server running handlers inline on the loop) down by about a third, from 14-15 to
+    (against the same server running handlers inline on the loop) down by about a third in most runs, 14-15 to
     about 9.5 us per request under wrk -c16 (docs/private-runtime.md).
     """
 
