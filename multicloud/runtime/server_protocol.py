@@ -152,6 +152,9 @@ def protocol_class(limits: Limits, log: ConnectionLog) -> type[RuntimeProtocol]:
     return type("BoundRuntimeProtocol", (RuntimeProtocol,), {"limits": limits, "log": log})
 
 
+REQUEST_LINE_RE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ \r\n]+ HTTP/[0-9]\.[0-9]\r?\n")
+
+
 def _version_error(data: bytes) -> tuple[int, str]:
     m = VERSION_RE.search(data.split(b"\n", 1)[0])
     if m is not None and m.group(1) != b"1":
@@ -203,6 +206,10 @@ class RuntimeProtocol(HttpToolsProtocol):
             cause = exc.__context__
             if isinstance(cause, Rejected):
                 self._reject(cause.status, cause.reason)
+            elif isinstance(exc, httptools.HttpParserInvalidMethodError) and REQUEST_LINE_RE.match(data):
+                # RFC 9110 9.1: a well-formed request line with a method the parser does not know (methods are
+                # case-sensitive: `get` is one) SHOULD be 501; garbage stays 400
+                self._reject(501, "method not implemented")
             elif "version" in str(exc).lower():
                 self._reject(*_version_error(data))
             else:
