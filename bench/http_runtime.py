@@ -10,6 +10,8 @@ Four servers answer `{"hello": "world"}` on 127.0.0.1:
                 other candidate server of docs/private-runtime.md
   * functions-framework: `functions-framework --target hello` as a user starts it, with its own default
                 server (gunicorn, 1 worker, gthread with 4 threads per CPU, no access log)
+  * multicloud (baseline): with `--baseline DIR`, the runtime of another checkout (e.g. the main branch) in the
+                same run, so a change is measured against what it replaces under the same load (no goal)
 The load is wrk (Debian package `wrk`) with the same threads, connections and duration for each; rounds
 alternate between the servers so background load on a shared machine hits all alike. Besides req/s and
 latency, each server's CPU time per request is read from /proc (steadier than req/s on a busy machine).
@@ -17,7 +19,7 @@ Goals (issue 13): multicloud/uvicorn >= 0.6, multicloud/functions-framework >= 8
 functions-framework. A missing peer is named, with how to install it, and the rest is measured (exit status
 1 only when a measured goal is missed).
 
-Usage: python bench/http_runtime.py [--duration 5] [--connections 16] [--rounds 3] [--json]
+Usage: python bench/http_runtime.py [--duration 5] [--connections 16] [--rounds 3] [--baseline DIR] [--json]
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,7 +127,8 @@ def wrk(url: str, duration: int, connections: int, threads: int, pid: int) -> di
             "non_2xx": float(errors.group(1)) if errors else 0.0, "socket_errors": 1.0 if sock_errors else 0.0}
 
 
-def start_multicloud(work: Path, port: int) -> subprocess.Popen[bytes]:
+def start_multicloud(work: Path, port: int, root: Path = ROOT, name: str = "multicloud") -> subprocess.Popen[bytes]:
+    work = work / name if name != "multicloud" else work
     app = work / "multicloud" / "app"
     app.mkdir(parents=True)
     (app / "main.py").write_text(APP)
@@ -133,7 +137,7 @@ def start_multicloud(work: Path, port: int) -> subprocess.Popen[bytes]:
                                       "http": [{"path": "/", "methods": ["GET"]}]}}}
     (work / "multicloud" / "runtime.json").write_text(json.dumps(config))
     log = (work / "multicloud" / "access.log").open("wb")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(root)}
     return subprocess.Popen([sys.executable, "-m", "multicloud.runtime.server", "--config",
                              str(work / "multicloud" / "runtime.json"), "--port", str(port)],
                             stdout=log, stderr=log, env=env, cwd=work / "multicloud")
@@ -249,16 +253,28 @@ def wrk_missing() -> bool:
 
 
 def main() -> int:
-    args = wrk_parser(__doc__).parse_args()
+    parser = wrk_parser(__doc__)
+    parser.add_argument("--baseline", metavar="DIR", help="also measure the runtime of this checkout (no goal)")
+    args = parser.parse_args()
     if wrk_missing():
         return 3
     servers, missing = available()
+    if args.baseline is not None:
+        base = Path(args.baseline).resolve()
+        if not (base / "multicloud" / "runtime" / "server.py").is_file():
+            print(f"--baseline {args.baseline}: not a multicloud checkout (no multicloud/runtime/server.py)",
+                  file=sys.stderr)
+            return 2
+        servers = {"multicloud": servers.pop("multicloud"),
+                   "multicloud (baseline)": partial(start_multicloud, root=base, name="baseline"), **servers}
     for name, how in missing.items():
         print(f"peer {name} is not installed ({how}); measuring the rest", file=sys.stderr)
     results = alternate_rounds(servers, "/", args, "bench-http-")
     med = {name: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for name, rounds in results.items()}
     ours = med["multicloud"]
     ratios = {peer: round(ours["rps"] / med[peer]["rps"], 3) for peer in med if peer != "multicloud"}
+    base = med.get("multicloud (baseline)")
+    cpu_vs_baseline = round(ours["cpu_us_per_request"] / base["cpu_us_per_request"], 3) if base else None
     met = {peer: ratios[peer] >= GOALS[peer] for peer in ratios if peer in GOALS}
     if "functions-framework" in med:
         met["p99 below functions-framework"] = ours["p99_ms"] < med["functions-framework"]["p99_ms"]
@@ -267,7 +283,7 @@ def main() -> int:
                  "duration_s": args.duration, "rounds": args.rounds, "cpus": os.cpu_count(),
                  "loadavg": os.getloadavg()[0]},
         "rounds": results, "median": med, "ratio_rps": ratios, "goals": GOALS, "met": met, "missing": missing,
-        "functions_framework_server": ff_server(),
+        "functions_framework_server": ff_server(), "cpu_per_request_vs_baseline": cpu_vs_baseline,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -288,6 +304,8 @@ def main() -> int:
             goal = (f"goal >= {GOALS[peer]:g}x: {'met' if met[peer] else 'NOT met'}" if peer in GOALS
                     else "no goal: compared only")
             print(f"multicloud / {peer}: {ratio:.2f}x req/s ({goal})")
+        if cpu_vs_baseline is not None:
+            print(f"multicloud / multicloud (baseline): {cpu_vs_baseline:.2f}x CPU per request (compared only)")
         if "functions-framework" in med:
             print(f"p99 {ours['p99_ms']:.2f} ms vs functions-framework {med['functions-framework']['p99_ms']:.2f} ms: "
                   f"{'lower' if met['p99 below functions-framework'] else 'NOT lower'}")

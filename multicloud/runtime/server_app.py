@@ -39,6 +39,7 @@ from multicloud.runtime.server_config import RuntimeConfig
 from multicloud.runtime.server_events import parse_cloudevent, storage_notifications
 from multicloud.runtime.server_log import JsonLog
 from multicloud.runtime.server_pool import CallTimeout, Deadlines, QueueFull, WorkerCrashed, WorkerPool
+from multicloud.runtime.server_protocol import write_response
 from multicloud.runtime.server_request import HttpError, Request
 from multicloud.runtime.server_routes import RouteTable
 
@@ -55,25 +56,37 @@ KEY_HEADER = "x-multicloud-key"
 BODY_HEADERS = frozenset(("content-length", "transfer-encoding"))
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # a caller's X-Request-Id is kept only if it is tame
 TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what may not be in a header value (uvicorn's rule)
 # framing is the server's: a handler cannot set these, nor split the response with CR/LF
 SERVER_HEADERS = frozenset(("content-length", "connection", "transfer-encoding", "date", "server", "keep-alive"))
-_names: dict[str, bytes | None] = {}  # header name -> its bytes, or None when a handler may not send it
+_names: dict[str, bytes | None] = {}  # header name -> `name: ` as bytes, or None when a handler may not send it
 
 
-def encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    """A handler's headers for the wire: never the framing ones, never a CR/LF/NUL that would split the
-    response. Names repeat from request to request, so each is checked once (the cache is bounded)."""
-    out = []
+def encode_headers(headers: list[tuple[str, str]]) -> bytes:
+    """A handler's headers as a header block (`name: value\r\n` lines): never the framing ones, never a
+    control character (CR/LF would split the response). Names repeat from request to request, so each is
+    checked once (the cache is bounded)."""
+    out = b""
     for name, value in headers:
         key = _names.get(name, b"")
         if key == b"":
-            key = None if name.lower() in SERVER_HEADERS or not TOKEN_RE.fullmatch(name) else name.encode()
+            lower = name.lower()
+            key = None if lower in SERVER_HEADERS or not TOKEN_RE.fullmatch(name) else lower.encode() + b": "
             if len(_names) < 1024:
                 _names[name] = key
-        if key is None or "\r" in value or "\n" in value or "\0" in value:
+        if key is None or CTL_RE.search(value) is not None:
             continue
-        out.append((key, value.encode("latin-1", "replace")))
+        out += key + value.encode("latin-1", "replace") + b"\r\n"
     return out
+
+
+def header_pairs(block: bytes) -> list[tuple[bytes, bytes]]:
+    """A header block back as ASGI header pairs (for a `send` that is not uvicorn's connection)."""
+    pairs = []
+    for line in block.split(b"\r\n")[:-1]:
+        name, _, value = line.partition(b": ")
+        pairs.append((name, value))
+    return pairs
 
 
 @dataclass
@@ -135,8 +148,9 @@ class HandlerDispatch:
             answer = await app.call(name, partial(app.run_http, name, http_request, call.request_id))
         except Exception as exc:  # noqa: BLE001 - the limits, as answers
             answer = app.failure(name, call.request_id, exc)
-        await app.respond(call.send, request, *answer, {"function": name, "request_id": call.request_id},
-                          close=answer[0] >= 503)
+        extra: dict[str, object] = {"function": name, "request_id": call.request_id}
+        if not app.answer(call.send, request, *answer, extra, answer[0] >= 503):
+            await app.respond(call.send, request, *answer, extra, close=answer[0] >= 503)
 
 
 class Background:
@@ -275,13 +289,6 @@ class RuntimeApp:
             [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]],
             client[0] if client else "", time.perf_counter(),
         )
-        try:
-            await self._route(request, scope, receive, send)
-        except HttpError as err:
-            await self.respond(send, request, err.status, list(JSON), json.dumps({"error": err.message}).encode(), {},
-                               close=err.status == 400)
-
-    async def _route(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         path = request.path
         if path == "/healthz":
             return await self._healthz(request, send)
@@ -292,8 +299,12 @@ class RuntimeApp:
             if intake_route is not None:
                 return await self._intake(request, *intake_route, request_id, scope, receive, send)
             if path.startswith(EVENTS_PREFIX):
-                return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
-                                         scope, receive, send)
+                try:
+                    return await self._event(request, unquote(path[len(EVENTS_PREFIX):]).strip("/"), request_id,
+                                             scope, receive, send)
+                except HttpError as err:  # a CloudEvent that cannot be read, a function that does not exist
+                    return await self.respond(send, request, err.status, list(JSON),
+                                              json.dumps({"error": err.message}).encode(), {}, close=err.status == 400)
         match = self.routes.match(request.method, path)
         route = match.route
         if route is None:
@@ -408,17 +419,34 @@ class RuntimeApp:
     async def respond(self, send: Send, request: Request, status: int, headers: list[tuple[str, str]], body: bytes,
                       extra: dict[str, object], *, close: bool = False) -> None:
         """Send one whole response and write its access line (the route template, never path values)."""
-        out = encode_headers(headers)
+        if not self.answer(send, request, status, headers, body, extra, close):
+            head = encode_headers(headers)
+            if status >= 200 and status not in (204, 304):
+                head += b"content-length: %d\r\n" % len(body)
+            else:
+                body = b""
+            out = header_pairs(head)
+            if close:
+                out.append((b"connection", b"close"))
+            await send({"type": "http.response.start", "status": status, "headers": out})
+            await send({"type": "http.response.body", "body": body})
+            self.log.access(request.method, request.route or request.path, status, len(body), request.client_ip,
+                            (time.perf_counter() - request.started) * 1000, extra)
+
+    def answer(self, send: Send, request: Request, status: int, headers: list[tuple[str, str]], body: bytes,
+               extra: dict[str, object], close: bool = False) -> bool:
+        """`respond` without awaiting, when the response can go out in one write now (the usual case, see
+        server_protocol.write_response); False, having sent nothing, when it cannot: then await `respond`."""
+        head = encode_headers(headers)
         if status >= 200 and status not in (204, 304):
-            out.append((b"content-length", b"%d" % len(body)))
+            head += b"content-length: %d\r\n" % len(body)
         else:
             body = b""
-        if close:
-            out.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": status, "headers": out})
-        await send({"type": "http.response.body", "body": body})
+        if not write_response(send, status, head, body, close):
+            return False
         self.log.access(request.method, request.route or request.path, status, len(body), request.client_ip,
                         (time.perf_counter() - request.started) * 1000, extra)
+        return True
 
     # ---- one call: slot, deadline, handler ----------------------------------------------------------
     async def call(self, function: str, work: Callable[[float], T]) -> T:

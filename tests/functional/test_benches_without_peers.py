@@ -17,6 +17,7 @@ BENCHES = {
     "runtime_overhead.py": (["--runs", "1", "--number", "20"], "aws-lambda-powertools is not installed"),
     "build_aws.py": (["--repeat", "1"], "installer used by multicloud"),
     "http_runtime.py": (["--duration", "1", "--rounds", "1"], "functions-framework is not installed"),
+    "http_runtime_inprocess.py": (["--requests", "200", "--repeat", "1"], "runtime over uvicorn's floor"),
     "docker_gateway.py": (["--duration", "1", "--rounds", "1"], "pip install 'multicloud[docker]'"),
     "hostile_specs.py": (["--commands", "validate"], "worst:"),
     "dashboard.py": (["--services", "1", "--renders", "1"], "pip install 'multicloud[dashboard]'"),

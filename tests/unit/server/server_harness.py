@@ -126,5 +126,6 @@ BASIC_FUNCTIONS: dict[str, Any] = {
                 "http": [{"path": "/private", "methods": ["GET"], "auth": "key"}]},
     "boom": {"handler": "svc.boom", "timeout": 5, "http": [{"path": "/boom", "methods": ["GET"]}]},
     "events": {"handler": "svc.on_event", "timeout": 5},
+    "framing": {"handler": "svc.framing", "timeout": 5, "http": [{"path": "/framing", "methods": ["GET"]}]},
 }
 KEY = "k3y-" + "x" * 28

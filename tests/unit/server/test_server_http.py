@@ -119,6 +119,30 @@ def test_routing_404_405_head(runtime: Runtime) -> None:
     assert json.loads(body)["hello"] == "a b"
 
 
+def test_handler_headers_cannot_break_the_framing(runtime: Runtime) -> None:
+    """The response is written in one piece by the runtime (server_protocol.write_response), not by uvicorn's
+    checked send: framing headers, control characters and bad names from a handler never reach the wire,
+    and the connection stays usable (HEAD included: Content-Length of the GET body, no body)."""
+    with runtime.connect() as sock:
+        for method in ("GET", "HEAD", "GET"):
+            sock.sendall(f"{method} /framing HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            if method == "HEAD":
+                data = b""
+                while not data.endswith(b"\r\n\r\n"):
+                    data += sock.recv(4096)
+                head, body, headers = data[:-4].decode("latin-1"), b"", {}
+                for line in head.split("\r\n")[1:]:
+                    name, _, value = line.partition(": ")
+                    headers[name.lower()] = value
+                status = int(head.split()[1])
+            else:
+                status, headers, body = read_response(sock)
+            assert status == 200 and headers["x-ok"] == "fine"
+            assert headers["content-length"] == "4" and body == (b"" if method == "HEAD" else b"body")
+            assert not {"x-ctl", "x-del", "x-split", "injected", "transfer-encoding", "connection", "bad name"} & set(
+                headers), headers
+
+
 def test_handler_exception_is_a_generic_500(runtime: Runtime) -> None:
     status, _, body = request(runtime, "GET", "/boom")
     assert status == 500

@@ -19,6 +19,13 @@ def echo(event, context):
     return Response(201, {"X-Echo-Len": str(len(http.body))}, http.body, cookies=["seen=1; Path=/"])
 
 
+def framing(event, context):
+    """Headers a handler may not send (framing, control characters, a bad name) beside one it may."""
+    return Response(200, [("X-Ok", "fine"), ("X-Ctl", "a\x01b"), ("X-Del", "a\x7fb"), ("X-Split", "a\r\nInjected: 1"),
+                          ("Content-Length", "999"), ("Connection", "close"), ("Transfer-Encoding", "chunked"),
+                          ("Bad Name", "x")], b"body")
+
+
 def slow(event, context):
     time.sleep(float(event.http.query_value("s", "2")))
     return {"slept": True, "remaining_ms": context.remaining_time_ms()}
