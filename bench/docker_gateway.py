@@ -9,8 +9,10 @@ One trivial service (`{"hello": "world"}`) is deployed to
   * container:     the function container's bridge address, no gateway at all: what the container costs
 wrk (Debian package `wrk`) loads each in alternating rounds; the ratio docker/local is the figure the goal
 is about (issue 13: >= 0.85). Each row also gives the CPU time per request of the process serving it (the
-runtime, in or out of its container) and, for the container, the periods its CPU quota (`cpus`, 1 by
-default; the local target has none) throttled it: zero means the limit did not shape the comparison.
+runtime, in or out of its container), for the gateway rows HAProxy's own and their sum (CPU per request
+moves less with the machine's load than requests per second do: the machine is shared), and, for the
+container, the periods its CPU quota (`cpus`, 1 by default; the local target has none) throttled it: zero
+means the limit did not shape the comparison.
 Needs a local Docker Engine and the base image (`multicloud docker base-image`, `multicloud docker
 proxy-image` for engines without a registry; `--base-image` picks another).
 
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from http_runtime import wrk, wrk_missing, wrk_parser  # noqa: E402
+from http_runtime import cpu_seconds, wrk, wrk_missing, wrk_parser  # noqa: E402
 
 GOAL = 0.85
 SPEC = """
@@ -130,6 +132,7 @@ def main() -> int:
             urls = {"local": local.deploy(local.build(build_dir(project, "local"))).details["url"] + "/"}
             pids = {"local": int(read_state(project, "local")["server_pid"])}
             containers: dict[str, Any] = {}
+            gateways: dict[str, int] = {}  # row -> HAProxy's pid on this host
             if engine:
                 from multicloud.providers.docker import DockerProvider
 
@@ -147,6 +150,8 @@ def main() -> int:
                     live.reload()
                     containers[name] = live
                     pids[name] = runtime_pid(live)
+                    gateway.reload()
+                    gateways[name] = runtime_pid(gateway)  # HAProxy, under docker-init like the runtime
                 address = next(iter(containers["docker"].attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
                 urls["container"] = f"http://{address}:8080/"
                 pids["container"] = pids["docker"]  # the same container, reached without the gateway
@@ -157,7 +162,14 @@ def main() -> int:
             before = {name: throttled_periods(c.id) for name, c in containers.items()}
             for _ in range(args.rounds):
                 for name, url in urls.items():
-                    results[name].append(wrk(url, args.duration, args.connections, args.threads, pids[name]))
+                    gateway_before = cpu_seconds(gateways[name]) if name in gateways else 0.0
+                    result = wrk(url, args.duration, args.connections, args.threads, pids[name])
+                    if name in gateways:  # requests = req/s x duration (wrk's own count is not returned)
+                        used = cpu_seconds(gateways[name]) - gateway_before
+                        result["gateway_cpu_us"] = used * 1e6 / max(result["rps"] * args.duration, 1)
+                    result["total_cpu_us"] = result["cpu_us_per_request"] + result.get("gateway_cpu_us", 0.0)
+                    result["load"] = os.getloadavg()[0]  # the machine is shared: how busy it was
+                    results[name].append(result)
             for name, c in containers.items():
                 after = throttled_periods(c.id)
                 throttled[name] = None if after is None or before[name] is None else after - before[name]  # type: ignore[operator]
@@ -183,15 +195,22 @@ def main() -> int:
     else:
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds, "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, docker cpus {args.cpus:g}")
-        print(f"{'target':<16}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'cpu us':>8}{'non-2xx':>9}")
+        print(f"{'target':<16}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'cpu us':>8}{'gw us':>7}"
+              f"{'sum us':>8}{'non-2xx':>9}{'load':>6}")
+
+        def gw(r: dict[str, float]) -> str:
+            return f"{r['gateway_cpu_us']:>7.0f}" if "gateway_cpu_us" in r else f"{'-':>7}"
+
         for name, rounds in results.items():
             for i, r in enumerate(rounds, 1):
                 print(f"{name:<16}{i:>6}{r['rps']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
-                      f"{r['cpu_us_per_request']:>8.0f}{int(r['non_2xx']):>9}")
+                      f"{r['cpu_us_per_request']:>8.0f}{gw(r)}{r['total_cpu_us']:>8.0f}{int(r['non_2xx']):>9}"
+                      f"{r['load']:>6.1f}")
         for name, m in med.items():
             print(f"{name + ' (median)':<22}{m['rps']:>10,.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
-                  f"{m['cpu_us_per_request']:>8.0f}")
-        print("cpu us: CPU time per request of the runtime process serving the row (the gateway's not included)")
+                  f"{m['cpu_us_per_request']:>8.0f}{gw(m)}{m['total_cpu_us']:>8.0f}")
+        print("cpu us: CPU time per request of the runtime process serving the row; gw us: HAProxy's (gateway rows);"
+              " sum us: both")
         print("gateway network: " + ", ".join(f"{k} {v}" for k, v in networks.items()))
         print("CPU quota throttled periods of the function containers during all rounds: "
               + ", ".join(f"{k} {'unknown' if v is None else v}" for k, v in throttled.items()))

@@ -151,6 +151,14 @@ def alias(service: str, slot: str) -> str:
     return f"mc-{service}-{slot}"
 
 
+def gateway_threads(settings: DockerSettings, mode: str) -> int:
+    """HAProxy's threads. Single mode: one. It fronts one runtime process (one event loop), which one
+    HAProxy thread outpaces several times over; a second thread only adds wake-ups and cross-thread handoffs
+    (measured with `cpus: 2`: about 0.7x the requests per second, 1.5x HAProxy's CPU per request,
+    docs/docker.md). Swarm: one per CPU of the service, for its replicas."""
+    return 1 if mode == "single" else max(1, round(settings.cpus))
+
+
 def render_config(project: Project, settings: DockerSettings, mode: str, network: str = "bridge") -> str:
     """haproxy.cfg for the service: the runtime's own limits and timeouts (server_config.Limits) at the door."""
     from multicloud.runtime.server_config import Limits
@@ -160,7 +168,7 @@ def render_config(project: Project, settings: DockerSettings, mode: str, network
     limits = Limits()
     return render(
         "docker", "haproxy.cfg.j2", service=project.name, mode=mode, port=eng.INTERNAL_PORT, admin_port=ADMIN_PORT,
-        maxconn=1024, threads=max(1, round(settings.cpus)), bufsize=limits.max_header_bytes + 1024,
+        maxconn=1024, threads=gateway_threads(settings, mode), bufsize=limits.max_header_bytes + 1024,
         header_timeout=f"{limits.header_timeout:g}", client_timeout=f"{limits.write_timeout:g}",
         keepalive_timeout=f"{limits.keepalive_timeout:g}", server_timeout=max_timeout(project) + 5,
         connect_wait=CONNECT_WAIT, max_body=int(settings.max_body_mb * 1024 * 1024), errors=ERRORS,

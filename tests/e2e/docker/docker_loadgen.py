@@ -1,6 +1,6 @@
 """A bounded HTTP load generator for the reliability tests (stdlib only, loopback targets only).
 
-Each worker thread keeps one HTTP/1.1 keep-alive connection (reopened after an error) and records every
+Each worker thread keeps one HTTP/1.1 keep-alive connection (reopened 10 ms after an error) and records every
 request's start time, latency and outcome. Loops are bounded by a request budget *and* a time budget,
 and stop by themselves.
 """
@@ -80,6 +80,9 @@ class Load:
                 out = Outcome(started, time.monotonic() - started, None, error=f"{type(exc).__name__}: {exc}")
                 conn.close()
                 conn = None
+                # a client retrying, not a spin: refused connections come back in microseconds, and a
+                # gateway down for a second under a loaded machine used up the whole request budget
+                time.sleep(0.01)
             with self._lock:
                 self.outcomes.append(out)
         if conn is not None:

@@ -72,6 +72,11 @@ def test_host_network_gateway_binds_the_port_itself_switches_by_address_and_leav
     # loopback, which every local user shares)
     assert _listeners(gateway.attrs["State"]["Pid"]) == {("127.0.0.1", port)}
     assert _get(d.url)["version"] == "v1"
+    # single mode: one HAProxy thread, glibc's heap not trimmed under it (proxy.gateway_threads, docs/docker.md)
+    info = dict(line.split(": ", 1) for line in proxy.admin(gateway, "show info", mode.admin_user).splitlines()
+                if ": " in line)
+    assert info["Nbthread"] == "1", info.get("Nbthread")
+    assert "GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432" in gateway.attrs["Config"]["Env"]
 
     spec = d.spec.read_text()
     d.spec.write_text(spec.replace('VERSION: "v1"', 'VERSION: "v2"'))

@@ -63,10 +63,19 @@ def test_kill_9_under_load_comes_back(engine: Any, deployed: Any) -> None:
     assert recovered is not None, "the function did not come back within 30 s"
     assert container.attrs["RestartCount"] >= 1 and container.status == "running"
     slow = max((o.latency for o in load.outcomes if o.started > killed_at - 0.1), default=0)
-    print(f"\nkill -9: {len(load.failures)} failed of {len(load.outcomes)}, error window "
-          f"{load.error_window() * 1000:.0f} ms, back to steady service after {(recovered - killed_at):.2f} s, "
-          f"slowest request {slow * 1000:.0f} ms")
+    in_flight = [o for o in load.outcomes if o.started <= killed_at < o.started + o.latency]
+    arrived = [o for o in load.failures if o.started > killed_at]  # sent while the function was down
+    print(f"\nkill -9: {len(load.failures)} failed of {len(load.outcomes)} ({len(in_flight)} in flight at the "
+          f"kill, {len(arrived)} failed that arrived after it), error window {load.error_window() * 1000:.0f} ms, "
+          f"back to steady service after {(recovered - killed_at):.2f} s, slowest request {slow * 1000:.0f} ms")
     assert load.error_window() < 15
+    # the gateway holds the requests that arrive while the container restarts (connect timeout + retries,
+    # CONNECT_WAIT) until it answers again: only those in flight at the kill may fail, one or two per
+    # worker (the kill can land between a request's start and our timestamp). A data path that refuses at
+    # once during the restart (UNIX sockets on a volume: thousands failed) must not come back silently.
+    assert len(load.failures) <= 2 * load.workers, (
+        f"{len(load.failures)} requests failed ({len(arrived)} sent after the kill), "
+        f"e.g. {[(o.status, o.error) for o in load.failures[:3]]}")
     deadline = time.monotonic() + 15  # after a restart the health check says "starting" for a moment
     report = d.provider.status()
     while report.functions[0].state != "running" and time.monotonic() < deadline:
@@ -133,4 +142,4 @@ def test_gateway_kill_9_restarts_on_the_live_version(engine: Any, deployed: Any)
     versions = {json.loads(o.body)["version"] for o in load.outcomes if o.ok and o.started > killed_at}
     print(f"\ngateway kill -9: {len(load.failures)} failed of {len(load.outcomes)}, error window "
           f"{load.error_window() * 1000:.0f} ms, serving again after {recovered - killed_at:.2f} s")
-    assert versions == {"v2"}  # the restarted gateway found the live version again (its slot's DNS alias)
+    assert versions == {"v2"}  # the restarted gateway found the live version again (the saved servers' state)
