@@ -5,7 +5,11 @@ probes health or runs a `show` command."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from multicloud.plan import Plan
@@ -84,3 +88,9 @@ def apply_counted(d: Any, wire: WireLog) -> tuple[Plan, list[str]]:
     result = d.provider.apply(plan, build)
     d.url = result.details["url"]
     return plan, list(wire.writes)
+
+
+def cli(spec: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`multicloud ARGS SPEC` as a user runs it (a separate process, CI=true), from the spec's folder."""
+    return subprocess.run([sys.executable, "-m", "multicloud", *args, str(spec)], cwd=spec.parent,
+                          capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=timeout)

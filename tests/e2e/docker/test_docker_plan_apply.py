@@ -9,14 +9,11 @@ write at all; a plan saved before another deploy is refused too."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_wire import WireLog, apply_counted, planned
+from docker_wire import WireLog, apply_counted, cli, planned
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -39,11 +36,6 @@ def answer(url: str) -> dict[str, Any]:
     with urllib.request.urlopen(url + "/hello", timeout=20) as resp:
         data: dict[str, Any] = json.loads(resp.read())
         return data
-
-
-def _cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "multicloud", *args, str(spec)], cwd=spec.parent,
-                          capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
 
 
 def test_apply_makes_exactly_the_planned_writes(engine: Any, deployed: Any, wire: WireLog,
@@ -69,7 +61,7 @@ def test_apply_makes_exactly_the_planned_writes(engine: Any, deployed: Any, wire
     assert len(d.provider.mode().function_containers()) == 1
 
     # rollback is a plan to the previous release (v1): shown by --dry-run, applied with exactly its writes
-    shown = _cli(spec, "rollback", "-t", "docker", "--dry-run")
+    shown = cli(spec, "rollback", "-t", "docker", "--dry-run")
     assert shown.returncode == 0 and "create function container" in shown.stdout, shown.stdout + shown.stderr
     wire.writes.clear()
     back = d.provider.plan_rollback()
@@ -82,26 +74,26 @@ def test_apply_makes_exactly_the_planned_writes(engine: Any, deployed: Any, wire
 
     # a plan saved before somebody else's deploy is refused, naming the release that replaced the live one
     before = spec.parent / "before.json"
-    assert _cli(spec, "plan", "-t", "docker", "--out", str(before)).returncode == 0
+    assert cli(spec, "plan", "-t", "docker", "--out", str(before)).returncode == 0
     v2 = d.provider.mode().live().name
     text = spec.read_text()
     spec.write_text(text.replace('VERSION: "v2"', 'VERSION: "v3"'))
-    assert _cli(spec, "deploy", "-t", "docker").returncode == 0
+    assert cli(spec, "deploy", "-t", "docker").returncode == 0
     spec.write_text(text)  # back to the saved plan's spec: only the engine moved on
-    stale = _cli(spec, "deploy", "-t", "docker", "--plan", str(before))
+    stale = cli(spec, "deploy", "-t", "docker", "--plan", str(before))
     out = stale.stdout + stale.stderr
     assert stale.returncode == 1 and f"function container {v2}" in out, out
     assert answer(d.url)["version"] == "v3"  # nothing applied
 
     # a plan saved now; then the live container is removed by hand
     saved = spec.parent / "plan.json"
-    made = _cli(spec, "plan", "-t", "docker", "--out", str(saved))
+    made = cli(spec, "plan", "-t", "docker", "--out", str(saved))
     assert made.returncode == 0, made.stdout + made.stderr
     live = d.provider.mode().live()
     assert live is not None
     engine.containers.get(live.id).remove(force=True)
 
-    refused = _cli(spec, "deploy", "-t", "docker", "--plan", str(saved))
+    refused = cli(spec, "deploy", "-t", "docker", "--plan", str(saved))
     out = refused.stdout + refused.stderr
     assert refused.returncode == 1 and f"function container {live.name}" in out, out
     assert d.provider.mode().function_containers() == []  # nothing applied

@@ -13,15 +13,12 @@ really flow through such a cluster is tests/e2e/events/test_events_swarm.py's pr
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_wire import WireLog, apply_counted, planned
+from docker_wire import WireLog, apply_counted, cli, planned
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -61,11 +58,6 @@ def answer(url: str, timeout: float = 60) -> dict[str, Any]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-
-
-def _cli(spec: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "multicloud", *args, str(spec)], cwd=spec.parent,
-                          capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=600)
 
 
 def test_swarm_apply_makes_exactly_the_planned_writes(swarm: Any, deployed: Any, wire: WireLog,
@@ -113,14 +105,14 @@ def test_swarm_apply_makes_exactly_the_planned_writes(swarm: Any, deployed: Any,
 
     # a plan saved before somebody else's deploy is refused, naming the function service
     saved = spec.parent / "plan.json"
-    made = _cli(spec, "plan", "-t", "docker", "--out", str(saved))
+    made = cli(spec, "plan", "-t", "docker", "--out", str(saved), timeout=600)
     assert made.returncode == 0, made.stdout + made.stderr
     text = spec.read_text()
     spec.write_text(text.replace('VERSION: "v2"', 'VERSION: "v3"'))
-    other = _cli(spec, "deploy", "-t", "docker")
+    other = cli(spec, "deploy", "-t", "docker", timeout=600)
     assert other.returncode == 0, other.stdout + other.stderr
     spec.write_text(text)  # back to the saved plan's spec: only the swarm moved on
-    stale = _cli(spec, "deploy", "-t", "docker", "--plan", str(saved))
+    stale = cli(spec, "deploy", "-t", "docker", "--plan", str(saved), timeout=600)
     out = stale.stdout + stale.stderr
     assert stale.returncode == 1 and f"function service {name}" in out, out
     assert answer(d.url)["version"] == "v3"  # nothing applied
