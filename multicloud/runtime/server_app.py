@@ -39,7 +39,7 @@ from multicloud.runtime.server_config import RuntimeConfig
 from multicloud.runtime.server_events import parse_cloudevent, storage_notifications
 from multicloud.runtime.server_log import JsonLog
 from multicloud.runtime.server_pool import CallTimeout, Deadlines, QueueFull, WorkerCrashed, WorkerPool
-from multicloud.runtime.server_protocol import write_response
+from multicloud.runtime.server_protocol import TCHAR, write_response
 from multicloud.runtime.server_request import HttpError, Request
 from multicloud.runtime.server_routes import RouteTable
 
@@ -55,7 +55,7 @@ EVENTS_PREFIX = "/_events/"
 KEY_HEADER = "x-multicloud-key"
 BODY_HEADERS = frozenset(("content-length", "transfer-encoding"))
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")  # a caller's X-Request-Id is kept only if it is tame
-TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+TOKEN_RE = re.compile(TCHAR + "+")
 CTL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what may not be in a header value (uvicorn's rule)
 # framing is the server's: a handler cannot set these, nor split the response with CR/LF
 SERVER_HEADERS = frozenset(("content-length", "connection", "transfer-encoding", "date", "server", "keep-alive"))
@@ -78,6 +78,14 @@ def encode_headers(headers: list[tuple[str, str]]) -> bytes:
             continue
         out += key + value.encode("latin-1", "replace") + b"\r\n"
     return out
+
+
+def _framed(status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[bytes, bytes]:
+    """(the header block with Content-Length, the body to send): none for 1xx, 204 and 304 (RFC 9110 8.6)."""
+    head = encode_headers(headers)
+    if status >= 200 and status not in (204, 304):
+        return head + b"content-length: %d\r\n" % len(body), body
+    return head, b""
 
 
 def header_pairs(block: bytes) -> list[tuple[bytes, bytes]]:
@@ -419,34 +427,28 @@ class RuntimeApp:
     async def respond(self, send: Send, request: Request, status: int, headers: list[tuple[str, str]], body: bytes,
                       extra: dict[str, object], *, close: bool = False) -> None:
         """Send one whole response and write its access line (the route template, never path values)."""
-        if not self.answer(send, request, status, headers, body, extra, close):
-            head = encode_headers(headers)
-            if status >= 200 and status not in (204, 304):
-                head += b"content-length: %d\r\n" % len(body)
-            else:
-                body = b""
+        head, body = _framed(status, headers, body)
+        if not write_response(send, status, head, body, close):
             out = header_pairs(head)
             if close:
                 out.append((b"connection", b"close"))
             await send({"type": "http.response.start", "status": status, "headers": out})
             await send({"type": "http.response.body", "body": body})
-            self.log.access(request.method, request.route or request.path, status, len(body), request.client_ip,
-                            (time.perf_counter() - request.started) * 1000, extra)
+        self._access_line(request, status, len(body), extra)
 
     def answer(self, send: Send, request: Request, status: int, headers: list[tuple[str, str]], body: bytes,
                extra: dict[str, object], close: bool = False) -> bool:
         """`respond` without awaiting, when the response can go out in one write now (the usual case, see
         server_protocol.write_response); False, having sent nothing, when it cannot: then await `respond`."""
-        head = encode_headers(headers)
-        if status >= 200 and status not in (204, 304):
-            head += b"content-length: %d\r\n" % len(body)
-        else:
-            body = b""
+        head, body = _framed(status, headers, body)
         if not write_response(send, status, head, body, close):
             return False
-        self.log.access(request.method, request.route or request.path, status, len(body), request.client_ip,
-                        (time.perf_counter() - request.started) * 1000, extra)
+        self._access_line(request, status, len(body), extra)
         return True
+
+    def _access_line(self, request: Request, status: int, size: int, extra: dict[str, object]) -> None:
+        self.log.access(request.method, request.route or request.path, status, size, request.client_ip,
+                        (time.perf_counter() - request.started) * 1000, extra)
 
     # ---- one call: slot, deadline, handler ----------------------------------------------------------
     async def call(self, function: str, work: Callable[[float], T]) -> T:
