@@ -38,6 +38,8 @@ IDLE, HEAD, BODY, APP = 0, 1, 2, 3  # what the connection waits for: a request, 
 HOST_RE = re.compile(rb"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(:[0-9]*)?")
 _hosts_ok: set[bytes] = set()  # Host values that passed HOST_RE
 VERSION_RE = re.compile(rb"HTTP/(\d+)\.\d+\r?$", re.M)
+TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"  # RFC 9110 5.6.2: what a token (a method, a field name) is made of
+REQUEST_LINE_RE = re.compile((TCHAR + r"+ [^ \r\n]+ HTTP/[0-9]\.[0-9]\r?\n").encode())  # well-formed, any method
 
 
 class CoalescingTransport:
@@ -150,9 +152,6 @@ class Rejected(Exception):
 def protocol_class(limits: Limits, log: ConnectionLog) -> type[RuntimeProtocol]:
     """A RuntimeProtocol bound to these limits (uvicorn instantiates the class it is given per connection)."""
     return type("BoundRuntimeProtocol", (RuntimeProtocol,), {"limits": limits, "log": log})
-
-
-REQUEST_LINE_RE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ [^ \r\n]+ HTTP/[0-9]\.[0-9]\r?\n")
 
 
 def _version_error(data: bytes) -> tuple[int, str]:
