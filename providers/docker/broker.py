@@ -106,26 +106,35 @@ class Credentials:
             self.client.volumes.create(name, labels=eng.labels_for(self.project.name, role, self.settings.labels))
             return True
 
-    def read(self, name: str) -> bytes | None:
+    @staticmethod
+    def _get(helper: Any, name: str) -> bytes | None:
+        """A file of the volume through a helper container, None when it is not there."""
         from docker.errors import NotFound
 
-        helper = self._helper({self.volume: "/secrets"})
         try:
             stream, _ = helper.get_archive(f"/secrets/{name}")
-            with tarfile.open(fileobj=BytesIO(b"".join(stream))) as tar:
-                member = tar.extractfile(name)
-                return member.read() if member is not None else None
         except NotFound:
             return None
+        with tarfile.open(fileobj=BytesIO(b"".join(stream))) as tar:
+            member = tar.extractfile(name)
+            return member.read() if member is not None else None
+
+    def _put(self, helper: Any, files: dict[str, bytes]) -> None:
+        """Root-owned files readable by the broker's group only (0440): the broker runs as that group."""
+        _, gid = hardening.uid_gid(self.settings)
+        helper.put_archive("/secrets", eng.tar_of(files, mode=0o440, gid=int(gid)))
+
+    def read(self, name: str) -> bytes | None:
+        helper = self._helper({self.volume: "/secrets"})
+        try:
+            return self._get(helper, name)
         finally:
             helper.remove(force=True)
 
     def write(self, files: dict[str, bytes]) -> None:
-        """Root-owned files readable by the broker's group only (0440): the broker runs as that group."""
-        _, gid = hardening.uid_gid(self.settings)
         helper = self._helper({self.volume: "/secrets"})
         try:
-            helper.put_archive("/secrets", eng.tar_of(files, mode=0o440, gid=int(gid)))
+            self._put(helper, files)
         finally:
             helper.remove(force=True)
 
@@ -133,8 +142,6 @@ class Credentials:
                   create: bool) -> dict[str, str]:
         """Write the broker's configuration (and, new, its passwords) through one helper container: the
         passwords given, else read from the volume, else (a fresh volume) generated now. Returns them."""
-        from docker.errors import NotFound
-
         if create:
             self.client.volumes.create(self.volume, labels=eng.labels_for(self.project.name, "broker-secrets",
                                                                            self.settings.labels))
@@ -142,19 +149,13 @@ class Credentials:
         try:
             files: dict[str, bytes] = {}
             if passwords is None:
-                try:
-                    stream, _ = helper.get_archive(f"/secrets/{PASSWORDS_FILE}")
-                    with tarfile.open(fileobj=BytesIO(b"".join(stream))) as tar:
-                        member = tar.extractfile(PASSWORDS_FILE)
-                        passwords = json.loads(member.read()) if member is not None else None
-                except NotFound:
-                    passwords = None
+                raw = self._get(helper, PASSWORDS_FILE)
+                passwords = json.loads(raw) if raw is not None else None
             if passwords is None:
                 passwords = new_passwords()
                 files[PASSWORDS_FILE] = json.dumps(passwords).encode()
             files[CONFIG_FILE] = render_config(passwords).encode()
-            _, gid = hardening.uid_gid(self.settings)
-            helper.put_archive("/secrets", eng.tar_of(files, mode=0o440, gid=int(gid)))
+            self._put(helper, files)
         finally:
             helper.remove(force=True)
         self._passwords = dict(passwords)
@@ -163,20 +164,11 @@ class Credentials:
     def kept_or_new(self) -> dict[str, str]:
         """The passwords in the volume (generated now when it holds none), written back through the same
         helper container: always the same engine writes, whatever the volume held."""
-        from docker.errors import NotFound
-
         helper = self._helper({self.volume: "/secrets"})
         try:
-            try:
-                stream, _ = helper.get_archive(f"/secrets/{PASSWORDS_FILE}")
-                with tarfile.open(fileobj=BytesIO(b"".join(stream))) as tar:
-                    member = tar.extractfile(PASSWORDS_FILE)
-                    passwords = json.loads(member.read()) if member is not None else new_passwords()
-            except NotFound:
-                passwords = new_passwords()
-            _, gid = hardening.uid_gid(self.settings)
-            helper.put_archive("/secrets", eng.tar_of({PASSWORDS_FILE: json.dumps(passwords).encode()},
-                                                      mode=0o440, gid=int(gid)))
+            raw = self._get(helper, PASSWORDS_FILE)
+            passwords = json.loads(raw) if raw is not None else new_passwords()
+            self._put(helper, {PASSWORDS_FILE: json.dumps(passwords).encode()})
         finally:
             helper.remove(force=True)
         self._passwords = dict(passwords)
