@@ -316,7 +316,9 @@ def plan_swarm(mode: Swarm, images: Mapping[str, Any], progress: Progress) -> Pl
     current_user = {f: n for f, n in current.items() if f not in broker_files}
     all_secrets = mode.client.secrets.list(filters=eng.owned(project.name))
     owned = {s.name: s.id for s in all_secrets if _labels(s).get(eng.ROLE) == "secret"}
-    generation, new_generation = _broker_generation(mode, all_secrets) if not topo.empty else ("", False)
+    volumes = ({v.name for v in mode.client.volumes.list(filters=eng.owned(project.name))} if not topo.empty
+               else set())
+    generation, new_generation = _broker_generation(mode, all_secrets, volumes) if not topo.empty else ("", False)
     broker_names = ({f: n for f, n in mode.broker().auth_names(generation).items() if f in broker_files}
                     if not topo.empty else {})
     keep = (now_fn is not None and now_fn["secrets"] == secrets and sorted(current_user) == sorted(values)
@@ -329,7 +331,8 @@ def plan_swarm(mode: Swarm, images: Mapping[str, Any], progress: Progress) -> Pl
         run.noop("network", mode.name)
     else:
         run.write("create", "network", mode.name, "network.create", {"name": mode.name, "driver": "overlay"})
-    stale = (_plan_swarm_broker(mode, run, record, all_secrets, generation, new_generation, renew=not fn_fresh)
+    stale = (_plan_swarm_broker(mode, run, record, all_secrets, volumes, generation, new_generation,
+                                renew=not fn_fresh)
              if not topo.empty else [])
     run.observe(f"function service {mode.name}", *(svc.id, now_fn) if svc is not None else ())
     run.observe(f"gateway service {mode.gateway_name}", *(gateway.id, now_gw) if gateway is not None else ())
@@ -403,7 +406,7 @@ def _labels(obj: Any) -> dict[str, str]:
     return dict(obj.attrs["Spec"].get("Labels") or {})
 
 
-def _broker_generation(mode: Swarm, all_secrets: list[Any]) -> tuple[str, bool]:
+def _broker_generation(mode: Swarm, all_secrets: list[Any], volumes: set[str]) -> tuple[str, bool]:
     """(the generation of the broker's password secrets to use, whether it must be created): the one the
     broker's first node runs with when its three secrets exist (else any complete one) and the secrets volume
     that keeps the passwords exists; else a new one, named from what the plan saw (a saved plan's steps
@@ -417,7 +420,6 @@ def _broker_generation(mode: Swarm, all_secrets: list[Any]) -> tuple[str, bool]:
         if labels.get(eng.ROLE) == "broker-auth" and labels.get(AUTH_LABEL):
             held.setdefault(labels[AUTH_LABEL], set()).add(secret.name)
     complete = sorted(g for g, names in held.items() if set(broker.auth_names(g).values()) <= names)
-    volumes = {v.name for v in mode.client.volumes.list(filters=eng.owned(mode.project.name))}
     if complete and broker.creds.volume in volumes:
         first = broker.services().get(broker.names()[0])
         running = _labels(first).get(AUTH_LABEL) if first is not None else None
@@ -425,8 +427,8 @@ def _broker_generation(mode: Swarm, all_secrets: list[Any]) -> tuple[str, bool]:
     return fingerprint([mode.project.name, sorted(s.id for s in all_secrets)])[:8], True
 
 
-def _plan_swarm_broker(mode: Swarm, run: Run, record: Record, all_secrets: list[Any], generation: str,
-                       new_generation: bool, renew: bool) -> list[tuple[str, str]]:
+def _plan_swarm_broker(mode: Swarm, run: Run, record: Record, all_secrets: list[Any], volumes: set[str],
+                       generation: str, new_generation: bool, renew: bool) -> list[tuple[str, str]]:
     """The JetStream cluster resource by resource, from reads only: its image (pulled when missing), one
     generation of its password secrets (created when none is complete: the passwords are kept in the secrets
     volume, read back only at apply time, through the helper container that writes them), its configuration
@@ -446,7 +448,6 @@ def _plan_swarm_broker(mode: Swarm, run: Run, record: Record, all_secrets: list[
         run.write("create", "broker image", image, "broker.image", {"image": image}, "pulled by the engine")
     run_config = broker.run_config() if has_image else "image missing"
     held = {s.name for s in all_secrets}
-    volumes = {v.name for v in client.volumes.list(filters=eng.owned(mode.project.name))}
     auth = broker.auth_names(generation)
     run.observe("broker passwords", generation, new_generation)
     if new_generation:
