@@ -77,16 +77,21 @@ def _engine() -> Any:
     return client
 
 
+def _require_image(client: Any, image: str, command: str) -> None:
+    """An air-gapped image .ci/setup-docker.sh builds: missing, CI fails; elsewhere the test is skipped."""
+    try:
+        client.images.get(image)
+    except Exception:  # noqa: BLE001
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {image} is missing; .ci/setup-docker.sh builds it")
+        pytest.skip(f"{image} is not built yet (multicloud docker {command})")
+
+
 @pytest.fixture(scope="session")
 def engine() -> Iterator[Any]:
     client = _engine()
-    for image, command in ((BASE_IMAGE, "base-image"), (PROXY_IMAGE, "proxy-image")):
-        try:
-            client.images.get(image)
-        except Exception:  # noqa: BLE001
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"CI=true but {image} is missing; .ci/setup-docker.sh builds it")
-            pytest.skip(f"{image} is not built yet (multicloud docker {command})")
+    _require_image(client, BASE_IMAGE, "base-image")
+    _require_image(client, PROXY_IMAGE, "proxy-image")
     yield client
     cleanup(client)
 
@@ -94,12 +99,7 @@ def engine() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def broker_image(engine: Any) -> str:
     """The air-gapped broker image on the engine (.ci/setup-docker.sh builds it)."""
-    try:
-        engine.images.get(BROKER_IMAGE)
-    except Exception:  # noqa: BLE001
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {BROKER_IMAGE} is missing; .ci/setup-docker.sh builds it")
-        pytest.skip(f"{BROKER_IMAGE} is not built (multicloud docker broker-image)")
+    _require_image(engine, BROKER_IMAGE, "broker-image")
     return BROKER_IMAGE
 
 
