@@ -37,6 +37,10 @@ class HandlerLoadError(ImportError):
         super().__init__(f"{where}: {what} Fix: {fix}")
 
 
+class HandlerTimeout(TimeoutError):
+    """An async handler run by a shim passed its context's deadline and was cancelled (HTTP: a 504)."""
+
+
 class BatchFailure(Exception):
     """Raised where a platform can only retry a whole batch (or a single message) and some failed."""
 
@@ -129,8 +133,8 @@ class AsyncHandler:
     and several platform threads at once (functions-framework, Azure's worker) share it safely.
 
     The coroutine is cancelled at the context's deadline (where the platform gives one) and the call raises
-    TimeoutError. A SystemExit or KeyboardInterrupt the handler raises comes back to the calling thread, as
-    a `def` handler's would: it must not stop the shared loop."""
+    HandlerTimeout (`handle_http` answers 504). A SystemExit or KeyboardInterrupt the handler raises comes
+    back to the calling thread, as a `def` handler's would: it must not stop the shared loop."""
 
     __slots__ = ("func",)
 
@@ -165,8 +169,8 @@ def run_to_end(coro: Awaitable[object], ctx: object) -> object:
         raised, value = future.result(None if remaining is None else remaining / 1000)
     except concurrent.futures.TimeoutError:
         future.cancel()  # cancels the task on the loop: the handler stops at its next await
-        raise TimeoutError(f"the async handler did not finish within its time limit ({remaining} ms left "
-                           "when it started); it was cancelled") from None
+        raise HandlerTimeout(f"the async handler did not finish within its time limit ({remaining} ms left "
+                             "when it started); it was cancelled") from None
     if raised:
         raise value  # type: ignore[misc]
     return value
@@ -233,6 +237,9 @@ async def handle_http_async(handler: AsyncFunc, request: HttpRequest, ctx: Conte
 
 
 def _http_failed(exc: Exception, request: HttpRequest, ctx: Context) -> HttpResult:
+    if isinstance(exc, HandlerTimeout):
+        ctx.logger.error(str(exc), method=request.method, path=request.path)
+        return error_result(504, "function timed out")
     ctx.logger.exception("unhandled exception in handler", exc, method=request.method, path=request.path)
     return error_result(500)
 

@@ -17,10 +17,10 @@ from server_harness import BASIC_FUNCTIONS, Runtime, request, start_runtime
 from test_server_events import STRUCTURED, binary_headers, structured
 
 
-def _fn(handler: str, path: str | None = None, timeout: float = 5, methods: tuple[str, ...] = ("GET",)) -> dict[str, Any]:
+def _fn(handler: str, path: str | None = None, timeout: float = 5) -> dict[str, Any]:
     fn: dict[str, Any] = {"handler": handler, "timeout": timeout}
     if path:
-        fn["http"] = [{"path": path, "methods": list(methods)}]
+        fn["http"] = [{"path": path, "methods": ["GET"]}]
     return fn
 
 
