@@ -32,7 +32,7 @@ from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "tests" / "events" / "aws"
-USER_MODULES = ("lambda_handlers", "web_flask", "web_fastapi", "function_app", "main")
+USER_MODULES = ("lambda_handlers", "web_flask", "web_fastapi", "function_app", "main", "async_app")
 HEADERS_OF_INTEREST = ("content-type", "x-length", "location", "x-handler", "x-multi")
 
 
@@ -151,13 +151,14 @@ class LambdaTarget:
         self.runtime_api = RuntimeApi
         self.log = (work / "lambda.log").open("wb")
 
-    def invoke(self, function: str, event: Any) -> Any:
+    def invoke(self, function: str, event: Any, timeout_s: float = 30) -> Any:
+        """`timeout_s`: the invocation's deadline, as Lambda passes it (Lambda-Runtime-Deadline-Ms)."""
         if function not in self.apis:
             api = self.stack.enter_context(self.runtime_api())
             env = {"AWS_LAMBDA_FUNCTION_NAME": f"legacy-dev-{function}", "STYLES_SEEN": str(self.seen)}
             self.stack.enter_context(api.client(str(self.root), f"_multicloud_entry.{function}", env, log=self.log))
             self.apis[function] = api
-        return self.apis[function].invoke(event, function=function)
+        return self.apis[function].invoke(event, function=function, timeout_s=timeout_s)
 
     def close(self) -> None:
         self.stack.close()
