@@ -111,19 +111,18 @@ def _handled(count: int, request_id: str) -> Answer:
 
 
 class _Expiry:
-    """The deadline of a call running on the loop (`call_here`), for `Deadlines`: when `guard` expires, the
-    task running the call is cancelled, unless the call is already `over` (it ended in the same loop step)."""
+    """The done-callback of a call's deadline future (`call_here`): when `Deadlines` expires the future, the
+    task running the call is cancelled, unless the call is already `over` (it ended in the same loop step).
+    It holds no reference to the future: no reference cycle per call for the garbage collector to find."""
 
-    __slots__ = ("task", "guard", "over", "cancelled")
+    __slots__ = ("task", "over", "cancelled")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+    def __init__(self, task: asyncio.Task[Any]) -> None:
         self.task = task
         self.over = False
         self.cancelled = False
-        self.guard: asyncio.Future[None] = loop.create_future()
-        self.guard.add_done_callback(self._expired)
 
-    def _expired(self, guard: asyncio.Future[None]) -> None:
+    def __call__(self, guard: asyncio.Future[None]) -> None:
         guard.exception()  # retrieved (CallTimeout): asyncio would log it as never retrieved
         if not self.over:
             self.cancelled = True
@@ -537,8 +536,10 @@ class RuntimeApp:
         waiting = pool.acquire(loop)  # None: the slot is held now
         task = asyncio.current_task()
         assert task is not None
-        watch = _Expiry(loop, task)
-        deadlines.watch(watch.guard, timeout)
+        expiry = _Expiry(task)
+        guard: asyncio.Future[None] = loop.create_future()
+        guard.add_done_callback(expiry)
+        deadlines.watch(guard, timeout)
         held = waiting is None
         try:
             if waiting is not None:
@@ -546,17 +547,17 @@ class RuntimeApp:
                 held = True
             result = await work(deadline)
         except asyncio.CancelledError:
-            if not watch.guard.done():
+            if not guard.done():
                 raise Abandoned from None  # not our deadline: uvicorn's, the process is stopping
         finally:
-            watch.over = True
-            deadlines.forget(watch.guard)
+            expiry.over = True
+            deadlines.forget(guard)
             if held:
                 pool.release(loop)
             elif waiting is not None:
                 give_up(pool, loop, waiting)
-        if watch.guard.done():  # the deadline passed: a result that came after it is dropped, as a thread's
-            if watch.cancelled and hasattr(task, "uncancel"):  # 3.11+: the request's task goes on answering
+        if guard.done():  # the deadline passed: a result that came after it is dropped, as a thread's
+            if expiry.cancelled and hasattr(task, "uncancel"):  # 3.11+: the request's task goes on answering
                 task.uncancel()
             raise CallTimeout
         return result
@@ -608,7 +609,8 @@ class RuntimeApp:
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not end the server
             return self._crashed(ctx, exc)
         headers = result.headers
-        headers.extend(("Set-Cookie", cookie) for cookie in result.cookies)
+        for cookie in result.cookies:
+            headers.append(("Set-Cookie", cookie))
         headers.append(("X-Request-Id", request_id))
         return result.status, headers, result.body
 
