@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from multicloud.runtime import intake
 from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import Event, ScheduleInfo
-from multicloud.runtime.http import Headers, HttpRequest, error_result, to_result, unquote
+from multicloud.runtime.http import Headers, HttpRequest, HttpResult, error_result, to_result, unquote
 from multicloud.runtime.invoke import (
     AsyncHandler,
     handle_direct,
@@ -104,6 +104,15 @@ def _framed(status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[b
     if status >= 200 and status not in (204, 304):
         return head + b"content-length: %d\r\n" % len(body), body
     return head, b""
+
+
+def _answer_of(result: HttpResult, request_id: str) -> Answer:
+    """A handler's HTTP result as the server's answer: its cookies as Set-Cookie, the request id added."""
+    headers = result.headers
+    for cookie in result.cookies:
+        headers.append(("Set-Cookie", cookie))
+    headers.append(("X-Request-Id", request_id))
+    return result.status, headers, result.body
 
 
 def _handled(count: int, request_id: str) -> Answer:
@@ -593,11 +602,7 @@ class RuntimeApp:
             result = handle_http(self.handlers[name], request, ctx)  # never raises an Exception
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not end the server
             return self._crashed(ctx, exc)
-        headers = result.headers
-        for cookie in result.cookies:
-            headers.append(("Set-Cookie", cookie))
-        headers.append(("X-Request-Id", request_id))
-        return result.status, headers, result.body
+        return _answer_of(result, request_id)
 
     async def run_http_async(self, name: str, request: HttpRequest, request_id: str, deadline: float) -> Answer:
         """`run_http` for an async handler, on the loop."""
@@ -608,11 +613,7 @@ class RuntimeApp:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not end the server
             return self._crashed(ctx, exc)
-        headers = result.headers
-        for cookie in result.cookies:
-            headers.append(("Set-Cookie", cookie))
-        headers.append(("X-Request-Id", request_id))
-        return result.status, headers, result.body
+        return _answer_of(result, request_id)
 
     def run_event(self, name: str, event: Event, request_id: str, deadline: float) -> Answer:
         return self._event_answer(self.handlers[name], event, self._context(name, request_id, deadline))

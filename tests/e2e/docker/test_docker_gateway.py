@@ -194,16 +194,15 @@ def test_switch_moves_a_kept_alive_client_and_drains_the_old_version(gw: Any) ->
 def test_an_async_handler_is_served_on_the_loop_through_the_gateway_and_its_timeout_cancels_it(gw: Any) -> None:
     """The docker target's image runs the private runtime: an `async def` handler is awaited on its loop (no
     worker thread), and past its 1 s timeout it is cancelled with a 504; the next call is served."""
-    host, port = _address(gw)
+    import urllib.error
+    import urllib.request
 
     def get(path: str) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection(host, port, timeout=15)
         try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
+            with urllib.request.urlopen(gw.url.rstrip("/") + path, timeout=15) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:  # 504 and the like, with their body
+            return err.code, err.read()
 
     status, body = get("/async")
     answer = json.loads(body)

@@ -19,10 +19,12 @@ import base64
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,31 @@ ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "tests" / "events" / "aws"
 USER_MODULES = ("lambda_handlers", "web_flask", "web_fastapi", "function_app", "main", "async_app")
 HEADERS_OF_INTEREST = ("content-type", "x-length", "location", "x-handler", "x-multi")
+
+
+def build_everywhere(service: Path, root: Path) -> dict[str, Path]:
+    """`service` (a folder with multicloud.yaml) copied to `root` and built for aws, local, gcp and azure
+    (dependencies installed for aws and local, as deploy does): target -> its build folder."""
+    from multicloud.orchestrate import build_target
+    from multicloud.project import Project
+    from multicloud.provider import no_progress
+
+    shutil.copytree(service, root, ignore=shutil.ignore_patterns("__pycache__", ".multicloud"))
+    project = Project.load(root)
+    return {target: build_target(project, target, no_progress).out_dir for target in ("aws", "local", "gcp", "azure")}
+
+
+def seen_reader(path: Path) -> Callable[..., list[dict[str, Any]]]:
+    """`read(keep=False)`: what the handlers recorded in `path` (a JSON object a line), then emptied."""
+    path.write_text("")
+
+    def read(keep: bool = False) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if not keep:
+            path.write_text("")
+        return lines
+
+    return read
 
 
 def sample(name: str) -> dict[str, Any]:

@@ -5,8 +5,8 @@ background loop the shims share (asgi.event_loop), cancelled at the context's de
 from __future__ import annotations
 
 import json
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import async_handler
 import pytest
@@ -32,14 +32,14 @@ def test_load_handler_finds_async_handlers_once_and_leaves_def_ones_alone() -> N
     assert run(load_handler("async_handler.tagged"), http_event()) == "partial"
 
 
-def test_a_client_session_made_on_the_shared_loop_survives_between_invocations() -> None:
+def test_every_invocation_runs_on_the_one_shared_loop() -> None:
     handler = load_handler("async_handler.handler")
     first = handler(http_event("GET", "/"), make_context())
     second = handler(http_event("GET", "/"), make_context())
-    assert second["session_calls"] == first["session_calls"] + 1  # the same session, on the same loop
-    assert first["thread"] == "asgi-loop"  # the process's one background loop (asgi.event_loop)
-    assert async_handler._session is not None and async_handler._session.loop is event_loop()
-    assert run(async_handler.handler, http_event())["session_calls"] == second["session_calls"] + 1  # the helper too
+    assert second["session_calls"] == first["session_calls"] + 1 and second["loop"] == first["loop"]
+    assert first["thread"] == "asgi-loop" and first["loop"] == id(event_loop())  # the one background loop
+    third = run(async_handler.handler, http_event())  # the test helper: the same loop too
+    assert third["session_calls"] == second["session_calls"] + 1 and third["loop"] == first["loop"]
 
 
 def test_the_deadline_cancels_the_coroutine_and_http_answers_504() -> None:
@@ -75,14 +75,9 @@ def test_platform_threads_calling_at_once_share_the_loop_and_overlap() -> None:
     """functions-framework and Azure's worker call from several threads: the calls wait on the shared loop
     together (eight 0.3 s sleeps take about 0.3 s, not 2.4 s)."""
     handler = load_handler("async_handler.sleepy")
-    out: list[object] = []
-    threads = [threading.Thread(target=lambda: out.append(run(handler, http_event("GET", "/", query={"s": ["0.3"]}))))
-               for _ in range(8)]
     started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
+    with ThreadPoolExecutor(8) as threads:
+        out = list(threads.map(lambda _: run(handler, http_event("GET", "/", query={"s": ["0.3"]})), range(8)))
     assert out == [{"slept": 0.3}] * 8
     assert time.monotonic() - started < 1.5
 

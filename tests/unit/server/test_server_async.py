@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_harness import BASIC_FUNCTIONS, Runtime, request, start_runtime
+from server_harness import BASIC_FUNCTIONS, Runtime, fill_slot_and_queue, request, start_runtime
 from test_server_events import STRUCTURED, binary_headers, structured
 
 
@@ -130,20 +130,13 @@ def test_slots_queue_and_429_count_async_calls_then_the_drain_waits_for_them(tmp
     functions = {"asleep": _fn("asvc.sleepy", "/a/sleep", timeout=5), "hello": BASIC_FUNCTIONS["hello"]}
     rt = start_runtime(tmp_path, functions, limits={"concurrency": 1, "max_queue": 1})
     try:
-        out: list[int] = []
-        threads = [threading.Thread(target=lambda: out.append(request(rt, "GET", "/a/sleep?s=0.8")[0]))
-                   for _ in range(2)]
-        for t in threads:
-            t.start()
-            time.sleep(0.15)
+        join = fill_slot_and_queue(rt, "/a/sleep?s=0.8")
         health = _health(rt)
         assert (health["running"], health["queued"]) == (1, 1)  # one on the loop, one waiting for the slot
         status, headers, _ = request(rt, "GET", "/a/sleep?s=0")
         assert status == 429 and headers["retry-after"] == "1"
         assert request(rt, "GET", "/hello/x")[0] == 429  # one pool: the async calls hold the def one's slots
-        for t in threads:
-            t.join(10)
-        assert out == [200, 200]
+        assert join() == [200, 200]
         assert request(rt, "GET", "/hello/x")[0] == 200
         # SIGTERM with an async call in flight: the drain lets it finish
         late: list[int] = []

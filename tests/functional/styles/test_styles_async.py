@@ -14,8 +14,8 @@ it runs to its end.
 from __future__ import annotations
 
 import base64
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import azure.functions as func
 import pytest
@@ -30,21 +30,19 @@ from multicloud.runtime.invoke import BatchFailure
 pytestmark = pytest.mark.slow
 
 
-def answers(req: Request, lambda_target, local_target, gcp_target, azure_target,
-            function: str = "hello") -> dict[str, View]:
+def answers(req: Request, targets, function: str = "hello") -> dict[str, View]:
     return {
-        "lambda": lambda_view(lambda_target.invoke(function, function_url_event(req)), "2.0"),
-        "local": local_target.http(req),
-        "gcp": gcp_target.http(function, req),
-        "azure": azure_target.http(function, req, {}),
+        "lambda": lambda_view(targets.aws.invoke(function, function_url_event(req)), "2.0"),
+        "local": targets.local.http(req),
+        "gcp": targets.gcp.http(function, req),
+        "azure": targets.azure.http(function, req, {}),
     }
 
 
-def test_http_answers_everywhere_and_the_session_survives_between_invocations(
-        async_lambda, async_local, async_gcp, async_azure) -> None:
+def test_http_answers_everywhere_and_the_session_survives_between_invocations(async_targets) -> None:
     req = Request("GET", "/hello", "name=ada")
-    first = answers(req, async_lambda, async_local, async_gcp, async_azure)
-    second = answers(req, async_lambda, async_local, async_gcp, async_azure)
+    first = answers(req, async_targets)
+    second = answers(req, async_targets)
     for target in first:
         assert first[target].status == 200 and first[target].data["hello"] == "ada", (target, first[target])
         # a session made anew would count 1 again (GCP's and Azure's shims run in this one test process and
@@ -52,12 +50,14 @@ def test_http_answers_everywhere_and_the_session_survives_between_invocations(
         assert second[target].data["session_calls"] > first[target].data["session_calls"], target
 
 
-def test_the_deadline_cancels_the_coroutine_and_answers_504(seen, async_lambda, async_local, async_azure) -> None:
+def test_the_deadline_cancels_the_coroutine_and_answers_504(seen, async_targets) -> None:
     started = time.monotonic()
-    answer = async_lambda.invoke("slow", function_url_event(Request("GET", "/slow", "s=10&tag=lambda")), timeout_s=1)
+    event = function_url_event(Request("GET", "/slow", "s=10&tag=lambda"))
+    answer = async_targets.aws.invoke("slow", event, timeout_s=1)  # Lambda's deadline, 1 s from now
     assert lambda_view(answer, "2.0").status == 504 and time.monotonic() - started < 5
-    assert async_local.http(Request("GET", "/slow", "s=10&tag=local")).status == 504  # the function's timeout: 1 s
-    view = async_azure.http("slow", Request("GET", "/slow", "s=10&tag=azure"), {})
+    local = async_targets.local.http(Request("GET", "/slow", "s=10&tag=local"))
+    assert local.status == 504  # the function's timeout: 1 s
+    view = async_targets.azure.http("slow", Request("GET", "/slow", "s=10&tag=azure"), {})
     assert view.status == 504 and view.data == {"error": "function timed out"}
     for _ in range(50):
         cancelled = {r.get("cancelled") for r in seen(keep=True)}
@@ -67,32 +67,26 @@ def test_the_deadline_cancels_the_coroutine_and_answers_504(seen, async_lambda, 
     assert {"lambda", "local", "azure"} <= cancelled  # the handler really stopped on each
 
 
-def test_functions_framework_threads_share_the_loop(async_gcp) -> None:
+def test_functions_framework_threads_share_the_loop(async_targets) -> None:
     """functions-framework serves from several threads: their coroutines wait on the one loop together."""
-    out: list[View] = []
-    threads = [threading.Thread(target=lambda: out.append(async_gcp.http("slow", Request("GET", "/slow", "s=0.4"))))
-               for _ in range(6)]
     started = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(20)
+    with ThreadPoolExecutor(6) as threads:
+        out = list(threads.map(lambda _: async_targets.gcp.http("slow", Request("GET", "/slow", "s=0.4")), range(6)))
     assert [v.status for v in out] == [200] * 6
     assert time.monotonic() - started < 2  # six 0.4 s waits, overlapped
 
 
-def test_a_queue_batch_reports_its_failures_everywhere(seen, async_lambda, async_local, async_gcp,
-                                                       async_azure) -> None:
+def test_a_queue_batch_reports_its_failures_everywhere(seen, async_targets) -> None:
     records = sample("sqs-batch.json")["Records"]
     failing = {r["messageId"] for r in records if r["body"].startswith("fail")}
-    answer = async_lambda.invoke("orders", sample("sqs-batch.json"))
+    answer = async_targets.aws.invoke("orders", sample("sqs-batch.json"))
     failed = {"lambda": {i["itemIdentifier"] for i in answer["batchItemFailures"]}}
-    resp = async_local.event("orders", "io.multicloud.queue.messages",
+    resp = async_targets.local.event("orders", "io.multicloud.queue.messages",
                              {"messages": [{"id": r["messageId"], "body": r["body"]} for r in records]})
     failed["local"] = set(resp.data["failed"])
     failed["gcp"], failed["azure"] = set(), set()
     for r in records:
-        status = async_gcp.cloud_event("orders", {
+        status = async_targets.gcp.cloud_event("orders", {
             "type": "google.cloud.pubsub.topic.v1.messagePublished", "id": r["messageId"],
             "source": "//pubsub.googleapis.com/projects/async-test/topics/orders"},
             {"message": {"data": base64.b64encode(r["body"].encode()).decode(), "messageId": r["messageId"],
@@ -101,7 +95,7 @@ def test_a_queue_batch_reports_its_failures_everywhere(seen, async_lambda, async
             assert status == 500
             failed["gcp"].add(r["messageId"])
         try:
-            async_azure.call("orders", func.QueueMessage(id=r["messageId"], body=r["body"].encode()))
+            async_targets.azure.call("orders", func.QueueMessage(id=r["messageId"], body=r["body"].encode()))
         except BatchFailure as exc:
             failed["azure"].update(exc.failed)
     assert failing and all(ids == failing for ids in failed.values()), failed
@@ -109,24 +103,23 @@ def test_a_queue_batch_reports_its_failures_everywhere(seen, async_lambda, async
     assert sorted(bodies) == sorted([r["body"] for r in records] * 4)  # every message reached every target
 
 
-def test_storage_and_schedule_events_reach_the_async_handler_everywhere(seen, async_lambda, async_local,
-                                                                         async_gcp, async_azure) -> None:
+def test_storage_and_schedule_events_reach_the_async_handler_everywhere(seen, async_targets) -> None:
     key = "photos/holiday.jpg"
     event = sample("s3-put.json")
     event["Records"][0]["s3"]["object"]["key"] = key
-    assert async_lambda.invoke("uploads", event) is None
-    assert async_local.event("uploads", "io.multicloud.storage.object.created",
+    assert async_targets.aws.invoke("uploads", event) is None
+    assert async_targets.local.event("uploads", "io.multicloud.storage.object.created",
                              {"bucket": "uploads", "key": key, "size": 3}).status == 200
-    assert async_gcp.cloud_event("uploads", {"type": "google.cloud.storage.object.v1.finalized", "id": "1",
+    assert async_targets.gcp.cloud_event("uploads", {"type": "google.cloud.storage.object.v1.finalized", "id": "1",
                                              "source": "//storage.googleapis.com/projects/_/buckets/uploads"},
                                  {"bucket": "uploads", "name": key, "size": "3"}) == 200
-    async_azure.call("uploads", InputStream(data=b"abc", name=f"uploads/{key}", length=3))
+    async_targets.azure.call("uploads", InputStream(data=b"abc", name=f"uploads/{key}", length=3))
     assert seen() == [{"kind": "storage", "key": key}] * 4
 
-    assert async_lambda.invoke("nightly", sample("eventbridge-scheduled.json")) is None
-    assert async_local.event("nightly", "io.multicloud.schedule.fired", {"name": "nightly"}).status == 200
+    assert async_targets.aws.invoke("nightly", sample("eventbridge-scheduled.json")) is None
+    assert async_targets.local.event("nightly", "io.multicloud.schedule.fired", {"name": "nightly"}).status == 200
     job = schedule_event("projects/async-test/locations/europe-west1",
                          ScheduleSpec("asyncsvc-nightly-0", "0 3 * * *", "cron 0 3 * * *"))
-    assert async_gcp.cloud_event("nightly", {k: v for k, v in job.items() if k != "data"}, job["data"]) == 200
-    async_azure.call("nightly", TimerRequest(past_due=False))
+    assert async_targets.gcp.cloud_event("nightly", {k: v for k, v in job.items() if k != "data"}, job["data"]) == 200
+    async_targets.azure.call("nightly", TimerRequest(past_due=False))
     assert seen() == [{"kind": "schedule"}] * 4
