@@ -46,13 +46,6 @@ async def exits(event, context):
     sys.exit(3)  # inside a task on the server's loop: must be a 500, not the end of the server
 
 
-async def blocks(event, context):
-    import time
-
-    time.sleep(float(event.http.query_value("s", "0.5")))  # a blocking call: it stalls the whole loop
-    return {"blocked": True}
-
-
 class Greeter:
     """An object whose `__call__` is `async def`."""
 
