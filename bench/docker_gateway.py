@@ -7,12 +7,15 @@ One trivial service (`{"hello": "world"}`) is deployed to
   * docker-bridge: the same with `gateway_network: bridge` (the fallback for Docker Desktop and rootless
                    engines): a port the engine publishes, which from this host its userland docker-proxy relays
   * container:     the function container's bridge address, no gateway at all: what the container costs
+  * local-async, docker-async: the same two deployments' second function, the same answer from an `async def`
+                   handler (awaited on the runtime's event loop, no worker thread): compared only
 wrk (Debian package `wrk`) loads each in alternating rounds; the ratio docker/local is the figure the goal
-is about (issue 13: >= 0.85). Each row also gives the CPU time per request of the process serving it (the
-runtime, in or out of its container), for the gateway rows HAProxy's own and their sum (CPU per request
-moves less with the machine's load than requests per second do: the machine is shared), and, for the
-container, the periods its CPU quota (`cpus`, 1 by default; the local target has none) throttled it: zero
-means the limit did not shape the comparison.
+is about (issue 13: >= 0.85); docker-async/local-async is printed beside it (`ratio_async_docker_to_local`).
+Each row also gives the CPU time per request of the process serving it (the runtime, in or out of its
+container), for the gateway rows HAProxy's own and their sum (CPU per request moves less with the machine's
+load than requests per second do: the machine is shared), and, for the container, the periods its CPU quota
+(`cpus`, 1 by default; the local target has none) throttled it: zero means the limit did not shape the
+comparison.
 Needs a local Docker Engine and the base image (`multicloud docker base-image`, `multicloud docker
 proxy-image` for engines without a registry; `--base-image` picks another).
 
@@ -45,6 +48,12 @@ functions:
     timeout: 10
     triggers:
       - http: {{path: /, methods: [GET]}}
+  ahello:
+    handler: app.ahello
+    memory: 256
+    timeout: 10
+    triggers:
+      - http: {{path: /async, methods: [GET]}}
 targets:
   local: {{}}
   docker: {{base_image: "{base_image}", gateway_network: {network}, cpus: {cpus},
@@ -53,7 +62,12 @@ targets:
 APP = '''
 def hello(event, context):
     return {"hello": "world"}
+
+
+async def ahello(event, context):
+    return {"hello": "world"}
 '''
+ASYNC_ROWS = {"local-async": "local", "docker-async": "docker"}  # row -> the row whose deployment serves it
 
 
 def wait_ok(url: str, timeout: float = 60) -> None:
@@ -155,6 +169,11 @@ def main() -> int:
                 address = next(iter(containers["docker"].attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
                 urls["container"] = f"http://{address}:8080/"
                 pids["container"] = pids["docker"]  # the same container, reached without the gateway
+            for name, of in ASYNC_ROWS.items():  # the same deployments, their async def function
+                if of in urls:
+                    urls[name], pids[name] = urls[of] + "async", pids[of]
+                    if of in gateways:
+                        gateways[name] = gateways[of]
             for name, url in urls.items():
                 wait_ok(url)
                 wrk(url, 2, args.connections, args.threads, pids[name])  # warm-up, not counted
@@ -184,11 +203,13 @@ def main() -> int:
               f"{m['p99_ms']:.2f} ms; docker: not measured (no engine)")
         return 0
     ratio = med["docker"]["rps"] / med["local"]["rps"]
+    ratio_async = round(med["docker-async"]["rps"] / med["local-async"]["rps"], 3)
     ratios = {name: round(m["rps"] / med["local"]["rps"], 3) for name, m in med.items() if name != "local"}
     summary = {"load": {"tool": "wrk", "connections": args.connections, "duration_s": args.duration,
                         "rounds": args.rounds, "cpus": os.cpu_count(), "loadavg": os.getloadavg()[0],
                         "docker_cpus": args.cpus},
                "rounds": results, "median": med, "ratio_to_local": ratios, "goal": GOAL,
+               "ratio_async_docker_to_local": ratio_async,
                "gateway_network": networks, "cpu_quota_throttled_periods": throttled}
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -216,6 +237,7 @@ def main() -> int:
               + ", ".join(f"{k} {'unknown' if v is None else v}" for k, v in throttled.items()))
         verdict = "met" if ratio >= GOAL else "NOT met"
         print(f"docker through the gateway / local: {ratio:.2f}x (goal >= {GOAL}: {verdict})")
+        print(f"  docker-async / local-async (async def handler): {ratio_async:.2f}x (compared only)")
         for name, value in ratios.items():
             print(f"  {name} / local: {value:.2f}x")
     return 0 if ratio >= GOAL else 1

@@ -4,6 +4,8 @@ Four servers answer `{"hello": "world"}` on 127.0.0.1:
   * multicloud: python -m multicloud.runtime.server --config runtime.json --port N, one process, as the local
                 target and `multicloud dev` start it (defaults: concurrency 32, the handler in a worker thread,
                 the JSON access log on, written to a file as in production)
+  * multicloud (async def): the same server and function written `async def hello(event, context)`, which the
+                runtime awaits on its event loop (no worker thread): compared only, the goal row stays `def`
   * uvicorn:    a bare ASGI app (json.dumps per request) on uvicorn with httptools + uvloop, no access log:
                 the common reference for a fast Python server, and the ceiling of what the runtime is built on
   * granian:    the same bare ASGI app on granian (optional: `pip install granian`; compared, no goal), the
@@ -16,8 +18,9 @@ The load is wrk (Debian package `wrk`) with the same threads, connections and du
 alternate between the servers so background load on a shared machine hits all alike. Besides req/s and
 latency, each server's CPU time per request is read from /proc (steadier than req/s on a busy machine).
 Goals (issue 13): multicloud/uvicorn >= 0.6, multicloud/functions-framework >= 8, and a lower p99 than
-functions-framework. A missing peer is named, with how to install it, and the rest is measured (exit status
-1 only when a measured goal is missed).
+functions-framework; the `async def` row's ratios are printed beside them, compared only (`ratio_rps_async`).
+A missing peer is named, with how to install it, and the rest is measured (exit status 1 only when a measured
+goal is missed).
 
 Usage: python bench/http_runtime.py [--duration 5] [--connections 16] [--rounds 3] [--baseline DIR] [--json]
 """
@@ -47,6 +50,12 @@ APP = '''
 def hello(event, context):
     return {"hello": "world"}
 '''
+ASYNC_APP = '''
+async def hello(event, context):
+    return {"hello": "world"}
+'''
+ASYNC = "multicloud (async def)"
+OURS = ("multicloud", ASYNC)  # rows of this checkout's runtime: not peers of each other
 PEER_APP = '''
 def hello(request):
     return {"hello": "world"}
@@ -127,11 +136,12 @@ def wrk(url: str, duration: int, connections: int, threads: int, pid: int) -> di
             "non_2xx": float(errors.group(1)) if errors else 0.0, "socket_errors": 1.0 if sock_errors else 0.0}
 
 
-def start_multicloud(work: Path, port: int, root: Path = ROOT, name: str = "multicloud") -> subprocess.Popen[bytes]:
+def start_multicloud(work: Path, port: int, root: Path = ROOT, name: str = "multicloud",
+                     code: str = APP) -> subprocess.Popen[bytes]:
     work = work / name if name != "multicloud" else work
     app = work / "multicloud" / "app"
     app.mkdir(parents=True)
-    (app / "main.py").write_text(APP)
+    (app / "main.py").write_text(code)
     config = {"format": 1, "service": "bench", "target": "local", "paths": ["app"],
               "functions": {"hello": {"handler": "main.hello", "timeout": 30,
                                       "http": [{"path": "/", "methods": ["GET"]}]}}}
@@ -180,7 +190,8 @@ def start_functions_framework(work: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def available() -> tuple[dict[str, Callable[[Path, int], subprocess.Popen[bytes]]], dict[str, str]]:
-    servers: dict[str, Callable[[Path, int], subprocess.Popen[bytes]]] = {"multicloud": start_multicloud}
+    servers: dict[str, Callable[[Path, int], subprocess.Popen[bytes]]] = {
+        "multicloud": start_multicloud, ASYNC: partial(start_multicloud, name="async", code=ASYNC_APP)}
     missing: dict[str, str] = {}
     try:
         import httptools  # noqa: F401
@@ -272,7 +283,9 @@ def main() -> int:
     results = alternate_rounds(servers, "/", args, "bench-http-")
     med = {name: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for name, rounds in results.items()}
     ours = med["multicloud"]
-    ratios = {peer: round(ours["rps"] / med[peer]["rps"], 3) for peer in med if peer != "multicloud"}
+    ratios = {peer: round(ours["rps"] / med[peer]["rps"], 3) for peer in med if peer not in OURS}
+    ratios_async = {peer: round(med[ASYNC]["rps"] / med[peer]["rps"], 3) for peer in med
+                    if peer not in OURS} if ASYNC in med else {}
     base = med.get("multicloud (baseline)")
     cpu_vs_baseline = round(ours["cpu_us_per_request"] / base["cpu_us_per_request"], 3) if base else None
     met = {peer: ratios[peer] >= GOALS[peer] for peer in ratios if peer in GOALS}
@@ -282,7 +295,8 @@ def main() -> int:
         "load": {"tool": "wrk", "threads": args.threads, "connections": args.connections,
                  "duration_s": args.duration, "rounds": args.rounds, "cpus": os.cpu_count(),
                  "loadavg": os.getloadavg()[0]},
-        "rounds": results, "median": med, "ratio_rps": ratios, "goals": GOALS, "met": met, "missing": missing,
+        "rounds": results, "median": med, "ratio_rps": ratios, "ratio_rps_async": ratios_async, "goals": GOALS,
+        "met": met, "missing": missing,
         "functions_framework_server": ff_server(), "cpu_per_request_vs_baseline": cpu_vs_baseline,
     }
     if args.json:
@@ -290,13 +304,13 @@ def main() -> int:
     else:
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds, "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-        print(f"{'server':<22}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'non-2xx':>9}")
+        print(f"{'server':<28}{'round':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/req':>12}{'non-2xx':>9}")
         for name, rounds in results.items():
             for i, r in enumerate(rounds, 1):
-                print(f"{name:<22}{i:>6}{r['rps']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                print(f"{name:<28}{i:>6}{r['rps']:>10,.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
                       f"{r['cpu_us_per_request']:>12.1f}{int(r['non_2xx']):>9}")
         for name, m in med.items():
-            print(f"{name + ' (median)':<28}{m['rps']:>10,.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
+            print(f"{name + ' (median)':<34}{m['rps']:>10,.0f}{m['p50_ms']:>9.2f}{m['p99_ms']:>9.2f}"
                   f"{m['cpu_us_per_request']:>12.1f}")
         if "functions-framework" in med:
             print(f"functions-framework server: {ff_server()}")
@@ -304,6 +318,8 @@ def main() -> int:
             goal = (f"goal >= {GOALS[peer]:g}x: {'met' if met[peer] else 'NOT met'}" if peer in GOALS
                     else "no goal: compared only")
             print(f"multicloud / {peer}: {ratio:.2f}x req/s ({goal})")
+            if peer in ratios_async:
+                print(f"  {ASYNC} / {peer}: {ratios_async[peer]:.2f}x req/s (compared only)")
         if cpu_vs_baseline is not None:
             print(f"multicloud / multicloud (baseline): {cpu_vs_baseline:.2f}x CPU per request (compared only)")
         if "functions-framework" in med:

@@ -49,7 +49,8 @@ _loop_lock = threading.Lock()
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
-    """The process's one loop for ASGI apps, running in a daemon thread (started on first use)."""
+    """The process's one loop for ASGI apps and `async def` portable handlers (invoke.AsyncHandler) on the
+    clouds' shims, running in a daemon thread (started on first use)."""
     global _loop
     with _loop_lock:
         if _loop is None:

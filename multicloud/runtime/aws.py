@@ -16,7 +16,14 @@ import os
 from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import SCHEDULE_MARKER, Event, Message, ScheduleInfo, StorageObject, parse_time
 from multicloud.runtime.http import Headers, HttpRequest, HttpResult, unquote
-from multicloud.runtime.invoke import handle_direct, handle_event, handle_http, load_handler, rfc3339
+from multicloud.runtime.invoke import (
+    AsyncHandler,
+    handle_direct,
+    handle_event,
+    handle_http,
+    load_handler,
+    rfc3339,
+)
 from multicloud.runtime.secrets import resolve_into_environ
 
 TYPE_CHECKING = False
@@ -289,9 +296,13 @@ def entry(handler: str, function: str, *, style: str = "portable", http_payload:
     resolve_into_environ()
     if style == "aws":
         from multicloud.runtime.lambda_style import native
+        from multicloud.runtime.styles import refuse_async_lambda
 
-        return native(load_handler(handler), http_payload, routes)  # type: ignore[arg-type]
-    user = load_handler(handler, style=style)
+        lambda_fn = load_handler(handler)
+        if isinstance(lambda_fn, AsyncHandler):
+            refuse_async_lambda(lambda_fn.func, handler)
+        return native(lambda_fn, http_payload, routes)  # type: ignore[arg-type]
+    user = load_handler(handler, style=style)  # an `async def` one runs on the background loop (AsyncHandler)
     logger = Logger()
 
     def lambda_handler(event: dict[str, object], context: object) -> object:

@@ -3,6 +3,12 @@
 `handle_http` never raises (an exception becomes a generic 500, the traceback goes to the structured
 log); `handle_event` re-raises so the platform retries, and returns the ids a `BatchResult` names as
 failed so the shim can map them to its platform's partial-failure mechanism.
+
+A portable handler may be `async def handler(event, context)` (or an object whose `__call__` is `async
+def`): `load_handler` sees it once, at load, and returns an `AsyncHandler`. The private runtime awaits its
+`func` on the server's own event loop (the `*_async` twins below); every other caller (the clouds' shims,
+`multicloud.runtime.testing`) calls the wrapper like a `def` handler, and it runs the coroutine to its end
+on the process's one background loop (`asgi.event_loop`), cancelled at the context's deadline.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ from multicloud.runtime.http import HttpResult, error_result, to_result
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from multicloud.runtime.context import Context
     from multicloud.runtime.http import HttpRequest
 
     Handler = Callable[[Event, Context], object]
+    AsyncFunc = Callable[[Event, Context], Awaitable[object]]
 
 
 class HandlerLoadError(ImportError):
@@ -28,6 +35,10 @@ class HandlerLoadError(ImportError):
     def __init__(self, what: str, *, fix: str, where: str) -> None:
         self.what, self.fix, self.where = what, fix, where
         super().__init__(f"{where}: {what} Fix: {fix}")
+
+
+class HandlerTimeout(TimeoutError):
+    """An async handler run by a shim passed its context's deadline and was cancelled (HTTP: a 504)."""
 
 
 class BatchFailure(Exception):
@@ -54,7 +65,7 @@ def load_handler(spec: str, style: str = "portable", http_payload: str = "2.0",
                                where="style")
     target = _import_target(spec, style)
     if style == "portable":
-        return target  # type: ignore[return-value]
+        return AsyncHandler(target) if is_async(target) else target  # type: ignore[arg-type,return-value]
     from multicloud.runtime.styles import adapt
 
     return adapt(target, spec, style, http_payload, routes)
@@ -105,6 +116,79 @@ def _import_target(spec: str, style: str) -> object:
     return func
 
 
+def is_async(target: object) -> bool:
+    """An `async def` function (or a partial of one), or an object whose `__call__` is `async def`."""
+    import inspect
+
+    if not callable(target):
+        return False
+    return inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(type(target).__call__)
+
+
+class AsyncHandler:
+    """An `async def` portable handler. The private runtime awaits `func` on its own loop (server_app);
+    called like a `def` handler (the shims, the test helpers), it runs the coroutine on the process's one
+    background loop and waits for it: a client session or connection pool the handler keeps in a global
+    is created on that loop and is still usable by the next invocation (as on a warm Lambda container),
+    and several platform threads at once (functions-framework, Azure's worker) share it safely.
+
+    The coroutine is cancelled at the context's deadline (where the platform gives one) and the call raises
+    HandlerTimeout (`handle_http` answers 504). A SystemExit or KeyboardInterrupt the handler raises comes
+    back to the calling thread, as a `def` handler's would: it must not stop the shared loop."""
+
+    __slots__ = ("func",)
+
+    def __init__(self, func: AsyncFunc) -> None:
+        self.func = func
+
+    def __call__(self, event: Event, ctx: Context) -> object:
+        return run_to_end(self.func(event, ctx), ctx)
+
+    def __repr__(self) -> str:
+        return f"AsyncHandler({self.func!r})"
+
+
+def run_to_end(coro: Awaitable[object], ctx: object) -> object:
+    """Run `coro` on the background loop from a thread that is not that loop's; cancelled at `ctx`'s deadline."""
+    import asyncio
+    import concurrent.futures
+
+    from multicloud.runtime.asgi import event_loop
+
+    loop = event_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        raise RuntimeError("an async handler called synchronously from the background loop itself; await its "
+                           "`func` there instead")
+    future = asyncio.run_coroutine_threadsafe(_contained(coro), loop)
+    remaining = getattr(ctx, "remaining_time_ms", lambda: None)()
+    try:
+        raised, value = future.result(None if remaining is None else remaining / 1000)
+    except concurrent.futures.TimeoutError:
+        future.cancel()  # cancels the task on the loop: the handler stops at its next await
+        raise HandlerTimeout(f"the async handler did not finish within its time limit ({remaining} ms left "
+                             "when it started); it was cancelled") from None
+    if raised:
+        raise value  # type: ignore[misc]
+    return value
+
+
+async def _contained(coro: Awaitable[object]) -> tuple[bool, object]:
+    """(raised, value or exception): a BaseException raised inside a task on the loop would stop the loop
+    itself (asyncio re-raises SystemExit and KeyboardInterrupt out of `run_forever`)."""
+    import asyncio
+
+    try:
+        return False, await coro
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - handed back to the calling thread, raised there
+        return True, exc
+
+
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted; one tuple, so threads see a pair
 
 
@@ -137,10 +221,27 @@ def handle_http(handler: Handler, request: HttpRequest, ctx: Context) -> HttpRes
     try:
         return to_result(handler(http_event(request, ctx), ctx))
     except Exception as exc:
-        ctx.logger.exception("unhandled exception in handler", exc, method=request.method, path=request.path)
-        return error_result(500)
+        return _http_failed(exc, request, ctx)
     finally:
         ctx.close()
+
+
+async def handle_http_async(handler: AsyncFunc, request: HttpRequest, ctx: Context) -> HttpResult:
+    """`handle_http` for an async handler, awaited on the running loop (the private runtime)."""
+    try:
+        return to_result(await handler(http_event(request, ctx), ctx))
+    except Exception as exc:
+        return _http_failed(exc, request, ctx)
+    finally:
+        ctx.close()
+
+
+def _http_failed(exc: Exception, request: HttpRequest, ctx: Context) -> HttpResult:
+    if isinstance(exc, HandlerTimeout):
+        ctx.logger.error(str(exc), method=request.method, path=request.path)
+        return error_result(504, "function timed out")
+    ctx.logger.exception("unhandled exception in handler", exc, method=request.method, path=request.path)
+    return error_result(500)
 
 
 def handle_event(handler: Handler, event: Event, ctx: Context) -> list[str]:
@@ -148,11 +249,19 @@ def handle_event(handler: Handler, event: Event, ctx: Context) -> list[str]:
     try:
         result = handler(event, ctx)
     except Exception as exc:
-        ctx.logger.exception("handler failed; the platform will retry", exc, event_id=event.id,
-                             event_type=event.type)
+        _event_failed(exc, event, ctx)
         raise
     finally:
         ctx.close()
+    return failed_ids(result, event, ctx)
+
+
+def _event_failed(exc: Exception, event: Event, ctx: Context) -> None:
+    ctx.logger.exception("handler failed; the platform will retry", exc, event_id=event.id, event_type=event.type)
+
+
+def failed_ids(result: object, event: Event, ctx: Context) -> list[str]:
+    """The ids a handler's `BatchResult` names as failed (checked against the batch)."""
     if not isinstance(result, BatchResult) or not result.failed:
         return []
     if event.kind not in ("queue", "stream"):
@@ -175,3 +284,23 @@ def handle_direct(handler: Handler, event: Event, ctx: Context) -> object:
         raise
     finally:
         ctx.close()
+
+
+async def settled(handler: AsyncFunc, event: Event, ctx: Context) -> Handler:
+    """Await an async handler on the running loop (the private runtime), and return a `def` handler that
+    returns what it returned or raises what it raised: `handle_event` and `handle_direct` then map, log and
+    count it exactly as a `def` handler's outcome. A cancellation (the call's deadline) is not an outcome."""
+    import asyncio
+
+    try:
+        value = await handler(event, ctx)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - raised again where a def handler's would be
+        failure = exc
+
+        def again(_event: Event, _ctx: Context) -> object:
+            raise failure
+
+        return again
+    return lambda _event, _ctx: value

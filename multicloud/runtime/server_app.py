@@ -12,6 +12,12 @@ per function through `HttpDispatch`: the default runs `def handler(event, contex
 The `aws` and `wsgi` styles arrive here already adapted to that signature (multicloud.runtime.styles), so
 they take the same path; `asgi` apps are served natively on this loop by server_asgi.AsgiDispatch
 (streaming both ways, lifespan on this loop), under a slot of the same pool.
+
+An `async def handler(event, context)` (`invoke.AsyncHandler`, found at load) is awaited on this loop
+instead, through `call_here`: no thread hop (the largest cost the runtime adds to a trivial `def` handler,
+docs/private-runtime.md), a slot of the same pool through `acquire`/`release`, and at its deadline the task
+is cancelled, so the handler really stops (a thread cannot be). Which path a function takes is decided
+once, when its dispatch is built; the `def` path does no extra work per call.
 """
 
 from __future__ import annotations
@@ -27,14 +33,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from multicloud.runtime import intake
 from multicloud.runtime.context import Context, Logger
 from multicloud.runtime.events import Event, ScheduleInfo
-from multicloud.runtime.http import Headers, HttpRequest, error_result, to_result, unquote
-from multicloud.runtime.invoke import handle_direct, handle_event, handle_http, rfc3339
+from multicloud.runtime.http import Headers, HttpRequest, HttpResult, error_result, to_result, unquote
+from multicloud.runtime.invoke import (
+    AsyncHandler,
+    handle_direct,
+    handle_event,
+    handle_http,
+    handle_http_async,
+    rfc3339,
+    settled,
+)
 from multicloud.runtime.redact import mask
+from multicloud.runtime.server_asgi import give_up
 from multicloud.runtime.server_config import RuntimeConfig
 from multicloud.runtime.server_events import parse_cloudevent, storage_notifications
 from multicloud.runtime.server_log import JsonLog
@@ -42,6 +57,9 @@ from multicloud.runtime.server_pool import CallTimeout, Deadlines, QueueFull, Wo
 from multicloud.runtime.server_protocol import TCHAR, write_response
 from multicloud.runtime.server_request import HttpError, Request
 from multicloud.runtime.server_routes import RouteTable
+
+if TYPE_CHECKING:
+    from multicloud.runtime.invoke import Handler
 
 T = TypeVar("T")
 Answer = tuple[int, list[tuple[str, str]], bytes]
@@ -88,6 +106,38 @@ def _framed(status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[b
     return head, b""
 
 
+def _answer_of(result: HttpResult, request_id: str) -> Answer:
+    """A handler's HTTP result as the server's answer: its cookies as Set-Cookie, the request id added."""
+    headers = result.headers
+    for cookie in result.cookies:
+        headers.append(("Set-Cookie", cookie))
+    headers.append(("X-Request-Id", request_id))
+    return result.status, headers, result.body
+
+
+def _handled(count: int, request_id: str) -> Answer:
+    return 200, [*JSON, ("X-Request-Id", request_id)], json.dumps({"handled": count}).encode()
+
+
+class _Expiry:
+    """The done-callback of a call's deadline future (`call_here`): when `Deadlines` expires the future, the
+    task running the call is cancelled, unless the call is already `over` (it ended in the same loop step).
+    It holds no reference to the future: no reference cycle per call for the garbage collector to find."""
+
+    __slots__ = ("task", "over", "cancelled")
+
+    def __init__(self, task: asyncio.Task[Any]) -> None:
+        self.task = task
+        self.over = False
+        self.cancelled = False
+
+    def __call__(self, guard: asyncio.Future[None]) -> None:
+        guard.exception()  # retrieved (CallTimeout): asyncio would log it as never retrieved
+        if not self.over:
+            self.cancelled = True
+            self.task.cancel()
+
+
 def header_pairs(block: bytes) -> list[tuple[bytes, bytes]]:
     """A header block back as ASGI header pairs (for a `send` that is not uvicorn's connection)."""
     pairs = []
@@ -132,11 +182,18 @@ class HttpDispatch(Protocol):
 
 
 class HandlerDispatch:
-    """The portable style: `def handler(event, context)` run in a worker thread, its return value mapped."""
+    """The portable style: `def handler(event, context)` run in a worker thread (`RuntimeApp.call`), or an
+    `async def` one awaited on the loop (`RuntimeApp.call_here`), chosen here once; its return value mapped."""
 
     def __init__(self, app: RuntimeApp, function: str) -> None:
         self.app = app
         self.function = function
+        self.call: Callable[[str, Callable[[float], Any]], Awaitable[Answer]]
+        self.run: Callable[..., Any]
+        if function in app.on_loop:
+            self.call, self.run = app.call_here, app.run_http_async
+        else:
+            self.call, self.run = app.call, app.run_http
 
     async def http(self, call: HttpCall) -> None:
         app, request, name = self.app, call.request, self.function
@@ -153,7 +210,7 @@ class HandlerDispatch:
             headers=Headers.of_pairs(request.headers), client_ip=request.client_ip, body=body, raw=request,
         )
         try:
-            answer = await app.call(name, partial(app.run_http, name, http_request, call.request_id))
+            answer = await self.call(name, partial(self.run, name, http_request, call.request_id))
         except Exception as exc:  # noqa: BLE001 - the limits, as answers
             answer = app.failure(name, call.request_id, exc)
         extra: dict[str, object] = {"function": name, "request_id": call.request_id}
@@ -220,6 +277,9 @@ class RuntimeApp:
         self.key_functions = frozenset(r.function for r in config.routes if r.auth == "key")
         self.timeouts = {name: fn.timeout for name, fn in config.functions.items()}
         self.pool = WorkerPool(config.limits.concurrency, config.limits.max_queue)
+        # `async def` handlers: awaited on this loop (call_here), never in a worker thread
+        self.on_loop: dict[str, Callable[[Event, Context], Awaitable[object]]] = {
+            name: handler.func for name, handler in handlers.items() if isinstance(handler, AsyncHandler)}
         self.dispatch: dict[str, HttpDispatch] = {name: self._dispatch_of(name, handler)
                                                   for name, handler in handlers.items()}
         self.background = Background(log)
@@ -356,12 +416,16 @@ class RuntimeApp:
             return
         request.body = body
         notifications = storage_notifications(request, self.config, name)
+        on_loop = name in self.on_loop
         if notifications is not None:  # a bucket notification POSTed by MinIO or Ceph RGW (webhook)
-            work: Callable[[float], Answer] = partial(self.run_events, name, notifications, request_id)
+            work: Callable[[float], Any] = partial(self.run_events_async if on_loop else self.run_events, name,
+                                                   notifications, request_id)
         else:
-            work = partial(self.run_event, name, parse_cloudevent(request), request_id)
+            work = partial(self.run_event_async if on_loop else self.run_event, name, parse_cloudevent(request),
+                           request_id)
+        answer: Answer
         try:
-            answer = await self.call(name, work)
+            answer = await (self.call_here(name, work) if on_loop else self.call(name, work))
         except Exception as exc:  # noqa: BLE001 - the limits, as answers
             answer = self.failure(name, request_id, exc)
         await self.respond(send, request, *answer, {"function": name, "request_id": request_id},
@@ -468,6 +532,45 @@ class RuntimeApp:
         finally:
             deadlines.forget(fut)
 
+    async def call_here(self, function: str, work: Callable[[float], Awaitable[T]]) -> T:
+        """`call` for an async handler: `await work(deadline)` on this loop, in a slot of the same pool
+        (`acquire`/`release`, so `concurrency`, the wait queue, /healthz and the drain count it), under
+        `function`'s timeout from arrival. At the deadline the running task is cancelled (the handler stops
+        at its next await) and CallTimeout raised; the slot is held until the handler has really ended.
+        Raises QueueFull, CallTimeout, Abandoned (uvicorn cancelled the call at the drain deadline)."""
+        loop, deadlines, pool = self.loop, self.deadlines, self.pool
+        assert loop is not None and deadlines is not None
+        timeout = self.timeouts[function]
+        deadline = time.monotonic() + timeout
+        waiting = pool.acquire(loop)  # None: the slot is held now
+        task = asyncio.current_task()
+        assert task is not None
+        expiry = _Expiry(task)
+        guard: asyncio.Future[None] = loop.create_future()
+        guard.add_done_callback(expiry)
+        deadlines.watch(guard, timeout)
+        held = waiting is None
+        try:
+            if waiting is not None:
+                await waiting
+                held = True
+            result = await work(deadline)
+        except asyncio.CancelledError:
+            if not guard.done():
+                raise Abandoned from None  # not our deadline: uvicorn's, the process is stopping
+        finally:
+            expiry.over = True
+            deadlines.forget(guard)
+            if held:
+                pool.release(loop)
+            elif waiting is not None:
+                give_up(pool, loop, waiting)
+        if guard.done():  # the deadline passed: a result that came after it is dropped, as a thread's
+            if expiry.cancelled and hasattr(task, "uncancel"):  # 3.11+: the request's task goes on answering
+                task.uncancel()
+            raise CallTimeout
+        return result
+
     def failure(self, function: str, request_id: str, exc: Exception) -> Answer:
         """What an HTTP caller answers when `call` raised: the limits become 429 / 504 / 500 / 503."""
         if isinstance(exc, QueueFull):
@@ -499,19 +602,34 @@ class RuntimeApp:
             result = handle_http(self.handlers[name], request, ctx)  # never raises an Exception
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not end the server
             return self._crashed(ctx, exc)
-        headers = result.headers
-        for cookie in result.cookies:
-            headers.append(("Set-Cookie", cookie))
-        headers.append(("X-Request-Id", request_id))
-        return result.status, headers, result.body
+        return _answer_of(result, request_id)
 
-    def run_event(self, name: str, event: Event, request_id: str, deadline: float) -> Answer:
+    async def run_http_async(self, name: str, request: HttpRequest, request_id: str, deadline: float) -> Answer:
+        """`run_http` for an async handler, on the loop."""
         ctx = self._context(name, request_id, deadline)
         try:
+            result = await handle_http_async(self.on_loop[name], request, ctx)  # raises no Exception
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not end the server
+            return self._crashed(ctx, exc)
+        return _answer_of(result, request_id)
+
+    def run_event(self, name: str, event: Event, request_id: str, deadline: float) -> Answer:
+        return self._event_answer(self.handlers[name], event, self._context(name, request_id, deadline))
+
+    async def run_event_async(self, name: str, event: Event, request_id: str, deadline: float) -> Answer:
+        """`run_event` for an async handler: awaited here, then mapped by the same code as a `def` one's."""
+        ctx = self._context(name, request_id, deadline)
+        return self._event_answer(await settled(self.on_loop[name], event, ctx), event, ctx)
+
+    def _event_answer(self, handler: Handler, event: Event, ctx: Context) -> Answer:
+        request_id = ctx.request_id
+        try:
             if event.kind == "direct":
-                result = to_result(handle_direct(self.handlers[name], event, ctx))
+                result = to_result(handle_direct(handler, event, ctx))
                 return result.status, [*result.headers, ("X-Request-Id", request_id)], result.body
-            failed = handle_event(self.handlers[name], event, ctx)
+            failed = handle_event(handler, event, ctx)
         except Exception:  # logged with its traceback by handle_event / handle_direct
             err = error_result(500, "handler failed; the event should be retried")
             return err.status, [*err.headers, ("X-Request-Id", request_id)], err.body
@@ -526,7 +644,15 @@ class RuntimeApp:
             answer = self.run_event(name, event, request_id, deadline)
             if answer[0] != 200:
                 return answer
-        return 200, [*JSON, ("X-Request-Id", request_id)], json.dumps({"handled": len(events)}).encode()
+        return _handled(len(events), request_id)
+
+    async def run_events_async(self, name: str, events: list[Event], request_id: str, deadline: float) -> Answer:
+        """`run_events` for an async handler."""
+        for event in events:
+            answer = await self.run_event_async(name, event, request_id, deadline)
+            if answer[0] != 200:
+                return answer
+        return _handled(len(events), request_id)
 
     # ---- the internal call path: background services and schedules ---------------------------------
     async def invoke(self, function: str, event: Event, *, request_id: str | None = None,
@@ -542,21 +668,27 @@ class RuntimeApp:
         request_id = request_id or self.request_id()
         started = time.perf_counter()
 
-        def work(deadline: float) -> Outcome:
-            ctx = self._context(function, request_id, deadline)
+        def outcome_of(handler: Handler, ctx: Context) -> Outcome:
             try:
                 if event.kind == "direct":
-                    return Outcome(200, value=handle_direct(self.handlers[function], event, ctx),
-                                   request_id=request_id)
-                return Outcome(200, failed=handle_event(self.handlers[function], event, ctx), request_id=request_id)
+                    return Outcome(200, value=handle_direct(handler, event, ctx), request_id=request_id)
+                return Outcome(200, failed=handle_event(handler, event, ctx), request_id=request_id)
             except Exception as exc:  # logged with its traceback by handle_event / handle_direct
                 return Outcome(500, request_id=request_id, error=mask(f"{type(exc).__name__}: {exc}"))
             except BaseException as exc:  # noqa: BLE001 - sys.exit in a handler: a failure, not the end
                 ctx.logger.exception(f"handler raised {type(exc).__name__}", exc)
                 return Outcome(500, request_id=request_id, error=f"the handler raised {type(exc).__name__}")
 
+        def work(deadline: float) -> Outcome:  # in a worker thread
+            return outcome_of(self.handlers[function], self._context(function, request_id, deadline))
+
+        async def work_here(deadline: float) -> Outcome:  # an async handler, on this loop
+            ctx = self._context(function, request_id, deadline)
+            return outcome_of(await settled(self.on_loop[function], event, ctx), ctx)
+
         try:
-            outcome = await self.call(function, work)
+            outcome = await (self.call_here(function, work_here) if function in self.on_loop
+                             else self.call(function, work))
         except QueueFull:
             outcome = Outcome(429, request_id=request_id, error="too many calls waiting for a concurrency slot")
         except CallTimeout:

@@ -120,7 +120,7 @@ class Lifespan:
             return f"failed: no answer within {timeout:g} s"
 
 
-def _give_up(pool: WorkerPool, loop: asyncio.AbstractEventLoop, waiting: asyncio.Future[None]) -> None:
+def give_up(pool: WorkerPool, loop: asyncio.AbstractEventLoop, waiting: asyncio.Future[None]) -> None:
     """Stop waiting for a slot: leave the queue, or give back a slot granted in the same instant."""
     pool.abandon(waiting)
     if waiting.done() and not waiting.cancelled():
@@ -275,10 +275,10 @@ class AsgiDispatch:
         try:
             await asyncio.wait_for(asyncio.shield(waiting), self.timeout)
         except asyncio.CancelledError:  # uvicorn, at the drain deadline
-            _give_up(pool, loop, waiting)
+            give_up(pool, loop, waiting)
             raise
         except asyncio.TimeoutError:
-            _give_up(pool, loop, waiting)
+            give_up(pool, loop, waiting)
             await self._answer(call, 504, f"function timed out after {self.timeout:g} s")
             return False
         return True

@@ -14,7 +14,7 @@ answering every request with a 500.
 
 from __future__ import annotations
 
-from multicloud.runtime.invoke import HandlerLoadError
+from multicloud.runtime.invoke import HandlerLoadError, is_async
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,8 +27,7 @@ def _asgi_like(app: object) -> bool | None:
 
     if not callable(app):
         return None
-    plain = inspect.isfunction(app) or inspect.ismethod(app)
-    if inspect.iscoroutinefunction(app if plain else type(app).__call__):
+    if is_async(app):
         return True
     try:
         params = [p for p in inspect.signature(app).parameters.values()  # bound: `self` is not counted
@@ -42,6 +41,7 @@ def adapt(target: object, spec: str, style: str, http_payload: str, routes: tupl
     if style == "aws":
         from multicloud.runtime.lambda_style import AwsStyle
 
+        refuse_async_lambda(target, spec)
         if http_payload not in ("2.0", "1.0"):
             raise HandlerLoadError(f"http_payload {http_payload!r} is not 2.0 or 1.0",
                                    fix="set http_payload to 2.0 (HTTP API, Function URL) or 1.0 (REST API)",
@@ -66,3 +66,13 @@ def check_kind(target: object, spec: str, style: str) -> None:
     if style == "asgi" and kind is False:
         raise HandlerLoadError(f"{spec} is a WSGI app (Flask, Django...), not an ASGI app",
                                fix="set `style: wsgi` for this function", where=spec)
+
+
+def refuse_async_lambda(target: object, spec: str) -> None:
+    """Lambda's Python runtime does not await an `async def` handler (it would answer the coroutine object):
+    an aws-style handler must be `def`; an async one belongs in the portable style, which awaits it."""
+    if is_async(target):
+        raise HandlerLoadError(f"{spec} is `async def`, and a Lambda-style handler (`style: aws`) is called "
+                               "without being awaited, as Lambda's own Python runtime calls it",
+                               fix="drop `style: aws` and use the portable signature `async def handler(event, "
+                                   "context)`, or make the handler a plain `def`", where=spec)

@@ -1,20 +1,22 @@
-"""Helpers for unit-testing a handler without any cloud: build portable events and a context.
+"""Helpers for unit-testing a handler without any cloud: build portable events and a context, call it.
 
-    from multicloud.runtime.testing import http_event, make_context
+    from multicloud.runtime.testing import http_event, make_context, run
     assert handler.main(http_event("GET", "/hello", query={"name": ["Ada"]}), make_context("hello")) == ...
+    assert run(handler.main, http_event("GET", "/hello")) == ...     # `def` or `async def` alike
 """
 
 from __future__ import annotations
 
 import json as _json
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from multicloud.runtime.context import Context
 from multicloud.runtime.events import Event, Message, ScheduleInfo, StorageObject
 from multicloud.runtime.http import Headers, HttpRequest
 
-__all__ = ["http_event", "make_context", "queue_event", "schedule_event", "storage_event"]
+__all__ = ["http_event", "make_context", "queue_event", "run", "schedule_event", "storage_event"]
 
 
 def _now() -> str:
@@ -65,3 +67,17 @@ def schedule_event(when: datetime | None = None) -> Event:
 
 def make_context(function: str = "test", *, target: str = "test", timeout_ms: int = 30_000) -> Context:
     return Context(function, str(uuid.uuid4()), target, memory_limit_mb=256, timeout_ms=timeout_ms)
+
+
+def run(handler: Callable[[Event, Context], object], event: Event, context: Context | None = None) -> object:
+    """Call a portable handler as the shims do and return what it returned (exceptions propagate).
+
+    An `async def` handler runs to its end on the process's one background loop, the loop the clouds' shims
+    use, so a client session it keeps in a global survives from one call (one test) to the next as on a
+    warm instance; it is cancelled at the context's deadline (`make_context(timeout_ms=...)`: raises
+    `multicloud.runtime.invoke.HandlerTimeout`). A `def` handler is simply called."""
+    from multicloud.runtime.invoke import AsyncHandler, is_async
+
+    if is_async(handler):
+        handler = AsyncHandler(handler)  # type: ignore[arg-type]
+    return handler(event, context if context is not None else make_context())

@@ -61,6 +61,15 @@ def private(event, context):
 
 def big(event, context):
     return b"x" * int(event.http.query.get("n", ["1000"])[0])
+
+
+async def ahello(event, context):
+    """`async def`: awaited on the runtime's event loop; `s` seconds of non-blocking waiting first."""
+    import asyncio
+    import threading
+
+    await asyncio.sleep(float(event.http.query.get("s", ["0"])[0]))
+    return {"async": True, "thread": threading.current_thread().name, "remaining_ms": context.remaining_time_ms()}
 '''
 
 

@@ -39,6 +39,12 @@ big:
   timeout: 5
   triggers:
     - http: {path: /big, methods: [GET]}
+ahello:
+  handler: app.ahello
+  memory: 64
+  timeout: 1
+  triggers:
+    - http: {path: /async, methods: [GET]}
 """
 
 
@@ -183,6 +189,30 @@ def test_switch_moves_a_kept_alive_client_and_drains_the_old_version(gw: Any) ->
     after = proxy.ready_slots(mode.gateway(), mode.admin_user)
     assert len(before) == 1 and len(after) == 1 and before != after
     assert [c.labels[proxy.SLOT_LABEL] for c in mode.function_containers()] == after
+
+
+def test_an_async_handler_is_served_on_the_loop_through_the_gateway_and_its_timeout_cancels_it(gw: Any) -> None:
+    """The docker target's image runs the private runtime: an `async def` handler is awaited on its loop (no
+    worker thread), and past its 1 s timeout it is cancelled with a 504; the next call is served."""
+    import urllib.error
+    import urllib.request
+
+    def get(path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(gw.url.rstrip("/") + path, timeout=15) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:  # 504 and the like, with their body
+            return err.code, err.read()
+
+    status, body = get("/async")
+    answer = json.loads(body)
+    assert status == 200 and answer["async"] is True and answer["thread"] == "MainThread"
+    assert 0 < answer["remaining_ms"] <= 1000
+    started = time.monotonic()
+    status, body = get("/async?s=30")
+    assert status == 504 and json.loads(body) == {"error": "function timed out after 1 s"}
+    assert time.monotonic() - started < 5
+    assert get("/async?s=0.01")[0] == 200 and _healthy(gw)
 
 
 def test_a_missing_proxy_image_is_pulled_or_named_with_the_air_gapped_fix(engine: Any) -> None:

@@ -23,8 +23,10 @@ docker_fixtures = fixtures_of("docker")  # tests/e2e/docker's engine fixtures, l
 BROKER_IMAGE = docker_fixtures.BROKER_IMAGE
 
 APP = '''
+import asyncio
 import os
 import socket
+import threading
 import time
 
 from multicloud import BatchResult
@@ -44,13 +46,15 @@ def work(event, context):
     return BatchResult(failed=failed)
 
 
-def clicks(event, context):
-    """Stream: flaky-* records fail twice, then pass; every success is logged in the order it is handled."""
+async def clicks(event, context):
+    """Stream: flaky-* records fail twice, then pass; every success is logged in the order it is handled.
+    An `async def` handler: the private runtime awaits it on its event loop (the thread is logged)."""
     for m in event.messages:
+        await asyncio.sleep(0)
         if m.text.startswith("flaky") and FLAKY.get(m.id, 0) < 2:
             FLAKY[m.id] = FLAKY.get(m.id, 0) + 1
             return BatchResult(failed=[m.id])
-        context.logger.info("record", body=m.text, sequence=m.sequence)
+        context.logger.info("record", body=m.text, sequence=m.sequence, thread=threading.current_thread().name)
     return None
 
 

@@ -1,8 +1,9 @@
 """Queue, stream and storage triggers on the `local` target, against a real nats-server the supervisor runs:
 1,000 messages while the runtime and the broker are killed (-9) mid-batch, poison messages dead-lettered after
 exactly max_attempts and brought back with `multicloud dead-letters --retry`, in-order streams through a
-failing record, MinIO bucket notifications from the broker and from a webhook POST, two runtime processes
-sharing one queue, and one service unable to read another's subjects."""
+failing record (read by an `async def` handler, awaited on the runtime's loop), MinIO bucket notifications
+from the broker and from a webhook POST, two runtime processes sharing one queue, and one service unable to
+read another's subjects."""
 
 from __future__ import annotations
 
@@ -149,6 +150,7 @@ def test_stream_is_read_in_order_through_a_failing_record(svc: LocalService) -> 
     records = wait_for(lambda: len(messages_of(svc.lines(), "record")) >= 20 and messages_of(svc.lines(), "record"),
                        30, "20 stream records")
     assert [r["body"] for r in records] == bodies  # flaky-07 failed twice; nothing after it ran before it
+    assert {r["thread"] for r in records} == {"MainThread"}  # `async def clicks`: awaited on the server's loop
 
 
 def test_minio_notifications_from_the_broker_and_from_a_webhook(svc: LocalService) -> None:

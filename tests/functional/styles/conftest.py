@@ -1,12 +1,15 @@
 """One service of existing code (Lambda handlers, a Flask app, a FastAPI app), built once for aws, local,
-gcp and azure, and each build running on its target's real runtime (see styles_support)."""
+gcp and azure, and each build running on its target's real runtime (see styles_support); and a service of
+`async def` portable handlers (async_service/), built and run the same way."""
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,20 +19,20 @@ for extra in (TESTS / "fixtures", TESTS / "functional" / "azure"):  # the Runtim
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from styles_support import AzureTarget, GcpTarget, LambdaTarget, LocalTarget  # noqa: E402
-
-from multicloud.orchestrate import build_target  # noqa: E402
-from multicloud.project import Project  # noqa: E402
-from multicloud.provider import no_progress  # noqa: E402
+from styles_support import (  # noqa: E402
+    AzureTarget,
+    GcpTarget,
+    LambdaTarget,
+    LocalTarget,
+    build_everywhere,
+    seen_reader,
+)
 
 
 @pytest.fixture(scope="session")
 def styles_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The service built for every target (dependencies installed for aws and local, as deploy does)."""
-    root = tmp_path_factory.mktemp("styles") / "legacy"
-    shutil.copytree(HERE / "service", root, ignore=shutil.ignore_patterns("__pycache__", ".multicloud"))
-    project = Project.load(root)
-    return {target: build_target(project, target, no_progress).out_dir for target in ("aws", "local", "gcp", "azure")}
+    return build_everywhere(HERE / "service", tmp_path_factory.mktemp("styles") / "legacy")
 
 
 @pytest.fixture(scope="session")
@@ -40,17 +43,8 @@ def seen_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def seen(seen_file: Path, monkeypatch: pytest.MonkeyPatch):
     """What the handlers saw during this test, on any target (one JSON object per call)."""
-    import json
-
-    seen_file.write_text("")
     monkeypatch.setenv("STYLES_SEEN", str(seen_file))
-
-    def read() -> list[dict[str, object]]:
-        lines = [json.loads(line) for line in seen_file.read_text().splitlines() if line.strip()]
-        seen_file.write_text("")
-        return lines
-
-    return read
+    return seen_reader(seen_file)
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +75,38 @@ def azure_target(styles_build: dict[str, Path], gcp_target: GcpTarget,
     target = AzureTarget(styles_build["azure"] / "app.zip", tmp_path_factory.mktemp("azure"))
     yield target
     target.close()
+
+
+# ---- the `async def` service (async_service/, test_styles_async.py) -----------------------------------------
+
+AZURE_TIMEOUT_MS = "1000"
+
+
+@pytest.fixture(scope="session")
+def async_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_everywhere(HERE / "async_service", tmp_path_factory.mktemp("async") / "asyncsvc")
+
+
+@pytest.fixture(scope="session")
+def async_targets(async_build: dict[str, Path], seen_file: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """The four runtimes, each serving the async service's build: `.aws`, `.local`, `.gcp`, `.azure`. Azure's
+    shim reads the MULTICLOUD_TIMEOUT_MS app setting the Azure plan writes (the service's timeout, 1 s)."""
+    with ExitStack() as stack:
+        aws = LambdaTarget(async_build["aws"] / "package.zip", tmp_path_factory.mktemp("async-lambda"), seen_file)
+        stack.callback(aws.close)
+        local = LocalTarget(async_build["local"], seen_file)
+        stack.callback(local.close)
+        gcp = GcpTarget(async_build["gcp"] / "source.zip", tmp_path_factory.mktemp("async-gcp"))
+        stack.callback(gcp.close)
+        saved = os.environ.get("MULTICLOUD_TIMEOUT_MS")
+        os.environ["MULTICLOUD_TIMEOUT_MS"] = AZURE_TIMEOUT_MS  # read by AzureShim when function_app imports
+        try:
+            azure = AzureTarget(async_build["azure"] / "app.zip", tmp_path_factory.mktemp("async-azure"))
+        finally:
+            if saved is None:
+                os.environ.pop("MULTICLOUD_TIMEOUT_MS", None)
+            else:
+                os.environ["MULTICLOUD_TIMEOUT_MS"] = saved
+        stack.callback(azure.close)
+        yield SimpleNamespace(aws=aws, local=local, gcp=gcp, azure=azure)

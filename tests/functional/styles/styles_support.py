@@ -19,10 +19,12 @@ import base64
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +34,33 @@ from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "tests" / "events" / "aws"
-USER_MODULES = ("lambda_handlers", "web_flask", "web_fastapi", "function_app", "main")
+USER_MODULES = ("lambda_handlers", "web_flask", "web_fastapi", "function_app", "main", "async_app")
 HEADERS_OF_INTEREST = ("content-type", "x-length", "location", "x-handler", "x-multi")
+
+
+def build_everywhere(service: Path, root: Path) -> dict[str, Path]:
+    """`service` (a folder with multicloud.yaml) copied to `root` and built for aws, local, gcp and azure
+    (dependencies installed for aws and local, as deploy does): target -> its build folder."""
+    from multicloud.orchestrate import build_target
+    from multicloud.project import Project
+    from multicloud.provider import no_progress
+
+    shutil.copytree(service, root, ignore=shutil.ignore_patterns("__pycache__", ".multicloud"))
+    project = Project.load(root)
+    return {target: build_target(project, target, no_progress).out_dir for target in ("aws", "local", "gcp", "azure")}
+
+
+def seen_reader(path: Path) -> Callable[..., list[dict[str, Any]]]:
+    """`read(keep=False)`: what the handlers recorded in `path` (a JSON object a line), then emptied."""
+    path.write_text("")
+
+    def read(keep: bool = False) -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if not keep:
+            path.write_text("")
+        return lines
+
+    return read
 
 
 def sample(name: str) -> dict[str, Any]:
@@ -151,13 +178,14 @@ class LambdaTarget:
         self.runtime_api = RuntimeApi
         self.log = (work / "lambda.log").open("wb")
 
-    def invoke(self, function: str, event: Any) -> Any:
+    def invoke(self, function: str, event: Any, timeout_s: float = 30) -> Any:
+        """`timeout_s`: the invocation's deadline, as Lambda passes it (Lambda-Runtime-Deadline-Ms)."""
         if function not in self.apis:
             api = self.stack.enter_context(self.runtime_api())
             env = {"AWS_LAMBDA_FUNCTION_NAME": f"legacy-dev-{function}", "STYLES_SEEN": str(self.seen)}
             self.stack.enter_context(api.client(str(self.root), f"_multicloud_entry.{function}", env, log=self.log))
             self.apis[function] = api
-        return self.apis[function].invoke(event, function=function)
+        return self.apis[function].invoke(event, function=function, timeout_s=timeout_s)
 
     def close(self) -> None:
         self.stack.close()

@@ -11,7 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +108,23 @@ def request(rt: Runtime, method: str, path: str, body: bytes = b"", headers: dic
     finally:
         if own:
             s.close()
+
+
+def fill_slot_and_queue(rt: Runtime, path: str) -> Callable[[], list[int]]:
+    """Two calls of `path` on a server with `concurrency: 1, max_queue: 1`: the first takes the slot, the
+    second waits in the queue (started 0.15 s apart). Returns `join`: waits for both, gives their statuses."""
+    out: list[int] = []
+    threads = [threading.Thread(target=lambda: out.append(request(rt, "GET", path)[0])) for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.15)
+
+    def join() -> list[int]:
+        for t in threads:
+            t.join(10)
+        return out
+
+    return join
 
 
 def closed_by_peer(sock: socket.socket, timeout: float = 5) -> bool:

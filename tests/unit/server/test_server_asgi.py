@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_harness import BASIC_FUNCTIONS, Runtime, closed_by_peer, request, start_runtime
+from server_harness import BASIC_FUNCTIONS, Runtime, closed_by_peer, fill_slot_and_queue, request, start_runtime
 
 SECRET = "s3cr3t-asgi-value"
 FUNCTIONS = {
@@ -123,20 +123,13 @@ def test_concurrency_slots_queue_and_429_then_lifespan_shutdown_at_sigterm(tmp_p
     rt = start_runtime(tmp_path, functions, limits={"concurrency": 1, "max_queue": 1},
                        env={"ASGI_SHUTDOWN_FILE": str(done_file)})
     try:
-        out: list[int] = []
-        threads = [threading.Thread(target=lambda: out.append(request(rt, "GET", "/fast/sleep?s=0.8")[0]))
-                   for _ in range(2)]
-        for t in threads:
-            t.start()
-            time.sleep(0.15)
+        join = fill_slot_and_queue(rt, "/fast/sleep?s=0.8")
         health = json.loads(request(rt, "GET", "/healthz")[2])
         assert (health["running"], health["queued"]) == (1, 1)  # counted like handler threads
         status, headers, _ = request(rt, "GET", "/fast/sleep?s=0")
         assert status == 429 and headers["retry-after"] == "1"
         assert request(rt, "GET", "/hello/x")[0] == 429  # one pool: the ASGI call holds the portable one's slot
-        for t in threads:
-            t.join(10)
-        assert out == [200, 200]
+        assert join() == [200, 200]
         assert not done_file.exists()
         # SIGTERM with a call in flight: it finishes, then the app's lifespan shutdown runs
         late: list[int] = []
