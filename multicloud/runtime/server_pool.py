@@ -14,9 +14,10 @@ calls finished since the loop last took them). Under the GIL this hand-off is th
 runtime adds per request beyond uvicorn's own work (bench/http_runtime.py). Threads start lazily and are
 daemons, so a handler stuck forever never blocks the process from exiting after its drain.
 
-Calls that run on the event loop itself (an ASGI app served natively, server_asgi) hold slots of the same
-pool through `acquire`/`release`, so `concurrency`, `max_queue`, `/healthz` and the drain count them with
-the threads' calls; they wait in their own queue, which a freed slot serves first.
+Calls that run on the event loop itself (an ASGI app served natively, server_asgi; an `async def` handler,
+server_app.RuntimeApp.call_here) hold slots of the same pool through `acquire`/`release`, so `concurrency`,
+`max_queue`, `/healthz` and the drain count them with the threads' calls; they wait in their own queue,
+which a freed slot serves first.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -44,7 +45,15 @@ class WorkerCrashed(Exception):
     """Something escaped the call's own error handling (SystemExit, KeyboardInterrupt, a bug)."""
 
 
-def expire(fut: asyncio.Future[Any]) -> None:
+class Watched(Protocol):
+    """What `Deadlines` watches: a thread call's future, or a call awaited on the loop (server_app._Expiry)."""
+
+    def done(self) -> bool: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+def expire(fut: Watched) -> None:
     """Deadline timer callback: the waiting caller gets CallTimeout; the worker's result is dropped later."""
     if not fut.done():
         fut.set_exception(CallTimeout())
@@ -65,18 +74,18 @@ class Deadlines:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.calls: dict[asyncio.Future[Any], float] = {}  # call -> its deadline (loop.time())
+        self.calls: dict[Watched, float] = {}  # call -> its deadline (loop.time())
         self.timer: asyncio.TimerHandle | None = None
         self.at = math.inf  # when the timer fires
 
-    def watch(self, fut: asyncio.Future[Any], timeout: float) -> None:
+    def watch(self, fut: Watched, timeout: float) -> None:
         """`fut` fails with CallTimeout `timeout` seconds from now unless it is done (or forgotten) first."""
         when = self.loop.time() + timeout
         self.calls[fut] = when
         if when < self.at:
             self._arm(when)
 
-    def forget(self, fut: asyncio.Future[Any]) -> None:
+    def forget(self, fut: Watched) -> None:
         self.calls.pop(fut, None)
 
     def _arm(self, when: float) -> None:
