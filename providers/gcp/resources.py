@@ -55,7 +55,10 @@ def desired_function(cf: CloudFunction, settings: GcpSettings, project_id: str, 
     service: dict[str, Any] = {
         "available_memory": f"{cf.memory_mb}Mi",
         "timeout_seconds": cf.timeout_s,
-        "environment_variables": dict(cf.env),
+        # the shim reads the last two for Context.memory_limit_mb and remaining_time_ms (an `async def`
+        # handler is cancelled at that deadline): Cloud Functions passes neither to a request
+        "environment_variables": {**cf.env, "MULTICLOUD_MEMORY_MB": str(cf.memory_mb),
+                                  "MULTICLOUD_TIMEOUT_MS": str(cf.timeout_s * 1000)},
         "secret_environment_variables": [
             {"key": s.env, "project_id": s.project or project_id, "secret": s.secret, "version": s.version}
             for s in cf.secrets

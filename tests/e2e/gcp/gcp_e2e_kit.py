@@ -19,7 +19,8 @@ SERVICE = Path(__file__).parents[2] / "functional" / "gcp" / "service"
 SECRETS = {"projects/shop-test-1/secrets/api-key/versions/latest": "s3cr3t-api-key-value",
            "projects/vault-project/secrets/db-password/versions/3": "s3cr3t-db-password"}
 
-
+#: what the deploy adds to shop-api's environment for the shim (Context.memory_limit_mb, remaining_time_ms)
+SHOP_API_RUNTIME_ENV = {"MULTICLOUD_MEMORY_MB": "512", "MULTICLOUD_TIMEOUT_MS": "60000"}
 PROJECT = "shop-test-1"
 
 

@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 from fake_gcp import ApiError, FakeGoogleCloud
-from gcp_e2e_kit import Deployment, open_fake
+from gcp_e2e_kit import SHOP_API_RUNTIME_ENV, Deployment, open_fake
 
 from multicloud.errors import OperationError, SpecError
 from multicloud.providers.gcp.clients import APIS
@@ -33,7 +33,7 @@ def test_first_deploy_creates_functions_triggers_jobs_and_iam(fake: FakeGoogleCl
         "shop-api", "shop-class", "shop-nightly", "shop-orders", "shop-uploads", "shop-uploads-gone"]
     api = fn(fake, "shop-api")
     assert api["buildConfig"]["entryPoint"] == "api" and api["buildConfig"]["runtime"] == "python311"
-    assert api["serviceConfig"]["environmentVariables"] == {"GREETING": "hello"}
+    assert api["serviceConfig"]["environmentVariables"] == {"GREETING": "hello", **SHOP_API_RUNTIME_ENV}
     assert api["serviceConfig"]["secretEnvironmentVariables"] == [
         {"key": "API_KEY", "projectId": "shop-test-1", "secret": "api-key", "version": "latest"},
         {"key": "DB_PASSWORD", "projectId": "vault-project", "secret": "db-password", "version": "3"}]
@@ -99,7 +99,8 @@ def test_env_change_patches_only_that_field(fake: FakeGoogleCloud, shop: Deploym
     # the drift record label (see test_gcp_drift.py) changes with the field, in the same PATCH
     assert [(m, p.rsplit("/", 1)[1], q["updateMask"]) for m, p, q in new] == [
         ("PATCH", "shop-api", ["labels,serviceConfig.environmentVariables"])]
-    assert fn(fake, "shop-api")["serviceConfig"]["environmentVariables"] == {"GREETING": "bonjour"}
+    env = fn(fake, "shop-api")["serviceConfig"]["environmentVariables"]
+    assert env == {"GREETING": "bonjour", **SHOP_API_RUNTIME_ENV}
 
 
 def test_code_change_uploads_once_per_function_and_patches_source(fake: FakeGoogleCloud, shop: Deployment) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 from fake_gcp import FakeGoogleCloud
-from gcp_e2e_kit import Deployment
+from gcp_e2e_kit import SHOP_API_RUNTIME_ENV, Deployment
 
 from multicloud.provider import Plan
 
@@ -112,7 +112,8 @@ def test_changes_made_by_hand_are_drift_and_deploy_repairs_them(fake: FakeGoogle
     assert provider.deploy(provider.build(shop.root / ".multicloud" / "build" / "gcp"), progress.append).changed
     assert any("resuming scheduler job shop-api-0" in p for p in progress)
     api = fake.functions[f"{LOC}/functions/shop-api"]["serviceConfig"]
-    assert api["environmentVariables"] == {"GREETING": "hello"} and api["availableMemory"] == "512Mi"
+    assert api["environmentVariables"] == {"GREETING": "hello", **SHOP_API_RUNTIME_ENV}
+    assert api["availableMemory"] == "512Mi"
     assert fake.jobs[f"{LOC}/jobs/shop-api-0"]["state"] == "ENABLED"
     assert f"{LOC}/jobs/shop-nightly-0" in fake.jobs and f"{LOC}/functions/shop-class" in fake.functions
     assert fake.policies[f"{LOC}/services/shop-api"]["bindings"] == [

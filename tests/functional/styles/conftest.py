@@ -82,6 +82,19 @@ def azure_target(styles_build: dict[str, Path], gcp_target: GcpTarget,
 AZURE_TIMEOUT_MS = "1000"
 
 
+def gcp_environment(service: Path) -> dict[str, dict[str, str]]:
+    """Each function's environment as the GCP deploy sets it (its planned resource), by entry point: the
+    shim's MULTICLOUD_TIMEOUT_MS comes from there."""
+    from multicloud.project import Project
+    from multicloud.providers.gcp.model import cloud_functions, settings_of
+    from multicloud.providers.gcp.resources import desired_function
+
+    project = Project.load(service)
+    settings = settings_of(project)
+    return {cf.entry_point: desired_function(cf, settings, "p", "projects/p/locations/l", "0" * 64)[
+        "service_config"]["environment_variables"] for cf in cloud_functions(project)}
+
+
 @pytest.fixture(scope="session")
 def async_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_everywhere(HERE / "async_service", tmp_path_factory.mktemp("async") / "asyncsvc")
@@ -91,13 +104,15 @@ def async_build(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def async_targets(async_build: dict[str, Path], seen_file: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """The four runtimes, each serving the async service's build: `.aws`, `.local`, `.gcp`, `.azure`. Azure's
-    shim reads the MULTICLOUD_TIMEOUT_MS app setting the Azure plan writes (the service's timeout, 1 s)."""
+    shim reads the MULTICLOUD_TIMEOUT_MS app setting the Azure plan writes (the service's timeout, 1 s); GCP's
+    the environment variable of the same name the GCP deploy sets on each function."""
     with ExitStack() as stack:
         aws = LambdaTarget(async_build["aws"] / "package.zip", tmp_path_factory.mktemp("async-lambda"), seen_file)
         stack.callback(aws.close)
         local = LocalTarget(async_build["local"], seen_file)
         stack.callback(local.close)
-        gcp = GcpTarget(async_build["gcp"] / "source.zip", tmp_path_factory.mktemp("async-gcp"))
+        gcp = GcpTarget(async_build["gcp"] / "source.zip", tmp_path_factory.mktemp("async-gcp"),
+                        env=gcp_environment(HERE / "async_service"))
         stack.callback(gcp.close)
         saved = os.environ.get("MULTICLOUD_TIMEOUT_MS")
         os.environ["MULTICLOUD_TIMEOUT_MS"] = AZURE_TIMEOUT_MS  # read by AzureShim when function_app imports

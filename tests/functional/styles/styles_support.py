@@ -251,7 +251,7 @@ class LocalTarget:
 class GcpTarget:
     """main.py of the source zip under functions-framework, one Flask test client per entry point."""
 
-    def __init__(self, zip_path: Path, work: Path) -> None:
+    def __init__(self, zip_path: Path, work: Path, env: dict[str, dict[str, str]] | None = None) -> None:
         import functions_framework
 
         self.root = work / "workspace"
@@ -260,11 +260,22 @@ class GcpTarget:
         sys.path.insert(0, str(self.root))
         self.clients: dict[str, Any] = {}
         self.create = functions_framework.create_app
+        self.env = env or {}  # entry point -> the environment the deploy gives that function
 
     def client(self, entry_point: str, signature: str) -> Any:
         if entry_point not in self.clients:
-            self.clients[entry_point] = self.create(target=entry_point, source=str(self.root / "main.py"),
-                                                    signature_type=signature).test_client(use_cookies=False)
+            env = self.env.get(entry_point, {})
+            saved = {name: os.environ.get(name) for name in env}
+            os.environ.update(env)  # main.py is loaded anew per entry point, its shims read it then
+            try:
+                app = self.create(target=entry_point, source=str(self.root / "main.py"), signature_type=signature)
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+            self.clients[entry_point] = app.test_client(use_cookies=False)
         return self.clients[entry_point]
 
     def http(self, entry_point: str, req: Request) -> View:

@@ -6,9 +6,9 @@ CloudEvents, several threads at once) and the azure-functions indexer (Azure: HT
 Each process keeps one client session made on the loop its handlers run on (it refuses another loop); the
 session counts its calls, so a count that goes up from one invocation to the next proves the loop (and
 what lives on it) survived between invocations, as a warm instance allows. Deadlines: Lambda's (from the
-Runtime API) and Azure's (the MULTICLOUD_TIMEOUT_MS app setting) cancel the coroutine and answer 504, as
-the private runtime does for the function's timeout. Cloud Functions gives the function no deadline: there
-it runs to its end.
+Runtime API), Azure's (the MULTICLOUD_TIMEOUT_MS app setting) and GCP's (the environment variable of that
+name the deploy sets from the function's timeout) cancel the coroutine and answer 504, as the private
+runtime does for the function's timeout.
 """
 
 from __future__ import annotations
@@ -59,12 +59,16 @@ def test_the_deadline_cancels_the_coroutine_and_answers_504(seen, async_targets)
     assert local.status == 504  # the function's timeout: 1 s
     view = async_targets.azure.http("slow", Request("GET", "/slow", "s=10&tag=azure"), {})
     assert view.status == 504 and view.data == {"error": "function timed out"}
+    started = time.monotonic()
+    view = async_targets.gcp.http("slow", Request("GET", "/slow", "s=10&tag=gcp"))
+    assert view.status == 504 and view.data == {"error": "function timed out"}, view
+    assert time.monotonic() - started < 5
     for _ in range(50):
         cancelled = {r.get("cancelled") for r in seen(keep=True)}
-        if {"lambda", "local", "azure"} <= cancelled:
+        if {"lambda", "local", "azure", "gcp"} <= cancelled:
             break
         time.sleep(0.1)
-    assert {"lambda", "local", "azure"} <= cancelled  # the handler really stopped on each
+    assert {"lambda", "local", "azure", "gcp"} <= cancelled  # the handler really stopped on each
 
 
 def test_functions_framework_threads_share_the_loop(async_targets) -> None:
