@@ -249,19 +249,11 @@ def handle_event(handler: Handler, event: Event, ctx: Context) -> list[str]:
     try:
         result = handler(event, ctx)
     except Exception as exc:
-        _event_failed(exc, event, ctx)
+        ctx.logger.exception("handler failed; the platform will retry", exc, event_id=event.id,
+                             event_type=event.type)
         raise
     finally:
         ctx.close()
-    return failed_ids(result, event, ctx)
-
-
-def _event_failed(exc: Exception, event: Event, ctx: Context) -> None:
-    ctx.logger.exception("handler failed; the platform will retry", exc, event_id=event.id, event_type=event.type)
-
-
-def failed_ids(result: object, event: Event, ctx: Context) -> list[str]:
-    """The ids a handler's `BatchResult` names as failed (checked against the batch)."""
     if not isinstance(result, BatchResult) or not result.failed:
         return []
     if event.kind not in ("queue", "stream"):
